@@ -1,0 +1,47 @@
+#pragma once
+// What the training side offers, described as plain data so the harness can validate scenarios
+// and list components without knowing LibTorch.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace tw {
+
+struct ParamSpec {
+  enum class Type { kNumber, kInteger, kBool, kString };
+  std::string name;
+  Type type = Type::kNumber;
+  double min = -1e300;  // inclusive bounds for numbers
+  double max = 1e300;
+  bool min_exclusive = false;
+  std::vector<std::string> choices;  // allowed values for strings (empty: any)
+  std::string help;
+};
+
+struct ComponentInfo {
+  std::string name;
+  std::string summary;
+  std::string article_row;            // which row of the source article it belongs to
+  std::vector<ParamSpec> params;      // accepted parameters (anything else is an error)
+  std::vector<std::string> requires;  // "cuda", "gpus>=2", ...
+  int ranks = 1;                      // processes per cell (distributed faults)
+};
+
+struct Catalog {
+  std::vector<ComponentInfo> faults;
+  std::vector<ComponentInfo> mitigations;
+  std::vector<ParamSpec> recipe;  // fields accepted in a scenario's "recipe"
+
+  const ComponentInfo* fault(const std::string& name) const;
+  const ComponentInfo* mitigation(const std::string& name) const;
+  void add(const Catalog& other);  // union; later duplicates are an internal error
+};
+
+const char* to_string(ParamSpec::Type type);
+
+// Validates `value` (an object) against `specs`. Throws InputError naming `where` and the
+// dotted field path `prefix.name` on the first problem.
+void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& specs,
+                     const std::string& where, const std::string& prefix);
+
+}  // namespace tw

@@ -1,0 +1,210 @@
+#include "harness/classify.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "harness/process.h"
+
+namespace tw {
+using nlohmann::json;
+
+double json_number(const json& v) {
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+double robust_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  // Pairs are subsampled on long series so the cost stays bounded.
+  const std::size_t n = std::min(x.size(), y.size());
+  if (n < 2) return 0;
+  const std::size_t stride = std::max<std::size_t>(1, n / 200);
+  std::vector<double> slopes;
+  for (std::size_t i = 0; i < n; i += stride)
+    for (std::size_t j = i + stride; j < n; j += stride)
+      if (x[j] != x[i]) slopes.push_back((y[j] - y[i]) / (x[j] - x[i]));
+  if (slopes.empty()) return 0;
+  auto mid = slopes.begin() + static_cast<std::ptrdiff_t>(slopes.size() / 2);
+  std::nth_element(slopes.begin(), mid, slopes.end());
+  return *mid;
+}
+
+namespace {
+
+json number_or_text(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
+struct Summary {
+  const json* end = nullptr;
+  const json* guard_stop = nullptr;
+  const json* error = nullptr;
+  const json* unsupported = nullptr;
+  long long steps = 0;
+  long long first_nonfinite_step = -1;
+  std::vector<double> step_x, mem_y;
+  double peak_mem = -1;
+};
+
+Summary summarize(const Observation& obs, json& ev) {
+  Summary s;
+  bool have_initial = false;
+  for (const auto& e : obs.events) {
+    const std::string type = e.value("event", "");
+    if (type == "step") {
+      const long long step = e.value("step", 0LL);
+      s.steps = std::max(s.steps, step);
+      if (e.contains("loss")) {
+        const double loss = json_number(e["loss"]);
+        if (!have_initial) {
+          ev["initial_loss"] = number_or_text(loss);
+          have_initial = true;
+        }
+        ev["final_loss"] = number_or_text(loss);
+        if (!std::isfinite(loss) && s.first_nonfinite_step < 0) s.first_nonfinite_step = step;
+      }
+      for (const char* key : {"grad_norm", "grad_first", "grad_last"})
+        if (e.contains(key)) ev[key] = e[key];
+      if (e.contains("mem") && e["mem"].is_number()) {
+        const double m = e["mem"].get<double>();
+        s.step_x.push_back(static_cast<double>(step));
+        s.mem_y.push_back(m);
+        s.peak_mem = std::max(s.peak_mem, m);
+      }
+    } else if (type == "symptom") {
+      if (e.value("kind", "") == "nonfinite" && s.first_nonfinite_step < 0)
+        s.first_nonfinite_step = e.value("step", 0LL);
+    } else if (type == "evidence") {
+      for (const auto& [k, v] : e.items())
+        if (k != "event" && k != "rank") ev[k] = v;
+    } else if (type == "guard") {
+      if (e.value("action", "") == "stop" && !s.guard_stop) s.guard_stop = &e;
+    } else if (type == "error") {
+      if (e.value("kind", "") == "unsupported") {
+        if (!s.unsupported) s.unsupported = &e;
+      } else if (!s.error) {
+        s.error = &e;
+      }
+    } else if (type == "end") {
+      if (!s.end || e.value("rank", 0) == 0) s.end = &e;
+    }
+  }
+  if (s.steps > 0) ev["steps"] = s.steps;
+  if (s.peak_mem >= 0) {
+    ev["peak_mem_bytes"] = s.peak_mem;
+    ev["mem_growth_bytes_per_step"] = robust_slope(s.step_x, s.mem_y);
+    ev["mem_growth_bytes"] = s.mem_y.back() - s.mem_y.front();
+  }
+  if (s.first_nonfinite_step >= 0) ev["symptom_step"] = s.first_nonfinite_step;
+  return s;
+}
+
+bool is_leak(const Summary& s) {
+  if (s.mem_y.size() < 8) return false;
+  const double growth = s.mem_y.back() - s.mem_y.front();
+  const double slope = robust_slope(s.step_x, s.mem_y);
+  const double span = s.step_x.back() - s.step_x.front();
+  // Steady growth: the robust slope accounts for most of the total, not one late jump.
+  return growth > kLeakMinGrowthBytes && slope > 0 && slope * span > 0.5 * growth;
+}
+
+}  // namespace
+
+Classification classify(const Observation& obs) {
+  Classification c;
+  json& ev = c.evidence;
+  if (!obs.unsupported_reason.empty()) {
+    c.outcome = Outcome::kUnsupported;
+    ev["reason"] = obs.unsupported_reason;
+    return c;
+  }
+  ev["wall_seconds"] = std::round(obs.wall_seconds * 1000) / 1000;
+  if (obs.protocol_errors > 0) {
+    ev["protocol_errors"] = obs.protocol_errors;
+    ev["bad_lines"] = obs.bad_lines;
+  }
+  const Summary s = summarize(obs, ev);
+
+  if (!obs.watchdog.empty()) {
+    c.outcome = Outcome::kHang;
+    ev["watchdog"] = obs.watchdog;
+    ev["message"] = obs.watchdog == "heartbeat"
+                        ? "no event for " + std::to_string(static_cast<int>(obs.silence_seconds)) + " s (limit " +
+                              std::to_string(static_cast<int>(obs.limits.heartbeat_seconds)) + " s)"
+                        : "over the wall-clock limit of " + std::to_string(static_cast<int>(obs.limits.wall_seconds)) +
+                              " s";
+    if (!obs.events.empty()) ev["last_event"] = obs.events.back();
+    return c;
+  }
+  for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
+    const RankExit& x = obs.ranks[r];
+    if (x.signal != 0) {
+      c.outcome = Outcome::kCrash;
+      ev["signal"] = signal_name(x.signal);
+      ev["rank"] = r;
+      if (s.error) ev["message"] = s.error->value("message", "");
+      return c;
+    }
+  }
+  if (s.unsupported) {
+    c.outcome = Outcome::kUnsupported;
+    ev["reason"] = s.unsupported->value("message", "");
+    return c;
+  }
+  if (s.guard_stop) {
+    const json& g = *s.guard_stop;
+    c.outcome = Outcome::kDetected;
+    ev["guard"] = g.value("guard", "");
+    ev["message"] = g.value("message", "");
+    if (g.contains("step")) ev["detected_step"] = g["step"];
+    if (g.contains("symptom_step")) ev["symptom_step"] = g["symptom_step"];
+    if (ev.contains("detected_step") && ev.contains("symptom_step"))
+      ev["detection_latency_steps"] = ev["detected_step"].get<long long>() - ev["symptom_step"].get<long long>();
+    if (g.contains("details")) ev["details"] = g["details"];
+    return c;
+  }
+  if (s.error) {
+    const std::string kind = s.error->value("kind", "exception");
+    c.outcome = kind == "oom" ? Outcome::kOom : Outcome::kError;
+    ev["message"] = s.error->value("message", "");
+    if (s.error->contains("step")) ev["error_step"] = (*s.error)["step"];
+    return c;
+  }
+  for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
+    if (obs.ranks[r].exit_code != 0) {
+      c.outcome = Outcome::kError;
+      ev["exit_code"] = obs.ranks[r].exit_code;
+      ev["rank"] = r;
+      ev["message"] = "exited with code " + std::to_string(obs.ranks[r].exit_code) + " without an error event";
+      return c;
+    }
+  }
+  if (!s.end) {
+    c.outcome = Outcome::kError;
+    ev["message"] = "exited without an end event";
+    return c;
+  }
+  if (s.first_nonfinite_step >= 0) {
+    c.outcome = Outcome::kDiverged;
+    return c;
+  }
+  if (is_leak(s)) {
+    c.outcome = Outcome::kLeak;
+    return c;
+  }
+  const json& end = *s.end;
+  if (end.contains("target_loss")) ev["target_loss"] = end["target_loss"];
+  c.outcome = end.value("reached_target", false) ? Outcome::kHealthy : Outcome::kStalled;
+  if (end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
+  return c;
+}
+
+}  // namespace tw

@@ -1,0 +1,39 @@
+#pragma once
+// The closed set of cell outcomes, and the verdict of comparing one with its expectation.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tw {
+
+enum class Outcome {
+  kHealthy,      // reached its loss target
+  kDiverged,     // non-finite loss or weights at some step
+  kStalled,      // trained to the end without reaching the target
+  kOom,          // out of memory (device or cell budget)
+  kLeak,         // memory grew without bound
+  kHang,         // no heartbeat or over the wall-clock limit: killed by the watchdog
+  kCrash,        // killed by a signal
+  kError,        // exception with a message, or an exit without a result
+  kDetected,     // a guard stopped the run with a diagnosis
+  kUnsupported,  // needs a device or GPU count that is not there
+};
+
+const char* to_string(Outcome outcome);
+std::optional<Outcome> parse_outcome(std::string_view name);
+const std::vector<std::string>& outcome_names();
+
+// lit-style result codes: each knows whether it is a failure.
+enum class Verdict {
+  kPass,        // outcome == expectation
+  kUnexpected,  // outcome != expectation
+  kUnpinned,    // no expectation pinned for this device class (reported, not a failure)
+  kFlaky,       // repeats disagreed
+};
+
+const char* to_string(Verdict verdict);
+std::optional<Verdict> parse_verdict(std::string_view name);
+bool is_failure(Verdict verdict);
+
+}  // namespace tw

@@ -1,0 +1,289 @@
+#include "harness/report.h"
+
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "harness/outcome.h"
+
+namespace tw {
+using nlohmann::json;
+
+namespace {
+
+std::string fmt(double v, int precision = 3) {
+  std::ostringstream os;
+  os.precision(precision);
+  os << v;
+  return os.str();
+}
+
+std::string mib(double bytes) { return fmt(bytes / (1024.0 * 1024.0), 3) + "MiB"; }
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters even when escaped.
+        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') out += "?";
+        else out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  if (v.is_number_float()) return fmt(v.get<double>(), 4);
+  return v.dump();
+}
+
+// A reference into the matrix (json::value() would return a copy).
+const json& cells_of(const json& matrix) {
+  static const json empty = json::array();
+  auto it = matrix.find("cells");
+  return it == matrix.end() || !it->is_array() ? empty : *it;
+}
+
+const json& evidence_of(const json& cell) {
+  static const json empty = json::object();
+  auto it = cell.find("evidence");
+  return it == cell.end() ? empty : *it;
+}
+
+std::vector<std::string> devices_of(const json& matrix) {
+  std::vector<std::string> out;
+  for (const auto& c : cells_of(matrix)) {
+    const std::string d = c.value("device", "");
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string cell_summary(const json& cell) {
+  const std::string outcome = cell.value("outcome", "?");
+  const json& ev = evidence_of(cell);
+  if (outcome == "diverged" && ev.contains("symptom_step")) return outcome + "@" + text(ev["symptom_step"]);
+  if (outcome == "detected") {
+    std::string s = outcome;
+    if (ev.contains("detected_step")) s += "@" + text(ev["detected_step"]);
+    if (ev.contains("detection_latency_steps")) s += " (+" + text(ev["detection_latency_steps"]) + ")";
+    return s;
+  }
+  if (outcome == "healthy" && ev.contains("reached_step")) return outcome + "@" + text(ev["reached_step"]);
+  if (outcome == "stalled" && ev.contains("final_loss")) return outcome + " loss " + text(ev["final_loss"]);
+  if (outcome == "leak" && ev.contains("mem_growth_bytes_per_step"))
+    return outcome + " +" + mib(ev["mem_growth_bytes_per_step"].get<double>()) + "/step";
+  if (outcome == "oom" && ev.contains("peak_mem_bytes")) return outcome + " @" + mib(ev["peak_mem_bytes"].get<double>());
+  if (outcome == "crash" && ev.contains("signal")) return outcome + " " + text(ev["signal"]);
+  if (outcome == "hang" && ev.contains("watchdog")) return outcome + " (" + text(ev["watchdog"]) + ")";
+  return outcome;
+}
+
+json summarize_verdicts(const json& matrix) {
+  json s = {{"total", 0}, {"pass", 0}, {"unexpected", 0}, {"unpinned", 0}, {"flaky", 0}};
+  for (const auto& c : cells_of(matrix)) {
+    s["total"] = s["total"].get<int>() + 1;
+    const std::string v = c.value("verdict", "unpinned");
+    if (s.contains(v)) s[v] = s[v].get<int>() + 1;
+  }
+  return s;
+}
+
+std::string render_console(const json& matrix, bool color) {
+  std::ostringstream os;
+  const char* red = color ? "\033[31m" : "";
+  const char* green = color ? "\033[32m" : "";
+  const char* yellow = color ? "\033[33m" : "";
+  const char* reset = color ? "\033[0m" : "";
+  std::string scenario, device;
+  for (const auto& c : cells_of(matrix)) {
+    if (c.value("scenario", "") != scenario || c.value("device", "") != device) {
+      scenario = c.value("scenario", "");
+      device = c.value("device", "");
+      os << "\n" << scenario << " [" << device << "]  fault: " << c.value("fault", "") << "\n";
+    }
+    const std::string verdict = c.value("verdict", "unpinned");
+    const char* col = verdict == "pass" ? green : verdict == "unpinned" ? yellow : red;
+    std::string summary = cell_summary(c);
+    std::string mitigation = c.value("mitigation", "");
+    mitigation.resize(std::max<std::size_t>(mitigation.size(), 26), ' ');
+    summary.resize(std::max<std::size_t>(summary.size(), 30), ' ');
+    os << "  " << mitigation << summary << col << verdict << reset;
+    if (verdict == "unexpected") os << " (expected " << text(c["expected"]) << ")";
+    os << "\n";
+  }
+  const json s = summarize_verdicts(matrix);
+  os << "\n" << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
+     << s["unpinned"] << " unpinned";
+  if (s["flaky"].get<int>() > 0) os << ", " << s["flaky"] << " flaky";
+  os << "\n";
+  return os.str();
+}
+
+std::string render_markdown(const json& matrix) {
+  std::ostringstream os;
+  const json ctx = matrix.value("context", json::object());
+  for (const auto& device : devices_of(matrix)) {
+    std::vector<std::string> columns;
+    std::vector<std::string> rows;
+    std::map<std::pair<std::string, std::string>, const json*> at;
+    std::map<std::string, std::string> fault_of;
+    for (const auto& c : cells_of(matrix)) {
+      if (c.value("device", "") != device) continue;
+      const std::string row = c.value("scenario", ""), col = c.value("mitigation", "");
+      if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
+      if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
+      at[{row, col}] = &c;
+      fault_of[row] = c.value("fault", "");
+    }
+    os << "### " << device;
+    if (device == "cuda" && ctx.contains("probe") && ctx["probe"].contains("gpu_name"))
+      os << " (" << text(ctx["probe"]["gpu_name"]) << ")";
+    else if (device == "cpu" && ctx.contains("host"))
+      os << " (" << text(ctx["host"].value("cpu", json(""))) << ")";
+    os << "\n\n| scenario |";
+    for (const auto& col : columns) os << " " << md_escape(col) << " |";
+    os << "\n|---|";
+    for (std::size_t i = 0; i < columns.size(); ++i) os << "---|";
+    os << "\n";
+    for (const auto& row : rows) {
+      os << "| " << md_escape(row) << " |";
+      for (const auto& col : columns) {
+        auto it = at.find({row, col});
+        if (it == at.end()) {
+          os << " · |";
+          continue;
+        }
+        const json& c = *it->second;
+        const std::string verdict = c.value("verdict", "unpinned");
+        std::string cell = md_escape(cell_summary(c));
+        if (verdict == "unexpected") cell = "**" + cell + "** ✗ (expected " + text(c["expected"]) + ")";
+        else if (verdict == "unpinned") cell += " (unpinned)";
+        else if (verdict == "flaky") cell += " (flaky)";
+        os << " " << cell << " |";
+      }
+      os << "\n";
+    }
+    os << "\n";
+  }
+  const json s = summarize_verdicts(matrix);
+  os << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
+     << s["unpinned"] << " unpinned.\n\n"
+     << "Legend: `healthy@k` reached the loss target at step k; `diverged@k` non-finite loss at step k; "
+        "`stalled` trained to the end without reaching the target; `detected@k (+n)` a guard stopped the run "
+        "at step k, n steps after the symptom; `oom` out of memory; `leak +X/step` steady memory growth; "
+        "`hang` killed by the watchdog; `crash SIG` killed by a signal; `error` an exception or exit "
+        "without a result; `unsupported` the machine lacks a requirement. ✗ marks an outcome that differs "
+        "from the pinned expectation.\n";
+  if (ctx.contains("host") || ctx.contains("probe")) {
+    os << "\nContext: ";
+    const json probe = ctx.value("probe", json::object());
+    if (probe.contains("libtorch")) os << "LibTorch " << text(probe["libtorch"]) << "; ";
+    if (probe.contains("cuda_runtime")) os << "CUDA " << text(probe["cuda_runtime"]) << "; ";
+    if (probe.contains("gpu_name")) os << text(probe["gpu_name"]) << "; ";
+    if (ctx.contains("host")) os << text(ctx["host"].value("cpu", json(""))) << "; ";
+    if (ctx.contains("host")) os << "trainwreck " << text(ctx["host"].value("git_revision", json("")));
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string render_junit(const json& matrix) {
+  std::ostringstream os;
+  const json s = summarize_verdicts(matrix);
+  std::map<std::string, std::vector<const json*>> suites;
+  std::vector<std::string> order;
+  double total_time = 0;
+  for (const auto& c : cells_of(matrix)) {
+    const std::string name = c.value("scenario", "");
+    if (!suites.count(name)) order.push_back(name);
+    suites[name].push_back(&c);
+    total_time += evidence_of(c).value("wall_seconds", 0.0);
+  }
+  os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  os << "<testsuites name=\"trainwreck\" tests=\"" << s["total"] << "\" failures=\""
+     << s["unexpected"].get<int>() + s["flaky"].get<int>() << "\" errors=\"0\" skipped=\"" << s["unpinned"]
+     << "\" time=\"" << fmt(total_time, 6) << "\">\n";
+  for (const auto& name : order) {
+    const auto& cells = suites[name];
+    int failures = 0, skipped = 0;
+    double time = 0;
+    for (const json* c : cells) {
+      const std::string v = c->value("verdict", "");
+      failures += is_failure(parse_verdict(v).value_or(Verdict::kUnexpected)) ? 1 : 0;
+      skipped += v == "unpinned" ? 1 : 0;
+      time += evidence_of(*c).value("wall_seconds", 0.0);
+    }
+    os << "  <testsuite name=\"" << xml_escape(name) << "\" tests=\"" << cells.size() << "\" failures=\"" << failures
+       << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << fmt(time, 6) << "\">\n";
+    for (const json* c : cells) {
+      const std::string v = c->value("verdict", "");
+      const json& ev = evidence_of(*c);
+      os << "    <testcase classname=\"" << xml_escape(name) << "\" name=\""
+         << xml_escape(c->value("mitigation", "") + " [" + c->value("device", "") + "]") << "\" time=\""
+         << fmt(ev.value("wall_seconds", 0.0), 6) << "\">\n";
+      const std::string detail = "outcome " + c->value("outcome", "") + ", expected " + text((*c)["expected"]) +
+                                 "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
+      if (v == "unexpected" || v == "flaky") {
+        os << "      <failure type=\"" << v << "\" message=\""
+           << xml_escape(cell_summary(*c) + " (expected " + text((*c)["expected"]) + ")") << "\">"
+           << xml_escape(detail) << "</failure>\n";
+      } else if (v == "unpinned") {
+        os << "      <skipped message=\"" << xml_escape("no expectation pinned; observed " + cell_summary(*c))
+           << "\"/>\n";
+      }
+      os << "      <system-out>" << xml_escape(detail) << "</system-out>\n";
+      os << "    </testcase>\n";
+    }
+    os << "  </testsuite>\n";
+  }
+  os << "</testsuites>\n";
+  return os.str();
+}
+
+std::string render_csv(const json& matrix) {
+  std::ostringstream os;
+  os << "scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
+        "final_loss,peak_mem_bytes,wall_seconds\n";
+  for (const auto& c : cells_of(matrix)) {
+    const json& ev = evidence_of(c);
+    auto field = [&](const char* k) { return ev.contains(k) ? csv_field(text(ev[k])) : std::string(); };
+    os << csv_field(c.value("scenario", "")) << "," << csv_field(c.value("fault", "")) << ","
+       << csv_field(c.value("mitigation", "")) << "," << csv_field(c.value("device", "")) << ","
+       << csv_field(c.value("outcome", "")) << "," << csv_field(text(c["expected"])) << ","
+       << csv_field(c.value("verdict", "")) << "," << csv_field(cell_summary(c)) << "," << field("symptom_step")
+       << "," << field("detected_step") << "," << field("final_loss") << "," << field("peak_mem_bytes") << ","
+       << field("wall_seconds") << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace tw

@@ -1,0 +1,19 @@
+#pragma once
+// Reporters: each renders a matrix (the matrix.json value) in one format.
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace tw {
+
+// The outcome word with its key number: "diverged@2", "detected@3 (+1)", "oom 512MiB", ...
+std::string cell_summary(const nlohmann::json& cell);
+
+std::string render_console(const nlohmann::json& matrix, bool color);
+std::string render_markdown(const nlohmann::json& matrix);
+std::string render_junit(const nlohmann::json& matrix);
+std::string render_csv(const nlohmann::json& matrix);
+
+// Counts of verdicts: {"total", "pass", "unexpected", "unpinned", "flaky"}.
+nlohmann::json summarize_verdicts(const nlohmann::json& matrix);
+
+}  // namespace tw

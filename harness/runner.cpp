@@ -1,0 +1,404 @@
+#include "harness/runner.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "harness/errors.h"
+#include "harness/process.h"
+#include "harness/store.h"
+
+namespace tw {
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kMaxEventLine = 1u << 20;  // longer lines are protocol errors
+constexpr std::size_t kReadChunk = 64u << 10;
+constexpr int kMaxChunksPerPoll = 16;            // so one chatty cell cannot starve the rest
+constexpr int kKeptBadLines = 3;
+constexpr int kMaxDrainChunks = 1024;          // after exit, what escaped processes write is not awaited
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct RankProc {
+  pid_t pid = -1;
+  int event_fd = -1;
+  int output_fd = -1;
+  std::string partial;      // incomplete event line
+  bool discarding = false;  // inside an over-long line
+  bool exited = false;
+  RankExit exit;
+};
+
+struct Running {
+  std::size_t index = 0;
+  CellSpec spec;
+  std::vector<RankProc> ranks;
+  pid_t pgid = -1;
+  Clock::time_point start, last_event;
+  std::string watchdog;
+  double silence = 0;
+  bool term_sent = false, kill_sent = false;
+  Clock::time_point term_at, peer_exit_at;
+  bool peer_exit = false;
+  Observation obs;
+  std::size_t event_bytes = 0;
+  std::size_t events_dropped = 0;
+  std::unique_ptr<PartialFile> events_file, log_file;
+  std::size_t log_bytes = 0, log_dropped = 0;
+  std::string tail;
+  bool lingering = false;  // processes were still in the group after every rank exited
+};
+
+void close_fd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome) {
+  if (!expected) return Verdict::kUnpinned;
+  return *expected == outcome ? Verdict::kPass : Verdict::kUnexpected;
+}
+
+json CellRecord::to_json() const {
+  json j = {{"id", spec.id},
+            {"scenario", spec.scenario},
+            {"fault", spec.fault},
+            {"mitigation", spec.label},
+            {"device", spec.device},
+            {"outcome", to_string(outcome)},
+            {"expected", spec.expected ? json(to_string(*spec.expected)) : json(nullptr)},
+            {"verdict", to_string(verdict)},
+            {"evidence", evidence}};
+  if (spec.label != spec.mitigation) j["mitigation_name"] = spec.mitigation;
+  if (!series.empty()) j["series"] = series;
+  if (!log_tail.empty()) j["log_tail"] = log_tail;
+  return j;
+}
+
+json extract_series(const std::vector<json>& events, std::size_t points) {
+  std::vector<const json*> steps;
+  for (const auto& e : events)
+    if (e.value("event", "") == "step" && e.value("rank", 0) == 0) steps.push_back(&e);
+  json out = json::object();
+  if (steps.empty()) return out;
+  const std::size_t stride = (steps.size() + points - 1) / points;
+  for (const char* key : {"step", "loss", "grad_first", "grad_last", "grad_norm", "mem"}) {
+    json values = json::array();
+    bool any = false;
+    for (std::size_t i = 0; i < steps.size(); i += stride) {
+      // The last step is always kept: it is where divergence or the target shows.
+      const json& e = *steps[std::min(i, steps.size() - 1)];
+      values.push_back(e.contains(key) ? e[key] : json(nullptr));
+      any = any || e.contains(key);
+      if (i + stride >= steps.size() && i != steps.size() - 1) {
+        const json& last = *steps.back();
+        values.push_back(last.contains(key) ? last[key] : json(nullptr));
+      }
+    }
+    if (any) out[key] = values;
+  }
+  return out;
+}
+
+int free_local_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 29500;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 29500;
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+Runner::Runner(RunnerOptions options) : options_(std::move(options)) {
+  TW_CHECK(options_.jobs >= 1, "jobs must be positive");
+}
+
+std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const DoneCallback& on_done,
+                                    const StartCallback& on_start) {
+  std::vector<CellRecord> records(cells.size());
+  std::vector<std::unique_ptr<Running>> running;
+  std::size_t next = 0;
+
+  auto finish = [&](Running& r) {
+    CellRecord& rec = records[r.index];
+    rec.spec = r.spec;
+    r.obs.wall_seconds = seconds_since(r.start);
+    r.obs.watchdog = r.watchdog;
+    r.obs.silence_seconds = r.silence;
+    for (const auto& p : r.ranks) r.obs.ranks.push_back(p.exit);
+    Classification c = classify(r.obs);
+    rec.outcome = c.outcome;
+    rec.evidence = std::move(c.evidence);
+    if (r.events_dropped > 0) rec.evidence["events_dropped"] = r.events_dropped;
+    if (r.log_dropped > 0) rec.evidence["log_bytes_dropped"] = r.log_dropped;
+    if (r.lingering) rec.evidence["lingering_processes_killed"] = true;
+    rec.series = extract_series(r.obs.events);
+    rec.log_tail = r.tail;
+    rec.wall_seconds = r.obs.wall_seconds;
+    rec.verdict = verdict_for(r.spec.expected, rec.outcome);
+    if (r.events_file) r.events_file->commit();
+    if (r.log_file) r.log_file->commit();
+    if (on_done) on_done(rec);
+  };
+
+  auto start_cell = [&](std::size_t index) {
+    const CellSpec& spec = cells[index];
+    if (on_start) on_start(spec);
+    auto r = std::make_unique<Running>();
+    r->index = index;
+    r->spec = spec;
+    r->obs.limits = spec.limits;
+    if (options_.timeout_override > 0) {
+      r->obs.limits.wall_seconds = options_.timeout_override;
+      r->obs.limits.heartbeat_seconds = std::min(r->obs.limits.heartbeat_seconds, options_.timeout_override);
+    }
+    r->start = r->last_event = Clock::now();
+    if (!spec.unsupported_reason.empty()) {
+      r->obs.unsupported_reason = spec.unsupported_reason;
+      finish(*r);
+      return;
+    }
+    if (!options_.cells_dir.empty()) {
+      r->events_file = std::make_unique<PartialFile>(options_.cells_dir + "/" + spec.file_stem() + ".jsonl");
+      r->log_file = std::make_unique<PartialFile>(options_.cells_dir + "/" + spec.file_stem() + ".log");
+    }
+    const int port = spec.ranks > 1 ? free_local_port() : 0;
+    const std::string spec_text = spec.to_json().dump();
+    for (int rank = 0; rank < spec.ranks; ++rank) {
+      ProcessSpec ps;
+      ps.exe = options_.exe;
+      ps.args = {"cell", spec_text};
+      ps.env = options_.env;
+      ps.env.push_back("TRAINWRECK_CELL=" + spec.id);
+      if (spec.ranks > 1) {
+        ps.env.push_back("RANK=" + std::to_string(rank));
+        ps.env.push_back("LOCAL_RANK=" + std::to_string(rank));
+        ps.env.push_back("WORLD_SIZE=" + std::to_string(spec.ranks));
+        ps.env.push_back("MASTER_ADDR=127.0.0.1");
+        ps.env.push_back("MASTER_PORT=" + std::to_string(port));
+      }
+      ps.data_limit_bytes = spec.limits.memory_mb * (1LL << 20) + options_.data_slack_bytes;
+      ps.process_group = rank == 0 ? 0 : r->pgid;
+      RankProc p;
+      try {
+        ChildProcess child = spawn_process(ps);
+        p.pid = child.pid;
+        p.event_fd = child.event_fd;
+        p.output_fd = child.output_fd;
+      } catch (const std::system_error& e) {
+        // Could not start: recorded as an error of this cell, the run goes on.
+        p.exited = true;
+        p.exit.exited = true;
+        p.exit.exit_code = 127;
+        r->obs.events.push_back({{"event", "error"}, {"kind", "exception"}, {"rank", rank},
+                                 {"message", std::string("could not start the cell process: ") + e.what()}});
+      }
+      if (rank == 0) r->pgid = p.pid;
+      r->ranks.push_back(std::move(p));
+    }
+    running.push_back(std::move(r));
+  };
+
+  auto handle_line = [&](Running& r, int rank, const std::string& line) {
+    if (line.empty()) return;
+    json e = json::parse(line, nullptr, false);
+    if (e.is_discarded() || !e.is_object() || !e.contains("event") || !e["event"].is_string()) {
+      ++r.obs.protocol_errors;
+      if (static_cast<int>(r.obs.bad_lines.size()) < kKeptBadLines) r.obs.bad_lines.push_back(line.substr(0, 120));
+      return;
+    }
+    r.last_event = Clock::now();
+    e["rank"] = rank;
+    if (r.event_bytes + line.size() > options_.event_cap_bytes) {
+      ++r.events_dropped;
+      return;
+    }
+    r.event_bytes += line.size();
+    if (r.events_file) r.events_file->write(e.dump() + "\n");
+    r.obs.events.push_back(std::move(e));
+  };
+
+  auto read_events = [&](Running& r, int rank, bool drain) {
+    RankProc& p = r.ranks[rank];
+    char buf[kReadChunk];
+    for (int chunk = 0; p.event_fd >= 0 && chunk < (drain ? kMaxDrainChunks : kMaxChunksPerPoll); ++chunk) {
+      const ssize_t n = read(p.event_fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n == 0) {
+          // EOF: a trailing partial line is a truncated event.
+          if (!p.partial.empty() || p.discarding) handle_line(r, rank, p.partial + "\x01");
+          p.partial.clear();
+          close_fd(p.event_fd);
+        }
+        return;
+      }
+      for (ssize_t i = 0; i < n; ++i) {
+        const char c = buf[i];
+        if (c == '\n') {
+          if (p.discarding) {
+            ++r.obs.protocol_errors;
+            if (static_cast<int>(r.obs.bad_lines.size()) < kKeptBadLines)
+              r.obs.bad_lines.push_back("(line over " + std::to_string(kMaxEventLine) + " bytes)");
+          } else {
+            handle_line(r, rank, p.partial);
+          }
+          p.partial.clear();
+          p.discarding = false;
+        } else if (!p.discarding) {
+          p.partial.push_back(c);
+          if (p.partial.size() > kMaxEventLine) {
+            p.partial.clear();
+            p.discarding = true;
+          }
+        }
+      }
+    }
+  };
+
+  auto read_output = [&](Running& r, int rank, bool drain) {
+    RankProc& p = r.ranks[rank];
+    char buf[kReadChunk];
+    for (int chunk = 0; p.output_fd >= 0 && chunk < (drain ? kMaxDrainChunks : kMaxChunksPerPoll); ++chunk) {
+      const ssize_t n = read(p.output_fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n == 0) close_fd(p.output_fd);
+        return;
+      }
+      const std::size_t len = static_cast<std::size_t>(n);
+      const std::size_t keep = r.log_bytes < options_.log_cap_bytes
+                                   ? std::min(len, options_.log_cap_bytes - r.log_bytes)
+                                   : 0;
+      if (keep > 0 && r.log_file) r.log_file->write(std::string(buf, keep));
+      r.log_bytes += keep;
+      r.log_dropped += len - keep;
+      r.tail.append(buf, len);
+      if (r.tail.size() > options_.log_tail_bytes) r.tail.erase(0, r.tail.size() - options_.log_tail_bytes);
+    }
+  };
+
+  // Whatever goes wrong in the loop (results unwritable, ...), no cell is left running.
+  struct KillAll {
+    std::vector<std::unique_ptr<Running>>& running;
+    ~KillAll() {
+      for (auto& r : running) {
+        signal_group(r->pgid, SIGKILL);
+        for (auto& p : r->ranks) {
+          if (p.pid > 0) waitpid(p.pid, nullptr, 0);
+          close_fd(p.event_fd);
+          close_fd(p.output_fd);
+        }
+      }
+    }
+  } kill_all{running};
+
+  while (next < cells.size() || !running.empty()) {
+    while (running.size() < static_cast<std::size_t>(options_.jobs) && next < cells.size()) start_cell(next++);
+    if (running.empty()) continue;
+
+    std::vector<pollfd> fds;
+    for (auto& r : running)
+      for (auto& p : r->ranks) {
+        if (p.event_fd >= 0) fds.push_back({p.event_fd, POLLIN, 0});
+        if (p.output_fd >= 0) fds.push_back({p.output_fd, POLLIN, 0});
+      }
+    if (!fds.empty()) {
+      poll(fds.data(), fds.size(), 50);
+    } else {
+      usleep(20000);
+    }
+
+    for (std::size_t ri = 0; ri < running.size();) {
+      Running& r = *running[ri];
+      for (std::size_t k = 0; k < r.ranks.size(); ++k) {
+        read_events(r, static_cast<int>(k), false);
+        read_output(r, static_cast<int>(k), false);
+      }
+      // Exit detection without reaping (WNOWAIT), so the group id cannot be reused before
+      // lingering members are killed.
+      bool all_exited = true;
+      for (auto& p : r.ranks) {
+        if (!p.exited) {
+          siginfo_t info{};
+          if (waitid(P_PID, static_cast<id_t>(p.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == p.pid) {
+            p.exited = true;
+            p.exit.exited = true;
+            if (info.si_code == CLD_EXITED) {
+              p.exit.exit_code = info.si_status;
+            } else {
+              p.exit.signal = info.si_status;
+            }
+            if ((p.exit.signal != 0 || p.exit.exit_code != 0) && !r.peer_exit) {
+              r.peer_exit = true;
+              r.peer_exit_at = Clock::now();
+            }
+          }
+        }
+        all_exited = all_exited && p.exited;
+      }
+      if (!all_exited) {
+        const double quiet = seconds_since(r.last_event);
+        if (r.watchdog.empty() && !r.term_sent) {
+          if (seconds_since(r.start) > r.obs.limits.wall_seconds) {
+            r.watchdog = "wall";
+          } else if (quiet > r.obs.limits.heartbeat_seconds) {
+            r.watchdog = "heartbeat";
+          }
+          if (!r.watchdog.empty()) r.silence = quiet;
+          if (!r.watchdog.empty() || (r.peer_exit && seconds_since(r.peer_exit_at) > options_.peer_grace_seconds)) {
+            signal_group(r.pgid, SIGTERM);
+            r.term_sent = true;
+            r.term_at = Clock::now();
+          }
+        } else if (r.term_sent && !r.kill_sent && seconds_since(r.term_at) > options_.term_grace_seconds) {
+          signal_group(r.pgid, SIGKILL);
+          r.kill_sent = true;
+        }
+        ++ri;
+        continue;
+      }
+      // Every rank is gone: grandchildren left in the group go too, then reap and drain.
+      // The group id stays reserved while members remain, so after reaping the ranks a
+      // successful probe of the group means grandchildren were left behind.
+      for (auto& p : r.ranks)
+        if (p.pid > 0) waitpid(p.pid, nullptr, 0);
+      if (signal_group(r.pgid, 0)) {
+        r.lingering = true;
+        signal_group(r.pgid, SIGKILL);
+      }
+      for (std::size_t k = 0; k < r.ranks.size(); ++k) {
+        read_events(r, static_cast<int>(k), true);
+        read_output(r, static_cast<int>(k), true);
+        close_fd(r.ranks[k].event_fd);
+        close_fd(r.ranks[k].output_fd);
+      }
+      finish(r);
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(ri));
+    }
+  }
+  return records;
+}
+
+}  // namespace tw

@@ -1,0 +1,62 @@
+#pragma once
+// Runs cells, each in its own process group, several at once, under a watchdog; streams their
+// events and output to per-cell files and classifies each when it ends.
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/classify.h"
+#include "harness/plan.h"
+
+namespace tw {
+
+struct RunnerOptions {
+  std::string exe;                    // re-executed with "cell" arguments
+  int jobs = 1;
+  double timeout_override = 0;        // > 0: replaces every cell's wall-clock limit
+  double term_grace_seconds = 2;      // SIGTERM, then this long, then SIGKILL
+  double peer_grace_seconds = 3;      // one rank died: the others get this long to follow
+  std::size_t log_cap_bytes = 4u << 20;    // per cell; the rest is counted, not kept
+  std::size_t log_tail_bytes = 4096;       // kept in the result
+  std::size_t event_cap_bytes = 32u << 20; // per cell; events beyond it are counted, not kept
+  long long data_slack_bytes = 2LL << 30;  // RLIMIT_DATA = budget + this (a backstop)
+  std::string cells_dir;              // where <cell>.jsonl and <cell>.log go ("" = nowhere)
+  std::vector<std::string> env;       // extra "KEY=VALUE" for every cell
+};
+
+struct CellRecord {
+  CellSpec spec;
+  Outcome outcome = Outcome::kError;
+  Verdict verdict = Verdict::kUnpinned;
+  nlohmann::json evidence = nlohmann::json::object();
+  nlohmann::json series = nlohmann::json::object();  // per-step curves, downsampled
+  std::string log_tail;
+  double wall_seconds = 0;
+
+  nlohmann::json to_json() const;  // the matrix.json cell record
+};
+
+Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome);
+
+// Per-step curves (loss, gradient norms, memory) of an event stream, at most `points` each.
+nlohmann::json extract_series(const std::vector<nlohmann::json>& events, std::size_t points = 200);
+
+class Runner {
+ public:
+  explicit Runner(RunnerOptions options);
+  using DoneCallback = std::function<void(const CellRecord&)>;
+  using StartCallback = std::function<void(const CellSpec&)>;
+  // Runs every cell; callbacks come from the calling thread, in completion order.
+  // Returns the records in the order of `cells`.
+  std::vector<CellRecord> run(const std::vector<CellSpec>& cells, const DoneCallback& on_done,
+                              const StartCallback& on_start = {});
+
+ private:
+  RunnerOptions options_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for c10d rendezvous).
+int free_local_port();
+
+}  // namespace tw

@@ -1,0 +1,265 @@
+#include "harness/scenario.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "harness/errors.h"
+
+namespace tw {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+const json* member(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
+}
+
+std::string get_string(const json& obj, const char* key, const std::string& where, const std::string& field,
+                       bool required) {
+  const json* v = member(obj, key);
+  if (!v) {
+    if (required) throw InputError(where, field, "is required");
+    return "";
+  }
+  if (!v->is_string()) throw InputError(where, field, "must be a string");
+  return v->get<std::string>();
+}
+
+void check_keys(const json& obj, std::initializer_list<const char*> allowed, const std::string& where,
+                const std::string& prefix) {
+  for (const auto& [key, v] : obj.items()) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || key == a;
+    if (!ok) {
+      std::string list;
+      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      throw InputError(where, prefix.empty() ? key : prefix + "." + key, "unknown field (known: " + list + ")");
+    }
+  }
+}
+
+double get_positive(const json& obj, const char* key, double fallback, double max, const std::string& where,
+                    const std::string& field) {
+  const json* v = member(obj, key);
+  if (!v) return fallback;
+  if (!v->is_number()) throw InputError(where, field, "must be a number");
+  const double d = v->get<double>();
+  if (!(d > 0)) throw InputError(where, field, "must be > 0");
+  if (d > max) throw InputError(where, field, "must be <= " + std::to_string(static_cast<long long>(max)));
+  return d;
+}
+
+Limits parse_limits(const json& v, const std::string& where) {
+  if (!v.is_object()) throw InputError(where, "limits", "must be an object");
+  check_keys(v, {"wall_seconds", "heartbeat_seconds", "memory_mb"}, where, "limits");
+  Limits l;
+  l.wall_seconds = get_positive(v, "wall_seconds", l.wall_seconds, 24 * 3600, where, "limits.wall_seconds");
+  l.heartbeat_seconds =
+      get_positive(v, "heartbeat_seconds", l.heartbeat_seconds, 24 * 3600, where, "limits.heartbeat_seconds");
+  l.memory_mb = static_cast<int64_t>(
+      get_positive(v, "memory_mb", static_cast<double>(l.memory_mb), 1 << 24, where, "limits.memory_mb"));
+  if (l.memory_mb < 16) throw InputError(where, "limits.memory_mb", "must be >= 16");
+  if (l.heartbeat_seconds > l.wall_seconds)
+    throw InputError(where, "limits.heartbeat_seconds", "must not exceed limits.wall_seconds");
+  return l;
+}
+
+std::vector<std::string> string_list(const json& v, const std::string& where, const std::string& field) {
+  if (!v.is_array()) throw InputError(where, field, "must be an array of strings");
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) throw InputError(where, field + "[" + std::to_string(i) + "]", "must be a string");
+    out.push_back(v[i].get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+json Limits::to_json() const {
+  return {{"wall_seconds", wall_seconds}, {"heartbeat_seconds", heartbeat_seconds}, {"memory_mb", memory_mb}};
+}
+
+json Scenario::to_json() const {
+  json mits = json::array();
+  for (const auto& m : mitigations) {
+    json expect = json::object();
+    for (const auto& [device, outcome] : m.expect) expect[device] = to_string(outcome);
+    json e = {{"name", m.name}, {"params", m.params}, {"expect", expect}};
+    if (m.label != m.name) e["label"] = m.label;
+    mits.push_back(e);
+  }
+  json j = {{"name", name},     {"fault", fault},   {"description", description}, {"params", params},
+            {"recipe", recipe}, {"limits", limits.to_json()}, {"devices", devices}, {"mitigations", mits}};
+  if (!requires.empty()) j["requires"] = requires;
+  return j;
+}
+
+int required_gpus(const std::string& r, const std::string& where, const std::string& field) {
+  if (r == "cuda" || r == "nccl") return 1;
+  if (r == "gloo") return 0;
+  const std::string prefix = "gpus>=";
+  if (r.rfind(prefix, 0) == 0) {
+    const std::string n = r.substr(prefix.size());
+    if (!n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), ::isdigit)) {
+      const int count = std::stoi(n);
+      if (count >= 1) return count;
+    }
+  }
+  throw InputError(where, field, "unknown requirement '" + r + "' (known: cuda, nccl, gloo, gpus>=N with N >= 1)");
+}
+
+Scenario parse_scenario(const std::string& text, const std::string& where, const Catalog& catalog) {
+  if (text.size() > kMaxScenarioBytes)
+    throw InputError(where, "", "file is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
+                                    std::to_string(kMaxScenarioBytes) + ")");
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(where, "", "file is empty");
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(where, "", std::string("not valid JSON: ") + e.what());
+  }
+  if (!doc.is_object()) throw InputError(where, "", "the top level must be a JSON object");
+  check_keys(doc, {"name", "fault", "description", "params", "recipe", "limits", "devices", "requires", "mitigations"},
+             where, "");
+
+  Scenario s;
+  s.file = where;
+  s.name = get_string(doc, "name", where, "name", true);
+  if (!valid_name(s.name)) throw InputError(where, "name", "must be 1-64 characters of a-z, 0-9, '_' or '-'");
+  s.fault = get_string(doc, "fault", where, "fault", true);
+  const ComponentInfo* fault = catalog.fault(s.fault);
+  if (!fault) throw InputError(where, "fault", "unknown fault '" + s.fault + "' (see 'trainwreck list')");
+  s.description = get_string(doc, "description", where, "description", false);
+  if (const json* p = member(doc, "params")) {
+    validate_params(*p, fault->params, where, "params");
+    s.params = *p;
+  }
+  if (const json* r = member(doc, "recipe")) {
+    validate_params(*r, catalog.recipe, where, "recipe");
+    s.recipe = *r;
+  }
+  if (const json* l = member(doc, "limits")) s.limits = parse_limits(*l, where);
+
+  if (const json* d = member(doc, "devices")) {
+    s.devices = string_list(*d, where, "devices");
+    if (s.devices.empty()) throw InputError(where, "devices", "must name at least one device class");
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < s.devices.size(); ++i) {
+      const auto& dev = s.devices[i];
+      if (dev != "cpu" && dev != "cuda")
+        throw InputError(where, "devices[" + std::to_string(i) + "]", "unknown device class '" + dev + "' (cpu, cuda)");
+      if (!seen.insert(dev).second) throw InputError(where, "devices[" + std::to_string(i) + "]", "listed twice");
+    }
+  }
+
+  std::vector<std::string> reqs = fault->requires;
+  if (const json* r = member(doc, "requires")) {
+    s.requires = string_list(*r, where, "requires");
+    for (std::size_t i = 0; i < s.requires.size(); ++i) {
+      const std::string field = "requires[" + std::to_string(i) + "]";
+      const int gpus = required_gpus(s.requires[i], where, field);
+      if (gpus > 0 && std::find(s.devices.begin(), s.devices.end(), "cuda") == s.devices.end())
+        throw InputError(where, field, "contradicts 'devices' (requires a GPU but the scenario runs only on cpu)");
+    }
+  }
+
+  const json* mits = member(doc, "mitigations");
+  if (!mits) throw InputError(where, "mitigations", "is required");
+  if (!mits->is_array() || mits->empty())
+    throw InputError(where, "mitigations", "must be a non-empty array");
+  std::set<std::string> labels;
+  for (std::size_t i = 0; i < mits->size(); ++i) {
+    const std::string prefix = "mitigations[" + std::to_string(i) + "]";
+    const json& m = (*mits)[i];
+    if (!m.is_object()) throw InputError(where, prefix, "must be an object");
+    check_keys(m, {"name", "label", "params", "expect", "note"}, where, prefix);
+    MitigationEntry e;
+    e.name = get_string(m, "name", where, prefix + ".name", true);
+    const ComponentInfo* info = catalog.mitigation(e.name);
+    if (!info) throw InputError(where, prefix + ".name", "unknown mitigation '" + e.name + "' (see 'trainwreck list')");
+    e.label = get_string(m, "label", where, prefix + ".label", false);
+    if (e.label.empty()) e.label = e.name;
+    if (!valid_name(e.label)) throw InputError(where, prefix + ".label", "must be 1-64 characters of a-z, 0-9, '_' or '-'");
+    if (!labels.insert(e.label).second)
+      throw InputError(where, prefix + ".label",
+                       "duplicate cell '" + e.label + "' in this scenario (give one of them a distinct 'label')");
+    if (const json* p = member(m, "params")) {
+      validate_params(*p, info->params, where, prefix + ".params");
+      e.params = *p;
+    }
+    if (const json* x = member(m, "expect")) {
+      if (!x->is_object()) throw InputError(where, prefix + ".expect", "must be an object {device class: outcome}");
+      for (const auto& [device, outcome] : x->items()) {
+        const std::string field = prefix + ".expect." + device;
+        if (device != "cpu" && device != "cuda") throw InputError(where, field, "unknown device class (cpu, cuda)");
+        if (!outcome.is_string()) throw InputError(where, field, "must be an outcome name");
+        auto o = parse_outcome(outcome.get<std::string>());
+        if (!o) {
+          std::string list;
+          for (const auto& n : outcome_names()) list += (list.empty() ? "" : ", ") + n;
+          throw InputError(where, field, "unknown outcome '" + outcome.get<std::string>() + "' (one of: " + list + ")");
+        }
+        e.expect[device] = *o;
+      }
+    }
+    s.mitigations.push_back(std::move(e));
+  }
+  return s;
+}
+
+Scenario load_scenario(const std::string& path, const Catalog& catalog) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "", "no such file");
+  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a directory, not a scenario file");
+  const auto size = fs::file_size(path, ec);
+  if (!ec && size > kMaxScenarioBytes)
+    throw InputError(path, "", "file is too large (" + std::to_string(size) + " bytes; the limit is " +
+                                   std::to_string(kMaxScenarioBytes) + ")");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "", "cannot be read");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return parse_scenario(buf.str(), path, catalog);
+}
+
+std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, const Catalog& catalog) {
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(p, ec))
+        if (entry.is_regular_file() && entry.path().extension() == ".json") found.push_back(entry.path().string());
+      if (ec) throw InputError(p, "", "cannot list directory: " + ec.message());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(p);
+    }
+  }
+  std::vector<Scenario> out;
+  std::map<std::string, std::string> seen;
+  for (const auto& f : files) {
+    Scenario s = load_scenario(f, catalog);
+    auto [it, inserted] = seen.emplace(s.name, f);
+    if (!inserted) throw InputError(f, "name", "duplicate scenario name '" + s.name + "' (also in " + it->second + ")");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace tw
