@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "harness/process.h"
 
@@ -49,7 +50,8 @@ struct Summary {
   const json* error = nullptr;
   const json* unsupported = nullptr;
   long long steps = 0;
-  long long first_nonfinite_step = -1;
+  long long first_nonfinite_step = -1;  // first step whose loss was not finite
+  std::optional<long long> diverged_step;  // the run ended on a non-finite loss (not skipped)
   std::vector<double> step_x, mem_y;
   double peak_mem = -1;
 };
@@ -80,8 +82,7 @@ Summary summarize(const Observation& obs, json& ev) {
         s.peak_mem = std::max(s.peak_mem, m);
       }
     } else if (type == "symptom") {
-      if (e.value("kind", "") == "nonfinite" && s.first_nonfinite_step < 0)
-        s.first_nonfinite_step = e.value("step", 0LL);
+      if (e.value("kind", "") == "nonfinite" && !s.diverged_step) s.diverged_step = e.value("step", 0LL);
     } else if (type == "evidence") {
       for (const auto& [k, v] : e.items())
         if (k != "event" && k != "rank") ev[k] = v;
@@ -97,6 +98,8 @@ Summary summarize(const Observation& obs, json& ev) {
       if (!s.end || e.value("rank", 0) == 0) s.end = &e;
     }
   }
+  // A run whose last loss is non-finite diverged even without a symptom event.
+  if (!s.diverged_step && have_initial && !std::isfinite(json_number(ev["final_loss"]))) s.diverged_step = s.steps;
   if (s.steps > 0) ev["steps"] = s.steps;
   if (s.peak_mem >= 0) {
     ev["peak_mem_bytes"] = s.peak_mem;
@@ -118,7 +121,9 @@ bool is_leak(const Summary& s) {
 
 }  // namespace
 
-Classification classify(const Observation& obs) {
+namespace {
+
+Classification classify_checked(const Observation& obs) {
   Classification c;
   json& ev = c.evidence;
   if (!obs.unsupported_reason.empty()) {
@@ -192,10 +197,12 @@ Classification classify(const Observation& obs) {
     ev["message"] = "exited without an end event";
     return c;
   }
-  if (s.first_nonfinite_step >= 0) {
+  if (s.diverged_step) {
     c.outcome = Outcome::kDiverged;
+    ev["symptom_step"] = s.first_nonfinite_step >= 0 ? s.first_nonfinite_step : *s.diverged_step;
     return c;
   }
+  if (s.first_nonfinite_step >= 0) ev["recovered_from_nonfinite"] = true;
   if (is_leak(s)) {
     c.outcome = Outcome::kLeak;
     return c;
@@ -205,6 +212,22 @@ Classification classify(const Observation& obs) {
   c.outcome = end.value("reached_target", false) ? Outcome::kHealthy : Outcome::kStalled;
   if (end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
   return c;
+}
+
+}  // namespace
+
+Classification classify(const Observation& obs) {
+  try {
+    return classify_checked(obs);
+  } catch (const json::exception& e) {
+    // Valid JSON with a wrongly typed field: the cell broke the protocol. Exits and the
+    // watchdog still decide, as if it had sent no events.
+    Observation bare = obs;
+    bare.events.clear();
+    Classification c = classify_checked(bare);
+    c.evidence["malformed_event"] = e.what();
+    return c;
+  }
 }
 
 }  // namespace tw

@@ -33,6 +33,9 @@ Usage:
   trainwreck list [--json] [--scenarios PATH]...
                                 faults, mitigations, scenarios and their cells
   trainwreck selftest [flags]   run the built-in isolation cells (no LibTorch)
+  trainwreck pin DIR [--scenarios PATH]... [--dry-run]
+                                write a finished run's outcomes into the scenarios as
+                                expectations for its device classes
   trainwreck --help | --version
 
 Flags of run (and selftest):
@@ -440,6 +443,46 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   return s["unexpected"].get<int>() + s["flaky"].get<int>() > 0 ? kExitUnexpected : kExitAsExpected;
 }
 
+// Writes the outcomes of a finished run into the scenario files as expectations for the
+// run's device classes. Only cells that ran are pinned; unsupported cells are not.
+int cmd_pin(int argc, char** argv, const Backend& backend) {
+  const Flags f = parse_flags("pin", argc, argv, 2, {"--scenarios"}, {"--dry-run"}, 1);
+  if (f.positional.empty()) throw InputError("command line", "pin", "needs a results directory (trainwreck pin DIR)");
+  const std::string dir = f.positional.front();
+  const std::string matrix_path = fs::is_directory(dir) ? dir + "/matrix.json" : dir;
+  std::error_code ec;
+  if (!fs::exists(matrix_path, ec)) throw InputError(matrix_path, "", "no such file (a finished run's matrix.json)");
+  json matrix = json::parse(read_file(matrix_path), nullptr, false);
+  if (matrix.is_discarded() || !matrix.contains("cells")) throw InputError(matrix_path, "", "not a matrix.json");
+  const Catalog catalog = full_catalog(backend);
+  const std::vector<Scenario> scenarios = load_scenarios(scenario_paths(f), catalog);
+  int changed = 0;
+  for (const auto& s : scenarios) {
+    nlohmann::ordered_json doc = nlohmann::ordered_json::parse(read_file(s.file));
+    bool touched = false;
+    for (const auto& c : matrix["cells"]) {
+      if (c.value("scenario", "") != s.name || c.value("outcome", "") == "unsupported") continue;
+      for (auto& m : doc["mitigations"]) {
+        const std::string label = m.value("label", m.value("name", ""));
+        if (label != c.value("mitigation", "")) continue;
+        const std::string device = c.value("device", "");
+        const std::string outcome = c.value("outcome", "");
+        if (!m.contains("expect")) m["expect"] = nlohmann::ordered_json::object();
+        if (m["expect"].value(device, "") != outcome) {
+          std::cout << s.name << "/" << label << "/" << device << ": " << m["expect"].value(device, "(unpinned)")
+                    << " -> " << outcome << "\n";
+          m["expect"][device] = outcome;
+          touched = true;
+          ++changed;
+        }
+      }
+    }
+    if (touched && !f.has("--dry-run")) write_file_atomic(s.file, doc.dump(2) + "\n");
+  }
+  std::cout << changed << " expectation(s) " << (f.has("--dry-run") ? "would change" : "changed") << "\n";
+  return kExitAsExpected;
+}
+
 }  // namespace
 
 int trainwreck_main(int argc, char** argv, const Backend& backend) {
@@ -465,6 +508,7 @@ int trainwreck_main(int argc, char** argv, const Backend& backend) {
     if (command == "run") return cmd_run(argc, argv, backend, false);
     if (command == "selftest") return cmd_run(argc, argv, backend, true);
     if (command == "list") return cmd_list(argc, argv, backend);
+    if (command == "pin") return cmd_pin(argc, argv, backend);
     throw InputError("command line", command, "unknown command (run, list, selftest; see trainwreck --help)");
   } catch (const InputError& e) {
     std::cerr << "trainwreck: " << e.describe() << "\n";

@@ -1,0 +1,21 @@
+// A thousand Linear layers with a saturating activation, no normalization, no skips:
+// gradients vanish long before they reach the first layers.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct DeepPlainNet : Fault {
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.depth = param_int(p, "depth", 1000);
+    r.activation = param_str(p, "activation", "sigmoid");
+    r.norm = "none";
+    r.residual = false;
+  }
+};
+}  // namespace
+TW_REGISTER_FAULT(DeepPlainNet, {"deep_plain_net", "1000 Linear+sigmoid layers: vanishing gradients",
+                                 "model too complex",
+                                 {{"depth", ParamSpec::Type::kInteger, 2, 10000, false, {}, "Linear layers"},
+                                  {"activation", ParamSpec::Type::kString, 0, 0, false, {"sigmoid", "tanh"},
+                                   "saturating activation"}}});
+}  // namespace tw

@@ -1,0 +1,15 @@
+// A two-branch model whose second branch is detached before the merge: its parameters never
+// receive a gradient, and the half of the signal it sees is never learned.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct DetachedBranch : Fault {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.model = "two_branch";
+    r.detach_branch = true;
+  }
+};
+}  // namespace
+TW_REGISTER_FAULT(DetachedBranch, {"detached_branch", "one branch detached before the merge", "code", {}});
+}  // namespace tw

@@ -1,0 +1,9 @@
+// No fault: the healthy recipe, the control row every other row is read against.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct HealthyBaseline : Fault {};
+}  // namespace
+TW_REGISTER_FAULT(HealthyBaseline, {"healthy_baseline", "the healthy recipe, unchanged (control)", "control", {}});
+}  // namespace tw

@@ -1,0 +1,139 @@
+#include "kernel/cell.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <cstdlib>
+
+#include "kernel/memory.h"
+#include "kernel/registry.h"
+
+#ifdef TRAINWRECK_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <cuda_runtime_api.h>
+#endif
+
+namespace tw {
+using nlohmann::json;
+
+namespace {
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+}  // namespace
+
+void run_training_cell(const json& cell, const EventWriter& events) {
+  const std::string device_class = cell.value("device", "cpu");
+  const int rank = env_int("RANK", 0);
+  const int world = env_int("WORLD_SIZE", 1);
+  const int64_t budget = cell.at("limits").value("memory_mb", 4096LL) << 20;
+  // Every mitigation of a scenario sees the same data and initial weights.
+  const uint64_t seed = (cell.value("seed", 0ULL) ^ fnv1a(cell.value("scenario", ""))) & ((1ULL << 53) - 1);
+
+  at::set_num_threads(1);  // cells run side by side; results must not depend on the core count
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  c10::Device device(c10::DeviceType::CPU);
+  if (device_class == "cuda") {
+    if (!torch::cuda::is_available()) {
+      events.emit("error", {{"kind", "unsupported"}, {"message", "CUDA is not available in this process"}});
+      return;
+    }
+    device = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(env_int("LOCAL_RANK", 0) %
+                                                                               static_cast<int>(torch::cuda::device_count())));
+    limit_cuda_memory(device, budget);
+  } else {
+    install_cpu_budget(budget);
+  }
+
+  set_cell_device(device);
+  const Fault* fault = find_fault(cell.at("fault").get<std::string>());
+  if (!fault) throw std::runtime_error("unknown fault " + cell.at("fault").get<std::string>());
+  const std::string mitigation = cell.value("mitigation", "none");
+  const Mitigation* remedy = mitigation == "none" ? nullptr : find_mitigation(mitigation);
+  if (mitigation != "none" && !remedy) throw std::runtime_error("unknown mitigation " + mitigation);
+
+  Recipe recipe;
+  recipe.apply_json(cell.value("recipe", json::object()));
+  fault->apply(recipe, cell.value("fault_params", json::object()));
+  if (remedy) remedy->apply(recipe, cell.value("mitigation_params", json::object()));
+
+  CellEnv env{cell, events, device};
+  env.seed = seed;
+  env.rank = rank;
+  env.world_size = world;
+  env.memory_budget_bytes = budget;
+  env.mitigation = mitigation;
+  env.mitigation_params = cell.value("mitigation_params", json::object());
+  fault->run(env, recipe);
+}
+
+json probe_environment() {
+  json info = {{"libtorch", TORCH_VERSION}, {"cuda_available", false}, {"cuda_device_count", 0}};
+  // popen forks: it must come before anything initializes CUDA in this process.
+  if (FILE* p = popen("nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1", "r")) {
+    char buf[64] = {0};
+    if (fgets(buf, sizeof buf, p)) {
+      std::string s(buf);
+      while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+      if (!s.empty()) info["nvidia_driver"] = s;
+    }
+    pclose(p);
+  }
+  info["c10d_gloo"] = false;  // the pip wheel ships no Gloo headers; c10d Gloo is not built in
+#ifdef TRAINWRECK_WITH_NCCL
+  info["c10d_nccl"] = true;
+#else
+  info["c10d_nccl"] = false;
+#endif
+#ifdef TRAINWRECK_WITH_CUDA
+  info["libtorch_cuda_build"] = true;
+  int runtime = 0;
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess)
+    info["cuda_runtime"] = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
+  int driver = 0;
+  if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0)
+    info["cuda_driver_api"] = std::to_string(driver / 1000) + "." + std::to_string((driver % 1000) / 10);
+  if (torch::cuda::is_available()) {
+    info["cuda_available"] = true;
+    info["cuda_device_count"] = static_cast<int>(torch::cuda::device_count());
+    const cudaDeviceProp* prop = at::cuda::getDeviceProperties(0);
+    info["gpu_name"] = prop->name;
+    info["gpu_memory_mb"] = static_cast<long long>(prop->totalGlobalMem >> 20);
+    info["gpu_compute_capability"] = std::to_string(prop->major) + "." + std::to_string(prop->minor);
+    const long cudnn = at::detail::getCUDAHooks().versionCuDNN();
+    if (cudnn > 0) info["cudnn"] = cudnn;
+  }
+#else
+  info["libtorch_cuda_build"] = false;
+#endif
+#ifdef TRAINWRECK_NCCL_VERSION
+  info["nccl"] = TRAINWRECK_NCCL_VERSION;
+#endif
+  info["intraop_threads_default"] = at::get_num_threads();
+  return info;
+}
+
+Backend training_backend() {
+  Backend b;
+  b.catalog = registered_catalog();
+  b.run_cell = run_training_cell;
+  b.probe = probe_environment;
+  return b;
+}
+
+}  // namespace tw

@@ -1,0 +1,260 @@
+#include "kernel/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <c10/util/Exception.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "kernel/data.h"
+#include "kernel/memory.h"
+#include "kernel/model.h"
+#include "trainwreck/guards.h"
+
+namespace tw {
+using nlohmann::json;
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+double scheduled_lr(const Recipe& r, int64_t step) {
+  if (r.schedule != "warmup_cosine") return r.lr;
+  if (step <= r.warmup_steps) return r.lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, r.warmup_steps));
+  const double t = static_cast<double>(step - r.warmup_steps) / static_cast<double>(std::max<int64_t>(1, r.steps - r.warmup_steps));
+  return r.lr * 0.5 * (1 + std::cos(kPi * std::min(1.0, t)));
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
+  if (r.optimizer == "adam") return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
+  return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+// The first line of a LibTorch message (the rest is a C++ backtrace).
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+struct AutocastScope {
+  AutocastScope(const std::string& mode, c10::Device device) : device_type(device.type()) {
+    if (mode == "none") return;
+    enabled = true;
+    previous_dtype = at::autocast::get_autocast_dtype(device_type);
+    at::autocast::set_autocast_enabled(device_type, true);
+    at::autocast::set_autocast_dtype(device_type, mode == "fp16" ? at::kHalf : at::kBFloat16);
+  }
+  ~AutocastScope() {
+    if (!enabled) return;
+    at::autocast::set_autocast_enabled(device_type, false);
+    at::autocast::set_autocast_dtype(device_type, previous_dtype);
+    at::autocast::clear_cache();
+  }
+  c10::DeviceType device_type;
+  bool enabled = false;
+  at::ScalarType previous_dtype = at::kFloat;
+};
+
+json guard_event(const trainwreck::GuardReport& r, const char* action) {
+  json e = {{"guard", r.guard}, {"action", action}, {"step", r.step}, {"message", r.message}};
+  if (r.symptom_step >= 0) e["symptom_step"] = r.symptom_step;
+  if (!r.details.empty()) e["details"] = r.details;
+  return e;
+}
+
+const char* action_name(const trainwreck::GuardReport& r) {
+  return r.stop() ? "stop" : r.skip() ? "skip" : "warn";
+}
+
+// The largest batch whose forward and backward fit: halving from the recipe's batch, then
+// bisection; 10 % is left for optimizer state and fragmentation.
+int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Device device, json& trials) {
+  auto fits = [&](int64_t b) {
+    bool ok = true;
+    try {
+      auto [x, y] = data.batch(1, b);
+      if (r.cast_inputs) x = x.to(at::kFloat);
+      at::mse_loss(net->forward(x).to(at::kFloat), y).backward();
+    } catch (const c10::OutOfMemoryError&) {
+      ok = false;
+    }
+    net->zero_grad(/*set_to_none=*/true);
+    if (device.is_cuda()) empty_cuda_cache();
+    trials.push_back({{"batch", b}, {"fits", ok}});
+    return ok;
+  };
+  int64_t good = r.batch_size;
+  if (fits(good)) return good;
+  int64_t bad = good;
+  do {
+    bad = good;
+    good /= 2;
+  } while (good >= 1 && !fits(good));
+  if (good < 1) return 0;
+  for (int i = 0; i < 6 && bad - good > 1; ++i) {
+    const int64_t mid = good + (bad - good) / 2;
+    if (fits(mid)) good = mid;
+    else bad = mid;
+  }
+  return std::max<int64_t>(1, good * 9 / 10);
+}
+
+}  // namespace
+
+json loss_json(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
+void train(CellEnv& env, Recipe& r) {
+  const EventWriter& ev = env.events;
+  const c10::Device device = env.device;
+  int64_t step = 0;
+  try {
+    Dataset data(r, env.seed, device);
+    torch::manual_seed(env.seed);
+    Net net(r);
+    net->to(device);
+    auto optimizer = make_optimizer(r, net);
+    trainwreck::GuardSet guards;
+    for (auto& g : r.guards) guards.add(g);
+    auto [first_w, last_w] = first_and_last_weights(net);
+    int64_t params = 0;
+    for (const auto& p : net->parameters()) params += p.numel();
+    ev.emit("start", {{"device", device.str()}, {"parameters", params}, {"recipe", r.to_json()}});
+
+    int64_t batch = r.batch_size;
+    if (r.auto_batch_size) {
+      json trials = json::array();
+      batch = find_batch_size(net, data, r, device, trials);
+      ev.emit("evidence", {{"auto_batch_size", batch}, {"auto_batch_trials", trials}});
+      if (batch == 0) {
+        ev.emit("error", {{"kind", "oom"}, {"step", 0}, {"message", "not even a batch of 1 fits the memory budget"}});
+        return;
+      }
+    }
+    const int64_t accum = r.accumulation_steps;
+    std::vector<at::Tensor> kept_tensors;  // what the leak faults keep alive
+    std::vector<double> kept_values;
+    double last_loss = NAN, eval_loss = NAN;
+    int64_t reached_step = -1;
+    const auto t0 = std::chrono::steady_clock::now();
+
+    double lr_factor = 1.0;  // a guard that lowers the LR scales the schedule from then on
+    double lr_set = NAN;
+    for (step = 1; step <= r.steps; ++step) {
+      const double current = optimizer->param_groups().front().options().get_lr();
+      if (std::isfinite(lr_set) && current != lr_set) lr_factor *= current / lr_set;
+      const double lr = scheduled_lr(r, step) * lr_factor;
+      set_lr(*optimizer, lr);
+      lr_set = lr;
+      optimizer->zero_grad();
+      at::Tensor loss_sum;
+      {
+        AutocastScope autocast(r.autocast, device);
+        for (int64_t m = 0; m < accum; ++m) {
+          auto [x, y] = data.batch(step, batch, m, accum);
+          if (r.cast_inputs) x = x.to(at::kFloat);
+          at::Tensor out = net->forward(x);
+          at::Tensor loss = at::mse_loss(out.to(at::kFloat), y) / static_cast<double>(accum);
+          loss.backward();
+          loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
+        }
+      }
+      if (r.leak != "none") {
+        // A monitoring pass whose result is kept: with autograd on, it keeps its whole graph.
+        std::optional<torch::NoGradGuard> no_grad;
+        if (r.no_grad_eval) no_grad.emplace();
+        auto [x, y] = data.batch(step + 7919, r.leak_batch);
+        if (r.cast_inputs) x = x.to(at::kFloat);
+        if (r.leak == "eval_loss_history") {
+          at::Tensor monitor = at::mse_loss(net->forward(x), y);
+          if (r.keep_items_not_tensors) kept_values.push_back(monitor.item<double>());
+          else kept_tensors.push_back(monitor);
+        } else {
+          kept_tensors.push_back(net->first_activation(x));
+        }
+      }
+      trainwreck::StepContext ctx{step, loss_sum, *net, optimizer.get()};
+      trainwreck::GuardReport report = guards.after_backward(ctx);
+      if (report.stop()) {
+        ev.emit("guard", guard_event(report, "stop"));
+        break;
+      }
+      const bool skipped = report.skip();
+      if (skipped) {
+        ev.emit("guard", guard_event(report, action_name(report)));
+        optimizer->zero_grad();
+      } else {
+        if (r.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), r.clip_norm);
+        optimizer->step();
+      }
+      if (r.empty_cache) {
+        kept_tensors.shrink_to_fit();
+        empty_cuda_cache();
+      }
+      report = guards.after_step(ctx);
+      if (report.stop()) {
+        ev.emit("guard", guard_event(report, "stop"));
+        break;
+      }
+
+      last_loss = loss_sum.item<double>();
+      json se = {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", lr}};
+      if (first_w.grad().defined()) se["grad_first"] = loss_json(first_w.grad().norm().item<double>());
+      else se["grad_first"] = 0.0;
+      if (last_w.grad().defined()) se["grad_last"] = loss_json(last_w.grad().norm().item<double>());
+      const MemoryReading mem = read_memory(device);
+      se["mem"] = mem.allocated;
+      if (device.is_cuda()) se["mem_reserved"] = mem.reserved;
+      ev.emit("step", se);
+      if (!std::isfinite(last_loss) && !skipped) {
+        ev.emit("symptom", {{"kind", "nonfinite"}, {"step", step}, {"message", "loss is " + loss_json(last_loss).dump()}});
+        break;
+      }
+
+      if (step % r.eval_every == 0 || step == r.steps) {
+        torch::NoGradGuard no_grad;
+        net->eval();
+        auto [ex, ey] = data.eval();
+        if (r.cast_inputs) ex = ex.to(at::kFloat);
+        eval_loss = at::mse_loss(net->forward(ex).to(at::kFloat), ey).item<double>();
+        net->train();
+        ev.emit("eval", {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
+        report = guards.after_eval(step, eval_loss);
+        if (report.stop()) {
+          ev.emit("guard", guard_event(report, "stop"));
+          break;
+        }
+        if (std::isfinite(eval_loss) && eval_loss <= r.target_loss && reached_step < 0) {
+          reached_step = step;
+          if (r.stop_at_target) break;
+        }
+      }
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const MemoryReading mem = read_memory(device);
+    json evidence = {{"train_seconds", seconds}, {"batch_size", batch}, {"peak_alloc_bytes", mem.peak}};
+    if (!kept_values.empty()) evidence["kept_loss_values"] = kept_values.size();
+    for (const auto& h : guards.history())
+      if (!h.stop() && !h.skip()) ev.emit("guard", guard_event(h, "warn"));
+    ev.emit("evidence", evidence);
+    json end = {{"steps", std::min(step, r.steps)},
+                {"target_loss", r.target_loss},
+                {"final_loss", loss_json(last_loss)},
+                {"final_eval_loss", loss_json(eval_loss)},
+                {"reached_target", reached_step > 0}};
+    if (reached_step > 0) end["reached_step"] = reached_step;
+    ev.emit("end", end);
+  } catch (const c10::OutOfMemoryError& e) {
+    const MemoryReading mem = read_memory(device);
+    ev.emit("evidence", {{"peak_alloc_bytes", mem.peak}});
+    ev.emit("error", {{"kind", "oom"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
+  } catch (const c10::Error& e) {
+    ev.emit("error", {{"kind", "exception"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
+  }
+}
+
+}  // namespace tw

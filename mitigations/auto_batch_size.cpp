@@ -1,0 +1,13 @@
+// Searches the largest batch that fits the budget (halving, then bisection), then trains with it.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct AutoBatchSize : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.auto_batch_size = true;
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(AutoBatchSize, {"auto_batch_size", "automatic batch-size finder", "hyper-parameters", {}, {}});
+}  // namespace tw

@@ -1,0 +1,13 @@
+// BatchNorm after every hidden Linear.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct Batchnorm : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.norm = "batchnorm";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(Batchnorm, {"batchnorm", "BatchNorm", "FAQ", {}, {}});
+}  // namespace tw

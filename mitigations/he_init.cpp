@@ -1,0 +1,13 @@
+// Kaiming (He) normal initialization, zero biases.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct HeInit : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.init = "he";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(HeInit, {"he_init", "He initialization", "FAQ", {}, {}});
+}  // namespace tw

@@ -1,0 +1,13 @@
+// A BatchNorm layer on the raw inputs learns the normalization.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct InputBatchnorm : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.input_batchnorm = true;
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(InputBatchnorm, {"input_batchnorm", "BatchNorm on the inputs", "data", {}, {}});
+}  // namespace tw

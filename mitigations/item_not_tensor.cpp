@@ -1,0 +1,13 @@
+// Histories keep loss.item(), not the loss tensor and its graph.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct ItemNotTensor : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.keep_items_not_tensors = true;
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(ItemNotTensor, {"item_not_tensor", "store loss.item(), not the tensor", "code", {}, {}});
+}  // namespace tw

@@ -1,0 +1,13 @@
+// LayerNorm after every hidden Linear.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct Layernorm : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.norm = "layernorm";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(Layernorm, {"layernorm", "LayerNorm", "FAQ", {}, {}});
+}  // namespace tw

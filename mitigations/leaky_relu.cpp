@@ -1,0 +1,13 @@
+// LeakyReLU (slope 0.01) instead of the recipe's activation.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct LeakyRelu : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.activation = "leaky_relu";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(LeakyRelu, {"leaky_relu", "LeakyReLU", "FAQ", {}, {}});
+}  // namespace tw

@@ -1,0 +1,13 @@
+// ReLU6 instead of the recipe's activation.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct Relu6 : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.activation = "relu6";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(Relu6, {"relu6", "ReLU6", "FAQ", {}, {}});
+}  // namespace tw

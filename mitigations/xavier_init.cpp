@@ -1,0 +1,13 @@
+// Xavier (Glorot) normal initialization with the activation's gain, zero biases.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct XavierInit : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.init = "xavier";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(XavierInit, {"xavier_init", "Xavier initialization", "FAQ", {}, {}});
+}  // namespace tw
