@@ -22,24 +22,16 @@ function(trainwreck_torch_target target)
   target_link_libraries(${target} PRIVATE nlohmann_json::nlohmann_json)
 endfunction()
 
-add_library(trainwreck_kernel OBJECT
-  kernel/cell.cpp
-  kernel/data.cpp
-  kernel/guards.cpp
-  kernel/memory.cpp
-  kernel/model.cpp
-  kernel/recipe.cpp
-  kernel/registry.cpp
-  kernel/trainer.cpp
-)
+file(GLOB TRAINWRECK_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernel/*.cpp)
+add_library(trainwreck_kernel OBJECT ${TRAINWRECK_KERNEL_SOURCES})
 trainwreck_torch_target(trainwreck_kernel)
 
-# One file per fault and mitigation, compiled a batch at a time (the LibTorch headers dominate).
+# One file per fault and mitigation.
 file(GLOB TRAINWRECK_COMPONENT_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_SOURCE_DIR}/faults/*.cpp ${CMAKE_CURRENT_SOURCE_DIR}/mitigations/*.cpp)
 add_library(trainwreck_components OBJECT ${TRAINWRECK_COMPONENT_SOURCES})
 trainwreck_torch_target(trainwreck_components)
-set_target_properties(trainwreck_components PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 24)
+# Separate objects: ccache then rebuilds only the component that changed.
 
 # Links only what is used, so libcuda.so.1 (in caffe2::cuda's link interface) is not a
 # needed library and the executable starts on machines without a GPU driver.
@@ -51,3 +43,23 @@ function(trainwreck_torch_executable target)
 endfunction()
 
 trainwreck_torch_executable(trainwreck app/main.cpp)
+
+# Unit tests of the LibTorch side (guards, data, budgeted allocator, ...).
+file(GLOB TRAINWRECK_KERNEL_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/kernel/*_test.cpp)
+trainwreck_torch_executable(kernel_tests ${TRAINWRECK_KERNEL_TESTS})
+target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
+
+# Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
+gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS "unit;kernel" DISCOVERY_TIMEOUT 120)
+
+# The CPU matrix as a regression test: every cell must match its pinned expectation.
+add_test(NAME matrix_cpu
+  COMMAND trainwreck run --device cpu --scenarios ${CMAKE_CURRENT_SOURCE_DIR}/scenarios
+          --out ${CMAKE_CURRENT_BINARY_DIR}/matrix-cpu --quiet)
+set_tests_properties(matrix_cpu PROPERTIES LABELS "matrix;cpu" TIMEOUT 900 RUN_SERIAL TRUE)
+add_test(NAME selftest COMMAND trainwreck selftest --out ${CMAKE_CURRENT_BINARY_DIR}/selftest --quiet)
+set_tests_properties(selftest PROPERTIES LABELS "selftest;cpu" TIMEOUT 300)
+
+foreach(extra bench examples)
+  include(${CMAKE_CURRENT_SOURCE_DIR}/cmake/${extra}.cmake OPTIONAL)
+endforeach()
