@@ -50,7 +50,7 @@ trainwreck_torch_executable(kernel_tests ${TRAINWRECK_KERNEL_TESTS})
 target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
 
 # Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
-gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS "unit;kernel" DISCOVERY_TIMEOUT 120)
+gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS kernel DISCOVERY_TIMEOUT 120)
 
 # The CPU matrix as a regression test: every cell must match its pinned expectation.
 add_test(NAME matrix_cpu

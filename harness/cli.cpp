@@ -394,8 +394,11 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
       finished[c.id] = rec;
     }
   } else {
-    for (const char* stale : {"matrix.json", "matrix.md", "junit.xml"}) fs::remove(rs.out + "/" + stale);
-    for (const auto& entry : fs::directory_iterator(cells_dir)) fs::remove_all(entry.path());
+    std::error_code ec;
+    for (const char* stale : {"matrix.json", "matrix.md", "junit.xml"}) fs::remove(rs.out + "/" + stale, ec);
+    for (auto it = fs::directory_iterator(cells_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      fs::remove_all(it->path(), ec);
+    if (ec) throw ResultsError("cannot clear " + cells_dir + ": " + ec.message());
   }
   write_json_atomic(rs.out + "/run.json", rs.to_json());
   write_json_atomic(rs.out + "/context.json", context);

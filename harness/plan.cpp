@@ -1,6 +1,7 @@
 #include "harness/plan.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "harness/errors.h"
 
@@ -33,7 +34,7 @@ json CellSpec::to_json() const {
 Shard parse_shard(const std::string& text, const std::string& flag) {
   const auto slash = text.find('/');
   auto digits = [](const std::string& s) {
-    return !s.empty() && s.size() <= 6 && std::all_of(s.begin(), s.end(), ::isdigit);
+    return !s.empty() && s.size() <= 6 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
   };
   if (slash == std::string::npos || !digits(text.substr(0, slash)) || !digits(text.substr(slash + 1)))
     throw InputError(flag, "", "must be K/N with 1 <= K <= N (got '" + text + "')");

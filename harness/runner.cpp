@@ -336,8 +336,7 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
         read_events(r, static_cast<int>(k), false);
         read_output(r, static_cast<int>(k), false);
       }
-      // Exit detection without reaping (WNOWAIT), so the group id cannot be reused before
-      // lingering members are killed.
+      // Exit detection without reaping (WNOWAIT): ranks are reaped together once all exited.
       bool all_exited = true;
       for (auto& p : r.ranks) {
         if (!p.exited) {
@@ -380,8 +379,10 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
         continue;
       }
       // Every rank is gone: grandchildren left in the group go too, then reap and drain.
-      // The group id stays reserved while members remain, so after reaping the ranks a
-      // successful probe of the group means grandchildren were left behind.
+      // Linux does not reuse a pid as a new group id while the old group has members, so
+      // after reaping the ranks a successful probe of the group means grandchildren were left
+      // behind. (With no members left the id could in principle be reused between the reap
+      // and the probe; pids are not recycled that fast in practice.)
       for (auto& p : r.ranks)
         if (p.pid > 0) waitpid(p.pid, nullptr, 0);
       if (signal_group(r.pgid, 0)) {

@@ -1,6 +1,7 @@
 #include "harness/scenario.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -113,7 +114,7 @@ int required_gpus(const std::string& r, const std::string& where, const std::str
   const std::string prefix = "gpus>=";
   if (r.rfind(prefix, 0) == 0) {
     const std::string n = r.substr(prefix.size());
-    if (!n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), ::isdigit)) {
+    if (!n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
       const int count = std::stoi(n);
       if (count >= 1) return count;
     }
@@ -129,7 +130,7 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // not only parse_error: 1e400 is out_of_range
     throw InputError(where, "", std::string("not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) throw InputError(where, "", "the top level must be a JSON object");
@@ -166,7 +167,10 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
     }
   }
 
-  std::vector<std::string> reqs = fault->requires;
+  const bool runs_on_cuda = std::find(s.devices.begin(), s.devices.end(), "cuda") != s.devices.end();
+  for (const auto& r : fault->requires)
+    if (required_gpus(r, where, "fault") > 0 && !runs_on_cuda)
+      throw InputError(where, "devices", "fault '" + s.fault + "' requires '" + r + "' but the scenario runs only on cpu");
   if (const json* r = member(doc, "requires")) {
     s.requires = string_list(*r, where, "requires");
     for (std::size_t i = 0; i < s.requires.size(); ++i) {

@@ -1,1 +1,325 @@
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/report.h"
+
+namespace {
+using nlohmann::json;
+
+json cell(const std::string& scenario, const std::string& label, const std::string& device, const std::string& outcome,
+          json expected, json evidence = json::object()) {
+  std::string verdict = "unpinned";
+  if (!expected.is_null()) verdict = expected == outcome ? "pass" : "unexpected";
+  return {{"id", scenario + "/" + label + "/" + device},
+          {"scenario", scenario},
+          {"fault", "fault_of_" + scenario},
+          {"mitigation", label},
+          {"device", device},
+          {"outcome", outcome},
+          {"expected", expected},
+          {"verdict", verdict},
+          {"evidence", evidence}};
+}
+
+// Two scenarios x three mitigations on cpu (one cell missing), one scenario on cuda.
+json sample_matrix() {
+  json cells = json::array();
+  cells.push_back(cell("lr_one", "none", "cpu", "diverged", "diverged", {{"symptom_step", 3}, {"wall_seconds", 1.5}}));
+  cells.push_back(cell("lr_one", "clip", "cpu", "healthy", "healthy", {{"reached_step", 40}, {"wall_seconds", 2.0}}));
+  cells.push_back(cell("lr_one", "lower_lr", "cpu", "diverged", "healthy", {{"symptom_step", 9}}));
+  cells.push_back(cell("deep_sigmoid", "none", "cpu", "stalled", "stalled", {{"final_loss", 0.69}}));
+  cells.push_back(cell("deep_sigmoid", "clip", "cpu", "stalled", nullptr, {{"final_loss", 0.7}}));
+  cells.push_back(cell("lr_one", "none", "cuda", "crash", "diverged", {{"signal", "SIGSEGV"}}));
+  return {{"context", {{"host", {{"cpu", "Test CPU"}, {"git_revision", "abc123"}}}}}, {"cells", cells}};
+}
+
+std::size_t count(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST(CellSummary, KeyNumberPerOutcome) {
+  EXPECT_EQ(tw::cell_summary({{"outcome", "diverged"}, {"evidence", {{"symptom_step", 3}}}}), "diverged@3");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "detected"},
+                              {"evidence", {{"detected_step", 5}, {"detection_latency_steps", 2}}}}),
+            "detected@5 (+2)");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "detected"}, {"evidence", {{"detected_step", 5}}}}), "detected@5");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "healthy"}, {"evidence", {{"reached_step", 12}}}}), "healthy@12");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "stalled"}, {"evidence", {{"final_loss", 0.6931}}}}), "stalled loss 0.6931");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "stalled"}, {"evidence", {{"final_loss", "nan"}}}}), "stalled loss nan");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "leak"}, {"evidence", {{"mem_growth_bytes_per_step", 4194304.0}}}}),
+            "leak +4MiB/step");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "oom"}, {"evidence", {{"peak_mem_bytes", 268435456}}}}), "oom @256MiB");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "crash"}, {"evidence", {{"signal", "SIGSEGV"}}}}), "crash SIGSEGV");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "hang"}, {"evidence", {{"watchdog", "heartbeat"}}}}), "hang (heartbeat)");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "error"}, {"evidence", {{"message", "x"}}}}), "error");
+  EXPECT_EQ(tw::cell_summary({{"outcome", "unsupported"}, {"evidence", {{"reason", "no GPU"}}}}), "unsupported");
+}
+
+TEST(CellSummary, MissingEvidenceGivesTheBareOutcome) {
+  for (const char* o : {"diverged", "detected", "healthy", "stalled", "leak", "oom", "crash", "hang"})
+    EXPECT_EQ(tw::cell_summary({{"outcome", o}}), o);
+  EXPECT_EQ(tw::cell_summary(json::object()), "?");
+}
+
+TEST(SummarizeVerdicts, Counts) {
+  EXPECT_EQ(tw::summarize_verdicts(sample_matrix()),
+            json({{"total", 6}, {"pass", 3}, {"unexpected", 2}, {"unpinned", 1}, {"flaky", 0}}));
+  EXPECT_EQ(tw::summarize_verdicts(json::object())["total"], 0);
+}
+
+// The rows of the table under "### <device>": each split into its cells.
+std::vector<std::vector<std::string>> markdown_table(const std::string& md, const std::string& device) {
+  std::vector<std::vector<std::string>> rows;
+  bool inside = false;
+  for (const auto& line : lines(md)) {
+    if (line.rfind("### ", 0) == 0) {
+      inside = line.rfind("### " + device, 0) == 0;
+      continue;
+    }
+    if (!inside || line.rfind("|", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::string cur;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+      if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') {
+        cur += '|';
+        ++i;
+      } else if (line[i] == '|') {
+        const auto first = cur.find_first_not_of(' '), last = cur.find_last_not_of(' ');
+        cells.push_back(first == std::string::npos ? "" : cur.substr(first, last - first + 1));
+        cur.clear();
+      } else {
+        cur += line[i];
+      }
+    }
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+TEST(Markdown, OneRowPerScenarioOneColumnPerMitigation) {
+  const std::string md = tw::render_markdown(sample_matrix());
+  const auto cpu = markdown_table(md, "cpu");
+  ASSERT_EQ(cpu.size(), 4u) << md;  // header, separator, two scenarios
+  EXPECT_EQ(cpu[0], (std::vector<std::string>{"scenario", "none", "clip", "lower_lr"}));
+  EXPECT_EQ(cpu[1], (std::vector<std::string>{"---", "---", "---", "---"}));
+  EXPECT_EQ(cpu[2][0], "lr_one");
+  EXPECT_EQ(cpu[2][1], "diverged@3");
+  EXPECT_EQ(cpu[2][2], "healthy@40");
+  EXPECT_EQ(cpu[2][3], "**diverged@9** ✗ (expected healthy)");
+  EXPECT_EQ(cpu[3][0], "deep_sigmoid");
+  EXPECT_EQ(cpu[3][2], "stalled loss 0.7 (unpinned)");
+  EXPECT_EQ(cpu[3][3], "·");  // no such cell
+  const auto cuda = markdown_table(md, "cuda");
+  ASSERT_EQ(cuda.size(), 3u) << md;
+  EXPECT_EQ(cuda[0], (std::vector<std::string>{"scenario", "none"}));
+  EXPECT_EQ(cuda[2][1], "**crash SIGSEGV** ✗ (expected diverged)");
+  EXPECT_EQ(count(md, "✗ (expected"), 2u);
+  EXPECT_NE(md.find("6 cells: 3 as expected, 2 unexpected, 1 unpinned."), std::string::npos) << md;
+  EXPECT_NE(md.find("### cpu (Test CPU)"), std::string::npos) << md;
+}
+
+TEST(Markdown, PipesAndNewlinesDoNotBreakTheTable) {
+  json m = {{"cells", {cell("a|b", "x", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}})}}};
+  const auto rows = markdown_table(tw::render_markdown(m), "cpu");
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows[2].size(), 2u);
+  EXPECT_EQ(rows[2][0], "a|b");
+  EXPECT_EQ(rows[2][1], "crash SIG NEW");
+}
+
+// Enough of XML 1.0 for what the renderer emits: balanced elements, quoted attributes,
+// known entities only, no raw '<' or '&', no forbidden control characters.
+std::string xml_problem(const std::string& xml) {
+  auto entity_at = [&](std::size_t k) {
+    for (const char* ent : {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"})
+      if (xml.compare(k, std::string(ent).size(), ent) == 0) return true;
+    return false;
+  };
+  auto forbidden = [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 && c != '\n' && c != '\t' && c != '\r';
+  };
+  std::vector<std::string> open;
+  std::size_t i = 0;
+  if (xml.compare(0, 5, "<?xml") == 0) i = xml.find("?>") + 2;
+  while (i < xml.size()) {
+    if (forbidden(xml[i])) return "control character in text";
+    if (xml[i] == '&' && !entity_at(i)) return "bare '&' in text";
+    if (xml[i] != '<') {
+      ++i;
+      continue;
+    }
+    // A tag: quoted attribute values may hold '>' but not '<'.
+    std::size_t k = i + 1;
+    char quote = 0;
+    for (; k < xml.size(); ++k) {
+      const char c = xml[k];
+      if (forbidden(c)) return "control character in a tag";
+      if (quote) {
+        if (c == quote) quote = 0;
+        else if (c == '<') return "raw '<' in an attribute";
+        else if (c == '&' && !entity_at(k)) return "bare '&' in an attribute";
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '<') {
+        return "raw '<' in text";
+      } else if (c == '>') {
+        break;
+      }
+    }
+    if (k >= xml.size()) return "unterminated tag";
+    const std::string tag = xml.substr(i + 1, k - i - 1);
+    if (tag.empty()) return "empty tag";
+    const bool closing = tag[0] == '/';
+    const std::size_t from = closing ? 1 : 0;
+    const std::string name = tag.substr(from, tag.find_first_of(" /", from) - from);
+    if (closing) {
+      if (open.empty() || open.back() != name) return "mismatched </" + name + ">";
+      open.pop_back();
+    } else if (tag.back() != '/') {
+      open.push_back(name);
+    }
+    i = k + 1;
+  }
+  return open.empty() ? "" : "unclosed <" + open.back() + ">";
+}
+
+TEST(Junit, TestcasePerCellFailuresAndSkips) {
+  const std::string xml = tw::render_junit(sample_matrix());
+  EXPECT_EQ(xml_problem(xml), "") << xml;
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 0), 0u);
+  EXPECT_EQ(count(xml, "<testcase "), 6u);
+  EXPECT_EQ(count(xml, "</testcase>"), 6u);
+  EXPECT_EQ(count(xml, "<failure "), 2u);
+  EXPECT_EQ(count(xml, "<skipped "), 1u);
+  EXPECT_EQ(count(xml, "<testsuite "), 2u);  // one suite per scenario, across devices
+  EXPECT_NE(xml.find("<testsuites name=\"trainwreck\" tests=\"6\" failures=\"2\" errors=\"0\" skipped=\"1\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<testcase classname=\"lr_one\" name=\"lower_lr [cpu]\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("message=\"diverged@9 (expected healthy)\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testsuite name=\"lr_one\" tests=\"4\" failures=\"2\""), std::string::npos) << xml;
+}
+
+TEST(Junit, EscapesMarkupAndControlCharacters) {
+  const std::string nasty = "a<b & \"c\" 'd' \x01\x1f end";
+  json m = {{"cells",
+             {cell(nasty, nasty, "cpu", "error", "healthy", {{"message", nasty}}),
+              cell("plain", "none", "cpu", "crash", nullptr, {{"signal", nasty}})}}};
+  const std::string xml = tw::render_junit(m);
+  EXPECT_EQ(xml_problem(xml), "") << xml;
+  EXPECT_NE(xml.find("a&lt;b &amp; &quot;c&quot; &apos;d&apos; ?? end"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find('\x01'), std::string::npos);
+  EXPECT_EQ(xml.find('\x1f'), std::string::npos);
+  EXPECT_EQ(count(xml, "<failure "), 1u);
+  EXPECT_EQ(count(xml, "<skipped "), 1u);
+}
+
+TEST(Junit, ThePropertyCheckerCatchesBrokenXml) {
+  // The checker above must be able to fail, or the junit tests prove nothing.
+  EXPECT_NE(xml_problem("<a><b></a></b>"), "");
+  EXPECT_NE(xml_problem("<a>x < y</a>"), "");
+  EXPECT_NE(xml_problem("<a>x & y</a>"), "");
+  EXPECT_NE(xml_problem("<a t=\"x & y\"/>"), "");
+  EXPECT_NE(xml_problem("<a>\x01</a>"), "");
+  EXPECT_NE(xml_problem("<a>"), "");
+  EXPECT_EQ(xml_problem("<a t=\"&lt;&amp;\"><b/>x &gt; y</a>"), "");
+}
+
+// RFC 4180 reader: quoted fields may hold commas, quotes ("") and line breaks.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1);
+  std::string field;
+  bool quoted = false, was_quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && field.empty() && !was_quoted) {
+      quoted = was_quoted = true;
+    } else if (c == ',') {
+      rows.back().push_back(field);
+      field.clear();
+      was_quoted = false;
+    } else if (c == '\n' || c == '\r') {
+      // An unquoted CR or LF ends the record, as it does for spreadsheet and csv readers.
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      rows.back().push_back(field);
+      field.clear();
+      was_quoted = false;
+      rows.emplace_back();
+    } else {
+      field += c;
+    }
+  }
+  if (rows.back().empty() && field.empty()) rows.pop_back();
+  else rows.back().push_back(field);
+  return rows;
+}
+
+TEST(Csv, HeaderAndOneLinePerCell) {
+  const auto rows = parse_csv(tw::render_csv(sample_matrix()));
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"scenario", "fault", "mitigation", "device", "outcome", "expected",
+                                               "verdict", "summary", "symptom_step", "detected_step", "final_loss",
+                                               "peak_mem_bytes", "wall_seconds"}));
+  for (const auto& r : rows) EXPECT_EQ(r.size(), 13u);
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one", "fault_of_lr_one", "lower_lr", "cpu", "diverged", "healthy",
+                                               "unexpected", "diverged@9", "9", "", "", "", ""}));
+  EXPECT_EQ(rows[5][5], "");  // unpinned: no expectation
+  EXPECT_EQ(rows[1][12], "1.5");
+}
+
+TEST(Csv, QuotesFieldsThatNeedIt) {
+  const std::vector<std::string> tricky = {"a,b", "say \"hi\"", "two\nlines", "carriage\rreturn", "\"", ","};
+  json cells = json::array();
+  for (const auto& t : tricky) {
+    json c = cell(t, t, "cpu", "stalled", "stalled", {{"final_loss", t}});
+    cells.push_back(c);
+  }
+  const std::string csv = tw::render_csv({{"cells", cells}});
+  const auto rows = parse_csv(csv);
+  ASSERT_EQ(rows.size(), tricky.size() + 1) << csv;
+  for (std::size_t i = 0; i < tricky.size(); ++i) {
+    SCOPED_TRACE(tricky[i]);
+    ASSERT_EQ(rows[i + 1].size(), 13u);
+    EXPECT_EQ(rows[i + 1][0], tricky[i]);
+    EXPECT_EQ(rows[i + 1][2], tricky[i]);
+    EXPECT_EQ(rows[i + 1][10], tricky[i]);
+    EXPECT_EQ(rows[i + 1][7], "stalled loss " + tricky[i]);
+  }
+  EXPECT_NE(csv.find("\"say \"\"hi\"\"\""), std::string::npos) << csv;
+  // Plain fields stay unquoted.
+  EXPECT_EQ(csv.find("\"cpu\""), std::string::npos);
+}
+
+TEST(Console, ListsEveryCellAndTheTotals) {
+  const std::string out = tw::render_console(sample_matrix(), /*color=*/false);
+  EXPECT_EQ(out.find("\033["), std::string::npos);
+  EXPECT_NE(out.find("lr_one [cpu]  fault: fault_of_lr_one"), std::string::npos) << out;
+  EXPECT_NE(out.find("unexpected (expected healthy)"), std::string::npos) << out;
+  EXPECT_NE(out.find("6 cells: 3 as expected, 2 unexpected, 1 unpinned"), std::string::npos) << out;
+  EXPECT_NE(tw::render_console(sample_matrix(), /*color=*/true).find("\033[31m"), std::string::npos);
+}
+
+}  // namespace
