@@ -1,4 +1,9 @@
 # The LibTorch side: training kernel, faults, mitigations, and the trainwreck executable.
+# Torch's CUDA setup adds -gencode flags for this list; its default still names sm_50, which
+# CUDA 13 no longer compiles for.
+if(NOT TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
+endif()
 find_package(Torch REQUIRED)
 message(STATUS "LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 
@@ -6,6 +11,9 @@ set(TRAINWRECK_TORCH_DEFINITIONS "")
 if(TARGET torch_cuda OR TARGET caffe2::cuda)
   set(TRAINWRECK_WITH_CUDA ON)
   list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_CUDA)
+  if(EXISTS "${TORCH_INSTALL_PREFIX}/include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+    list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_NCCL)  # c10d's NCCL backend is built in
+  endif()
   message(STATUS "LibTorch is a CUDA build: CUDA code paths are compiled")
 else()
   set(TRAINWRECK_WITH_CUDA OFF)
@@ -26,6 +34,24 @@ file(GLOB TRAINWRECK_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR
 add_library(trainwreck_kernel OBJECT ${TRAINWRECK_KERNEL_SOURCES})
 trainwreck_torch_target(trainwreck_kernel)
 
+# CUDA kernels for the GPU-only faults, when the toolkit is there.
+if(TRAINWRECK_WITH_CUDA)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+endif()
+if(TRAINWRECK_WITH_CUDA AND CMAKE_CUDA_COMPILER)
+  set(CMAKE_CUDA_ARCHITECTURES OFF)  # the -gencode flags come from TORCH_CUDA_ARCH_LIST
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  add_library(trainwreck_cuda_kernels STATIC kernel/cuda/fault_kernels.cu)
+  target_include_directories(trainwreck_cuda_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_CUDA_KERNELS)
+  message(STATUS "CUDA kernels of the GPU-only faults: built with ${CMAKE_CUDA_COMPILER}")
+endif()
+
 # One file per fault and mitigation.
 file(GLOB TRAINWRECK_COMPONENT_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_SOURCE_DIR}/faults/*.cpp ${CMAKE_CURRENT_SOURCE_DIR}/mitigations/*.cpp)
@@ -39,6 +65,9 @@ function(trainwreck_torch_executable target)
   add_executable(${target} ${ARGN} $<TARGET_OBJECTS:trainwreck_kernel> $<TARGET_OBJECTS:trainwreck_components>)
   trainwreck_torch_target(${target})
   target_link_libraries(${target} PRIVATE trainwreck_harness ${TORCH_LIBRARIES})
+  if(TARGET trainwreck_cuda_kernels)
+    target_link_libraries(${target} PRIVATE trainwreck_cuda_kernels)
+  endif()
   target_link_options(${target} PRIVATE "LINKER:--as-needed")
 endfunction()
 
@@ -52,11 +81,11 @@ target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
 # Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
 gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS kernel DISCOVERY_TIMEOUT 120)
 
-# The CPU matrix as a regression test: every cell must match its pinned expectation.
-add_test(NAME matrix_cpu
-  COMMAND trainwreck run --device cpu --scenarios ${CMAKE_CURRENT_SOURCE_DIR}/scenarios
-          --out ${CMAKE_CURRENT_BINARY_DIR}/matrix-cpu --quiet)
-set_tests_properties(matrix_cpu PROPERTIES LABELS "matrix;cpu" TIMEOUT 900 RUN_SERIAL TRUE)
+# The matrix as a regression suite: one CTest test per cell, every cell must match its pinned
+# expectation. ctest -L matrix, -L cpu, -L cuda (CUDA cells when a GPU is present),
+# -L fault=<f>, -L mitigation=<m>, -L scenario=<s>.
+include(${CMAKE_CURRENT_SOURCE_DIR}/cmake/ctest_cells.cmake)
+trainwreck_add_cell_tests(trainwreck SCENARIOS ${CMAKE_CURRENT_SOURCE_DIR}/scenarios)
 add_test(NAME selftest COMMAND trainwreck selftest --out ${CMAKE_CURRENT_BINARY_DIR}/selftest --quiet)
 set_tests_properties(selftest PROPERTIES LABELS "selftest;cpu" TIMEOUT 300)
 

@@ -1,17 +1,29 @@
-// The trainwreck command line: run, list, selftest, and the internal cell and probe entries.
+// The trainwreck command line: run, selftest, list, diff, merge, report, pin, and the internal
+// cell and probe entries.
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "harness/backend.h"
 #include "harness/context.h"
+#include "harness/diff.h"
 #include "harness/errors.h"
+#include "harness/html_report.h"
+#include "harness/merge.h"
 #include "harness/process.h"
+#include "harness/progress.h"
+#include "harness/repeat.h"
 #include "harness/report.h"
 #include "harness/runner.h"
 #include "harness/selftest.h"
@@ -30,9 +42,18 @@ remedy fixes which failure. Every (scenario, mitigation, device) cell runs in it
 
 Usage:
   trainwreck run [flags]        run the matrix and write results
+  trainwreck selftest [flags]   run the built-in isolation cells (no LibTorch)
   trainwreck list [--json] [--scenarios PATH]...
                                 faults, mitigations, scenarios and their cells
-  trainwreck selftest [flags]   run the built-in isolation cells (no LibTorch)
+  trainwreck list --cells [--json] [--device D] [--filter GLOB]... [--scenarios PATH]...
+                                the cells a run would have, one per line (first line: what the
+                                probe found when --device is not cpu)
+  trainwreck diff A B [--loss-tolerance X] [--memory-tolerance X] [--format text|md|json]
+                                compare two runs (results directories or matrix.json files)
+  trainwreck merge DIR... --out DIR
+                                join the results of the shards of one run into one matrix
+  trainwreck report DIR [--format text|md|html|junit|csv|json] [--out FILE] [--baseline A]
+                                render a finished run again
   trainwreck pin DIR [--scenarios PATH]... [--dry-run]
                                 write a finished run's outcomes into the scenarios as
                                 expectations for its device classes
@@ -47,13 +68,27 @@ Flags of run (and selftest):
   --out DIR          results directory (default results/latest)
   --timeout S        wall-clock limit for every cell, replacing the scenarios' limits
   --shard K/N        run the K-th of N deterministic parts of the matrix
-                     (TEST_SHARD_INDEX / TEST_TOTAL_SHARDS are honoured when set)
+                     (TEST_SHARD_INDEX / TEST_TOTAL_SHARDS are honoured when set); join the
+                     parts with trainwreck merge
   --seed N           the run's seed (default 20240611); cells derive theirs from it
+  --repeat N         run every cell N times; a cell whose outcome is not the same every time
+                     is "flaky" (a failure); evidence and the per-step loss are compared too
   --resume DIR       finish an interrupted run in DIR: only cells without a result run
-  --quiet            no per-cell progress lines
+  --baseline A       compare with an earlier run (directory or matrix.json): the diff is
+                     printed after the matrix and written to DIR/diff.md and report.html;
+                     a changed outcome makes the exit code 1
+  --loss-tolerance X, --memory-tolerance X
+                     relative change of final loss (default 0.01) and peak memory (default
+                     0.10) still counted as the same, for diff and --baseline
+  --quiet            no progress on stderr
 
-Exit codes: 0 every cell as expected; 1 at least one unexpected outcome; 2 bad input or usage
-(nothing was run); 3 internal error; 4 results could not be written.
+A run writes DIR/context.json, run.json, cells/<cell>.{jsonl,log,result.json}, then
+matrix.json, matrix.md, junit.xml and report.html once every cell has a result.
+
+Exit codes: 0 every cell as expected (diff: no outcome changed); 1 at least one unexpected or
+flaky outcome, a changed outcome against the baseline, or shards missing from a merge; 2 bad
+input or usage (nothing was run or written); 3 internal error; 4 results could not be written
+(no matrix.json is left claiming a complete run).
 )";
 
 struct Flags {
@@ -192,8 +227,80 @@ std::vector<std::string> scenario_paths(const Flags& f) {
   return paths;
 }
 
+double parse_fraction(const std::string& text, const std::string& flag) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !(v >= 0) || v > 1e6)
+    throw InputError("command line", flag, "must be a relative tolerance >= 0, e.g. 0.05 for 5% (got '" + text + "')");
+  return v;
+}
+
+DiffOptions diff_options(const Flags& f) {
+  DiffOptions o;
+  if (f.has("--loss-tolerance")) o.loss_tolerance = parse_fraction(f.one("--loss-tolerance"), "--loss-tolerance");
+  if (f.has("--memory-tolerance"))
+    o.memory_tolerance = parse_fraction(f.one("--memory-tolerance"), "--memory-tolerance");
+  return o;
+}
+
+// "auto" -> the device classes a run on this machine would use; probes only when it matters.
+std::vector<std::string> resolve_devices(const std::string& device, const Capabilities& caps) {
+  if (device == "auto") return {caps.gpus > 0 ? "cuda" : "cpu"};
+  if (device == "all") return {"cpu", "cuda"};
+  return {device};
+}
+
+void check_device(const std::string& device) {
+  if (device != "auto" && device != "cpu" && device != "cuda" && device != "all")
+    throw InputError("command line", "--device", "must be auto, cpu, cuda or all (got '" + device + "')");
+}
+
+int cmd_list_cells(const Flags& f, const Catalog& catalog, const std::vector<Scenario>& scenarios) {
+  const std::string device = f.one("--device", "auto");
+  check_device(device);
+  ProbeResult probe;
+  const bool probed = device != "cpu";
+  if (probed) probe = run_probe(self_executable());
+  PlanOptions plan;
+  plan.caps = probe.caps;
+  plan.filters = f.all("--filter");
+  plan.devices = resolve_devices(device, probe.caps);
+  const std::vector<CellSpec> cells = plan_cells(scenarios, catalog, plan);
+  if (f.has("--json")) {
+    json out = {{"devices", plan.devices}, {"cells", json::array()}};
+    if (probed) out["capabilities"] = probe.caps.to_json();
+    for (const auto& c : cells) {
+      json cj = {{"id", c.id},       {"scenario", c.scenario},          {"fault", c.fault},
+                 {"mitigation", c.label}, {"device", c.device},         {"wall_seconds", c.limits.wall_seconds},
+                 {"expected", c.expected ? json(to_string(*c.expected)) : json(nullptr)}};
+      if (!c.unsupported_reason.empty()) cj["unsupported"] = c.unsupported_reason;
+      out["cells"].push_back(cj);
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitAsExpected;
+  }
+  // Tab-separated, for scripts (cmake/ctest_cells.cmake reads it at ctest time).
+  if (probed)
+    std::cout << "# capabilities gpus=" << probe.caps.gpus << " nccl=" << probe.caps.nccl << " gloo=" << probe.caps.gloo
+              << "\n";
+  std::cout << "# id\tscenario\tfault\tmitigation\tdevice\twall_seconds\texpected\tunsupported\n";
+  for (const auto& c : cells)
+    std::cout << c.id << "\t" << c.scenario << "\t" << c.fault << "\t" << c.label << "\t" << c.device << "\t"
+              << static_cast<long long>(std::ceil(c.limits.wall_seconds)) << "\t"
+              << (c.expected ? to_string(*c.expected) : "-") << "\t" << c.unsupported_reason << "\n";
+  return kExitAsExpected;
+}
+
 int cmd_list(int argc, char** argv, const Backend& backend) {
-  const Flags f = parse_flags("list", argc, argv, 2, {"--scenarios"}, {"--json", "--selftest"}, 0);
+  const Flags f =
+      parse_flags("list", argc, argv, 2, {"--scenarios", "--device", "--filter"}, {"--json", "--selftest", "--cells"}, 0);
+  if (!f.has("--cells") && (f.has("--device") || f.has("--filter")))
+    throw InputError("command line", f.has("--device") ? "--device" : "--filter", "only applies to list --cells");
   const Catalog catalog = full_catalog(backend);
   std::vector<Scenario> scenarios;
   std::error_code ec;
@@ -202,6 +309,7 @@ int cmd_list(int argc, char** argv, const Backend& backend) {
     auto st = selftest_scenarios();
     scenarios.insert(scenarios.end(), st.begin(), st.end());
   }
+  if (f.has("--cells")) return cmd_list_cells(f, catalog, scenarios);
   auto component_json = [](const ComponentInfo& c) {
     json params = json::array();
     for (const auto& p : c.params) {
@@ -280,19 +388,91 @@ struct RunSettings {
   Shard shard;
   uint64_t seed = kDefaultSeed;
   bool selftest = false;
+  int repeat = 1;
 
   json to_json() const {
-    return {{"scenarios", scenario_paths}, {"filters", filters},     {"device", device},
+    return {{"scenarios", scenario_paths}, {"filters", filters},         {"device", device},
             {"timeout", timeout},          {"shard_index", shard.index}, {"shard_count", shard.count},
-            {"seed", seed},                {"selftest", selftest}};
+            {"seed", seed},                {"selftest", selftest},       {"repeat", repeat}};
   }
 };
+
+// One run per results directory at a time. The lock dies with the process, so a killed run
+// leaves nothing to clean up before --resume.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::string& dir) {
+    const std::string path = dir + "/run.lock";
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw ResultsError("cannot create " + path + ": " + strerror(errno));
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      close(fd_);
+      throw InputError(dir, "", "another trainwreck run is using this results directory");
+    }
+  }
+  ~DirectoryLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Leftovers of a run that was killed while writing: temporary files that were never renamed.
+void remove_half_written(const std::string& dir) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->is_regular_file(ec) &&
+        (name.find(".tmp.") != std::string::npos ||
+         (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0)))
+      fs::remove(it->path(), ec);
+  }
+}
+
+std::string repeat_dir(const std::string& cells_dir, int round) {
+  return round == 0 ? cells_dir : cells_dir + "/repeat-" + std::to_string(round + 1);
+}
+
+std::optional<CellRecord> load_result(const CellSpec& c, const std::string& dir) {
+  const std::string path = dir + "/" + c.file_stem() + ".result.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  json r = json::parse(read_file(path), nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return std::nullopt;
+  auto o = parse_outcome(r.value("outcome", ""));
+  if (!o) return std::nullopt;
+  CellRecord rec;
+  rec.spec = c;
+  rec.outcome = *o;
+  rec.verdict = verdict_for(c.expected, rec.outcome);
+  rec.evidence = r.value("evidence", json::object());
+  rec.series = r.value("series", json::object());
+  rec.log_tail = r.value("log_tail", "");
+  rec.wall_seconds = rec.evidence.value("wall_seconds", 0.0);
+  return rec;
+}
+
+// Writes the reports of a complete matrix; matrix.json goes last, so that its presence means
+// every other file was written too.
+void write_reports(const std::string& dir, const json& matrix, const json& diff) {
+  write_file_atomic(dir + "/matrix.md", render_markdown(matrix));
+  write_file_atomic(dir + "/junit.xml", render_junit(matrix));
+  write_file_atomic(dir + "/report.html", render_html(matrix, diff));
+  if (diff.is_object()) write_file_atomic(dir + "/diff.md", render_diff_markdown(diff));
+  write_json_atomic(dir + "/matrix.json", matrix);
+}
+
+const char* const kReportFiles[] = {"matrix.json", "matrix.md", "junit.xml", "report.html", "diff.md"};
 
 int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   const std::string command = selftest ? "selftest" : "run";
   const Flags f = parse_flags(command, argc, argv, 2,
                               {"--scenarios", "--filter", "--device", "--jobs", "--out", "--timeout", "--shard",
-                               "--seed", "--resume"},
+                               "--seed", "--resume", "--repeat", "--baseline", "--loss-tolerance",
+                               "--memory-tolerance"},
                               {"--quiet"}, 0);
   RunSettings rs;
   rs.selftest = selftest;
@@ -300,7 +480,8 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   rs.jobs = static_cast<int>(cores > 0 ? cores : 1);
   const bool resume = f.has("--resume");
   if (resume) {
-    for (const char* conflicting : {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout", "--out"})
+    for (const char* conflicting :
+         {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout", "--out", "--repeat"})
       if (f.has(conflicting))
         throw InputError("command line", conflicting, "cannot be combined with --resume (the run's own settings are used)");
     rs.out = f.one("--resume");
@@ -318,15 +499,16 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
       rs.shard.count = j.at("shard_count").get<int>();
       rs.seed = j.at("seed").get<uint64_t>();
       rs.selftest = j.value("selftest", false);
+      rs.repeat = j.value("repeat", 1);
     } catch (const json::exception& e) {
       throw InputError(saved, "", std::string("malformed run settings: ") + e.what());
     }
+    if (rs.repeat < 1 || rs.repeat > 1000) throw InputError(saved, "repeat", "must be from 1 to 1000");
   } else {
     if (!selftest) rs.scenario_paths = scenario_paths(f);
     rs.filters = f.all("--filter");
     rs.device = f.one("--device", selftest ? "cpu" : "auto");
-    if (rs.device != "auto" && rs.device != "cpu" && rs.device != "cuda" && rs.device != "all")
-      throw InputError("command line", "--device", "must be auto, cpu, cuda or all (got '" + rs.device + "')");
+    check_device(rs.device);
     if (f.has("--out")) rs.out = f.one("--out");
     if (rs.out.empty()) throw InputError("command line", "--out", "must not be empty");
     if (f.has("--timeout")) rs.timeout = parse_seconds(f.one("--timeout"), "--timeout");
@@ -337,9 +519,16 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
       rs.shard = Shard{static_cast<int>(parse_int(idx, "TEST_SHARD_INDEX", 0, n - 1)), static_cast<int>(n)};
     }
     if (f.has("--seed")) rs.seed = static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, (1LL << 53)));
+    if (f.has("--repeat")) rs.repeat = static_cast<int>(parse_int(f.one("--repeat"), "--repeat", 1, 1000));
   }
   if (f.has("--jobs")) rs.jobs = static_cast<int>(parse_int(f.one("--jobs"), "--jobs", 1, 256));
   const bool quiet = f.has("--quiet");
+  DiffOptions diff_opts = diff_options(f);
+  json baseline;  // null: no comparison
+  if (f.has("--baseline")) {
+    diff_opts.a_name = f.one("--baseline");
+    baseline = load_matrix(f.one("--baseline"));
+  }
 
   const Catalog catalog = full_catalog(backend);
   std::vector<Scenario> scenarios =
@@ -351,20 +540,27 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   PlanOptions plan;
   plan.caps = probe.caps;
   plan.filters = rs.filters;
+  plan.devices = resolve_devices(rs.device, probe.caps);
+  // The position of every cell in the whole (unsharded) plan lets merge restore plan order.
+  std::map<std::string, int> plan_index;
+  {
+    const std::vector<CellSpec> whole = plan_cells(scenarios, catalog, plan);
+    for (std::size_t i = 0; i < whole.size(); ++i) plan_index[whole[i].id] = static_cast<int>(i);
+  }
   plan.shard = rs.shard;
-  if (rs.device == "auto") plan.devices = {probe.caps.gpus > 0 ? "cuda" : "cpu"};
-  else if (rs.device == "all") plan.devices = {"cpu", "cuda"};
-  else plan.devices = {rs.device};
   std::vector<CellSpec> cells = plan_cells(scenarios, catalog, plan);
-  if (cells.empty())
+  // A shard may hold no cell of a small matrix; that is a (trivially complete) part of the run.
+  if (plan_index.empty() || (cells.empty() && rs.shard.count == 1))
     throw InputError("command line", rs.filters.empty() ? "--device" : "--filter",
-                     "no cell matches (see trainwreck list)");
+                     "no cell matches (see trainwreck list --cells)");
   for (auto& c : cells) c.seed = rs.seed;
 
   // Phase 1: settings and context, before any cell runs.
   const std::string cells_dir = rs.out + "/cells";
   ensure_directory(rs.out);
+  const DirectoryLock lock(rs.out);
   ensure_directory(cells_dir);
+  for (int round = 1; round < rs.repeat; ++round) ensure_directory(repeat_dir(cells_dir, round));
   json context = {{"host", host_context()},
                   {"probe", probe.info},
                   {"capabilities", probe.caps.to_json()},
@@ -373,77 +569,226 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
                   {"started_at", utc_timestamp()}};
   if (!probe.error.empty()) context["probe_error"] = probe.error;
   if (rs.shard.count > 1) context["shard"] = std::to_string(rs.shard.index + 1) + "/" + std::to_string(rs.shard.count);
-  std::map<std::string, CellRecord> finished;
+  if (rs.repeat > 1) context["repeat"] = rs.repeat;
+  if (baseline.is_object()) context["baseline"] = diff_opts.a_name;
+  {
+    // Whatever an earlier run here left is not the result of this one.
+    std::error_code ec;
+    for (const char* stale : kReportFiles) fs::remove(rs.out + "/" + stale, ec);
+  }
+  std::vector<std::map<std::string, CellRecord>> finished(static_cast<std::size_t>(rs.repeat));
   if (resume) {
-    for (const auto& c : cells) {
-      const std::string path = cells_dir + "/" + c.file_stem() + ".result.json";
-      std::error_code ec;
-      if (!fs::exists(path, ec)) continue;
-      json r = json::parse(read_file(path), nullptr, false);
-      if (r.is_discarded() || !r.is_object()) continue;
-      CellRecord rec;
-      rec.spec = c;
-      auto o = parse_outcome(r.value("outcome", ""));
-      if (!o) continue;
-      rec.outcome = *o;
-      rec.verdict = verdict_for(c.expected, rec.outcome);
-      rec.evidence = r.value("evidence", json::object());
-      rec.series = r.value("series", json::object());
-      rec.log_tail = r.value("log_tail", "");
-      rec.wall_seconds = rec.evidence.value("wall_seconds", 0.0);
-      finished[c.id] = rec;
+    remove_half_written(rs.out);
+    for (int round = 0; round < rs.repeat; ++round) {
+      remove_half_written(repeat_dir(cells_dir, round));
+      for (const auto& c : cells)
+        if (auto rec = load_result(c, repeat_dir(cells_dir, round))) finished[round][c.id] = *rec;
     }
   } else {
-    std::error_code ec;
-    for (const char* stale : {"matrix.json", "matrix.md", "junit.xml"}) fs::remove(rs.out + "/" + stale, ec);
-    for (auto it = fs::directory_iterator(cells_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-      fs::remove_all(it->path(), ec);
-    if (ec) throw ResultsError("cannot clear " + cells_dir + ": " + ec.message());
+    remove_tree(cells_dir);
+    ensure_directory(cells_dir);
+    for (int round = 1; round < rs.repeat; ++round) ensure_directory(repeat_dir(cells_dir, round));
   }
   write_json_atomic(rs.out + "/run.json", rs.to_json());
   write_json_atomic(rs.out + "/context.json", context);
 
-  std::vector<CellSpec> todo;
-  for (const auto& c : cells)
-    if (!finished.count(c.id)) todo.push_back(c);
+  std::size_t total = 0, already = 0;
+  for (int round = 0; round < rs.repeat; ++round) {
+    total += cells.size();
+    already += finished[round].size();
+  }
   if (!quiet)
-    std::cerr << "trainwreck: " << cells.size() << " cells (" << todo.size() << " to run) on "
-              << plan.devices.front() << (plan.devices.size() > 1 ? " and " + plan.devices.back() : "") << ", "
-              << rs.jobs << " at once; results in " << rs.out << "\n";
+    std::cerr << "trainwreck: " << cells.size() << " cells" << (rs.repeat > 1 ? " x " + std::to_string(rs.repeat) : "")
+              << " (" << total - already << " to run) on " << plan.devices.front()
+              << (plan.devices.size() > 1 ? " and " + plan.devices.back() : "") << ", " << rs.jobs
+              << " at once; results in " << rs.out << "\n";
 
-  RunnerOptions ro;
-  ro.exe = exe;
-  ro.jobs = rs.jobs;
-  ro.timeout_override = rs.timeout;
-  ro.cells_dir = cells_dir;
-  std::size_t done = cells.size() - todo.size();
-  const bool tty = isatty(2);
-  Runner runner(ro);
-  runner.run(todo, [&](const CellRecord& rec) {
-    write_json_atomic(cells_dir + "/" + rec.spec.file_stem() + ".result.json", rec.to_json());
-    finished[rec.spec.id] = rec;
-    ++done;
-    if (!quiet) {
-      const json cj = rec.to_json();
-      std::ostringstream line;
-      line << "[" << done << "/" << cells.size() << "] " << rec.spec.id << ": " << cell_summary(cj) << " ("
-           << to_string(rec.verdict) << ", " << static_cast<int>(rec.wall_seconds * 10) / 10.0 << " s)";
-      std::cerr << (tty && rec.verdict == Verdict::kUnexpected ? "\033[31m" : "") << line.str()
-                << (tty && rec.verdict == Verdict::kUnexpected ? "\033[0m" : "") << "\n";
+  try {
+    std::unique_ptr<Progress> progress;
+    if (!quiet) progress = std::make_unique<Progress>(std::cerr, isatty(2) != 0, total, already);
+    for (int round = 0; round < rs.repeat; ++round) {
+      std::vector<CellSpec> todo;
+      for (const auto& c : cells)
+        if (!finished[round].count(c.id)) todo.push_back(c);
+      if (todo.empty()) continue;
+      const std::string dir = repeat_dir(cells_dir, round);
+      RunnerOptions ro;
+      ro.exe = exe;
+      ro.jobs = rs.jobs;
+      ro.timeout_override = rs.timeout;
+      ro.cells_dir = dir;
+      Runner runner(ro);
+      const std::string round_note =
+          rs.repeat > 1 ? ", repeat " + std::to_string(round + 1) + "/" + std::to_string(rs.repeat) : "";
+      runner.run(
+          todo,
+          [&](const CellRecord& rec) {
+            write_json_atomic(dir + "/" + rec.spec.file_stem() + ".result.json", rec.to_json());
+            finished[round][rec.spec.id] = rec;
+            if (progress) {
+              std::ostringstream line;
+              line << rec.spec.id << ": " << cell_summary(rec.to_json()) << " (" << to_string(rec.verdict) << ", "
+                   << static_cast<int>(rec.wall_seconds * 10) / 10.0 << " s" << round_note << ")";
+              progress->finished(rec.spec.id, line.str(), is_failure(rec.verdict));
+            }
+          },
+          [&](const CellSpec& spec) {
+            if (progress) progress->started(spec.id);
+          });
     }
-  });
+  } catch (const ResultsError& e) {
+    throw ResultsError(std::string(e.what()) + "\nthe run in " + rs.out +
+                       " is incomplete; once the directory can be written again, trainwreck run --resume " + rs.out +
+                       " finishes it");
+  }
 
   // Phase 2: the matrix, in plan order, once every cell has a result.
   json matrix = {{"context", context}, {"cells", json::array()}};
   matrix["context"]["finished_at"] = utc_timestamp();
-  for (const auto& c : cells) matrix["cells"].push_back(finished.at(c.id).to_json());
+  int differing_evidence = 0;
+  for (const auto& c : cells) {
+    json cj = finished[0].at(c.id).to_json();
+    cj["plan_index"] = plan_index.count(c.id) ? plan_index[c.id] : -1;
+    if (rs.repeat > 1) {
+      std::vector<json> results;
+      std::vector<std::vector<json>> losses;
+      for (int round = 0; round < rs.repeat; ++round) {
+        results.push_back(finished[round].at(c.id).to_json());
+        losses.push_back(loss_series_of(repeat_dir(cells_dir, round) + "/" + c.file_stem() + ".jsonl"));
+      }
+      cj["repeat"] = compare_repeats(results, losses);
+      if (!cj["repeat"]["identical_outcome"].get<bool>()) cj["verdict"] = to_string(Verdict::kFlaky);
+      if (!cj["repeat"]["identical_evidence"].get<bool>() || cj["repeat"]["identical_loss"] == false)
+        ++differing_evidence;
+    }
+    matrix["cells"].push_back(cj);
+  }
   matrix["summary"] = summarize_verdicts(matrix);
-  write_json_atomic(rs.out + "/matrix.json", matrix);
-  write_file_atomic(rs.out + "/matrix.md", render_markdown(matrix));
-  write_file_atomic(rs.out + "/junit.xml", render_junit(matrix));
+  json diff;
+  if (baseline.is_object()) {
+    diff_opts.b_name = rs.out;
+    diff = diff_matrices(baseline, matrix, diff_opts);
+  }
+  try {
+    write_reports(rs.out, matrix, diff);
+  } catch (const ResultsError& e) {
+    std::error_code ec;
+    fs::remove(rs.out + "/matrix.json", ec);
+    throw ResultsError(std::string(e.what()) + "\nevery cell of the run in " + rs.out +
+                       " has a result; trainwreck run --resume " + rs.out +
+                       " writes the reports once the directory can be written again");
+  }
   std::cout << render_console(matrix, isatty(1));
+  if (rs.repeat > 1)
+    std::cout << "repeats: " << rs.repeat << " runs of every cell; " << matrix["summary"]["flaky"]
+              << " cell(s) with differing outcomes (flaky), " << differing_evidence
+              << " with differing evidence or loss\n";
+  if (diff.is_object()) std::cout << "\n" << render_diff_text(diff, isatty(1));
   const json& s = matrix["summary"];
-  return s["unexpected"].get<int>() + s["flaky"].get<int>() > 0 ? kExitUnexpected : kExitAsExpected;
+  const bool failed = s["unexpected"].get<int>() + s["flaky"].get<int>() > 0 || outcomes_changed(diff);
+  return failed ? kExitUnexpected : kExitAsExpected;
+}
+
+int cmd_diff(int argc, char** argv) {
+  const Flags f = parse_flags("diff", argc, argv, 2, {"--loss-tolerance", "--memory-tolerance", "--format"}, {}, 2);
+  if (f.positional.size() != 2)
+    throw InputError("command line", "diff", "needs two runs to compare (trainwreck diff A B)");
+  const std::string format = f.one("--format", "text");
+  if (format != "text" && format != "md" && format != "json")
+    throw InputError("command line", "--format", "must be text, md or json (got '" + format + "')");
+  DiffOptions o = diff_options(f);
+  o.a_name = f.positional[0];
+  o.b_name = f.positional[1];
+  const json a = load_matrix(o.a_name);
+  const json b = load_matrix(o.b_name);
+  const json d = diff_matrices(a, b, o);
+  if (format == "json") std::cout << d.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  else if (format == "md") std::cout << render_diff_markdown(d);
+  else std::cout << render_diff_text(d, isatty(1));
+  return outcomes_changed(d) ? kExitUnexpected : kExitAsExpected;
+}
+
+int cmd_report(int argc, char** argv) {
+  const Flags f = parse_flags("report", argc, argv, 2,
+                              {"--format", "--out", "--baseline", "--loss-tolerance", "--memory-tolerance"}, {}, 1);
+  if (f.positional.empty())
+    throw InputError("command line", "report", "needs a finished run (trainwreck report DIR --format FORMAT)");
+  const std::string format = f.one("--format", "text");
+  static const std::set<std::string> formats = {"text", "md", "html", "junit", "csv", "json"};
+  if (!formats.count(format))
+    throw InputError("command line", "--format", "must be text, md, html, junit, csv or json (got '" + format + "')");
+  if (f.has("--baseline") && format != "html" && format != "text" && format != "md")
+    throw InputError("command line", "--baseline", "applies to the text, md and html formats only");
+  const json matrix = load_matrix(f.positional.front());
+  json diff;
+  if (f.has("--baseline")) {
+    DiffOptions o = diff_options(f);
+    o.a_name = f.one("--baseline");
+    o.b_name = f.positional.front();
+    diff = diff_matrices(load_matrix(o.a_name), matrix, o);
+  }
+  const bool to_file = f.has("--out");
+  std::string out;
+  if (format == "text") {
+    out = render_console(matrix, !to_file && isatty(1));
+    if (diff.is_object()) out += "\n" + render_diff_text(diff, !to_file && isatty(1));
+  } else if (format == "md") {
+    out = render_markdown(matrix);
+    if (diff.is_object()) out += "\n" + render_diff_markdown(diff);
+  } else if (format == "html") {
+    out = render_html(matrix, diff);
+  } else if (format == "junit") {
+    out = render_junit(matrix);
+  } else if (format == "csv") {
+    out = render_csv(matrix);
+  } else {
+    out = matrix.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+  if (to_file) write_file_atomic(f.one("--out"), out);
+  else std::cout << out;
+  return kExitAsExpected;
+}
+
+int cmd_merge(int argc, char** argv) {
+  const Flags f = parse_flags("merge", argc, argv, 2, {"--out"}, {"--quiet"}, 100000);
+  if (f.positional.empty()) throw InputError("command line", "merge", "needs the shards' results (trainwreck merge DIR... --out DIR)");
+  if (!f.has("--out") || f.one("--out").empty()) throw InputError("command line", "--out", "merge needs --out DIR");
+  const std::string out = f.one("--out");
+  std::vector<ShardResult> shards;
+  std::error_code ec;
+  for (const auto& p : f.positional) {
+    ShardResult s;
+    s.path = p;
+    s.matrix = load_matrix(p);
+    std::string dir = fs::is_directory(p, ec) ? p : fs::path(p).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (fs::equivalent(dir, out, ec))
+      throw InputError("command line", "--out", "must not be one of the shards' directories (" + p + ")");
+    const std::string settings = dir + "/run.json";
+    if (fs::exists(settings, ec)) {
+      s.settings = json::parse(read_file(settings), nullptr, false);
+      if (s.settings.is_discarded() || !s.settings.is_object()) throw InputError(settings, "", "not valid JSON");
+    }
+    shards.push_back(std::move(s));
+  }
+  const json merged = merge_shards(shards);
+  ensure_directory(out);
+  {
+    const DirectoryLock lock(out);
+    for (const char* stale : kReportFiles) fs::remove(out + "/" + stale, ec);
+    write_reports(out, merged, nullptr);
+  }
+  if (!f.has("--quiet")) std::cout << render_console(merged, isatty(1));
+  std::cout << "merged " << merged["cells"].size() << " cells from " << shards.size() << " result(s) into " << out << "\n";
+  bool incomplete = false;
+  if (merged["context"].contains("shards_missing")) {
+    incomplete = true;
+    std::cerr << "trainwreck: the merged matrix is incomplete: shard(s)";
+    for (const auto& m : merged["context"]["shards_missing"]) std::cerr << " " << m.get<std::string>();
+    std::cerr << " missing\n";
+  }
+  const json& s = merged["summary"];
+  return s["unexpected"].get<int>() + s["flaky"].get<int>() > 0 || incomplete ? kExitUnexpected : kExitAsExpected;
 }
 
 // Writes the outcomes of a finished run into the scenario files as expectations for the
@@ -451,12 +796,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
 int cmd_pin(int argc, char** argv, const Backend& backend) {
   const Flags f = parse_flags("pin", argc, argv, 2, {"--scenarios"}, {"--dry-run"}, 1);
   if (f.positional.empty()) throw InputError("command line", "pin", "needs a results directory (trainwreck pin DIR)");
-  const std::string dir = f.positional.front();
-  const std::string matrix_path = fs::is_directory(dir) ? dir + "/matrix.json" : dir;
-  std::error_code ec;
-  if (!fs::exists(matrix_path, ec)) throw InputError(matrix_path, "", "no such file (a finished run's matrix.json)");
-  json matrix = json::parse(read_file(matrix_path), nullptr, false);
-  if (matrix.is_discarded() || !matrix.contains("cells")) throw InputError(matrix_path, "", "not a matrix.json");
+  const json matrix = load_matrix(f.positional.front());
   const Catalog catalog = full_catalog(backend);
   const std::vector<Scenario> scenarios = load_scenarios(scenario_paths(f), catalog);
   int changed = 0;
@@ -494,6 +834,9 @@ int trainwreck_main(int argc, char** argv, const Backend& backend) {
   if (command == "cell") return cmd_cell(argc, argv, backend);
   if (command == "probe") return cmd_probe(backend);
   signal(SIGPIPE, SIG_IGN);
+  // Over a file size limit a write then fails with EFBIG, reported as results not written,
+  // instead of the signal killing the harness.
+  signal(SIGXFSZ, SIG_IGN);
   try {
     if (command.empty() || command == "--help" || command == "-h" || command == "help") {
       std::cout << kUsage;
@@ -511,8 +854,12 @@ int trainwreck_main(int argc, char** argv, const Backend& backend) {
     if (command == "run") return cmd_run(argc, argv, backend, false);
     if (command == "selftest") return cmd_run(argc, argv, backend, true);
     if (command == "list") return cmd_list(argc, argv, backend);
+    if (command == "diff") return cmd_diff(argc, argv);
+    if (command == "merge") return cmd_merge(argc, argv);
+    if (command == "report") return cmd_report(argc, argv);
     if (command == "pin") return cmd_pin(argc, argv, backend);
-    throw InputError("command line", command, "unknown command (run, list, selftest; see trainwreck --help)");
+    throw InputError("command line", command,
+                     "unknown command (run, selftest, list, diff, merge, report, pin; see trainwreck --help)");
   } catch (const InputError& e) {
     std::cerr << "trainwreck: " << e.describe() << "\n";
     return kExitBadInput;

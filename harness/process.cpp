@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,20 @@ extern char** environ;
 namespace tw {
 
 namespace {
+// AddressSanitizer reserves terabytes of shadow memory at start-up and RLIMIT_DATA counts it:
+// a sanitized cell could not even start under the backstop, so sanitized builds go without it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kDataLimitUsable = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kDataLimitUsable = false;
+#else
+constexpr bool kDataLimitUsable = true;
+#endif
+#else
+constexpr bool kDataLimitUsable = true;
+#endif
+
 [[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 }  // namespace
 
@@ -57,6 +72,7 @@ ChildProcess spawn_process(const ProcessSpec& spec) {
     throw_errno("pipe");
   }
 
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     for (int fd : {events[0], events[1], output[0], output[1], status_pipe[0], status_pipe[1]}) close(fd);
@@ -64,6 +80,10 @@ ChildProcess spawn_process(const ProcessSpec& spec) {
   }
   if (pid == 0) {
     setpgid(0, spec.process_group);
+    // A harness killed outright (SIGKILL, the OOM killer) takes its cells along instead of
+    // leaving them running on the device. The harness starts cells from its main thread.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -73,7 +93,7 @@ ChildProcess spawn_process(const ProcessSpec& spec) {
     dup2(output[1], 1);
     dup2(output[1], 2);
     dup2(events[1], kEventFd);  // dup2 clears FD_CLOEXEC on the copy
-    if (spec.data_limit_bytes > 0) {
+    if (kDataLimitUsable && spec.data_limit_bytes > 0) {
       struct rlimit rl = {static_cast<rlim_t>(spec.data_limit_bytes), static_cast<rlim_t>(spec.data_limit_bytes)};
       setrlimit(RLIMIT_DATA, &rl);
     }

@@ -1,11 +1,14 @@
 #include "harness/report.h"
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <vector>
 
+#include "harness/errors.h"
 #include "harness/outcome.h"
+#include "harness/store.h"
 
 namespace tw {
 using nlohmann::json;
@@ -37,6 +40,43 @@ std::string xml_escape(const std::string& s) {
     }
   }
   return out;
+}
+
+// Cell output is raw bytes; XML must be well-formed UTF-8. Invalid sequences become '?'.
+std::string valid_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && len > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+      unsigned cp = c & (0x7F >> len);
+      for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+      const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= min[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) && cp != 0xFFFE && cp != 0xFFFF;
+    }
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
+// JUnit readers (Surefire's schema, GitLab, the GitHub reporters) take plain decimals only.
+std::string junit_time(double seconds) {
+  if (!(seconds > 0) || !std::isfinite(seconds)) return "0.000";
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(3);
+  os << seconds;
+  return os.str();
 }
 
 std::string md_escape(const std::string& s) {
@@ -86,6 +126,33 @@ std::vector<std::string> devices_of(const json& matrix) {
 }
 
 }  // namespace
+
+json load_matrix(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string file = fs::is_directory(path, ec) ? path + "/matrix.json" : path;
+  if (!fs::exists(file, ec))
+    throw InputError(file, "", fs::exists(path, ec) ? "no matrix.json here (an unfinished or failed run?)"
+                                                    : "no such results directory or matrix file");
+  std::string content;
+  try {
+    content = read_file(file);
+  } catch (const ResultsError& e) {
+    throw InputError(file, "", e.what());
+  }
+  json m = json::parse(content, nullptr, false);
+  if (m.is_discarded() || !m.is_object() || !m.contains("cells") || !m["cells"].is_array())
+    throw InputError(file, "", "not a trainwreck matrix (expected a JSON object with a \"cells\" array)");
+  for (auto& c : m["cells"]) {
+    if (!c.is_object() || !c.contains("id") || !c["id"].is_string() || !c.contains("outcome"))
+      throw InputError(file, "cells", "every cell needs an \"id\" and an \"outcome\"");
+    // The renderers may then rely on these members being there.
+    if (!c.contains("expected")) c["expected"] = nullptr;
+    if (!c.contains("verdict")) c["verdict"] = "unpinned";
+    if (!c.contains("evidence") || !c["evidence"].is_object()) c["evidence"] = json::object();
+  }
+  return m;
+}
 
 std::string cell_summary(const json& cell) {
   const std::string outcome = cell.value("outcome", "?");
@@ -137,7 +204,7 @@ std::string render_console(const json& matrix, bool color) {
     mitigation.resize(std::max<std::size_t>(mitigation.size(), 26), ' ');
     summary.resize(std::max<std::size_t>(summary.size(), 30), ' ');
     os << "  " << mitigation << summary << col << verdict << reset;
-    if (verdict == "unexpected") os << " (expected " << text(c["expected"]) << ")";
+    if (verdict == "unexpected") os << " (expected " << text(c.value("expected", json())) << ")";
     os << "\n";
   }
   const json s = summarize_verdicts(matrix);
@@ -185,7 +252,7 @@ std::string render_markdown(const json& matrix) {
         const json& c = *it->second;
         const std::string verdict = c.value("verdict", "unpinned");
         std::string cell = md_escape(cell_summary(c));
-        if (verdict == "unexpected") cell = "**" + cell + "** ✗ (expected " + text(c["expected"]) + ")";
+        if (verdict == "unexpected") cell = "**" + cell + "** ✗ (expected " + text(c.value("expected", json())) + ")";
         else if (verdict == "unpinned") cell += " (unpinned)";
         else if (verdict == "flaky") cell += " (flaky)";
         os << " " << cell << " |";
@@ -228,10 +295,13 @@ std::string render_junit(const json& matrix) {
     suites[name].push_back(&c);
     total_time += evidence_of(c).value("wall_seconds", 0.0);
   }
+  const json ctx = matrix.value("context", json::object());
+  const std::string timestamp = ctx.contains("started_at") ? text(ctx["started_at"]) : "";
+  // The root carries no "skipped": Surefire's schema, which Jenkins validates against, has none there.
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   os << "<testsuites name=\"trainwreck\" tests=\"" << s["total"] << "\" failures=\""
-     << s["unexpected"].get<int>() + s["flaky"].get<int>() << "\" errors=\"0\" skipped=\"" << s["unpinned"]
-     << "\" time=\"" << fmt(total_time, 6) << "\">\n";
+     << s["unexpected"].get<int>() + s["flaky"].get<int>() << "\" errors=\"0\" time=\"" << junit_time(total_time)
+     << "\">\n";
   for (const auto& name : order) {
     const auto& cells = suites[name];
     int failures = 0, skipped = 0;
@@ -243,24 +313,29 @@ std::string render_junit(const json& matrix) {
       time += evidence_of(*c).value("wall_seconds", 0.0);
     }
     os << "  <testsuite name=\"" << xml_escape(name) << "\" tests=\"" << cells.size() << "\" failures=\"" << failures
-       << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << fmt(time, 6) << "\">\n";
+       << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << junit_time(time) << "\"";
+    if (!timestamp.empty()) os << " timestamp=\"" << xml_escape(timestamp) << "\"";
+    os << ">\n";
     for (const json* c : cells) {
       const std::string v = c->value("verdict", "");
       const json& ev = evidence_of(*c);
       os << "    <testcase classname=\"" << xml_escape(name) << "\" name=\""
          << xml_escape(c->value("mitigation", "") + " [" + c->value("device", "") + "]") << "\" time=\""
-         << fmt(ev.value("wall_seconds", 0.0), 6) << "\">\n";
-      const std::string detail = "outcome " + c->value("outcome", "") + ", expected " + text((*c)["expected"]) +
+         << junit_time(ev.value("wall_seconds", 0.0)) << "\">\n";
+      const std::string detail = "outcome " + c->value("outcome", "") + ", expected " + text(c->value("expected", json())) +
                                  "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
       if (v == "unexpected" || v == "flaky") {
         os << "      <failure type=\"" << v << "\" message=\""
-           << xml_escape(cell_summary(*c) + " (expected " + text((*c)["expected"]) + ")") << "\">"
+           << xml_escape(cell_summary(*c) + " (expected " + text(c->value("expected", json())) + ")") << "\">"
            << xml_escape(detail) << "</failure>\n";
       } else if (v == "unpinned") {
         os << "      <skipped message=\"" << xml_escape("no expectation pinned; observed " + cell_summary(*c))
            << "\"/>\n";
       }
-      os << "      <system-out>" << xml_escape(detail) << "</system-out>\n";
+      std::string out = detail;
+      const std::string tail = c->value("log_tail", "");
+      if (!tail.empty()) out += "\n--- last output of the cell ---\n" + tail;
+      os << "      <system-out>" << xml_escape(valid_utf8(out)) << "</system-out>\n";
       os << "    </testcase>\n";
     }
     os << "  </testsuite>\n";
@@ -278,7 +353,7 @@ std::string render_csv(const json& matrix) {
     auto field = [&](const char* k) { return ev.contains(k) ? csv_field(text(ev[k])) : std::string(); };
     os << csv_field(c.value("scenario", "")) << "," << csv_field(c.value("fault", "")) << ","
        << csv_field(c.value("mitigation", "")) << "," << csv_field(c.value("device", "")) << ","
-       << csv_field(c.value("outcome", "")) << "," << csv_field(text(c["expected"])) << ","
+       << csv_field(c.value("outcome", "")) << "," << csv_field(text(c.value("expected", json()))) << ","
        << csv_field(c.value("verdict", "")) << "," << csv_field(cell_summary(c)) << "," << field("symptom_step")
        << "," << field("detected_step") << "," << field("final_loss") << "," << field("peak_mem_bytes") << ","
        << field("wall_seconds") << "\n";

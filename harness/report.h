@@ -13,6 +13,10 @@ std::string render_markdown(const nlohmann::json& matrix);
 std::string render_junit(const nlohmann::json& matrix);
 std::string render_csv(const nlohmann::json& matrix);
 
+// A finished run's matrix: a results directory (its matrix.json) or a matrix.json file.
+// Throws InputError naming the path when it is missing or not a matrix.
+nlohmann::json load_matrix(const std::string& path);
+
 // Counts of verdicts: {"total", "pass", "unexpected", "unpinned", "flaky"}.
 nlohmann::json summarize_verdicts(const nlohmann::json& matrix);
 

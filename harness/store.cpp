@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,20 @@ void ensure_directory(const std::string& path) {
   std::filesystem::create_directories(path, ec);
   if (ec) throw ResultsError("cannot create directory " + path + ": " + ec.message());
   if (access(path.c_str(), W_OK) != 0) fail(path, "write into", errno);
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 ? 0 : errno; }
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  struct stat st{};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    fail(path, "inspect", errno);
+  }
+  const int err = nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (err != 0) fail(path, "remove", err > 0 ? err : errno);
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

@@ -12,6 +12,10 @@ void write_file_atomic(const std::string& path, const std::string& content);
 void write_json_atomic(const std::string& path, const nlohmann::json& value);
 std::string read_file(const std::string& path);  // throws ResultsError
 void ensure_directory(const std::string& path);  // throws ResultsError
+// Removes a file or a directory tree (POSIX nftw: std::filesystem::remove_all is not used
+// because LibTorch exports its own copies of those symbols into the executable). Throws
+// ResultsError when something cannot be removed.
+void remove_tree(const std::string& path);
 
 class PartialFile {
  public:

@@ -5,6 +5,8 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <c10/util/Exception.h>
+
 #include <cstdlib>
 
 #include "kernel/memory.h"
@@ -45,22 +47,6 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   // Every mitigation of a scenario sees the same data and initial weights.
   const uint64_t seed = (cell.value("seed", 0ULL) ^ fnv1a(cell.value("scenario", ""))) & ((1ULL << 53) - 1);
 
-  at::set_num_threads(1);  // cells run side by side; results must not depend on the core count
-  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
-  c10::Device device(c10::DeviceType::CPU);
-  if (device_class == "cuda") {
-    if (!torch::cuda::is_available()) {
-      events.emit("error", {{"kind", "unsupported"}, {"message", "CUDA is not available in this process"}});
-      return;
-    }
-    device = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(env_int("LOCAL_RANK", 0) %
-                                                                               static_cast<int>(torch::cuda::device_count())));
-    limit_cuda_memory(device, budget);
-  } else {
-    install_cpu_budget(budget);
-  }
-
-  set_cell_device(device);
   const Fault* fault = find_fault(cell.at("fault").get<std::string>());
   if (!fault) throw std::runtime_error("unknown fault " + cell.at("fault").get<std::string>());
   const std::string mitigation = cell.value("mitigation", "none");
@@ -71,6 +57,25 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   recipe.apply_json(cell.value("recipe", json::object()));
   fault->apply(recipe, cell.value("fault_params", json::object()));
   if (remedy) remedy->apply(recipe, cell.value("mitigation_params", json::object()));
+  // cuBLAS needs this before its first handle for deterministic results.
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  if (!fault->before_device(recipe, cell.value("fault_params", json::object()), events)) return;
+
+  at::set_num_threads(static_cast<int>(recipe.intra_op_threads));
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  c10::Device device(c10::DeviceType::CPU);
+  if (device_class == "cuda") {
+    if (!torch::cuda::is_available()) {
+      events.emit("error", {{"kind", "unsupported"}, {"message", "CUDA is not available in this process"}});
+      return;
+    }
+    // An ordinal past the device count fails loudly in the first CUDA call, as it would in a job.
+    device = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(env_int("LOCAL_RANK", 0)));
+    limit_cuda_memory(device, budget);
+  } else {
+    install_cpu_budget(budget);
+  }
+  set_cell_device(device);
 
   CellEnv env{cell, events, device};
   env.seed = seed;
@@ -79,7 +84,13 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   env.memory_budget_bytes = budget;
   env.mitigation = mitigation;
   env.mitigation_params = cell.value("mitigation_params", json::object());
-  fault->run(env, recipe);
+  try {
+    fault->run(env, recipe);
+  } catch (const c10::Error& e) {
+    // The first line is the message; the rest is a C++ backtrace.
+    const std::string what = e.what_without_backtrace();
+    events.emit("error", {{"kind", "exception"}, {"message", what.substr(0, what.find('\n'))}});
+  }
 }
 
 json probe_environment() {

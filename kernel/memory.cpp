@@ -68,10 +68,11 @@ class BudgetCpuAllocator final : public c10::Allocator {
   }
 
   int64_t current() const { return current_.load(); }
+  void set_budget(int64_t budget) { budget_ = budget; }
   int64_t peak() const { return peak_.load(); }
 
  private:
-  int64_t budget_;
+  std::atomic<int64_t> budget_;
   std::atomic<int64_t> current_{0};
   std::atomic<int64_t> peak_{0};
   std::mutex mu_;
@@ -85,6 +86,10 @@ void install_cpu_budget(int64_t budget_bytes) {
   if (the) return;
   the = new BudgetCpuAllocator(budget_bytes);  // lives as long as the process: tensors outlive main
   c10::SetAllocator(c10::DeviceType::CPU, the, /*priority=*/100);
+}
+
+void set_cpu_budget(int64_t budget_bytes) {
+  if (auto* a = BudgetCpuAllocator::instance()) a->set_budget(budget_bytes);
 }
 
 MemoryReading read_memory(c10::Device device) {

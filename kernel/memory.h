@@ -11,6 +11,8 @@ namespace tw {
 // Every CPU tensor allocation is counted from here on; one that would exceed `budget_bytes`
 // (0: no budget) throws c10::OutOfMemoryError.
 void install_cpu_budget(int64_t budget_bytes);
+// Changes the installed budget (e.g. a tighter one for a serving phase); no-op without one.
+void set_cpu_budget(int64_t budget_bytes);
 
 struct MemoryReading {
   int64_t allocated = 0;  // bytes in live tensors

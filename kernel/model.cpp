@@ -1,5 +1,7 @@
 #include "kernel/model.h"
 
+#include "kernel/custom_tanh.h"
+
 namespace tw {
 
 namespace {
@@ -48,6 +50,29 @@ NetImpl::NetImpl(const Recipe& r) : recipe(r) {
     if (r.norm == "layernorm") norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.width})));
   }
   add_linear(layers, r.width, 1);
+  // A bad bias initialization; an explicit init scheme (he, xavier) re-initializes biases.
+  if (r.bias_shift != 0 && r.init == "default") {
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i + 1 < layers->size(); ++i) layers[i]->as<torch::nn::Linear>()->bias.add_(r.bias_shift);
+  }
+}
+
+double NetImpl::dead_unit_fraction(const at::Tensor& x0) {
+  // A hidden unit is dead when its pre-activation is <= 0 for every example.
+  torch::NoGradGuard no_grad;
+  if (recipe.model != "mlp" || layers->size() < 2) return 0;
+  at::Tensor x = input_bn ? input_bn->forward(x0) : x0;
+  int64_t dead = 0, total = 0;
+  for (std::size_t i = 0; i + 1 < layers->size(); ++i) {
+    at::Tensor h = layers[i]->as<torch::nn::Linear>()->forward(x);
+    if (i > 0 && recipe.norm == "batchnorm") h = norms[i - 1]->as<torch::nn::BatchNorm1d>()->forward(h);
+    if (i > 0 && recipe.norm == "layernorm") h = norms[i - 1]->as<torch::nn::LayerNorm>()->forward(h);
+    dead += (std::get<0>(h.max(0)) <= 0).sum().item<int64_t>();
+    total += h.size(1);
+    at::Tensor a = act(h);
+    x = (i > 0 && recipe.residual) ? x + a : a;
+  }
+  return total ? static_cast<double>(dead) / static_cast<double>(total) : 0;
 }
 
 at::Tensor NetImpl::act(const at::Tensor& x) const {
@@ -56,6 +81,7 @@ at::Tensor NetImpl::act(const at::Tensor& x) const {
   if (a == "tanh") return at::tanh(x);
   if (a == "leaky_relu") return at::leaky_relu(x, 0.01);
   if (a == "relu6") return at::hardtanh(x, 0.0, 6.0);
+  if (a == "custom_tanh" || a == "custom_tanh_wrong") return custom_tanh(x, a == "custom_tanh_wrong");
   return at::relu(x);
 }
 

@@ -11,6 +11,8 @@ struct NetImpl : torch::nn::Module {
   at::Tensor forward(at::Tensor x);
   // The first hidden activation (kept alive by the activation_history leak).
   at::Tensor first_activation(const at::Tensor& x);
+  // Fraction of hidden units whose pre-activation is <= 0 on every example of x.
+  double dead_unit_fraction(const at::Tensor& x);
 
 
   Recipe recipe;

@@ -31,12 +31,13 @@ struct Recipe {
   std::string model = "mlp";             // mlp | two_branch
   int64_t depth = 4;                     // Linear layers
   int64_t width = 64;
-  std::string activation = "relu";       // relu | sigmoid | tanh | leaky_relu | relu6
+  std::string activation = "relu";       // relu | sigmoid | tanh | leaky_relu | relu6 | custom_tanh[_wrong]
   std::string init = "default";          // default | he | xavier
   std::string norm = "none";             // none | batchnorm | layernorm
   bool residual = false;
   bool input_batchnorm = false;
   bool detach_branch = false;            // two_branch: the second branch is cut from the graph
+  double bias_shift = 0;                 // added to every hidden bias after initialization
 
   // Optimizer and schedule.
   std::string optimizer = "sgd";         // sgd | adam
@@ -55,12 +56,40 @@ struct Recipe {
   int64_t eval_every = 10;
   bool stop_at_target = true;
 
+  // Serving: after training, the weights are deployed under a tighter memory budget.
+  int64_t serving_memory_mb = 0;         // 0: no serving phase
+  std::string serving_format = "fp32";   // fp32 | bf16 | int8 | pruned
+  double prune_fraction = 0.9;           // magnitude pruning: share of weights set to zero
+
+  // Procedures around the loop.
+  bool lr_range_test = false;            // sweep the LR on a copy of the model first, then train with it
+  bool gradcheck = false;                // compare custom autograd functions with finite differences first
+  bool carry_state = false;              // a running state carried from step to step (truncated BPTT)
+  bool detach_state = false;             // cut the carried state's graph at every step
+
+  // Environment and data loading.
+  int64_t intra_op_threads = 1;          // at::set_num_threads in the cell (cells run side by side)
+  bool dtype_check = false;              // fail fast when the inputs' dtype is not the model's
+  int64_t loader_stall_step = 0;         // the data source stops producing at this step (0: never)
+  double loader_timeout_s = 0;           // deadline for one batch (0: wait forever)
+  int64_t checkpoint_keep = 0;           // checkpoints the checkpoint writer keeps on disk (0: every one)
+  bool disk_preflight = false;           // check the file-size limit and free space before each checkpoint write
+  bool device_preflight = false;         // validate CUDA_VISIBLE_DEVICES against the GPUs present, before CUDA starts
+  bool context_check = false;            // record the numerics environment and diff it against the baseline's
+  bool pin_environment = false;          // run with the numerics environment recorded with the baseline
+
   // Faults that live in the loop.
   std::string leak = "none";             // none | eval_loss_history | activation_history
   bool keep_items_not_tensors = false;   // remedy of eval_loss_history
   bool no_grad_eval = false;             // monitoring forward passes under NoGradGuard
   int64_t leak_batch = 512;
   bool empty_cache = false;              // empty the CUDA caching allocator after every step
+
+  // Distributed cells (collective_* scenarios).
+  double rendezvous_timeout_s = 300;     // TCPStore's default: how long rank 0 waits for every rank to join
+  double collective_timeout_s = 600;     // ProcessGroupNCCL's default: how long a collective waits for its peers
+  bool device_mapping_preflight = false; // check rank -> GPU before the process group exists
+  bool collective_fingerprint = false;   // ranks compare op, dtype, shape, sequence before each collective
 
   std::vector<std::shared_ptr<trainwreck::Guard>> guards;
 

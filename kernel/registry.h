@@ -31,6 +31,13 @@ class Fault {
   virtual ~Fault() = default;
   // Bends the healthy recipe.
   virtual void apply(Recipe& /*recipe*/, const nlohmann::json& /*params*/) const {}
+  // Runs in the cell process before anything touches CUDA (environment variables that CUDA
+  // reads at initialization are set here). Returns false when the cell is already decided
+  // (it reported through `events`).
+  virtual bool before_device(Recipe& /*recipe*/, const nlohmann::json& /*params*/,
+                             const EventWriter& /*events*/) const {
+    return true;
+  }
   // Most faults train with the kernel's loop; others (collectives, disks, devices) run
   // their own procedure and report through env.events.
   virtual void run(CellEnv& env, Recipe& recipe) const;

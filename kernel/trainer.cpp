@@ -3,10 +3,18 @@
 #include <ATen/autocast_mode.h>
 #include <c10/util/Exception.h>
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <optional>
+#include <sstream>
 
+#include "kernel/custom_tanh.h"
 #include "kernel/data.h"
+#include "kernel/grad_scaler.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
 #include "trainwreck/guards.h"
@@ -100,6 +108,72 @@ int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Dev
   return std::max<int64_t>(1, good * 9 / 10);
 }
 
+// Leslie Smith's LR range test on the model as initialized: the LR grows exponentially from
+// 1e-6 to 10 over at most 100 steps until the loss blows up; the LR at the lowest smoothed
+// loss, divided by 10, is the one to train with. The weights are restored afterwards.
+double lr_range_test(Net& net, const Dataset& data, const Recipe& r, json& evidence) {
+  std::vector<at::Tensor> snapshot;
+  for (const auto& p : net->parameters()) snapshot.push_back(p.detach().clone());
+  auto optimizer = make_optimizer(r, net);
+  constexpr int kSteps = 100;
+  constexpr double kMin = 1e-6, kMax = 10.0;
+  double smoothed = 0, best = INFINITY, best_lr = kMin;
+  int tried = 0;
+  for (int i = 0; i < kSteps; ++i, ++tried) {
+    const double lr = kMin * std::pow(kMax / kMin, static_cast<double>(i) / (kSteps - 1));
+    set_lr(*optimizer, lr);
+    optimizer->zero_grad();
+    auto [x, y] = data.batch(i + 1, r.batch_size);
+    if (r.cast_inputs) x = x.to(at::kFloat);
+    at::Tensor loss = at::mse_loss(net->forward(x).to(at::kFloat), y);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) break;
+    smoothed = i == 0 ? value : 0.8 * smoothed + 0.2 * value;
+    if (smoothed < best) {
+      best = smoothed;
+      best_lr = lr;
+    }
+    if (smoothed > 4 * best) break;
+    loss.backward();
+    optimizer->step();
+  }
+  {
+    torch::NoGradGuard no_grad;
+    auto params = net->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(snapshot[i]);
+  }
+  const double chosen = best_lr / 10;
+  evidence["lr_range_test_lr"] = chosen;
+  evidence["lr_range_test_steps"] = tried;
+  return chosen;
+}
+
+// A data source that stops producing: a pipe nobody writes, read the way a loader waits on
+// its workers' queue. With a deadline the wait gives up; without one it blocks for good.
+class StalledSource {
+ public:
+  StalledSource() {
+    if (pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~StalledSource() {
+    for (int fd : fds_)
+      if (fd >= 0) close(fd);
+  }
+  // True when a batch arrived (never, here); false when the deadline passed.
+  bool wait(double timeout_s) const {
+    pollfd p{fds_[0], POLLIN, 0};
+    const int ms = timeout_s > 0 ? static_cast<int>(timeout_s * 1000) : -1;
+    int n;
+    do {
+      n = poll(&p, 1, ms);
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+  }
+
+ private:
+  int fds_[2];
+};
+
 }  // namespace
 
 json loss_json(double v) {
@@ -108,7 +182,8 @@ json loss_json(double v) {
   return v;
 }
 
-void train(CellEnv& env, Recipe& r) {
+Net train(CellEnv& env, Recipe& r) {
+  Net trained{nullptr};
   const EventWriter& ev = env.events;
   const c10::Device device = env.device;
   int64_t step = 0;
@@ -117,6 +192,7 @@ void train(CellEnv& env, Recipe& r) {
     torch::manual_seed(env.seed);
     Net net(r);
     net->to(device);
+    trained = net;
     auto optimizer = make_optimizer(r, net);
     trainwreck::GuardSet guards;
     for (auto& g : r.guards) guards.add(g);
@@ -125,6 +201,24 @@ void train(CellEnv& env, Recipe& r) {
     for (const auto& p : net->parameters()) params += p.numel();
     ev.emit("start", {{"device", device.str()}, {"parameters", params}, {"recipe", r.to_json()}});
 
+    if (r.gradcheck && (r.activation == "custom_tanh" || r.activation == "custom_tanh_wrong")) {
+      const GradcheckResult check = gradcheck_custom_tanh(r.activation == "custom_tanh_wrong");
+      ev.emit("evidence", {{"gradcheck_max_abs_error", check.max_abs_error}});
+      if (!check.passed) {
+        std::ostringstream msg;
+        msg << "gradcheck failed for the custom autograd function CustomTanh (activation " << r.activation
+            << "): max |analytic - numeric| = " << check.max_abs_error;
+        ev.emit("guard", {{"guard", "gradcheck"}, {"action", "stop"}, {"step", 0}, {"symptom_step", 0},
+                          {"message", msg.str()}});
+        return trained;
+      }
+    }
+    if (r.lr_range_test) {
+      json found = json::object();
+      r.lr = lr_range_test(net, data, r, found);
+      optimizer = make_optimizer(r, net);
+      ev.emit("evidence", found);
+    }
     int64_t batch = r.batch_size;
     if (r.auto_batch_size) {
       json trials = json::array();
@@ -132,7 +226,7 @@ void train(CellEnv& env, Recipe& r) {
       ev.emit("evidence", {{"auto_batch_size", batch}, {"auto_batch_trials", trials}});
       if (batch == 0) {
         ev.emit("error", {{"kind", "oom"}, {"step", 0}, {"message", "not even a batch of 1 fits the memory budget"}});
-        return;
+        return trained;
       }
     }
     const int64_t accum = r.accumulation_steps;
@@ -142,6 +236,11 @@ void train(CellEnv& env, Recipe& r) {
     int64_t reached_step = -1;
     const auto t0 = std::chrono::steady_clock::now();
 
+    // fp16 autocast needs dynamic loss scaling; bf16 has fp32's range and does not.
+    std::optional<GradScaler> scaler;
+    if (r.autocast == "fp16") scaler.emplace();
+    at::Tensor carried;  // the running state of carry_state
+    bool dtype_stop = false;
     double lr_factor = 1.0;  // a guard that lowers the LR scales the schedule from then on
     double lr_set = NAN;
     for (step = 1; step <= r.steps; ++step) {
@@ -151,18 +250,46 @@ void train(CellEnv& env, Recipe& r) {
       set_lr(*optimizer, lr);
       lr_set = lr;
       optimizer->zero_grad();
+      if (r.loader_stall_step > 0 && step >= r.loader_stall_step) {
+        StalledSource source;
+        if (!source.wait(r.loader_timeout_s)) {
+          std::ostringstream msg;
+          msg << "no batch from the data source within " << r.loader_timeout_s << " s at step " << step;
+          ev.emit("guard", {{"guard", "loader_timeout"}, {"action", "stop"}, {"step", step}, {"symptom_step", step},
+                            {"message", msg.str()}});
+          break;
+        }
+      }
       at::Tensor loss_sum;
       {
         AutocastScope autocast(r.autocast, device);
         for (int64_t m = 0; m < accum; ++m) {
           auto [x, y] = data.batch(step, batch, m, accum);
           if (r.cast_inputs) x = x.to(at::kFloat);
+          if (r.dtype_check && x.scalar_type() != first_w.scalar_type()) {
+            std::ostringstream msg;
+            msg << "input dtype " << x.scalar_type() << " does not match the model's " << first_w.scalar_type()
+                << " (cast the inputs, or the model)";
+            ev.emit("guard", {{"guard", "dtype_check"}, {"action", "stop"}, {"step", step}, {"symptom_step", step},
+                              {"message", msg.str()}});
+            dtype_stop = true;
+            break;
+          }
           at::Tensor out = net->forward(x);
           at::Tensor loss = at::mse_loss(out.to(at::kFloat), y) / static_cast<double>(accum);
-          loss.backward();
+          if (r.carry_state) {
+            // A running summary of the hidden activations, penalized lightly; without the
+            // detach its graph chains every earlier step to this one.
+            at::Tensor summary = net->first_activation(x).mean(0);
+            carried = carried.defined() ? 0.5 * carried + summary : summary;
+            loss = loss + 1e-3 * carried.pow(2).mean();
+          }
+          (scaler ? scaler->scale(loss) : loss).backward();
+          if (r.carry_state && r.detach_state) carried = carried.detach();
           loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
         }
       }
+      if (dtype_stop) break;
       if (r.leak != "none") {
         // A monitoring pass whose result is kept: with autograd on, it keeps its whole graph.
         std::optional<torch::NoGradGuard> no_grad;
@@ -177,6 +304,7 @@ void train(CellEnv& env, Recipe& r) {
           kept_tensors.push_back(net->first_activation(x));
         }
       }
+      if (scaler) scaler->unscale(*optimizer);  // guards and clipping see true gradients
       trainwreck::StepContext ctx{step, loss_sum, *net, optimizer.get()};
       trainwreck::GuardReport report = guards.after_backward(ctx);
       if (report.stop()) {
@@ -189,7 +317,12 @@ void train(CellEnv& env, Recipe& r) {
         optimizer->zero_grad();
       } else {
         if (r.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), r.clip_norm);
-        optimizer->step();
+        if (scaler) {
+          scaler->step(*optimizer);
+          scaler->update();
+        } else {
+          optimizer->step();
+        }
       }
       if (r.empty_cache) {
         kept_tensors.shrink_to_fit();
@@ -237,7 +370,13 @@ void train(CellEnv& env, Recipe& r) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const MemoryReading mem = read_memory(device);
     json evidence = {{"train_seconds", seconds}, {"batch_size", batch}, {"peak_alloc_bytes", mem.peak}};
+    if (r.activation == "relu" || r.activation == "relu6" || r.activation == "leaky_relu")
+      evidence["dead_unit_fraction"] = net->dead_unit_fraction(data.eval().first.to(first_w.scalar_type()));
     if (!kept_values.empty()) evidence["kept_loss_values"] = kept_values.size();
+    if (scaler) {
+      evidence["loss_scale"] = scaler->current_scale();
+      evidence["scaler_skipped_steps"] = scaler->skipped_steps();
+    }
     for (const auto& h : guards.history())
       if (!h.stop() && !h.skip()) ev.emit("guard", guard_event(h, "warn"));
     ev.emit("evidence", evidence);
@@ -255,6 +394,7 @@ void train(CellEnv& env, Recipe& r) {
   } catch (const c10::Error& e) {
     ev.emit("error", {{"kind", "exception"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
   }
+  return trained;
 }
 
 }  // namespace tw

@@ -8,14 +8,19 @@
 //   for (int64_t step = 1; ...; ++step) {
 //     auto loss = ...; loss.backward();
 //     trainwreck::StepContext ctx{step, loss, *model, &optimizer};
-//     if (guards.after_backward(ctx).stop()) break;   // before optimizer.step()
-//     optimizer.step();
+//     auto report = guards.after_backward(ctx);      // before optimizer.step()
+//     if (report.stop()) break;
+//     if (report.skip()) optimizer.zero_grad(); else optimizer.step();
 //     if (guards.after_step(ctx).stop()) break;
 //   }
+//   guards.finish(ctx);                               // reads what is still in flight
 //
-// No guard synchronizes the host with the device on the hot path unless its report interval
-// asks it to (gradient statistics every N steps); the non-finite check reads its flag
-// asynchronously on CUDA, with at most one step of latency.
+// Link the CMake target trainwreck::guards (find_package(trainwreck) or add_subdirectory).
+//
+// No guard synchronizes the host with the device on the hot path. On CUDA the non-finite flag
+// and the gradient statistics are copied to pinned host memory behind the step's own work and
+// read at the next call, so they arrive one step late: the guard reports the step where the
+// symptom appeared (symptom_step) and the step where it saw it (step).
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -36,7 +41,7 @@ struct GuardReport {
   std::string message;
   int64_t step = -1;          // when it was detected
   int64_t symptom_step = -1;  // when the symptom appeared (may be earlier than step)
-  nlohmann::json details = nlohmann::json::object();
+  nlohmann::json details;     // null unless the guard has evidence to add
   bool stop() const { return action == Action::kStop; }
   bool skip() const { return action == Action::kSkipStep; }
 };
@@ -58,48 +63,82 @@ class Guard {
   virtual GuardReport after_step(const StepContext&) { return {}; }
   // An evaluation loss was measured (host value).
   virtual GuardReport after_eval(int64_t /*step*/, double /*eval_loss*/) { return {}; }
+  // Training ended: report what is still in flight (the last step's flag on CUDA). Waits.
+  virtual GuardReport finish(const StepContext&) { return {}; }
 };
 
-// NaN or Inf in the loss or any gradient. CPU: checked in the same step. CUDA: a device-side
-// flag is copied to pinned memory without blocking and read at the next step.
+// NaN or Inf in the loss or any gradient (and, with check_weights, any parameter), found by
+// one fused max-abs reduction per step.
+//
+// CPU: checked in the same step, before the optimizer steps.
+// CUDA: the per-tensor maxima are copied to pinned memory without blocking and read at the
+// next step, so the bad step's update has already been applied when it is seen. The policies
+// account for that:
+//   kStop      stops; the report names the bad step and says its update was applied.
+//   kSkipStep  CPU: the step is skipped. CUDA: the weights from before the bad update are
+//              restored (a snapshot on the device every step) and the step being checked,
+//              whose gradients came from the bad weights, is skipped.
+//   kRollback  restores the last snapshot of weights whose step was finite (one every
+//              `snapshot_every` steps, and the first), lowers the LR by `rollback_lr_factor`
+//              and skips the step. A snapshot a few steps back escapes a divergence that
+//              built up over several steps; the previous step's weights often do not.
+// Restoring weights also clears the optimizer state: momentum took in the bad gradients.
 class NonFiniteGuard : public Guard {
  public:
   enum class Policy { kStop, kSkipStep, kRollback };
+  struct Options {
+    Policy policy = Policy::kStop;
+    double rollback_lr_factor = 0.1;
+    int64_t snapshot_every = 10;
+    bool check_weights = false;
+  };
   explicit NonFiniteGuard(Policy policy = Policy::kStop, double rollback_lr_factor = 0.1);
+  explicit NonFiniteGuard(const Options& options);
+  ~NonFiniteGuard() override;
   std::string name() const override { return "nonfinite_guard"; }
   GuardReport after_backward(const StepContext& ctx) override;
-  GuardReport after_step(const StepContext& ctx) override;
+  GuardReport finish(const StepContext& ctx) override;
   int64_t rollbacks() const { return rollbacks_; }
+  // Steps whose flag was read on the host (all steps checked, less at most one on CUDA).
+  int64_t checked_steps() const { return checked_; }
 
  private:
-  GuardReport check(bool finite, int64_t symptom_step, const StepContext& ctx);
-  Policy policy_;
-  double lr_factor_;
-  at::Tensor pending_;        // pinned host flag of the previous CUDA step
-  int64_t pending_step_ = -1;
-  std::vector<at::Tensor> good_weights_;
+  struct State;
+  GuardReport on_nonfinite(int64_t symptom_step, const std::string& tensor, bool late, const StepContext& ctx);
+  Options options_;
+  std::unique_ptr<State> state_;
   int64_t rollbacks_ = 0;
+  int64_t checked_ = 0;
 };
 
-// Per-layer gradient norms every `every` steps (one fused norm and one sync per report).
-// Stops when the first layers' gradients vanish (norm below `vanishing` while the last
-// layer's is not) and names them.
+// Per-layer gradient norms every `every` steps (one fused multi-tensor norm per report; on
+// CUDA read one step later without blocking). Stops when the first layers' gradients vanish
+// (norm below `vanishing` while the last layer's is not) and names them.
 class GradientFlowMonitor : public Guard {
  public:
   explicit GradientFlowMonitor(int64_t every = 10, double vanishing = 1e-7, bool stop = true);
+  ~GradientFlowMonitor() override;
   std::string name() const override { return "gradient_flow_monitor"; }
   GuardReport after_backward(const StepContext& ctx) override;
+  GuardReport finish(const StepContext& ctx) override;
+  // Norms of the last report, by parameter name.
   const nlohmann::json& last_norms() const { return last_; }
 
  private:
+  struct State;
+  GuardReport evaluate(const std::vector<std::string>& names, const std::vector<double>& norms, int64_t symptom_step,
+                       int64_t step);
+  GuardReport read_pending(int64_t step);
   int64_t every_;
   double vanishing_;
   bool stop_;
   nlohmann::json last_;
+  std::unique_ptr<State> state_;
 };
 
 // After the first backward, every trainable parameter must have a non-zero gradient;
 // otherwise the graph is broken (a detach, a branch never used) and the parameters are named.
+// Runs once, so its one synchronization is off the hot path.
 class GradientFlowAudit : public Guard {
  public:
   std::string name() const override { return "gradient_flow_audit"; }
@@ -110,8 +149,8 @@ class GradientFlowAudit : public Guard {
 };
 
 // Memory growth per step, estimated robustly (median of pairwise slopes) over a window.
-// `memory_bytes` defaults to the CUDA caching allocator's allocated bytes on CUDA and the
-// process's resident memory on the CPU.
+// `memory_bytes` defaults to the device caching allocator's allocated bytes when the loss is
+// on CUDA and to the process's resident memory otherwise.
 class LeakGuard : public Guard {
  public:
   explicit LeakGuard(int64_t window = 12, double bytes_per_step = 1 << 20,
@@ -123,7 +162,8 @@ class LeakGuard : public Guard {
   int64_t window_;
   double threshold_;
   std::function<int64_t()> memory_;
-  std::vector<std::pair<int64_t, int64_t>> samples_;
+  std::vector<std::pair<int64_t, int64_t>> samples_;  // ring buffer of (step, bytes)
+  std::size_t next_ = 0;
 };
 
 // The evaluation loss has not improved by `min_relative` over `window` evaluations.
@@ -139,7 +179,7 @@ class StallDetector : public Guard {
   std::vector<double> history_;
 };
 
-// Runs guards in order; the first that stops or skips wins.
+// Runs guards in order; the first that stops wins, otherwise the last that skips.
 class GuardSet {
  public:
   void add(std::shared_ptr<Guard> guard) { guards_.push_back(std::move(guard)); }
@@ -147,6 +187,7 @@ class GuardSet {
   GuardReport after_backward(const StepContext& ctx);
   GuardReport after_step(const StepContext& ctx);
   GuardReport after_eval(int64_t step, double eval_loss);
+  GuardReport finish(const StepContext& ctx);
   // Every report a guard made that was not kContinue, in order (warnings included).
   const std::vector<GuardReport>& history() const { return history_; }
 

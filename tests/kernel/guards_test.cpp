@@ -2,6 +2,10 @@
 // on a healthy step.
 #include <gtest/gtest.h>
 
+#include <torch/cuda.h>
+
+#include <limits>
+
 #include "kernel/torch_includes.h"
 #include "trainwreck/guards.h"
 
@@ -150,5 +154,241 @@ TEST_F(GuardsTest, GuardSetStopsAtFirstStoppingGuard) {
   EXPECT_EQ(r.guard, "nonfinite_guard");
   EXPECT_EQ(set.history().size(), 1u);
 }
+
+TEST_F(GuardsTest, NonFiniteGuardNamesTheTensor) {
+  Tiny m;
+  at::Tensor loss = step_loss(m);
+  m.b->bias.grad().fill_(-std::numeric_limits<float>::infinity());
+  trainwreck::NonFiniteGuard guard;
+  auto r = guard.after_backward({4, loss, m, nullptr});
+  ASSERT_TRUE(r.stop());
+  EXPECT_NE(r.message.find("gradient of b.bias"), std::string::npos) << r.message;
+  EXPECT_EQ(r.details.value("tensor", ""), "gradient of b.bias");
+  EXPECT_EQ(guard.checked_steps(), 1);
+}
+
+TEST_F(GuardsTest, NonFiniteGuardQuietOnHugeFiniteGradient) {
+  // A max-abs reduction: a finite gradient whose squared norm would overflow float is not NaN.
+  Tiny m;
+  at::Tensor loss = step_loss(m);
+  m.a->weight.grad().fill_(1e30f);
+  trainwreck::NonFiniteGuard guard;
+  EXPECT_FALSE(guard.after_backward({1, loss, m, nullptr}).stop());
+}
+
+TEST_F(GuardsTest, NonFiniteGuardChecksReducedPrecisionAndStridedGradients) {
+  for (auto dtype : {at::kHalf, at::kBFloat16, at::kDouble}) {
+    Tiny m;
+    m.to(dtype);
+    m.zero_grad();
+    at::Tensor loss = m.forward(at::randn({8, 4}).to(dtype)).pow(2).mean();
+    loss.backward();
+    trainwreck::NonFiniteGuard guard;
+    EXPECT_FALSE(guard.after_backward({1, loss, m, nullptr}).stop()) << dtype;
+    m.a->weight.mutable_grad().index_put_({1, 2}, std::numeric_limits<float>::quiet_NaN());
+    EXPECT_TRUE(guard.after_backward({2, loss, m, nullptr}).stop()) << dtype;
+  }
+  Tiny m;
+  at::Tensor loss = step_loss(m);
+  at::Tensor strided = at::randn({4, 4}).t();  // not contiguous: the generic path
+  strided.index_put_({3, 0}, std::numeric_limits<float>::quiet_NaN());
+  m.a->weight.mutable_grad() = strided;
+  trainwreck::NonFiniteGuard guard;
+  EXPECT_TRUE(guard.after_backward({1, loss, m, nullptr}).stop());
+}
+
+TEST_F(GuardsTest, NonFiniteGuardChecksWeightsOnlyWhenAsked) {
+  Tiny m;
+  at::Tensor loss = step_loss(m);
+  {
+    torch::NoGradGuard no_grad;
+    m.b->weight.index_put_({0, 1}, std::numeric_limits<float>::quiet_NaN());
+  }
+  trainwreck::NonFiniteGuard grads_only;
+  EXPECT_FALSE(grads_only.after_backward({1, loss, m, nullptr}).stop());
+  trainwreck::NonFiniteGuard::Options options;
+  options.check_weights = true;
+  trainwreck::NonFiniteGuard with_weights(options);
+  auto r = with_weights.after_backward({1, loss, m, nullptr});
+  ASSERT_TRUE(r.stop());
+  EXPECT_NE(r.message.find("weight b.weight"), std::string::npos) << r.message;
+}
+
+TEST_F(GuardsTest, NonFiniteGuardSkipLeavesWeightsAndOptimizerState) {
+  Tiny m;
+  torch::optim::SGD opt(m.parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  trainwreck::NonFiniteGuard guard(trainwreck::NonFiniteGuard::Policy::kSkipStep);
+  at::Tensor loss = step_loss(m);
+  ASSERT_FALSE(guard.after_backward({1, loss, m, &opt}).skip());
+  opt.step();
+  const at::Tensor before = m.a->weight.detach().clone();
+  loss = step_loss(m);
+  m.a->weight.grad().fill_(std::numeric_limits<float>::quiet_NaN());
+  auto r = guard.after_backward({2, loss, m, &opt});
+  EXPECT_TRUE(r.skip());
+  EXPECT_TRUE(at::equal(m.a->weight.detach(), before));
+  EXPECT_FALSE(opt.state().empty());  // on the CPU the bad step never reached the optimizer
+  EXPECT_NEAR(opt.param_groups()[0].options().get_lr(), 0.1, 1e-12);
+}
+
+TEST_F(GuardsTest, NonFiniteGuardRollsBackToThePeriodicSnapshot) {
+  Tiny m;
+  torch::optim::SGD opt(m.parameters(), torch::optim::SGDOptions(0.1));
+  trainwreck::NonFiniteGuard::Options options;
+  options.policy = trainwreck::NonFiniteGuard::Policy::kRollback;
+  options.snapshot_every = 3;
+  trainwreck::NonFiniteGuard guard(options);
+  at::Tensor at_step3;
+  for (int64_t step = 1; step <= 5; ++step) {
+    at::Tensor loss = step_loss(m);
+    if (step == 3) at_step3 = m.a->weight.detach().clone();
+    ASSERT_FALSE(guard.after_backward({step, loss, m, &opt}).skip());
+    opt.step();
+  }
+  at::Tensor loss = step_loss(m);
+  m.b->weight.grad().fill_(std::numeric_limits<float>::infinity());
+  auto r = guard.after_backward({6, loss, m, &opt});
+  ASSERT_TRUE(r.skip());
+  EXPECT_TRUE(at::equal(m.a->weight.detach(), at_step3));
+  EXPECT_EQ(r.details.value("restored_step", -1), 3);
+  EXPECT_NE(r.message.find("(step 3)"), std::string::npos) << r.message;
+}
+
+TEST_F(GuardsTest, GuardSetFinishIsQuietOnTheCpu) {
+  Tiny m;
+  at::Tensor loss = step_loss(m);
+  trainwreck::GuardSet set;
+  set.add(std::make_shared<trainwreck::NonFiniteGuard>());
+  set.add(std::make_shared<trainwreck::GradientFlowMonitor>(/*every=*/1));
+  EXPECT_FALSE(set.after_backward({1, loss, m, nullptr}).stop());
+  EXPECT_FALSE(set.finish({1, loss, m, nullptr}).stop());
+  EXPECT_TRUE(set.history().empty());
+}
+
+TEST_F(GuardsTest, ResidentMemoryIsReadable) {
+  const int64_t rss = trainwreck::resident_memory_bytes();
+  EXPECT_GT(rss, int64_t{1} << 20);
+  EXPECT_GT(trainwreck::resident_memory_bytes(), 0);  // the second read reuses the open file
+}
+
+// On CUDA the flag of step k is read at step k+1; the policies undo the update already applied.
+class GuardsCudaTest : public GuardsTest {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    GuardsTest::SetUp();
+  }
+  // A step on the device; `poison` puts a NaN into a.weight's gradient.
+  at::Tensor cuda_step(Tiny& m, bool poison = false) {
+    m.zero_grad();
+    at::Tensor loss = m.forward(at::randn({8, 4}, at::kCUDA)).pow(2).mean();
+    loss.backward();
+    if (poison) m.a->weight.mutable_grad().index_put_({0, 0}, std::numeric_limits<float>::quiet_NaN());
+    return loss;
+  }
+};
+
+TEST_F(GuardsCudaTest, NonFiniteGuardReadsOneStepLate_CUDA) {
+  Tiny m;
+  m.to(at::kCUDA);
+  trainwreck::NonFiniteGuard guard;
+  at::Tensor loss = cuda_step(m);
+  EXPECT_FALSE(guard.after_backward({1, loss, m, nullptr}).stop());
+  loss = cuda_step(m, /*poison=*/true);
+  EXPECT_FALSE(guard.after_backward({2, loss, m, nullptr}).stop());  // queued, not read
+  loss = cuda_step(m);
+  auto r = guard.after_backward({3, loss, m, nullptr});
+  ASSERT_TRUE(r.stop());
+  EXPECT_EQ(r.symptom_step, 2);
+  EXPECT_EQ(r.step, 3);
+  EXPECT_NE(r.message.find("gradient of a.weight"), std::string::npos) << r.message;
+}
+
+TEST_F(GuardsCudaTest, NonFiniteGuardFinishReadsTheLastStep_CUDA) {
+  Tiny m;
+  m.to(at::kCUDA);
+  trainwreck::GuardSet set;
+  set.add(std::make_shared<trainwreck::NonFiniteGuard>());
+  at::Tensor loss = cuda_step(m, /*poison=*/true);
+  EXPECT_FALSE(set.after_backward({1, loss, m, nullptr}).stop());
+  auto r = set.finish({1, loss, m, nullptr});
+  ASSERT_TRUE(r.stop());
+  EXPECT_EQ(r.symptom_step, 1);
+}
+
+TEST_F(GuardsCudaTest, NonFiniteGuardSkipUndoesTheBadUpdate_CUDA) {
+  Tiny m;
+  m.to(at::kCUDA);
+  torch::optim::SGD opt(m.parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  trainwreck::NonFiniteGuard guard(trainwreck::NonFiniteGuard::Policy::kSkipStep);
+  at::Tensor loss = cuda_step(m);
+  ASSERT_FALSE(guard.after_backward({1, loss, m, &opt}).skip());
+  opt.step();
+  const at::Tensor before_bad = m.a->weight.detach().clone();
+  loss = cuda_step(m, /*poison=*/true);
+  ASSERT_FALSE(guard.after_backward({2, loss, m, &opt}).skip());
+  opt.step();  // the NaN reaches the weights: the flag is not read yet
+  loss = cuda_step(m);
+  auto r = guard.after_backward({3, loss, m, &opt});
+  ASSERT_TRUE(r.skip());
+  EXPECT_EQ(r.symptom_step, 2);
+  EXPECT_TRUE(at::equal(m.a->weight.detach(), before_bad));
+  EXPECT_TRUE(opt.state().empty());
+}
+
+TEST_F(GuardsCudaTest, NonFiniteGuardRollbackRestoresAConfirmedSnapshot_CUDA) {
+  Tiny m;
+  m.to(at::kCUDA);
+  torch::optim::SGD opt(m.parameters(), torch::optim::SGDOptions(0.5));
+  trainwreck::NonFiniteGuard::Options options;
+  options.policy = trainwreck::NonFiniteGuard::Policy::kRollback;
+  options.snapshot_every = 2;
+  trainwreck::NonFiniteGuard guard(options);
+  at::Tensor at_step2;
+  for (int64_t step = 1; step <= 3; ++step) {
+    at::Tensor loss = cuda_step(m);
+    if (step == 2) at_step2 = m.a->weight.detach().clone();
+    ASSERT_FALSE(guard.after_backward({step, loss, m, &opt}).skip());
+    opt.step();
+  }
+  at::Tensor loss = cuda_step(m, /*poison=*/true);
+  ASSERT_FALSE(guard.after_backward({4, loss, m, &opt}).skip());
+  opt.step();
+  loss = cuda_step(m);
+  auto r = guard.after_backward({5, loss, m, &opt});
+  ASSERT_TRUE(r.skip());
+  EXPECT_EQ(r.symptom_step, 4);
+  EXPECT_EQ(r.details.value("restored_step", -1), 2);
+  EXPECT_TRUE(at::equal(m.a->weight.detach(), at_step2));
+  EXPECT_NEAR(opt.param_groups()[0].options().get_lr(), 0.05, 1e-12);
+}
+
+TEST_F(GuardsCudaTest, GradientFlowMonitorReportsOneStepLate_CUDA) {
+  Tiny m;
+  m.to(at::kCUDA);
+  trainwreck::GradientFlowMonitor monitor(/*every=*/10);
+  at::Tensor loss = cuda_step(m);
+  m.a->weight.grad().zero_();
+  EXPECT_FALSE(monitor.after_backward({10, loss, m, nullptr}).stop());
+  auto r = monitor.after_backward({11, loss, m, nullptr});
+  ASSERT_TRUE(r.stop());
+  EXPECT_EQ(r.symptom_step, 10);
+  EXPECT_NE(r.message.find("a.weight"), std::string::npos);
+}
+
+TEST_F(GuardsCudaTest, LeakGuardWatchesTheDeviceAllocator_CUDA) {
+  Tiny m;
+  m.to(at::kCUDA);
+  at::Tensor loss = cuda_step(m);
+  std::vector<at::Tensor> kept;
+  trainwreck::LeakGuard leak(/*window=*/6, /*bytes_per_step=*/1 << 20);
+  int64_t detected = -1;
+  for (int64_t step = 1; step <= 12 && detected < 0; ++step) {
+    kept.push_back(at::empty({4 << 20}, at::TensorOptions().device(at::kCUDA).dtype(at::kByte)));
+    if (leak.after_step({step, loss, m, nullptr}).stop()) detected = step;
+  }
+  EXPECT_EQ(detected, 6);
+}
+
 
 }  // namespace

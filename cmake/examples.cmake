@@ -1,0 +1,32 @@
+# Examples of the public API, run as tests (label "example"), and an install test that builds one
+# against the installed package (label "install").
+include(${CMAKE_CURRENT_LIST_DIR}/guards_library.cmake)
+
+add_executable(guarded_training ${trainwreck_SOURCE_DIR}/examples/guarded_training.cpp)
+target_link_libraries(guarded_training PRIVATE trainwreck::guards)
+# Exits non-zero unless the non-finite guard stopped the run at the step the loss went bad and
+# the rollback policy recovered it.
+add_test(NAME example_guarded_training COMMAND guarded_training)
+set_tests_properties(example_guarded_training PROPERTIES LABELS "example" TIMEOUT 120)
+
+# cmake --install into a scratch prefix, then configure, build and run examples/consumer with
+# find_package(trainwreck).
+set(TRAINWRECK_CONSUMER_DIR ${CMAKE_CURRENT_BINARY_DIR}/install-test)
+set(TRAINWRECK_CONSUMER_ARGS
+  -DCMAKE_PREFIX_PATH=${TRAINWRECK_CONSUMER_DIR}/prefix
+  -DTorch_DIR=${Torch_DIR}
+  -Dnlohmann_json_DIR=${nlohmann_json_DIR}
+  -DCMAKE_BUILD_TYPE=Release)
+if(CMAKE_CXX_COMPILER_LAUNCHER)
+  list(APPEND TRAINWRECK_CONSUMER_ARGS -DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER})
+endif()
+string(REPLACE ";" "|" TRAINWRECK_CONSUMER_ARGS "${TRAINWRECK_CONSUMER_ARGS}")
+add_test(NAME install_consumer
+  COMMAND ${CMAKE_COMMAND}
+    -DBUILD_DIR=${CMAKE_BINARY_DIR}
+    -DWORK_DIR=${TRAINWRECK_CONSUMER_DIR}
+    -DSOURCE_DIR=${trainwreck_SOURCE_DIR}/examples/consumer
+    -DGENERATOR=${CMAKE_GENERATOR}
+    -DARGS=${TRAINWRECK_CONSUMER_ARGS}
+    -P ${trainwreck_SOURCE_DIR}/cmake/install_test.cmake)
+set_tests_properties(install_consumer PROPERTIES LABELS "install" TIMEOUT 600 RUN_SERIAL TRUE)

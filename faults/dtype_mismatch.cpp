@@ -1,0 +1,20 @@
+// The data arrives as float64 (or int64) while the model's weights are float32: the first
+// forward pass fails inside LibTorch's matmul with a dtype error.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct DtypeMismatch : Fault {
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.input_dtype = param_str(p, "dtype", "float64");
+    r.cast_inputs = false;
+  }
+};
+}  // namespace
+TW_REGISTER_FAULT(
+    DtypeMismatch,
+    {"dtype_mismatch",
+     "inputs in float64 or int64 fed to a float32 model",
+     "data",
+     {{"dtype", ParamSpec::Type::kString, 0, 0, false, {"float64", "int64"}, "dtype the inputs arrive in"}}});
+}  // namespace tw

@@ -1,0 +1,58 @@
+// A CUDA kernel that never finishes: the next synchronization blocks for good, the cell stops
+// sending events, and the watchdog kills it. The driver reclaims the GPU with the process.
+#include "kernel/registry.h"
+#include "kernel/trainer.h"
+#include "trainwreck/guards.h"
+
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "kernel/cuda/fault_kernels.h"
+#endif
+
+namespace tw {
+namespace {
+
+class SpinningKernel : public trainwreck::Guard {
+ public:
+  explicit SpinningKernel(int64_t at_step) : at_step_(at_step) {}
+  std::string name() const override { return "gpu_hang"; }
+  trainwreck::GuardReport after_step(const trainwreck::StepContext& ctx) override {
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
+    if (ctx.step == at_step_) {
+      flag_ = at::zeros({1}, at::TensorOptions().dtype(at::kInt).device(ctx.loss.device()));
+      cuda_faults::launch_spin_forever(flag_.data_ptr<int>(), at::cuda::getCurrentCUDAStream().stream());
+    }
+#else
+    (void)ctx;
+#endif
+    return {};
+  }
+
+ private:
+  int64_t at_step_;
+  at::Tensor flag_;
+};
+
+struct GpuHang : Fault {
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.guards.push_back(std::make_shared<SpinningKernel>(param_int(p, "at_step", 5)));
+  }
+  void run(CellEnv& env, Recipe& recipe) const override {
+#ifndef TRAINWRECK_WITH_CUDA_KERNELS
+    env.events.emit("error", {{"kind", "unsupported"}, {"message", "built without the CUDA toolkit"}});
+#else
+    if (!env.device.is_cuda()) {
+      env.events.emit("error", {{"kind", "unsupported"}, {"message", "a CUDA kernel fault needs a CUDA device"}});
+      return;
+    }
+    train(env, recipe);
+#endif
+  }
+};
+
+}  // namespace
+TW_REGISTER_FAULT(GpuHang, {"gpu_hang", "a CUDA kernel that never finishes", "hardware",
+                            {{"at_step", ParamSpec::Type::kInteger, 1, 1 << 30, false, {}, "step of the launch"}},
+                            {"cuda"}});
+}  // namespace tw

@@ -1,0 +1,70 @@
+// A kernel writes far out of bounds mid-training: "an illegal memory access was encountered".
+// The error is sticky: every later CUDA call in this process fails too, so the process must
+// end; the next cells run in fresh processes.
+#include "kernel/registry.h"
+#include "kernel/trainer.h"
+#include "trainwreck/guards.h"
+
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAFunctions.h>
+
+#include "kernel/cuda/fault_kernels.h"
+#endif
+
+namespace tw {
+namespace {
+
+class OutOfBoundsWriter : public trainwreck::Guard {
+ public:
+  explicit OutOfBoundsWriter(int64_t at_step) : at_step_(at_step) {}
+  std::string name() const override { return "illegal_memory_access"; }
+  trainwreck::GuardReport after_step(const trainwreck::StepContext& ctx) override {
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
+    if (ctx.step == at_step_) {
+      at::Tensor w = ctx.model.parameters().front();
+      cuda_faults::launch_out_of_bounds_write(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()),
+                                              at::cuda::getCurrentCUDAStream().stream());
+    }
+#else
+    (void)ctx;
+#endif
+    return {};
+  }
+
+ private:
+  int64_t at_step_;
+};
+
+struct IllegalMemoryAccess : Fault {
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.guards.push_back(std::make_shared<OutOfBoundsWriter>(param_int(p, "at_step", 5)));
+  }
+  void run(CellEnv& env, Recipe& recipe) const override {
+#ifndef TRAINWRECK_WITH_CUDA_KERNELS
+    env.events.emit("error", {{"kind", "unsupported"}, {"message", "built without the CUDA toolkit"}});
+#else
+    if (!env.device.is_cuda()) {
+      env.events.emit("error", {{"kind", "unsupported"}, {"message", "a CUDA kernel fault needs a CUDA device"}});
+      return;
+    }
+    train(env, recipe);
+    // Sticky: even a fresh allocation now fails. Record that as evidence.
+    bool sticky = false;
+    try {
+      at::ones({1}, at::TensorOptions().device(env.device)).sum().item<float>();
+      c10::cuda::device_synchronize();
+    } catch (const c10::Error&) {
+      sticky = true;
+    }
+    env.events.emit("evidence", {{"context_unusable_after_error", sticky}});
+#endif
+  }
+};
+
+}  // namespace
+TW_REGISTER_FAULT(IllegalMemoryAccess, {"illegal_memory_access", "a CUDA kernel writes out of bounds (sticky error)",
+                                        "hardware",
+                                        {{"at_step", ParamSpec::Type::kInteger, 1, 1 << 30, false, {}, "step of the write"}},
+                                        {"cuda"}});
+}  // namespace tw

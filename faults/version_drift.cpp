@@ -1,0 +1,146 @@
+// The run is compared with a baseline recorded in another environment. Here the baseline is
+// trained first, in the same cell, with the pinned numerics settings (1 intra-op thread,
+// deterministic algorithms, no TF32); the run itself then trains in the drifted environment
+// (more threads: other reduction orders on the CPU; TF32 matmuls on CUDA; deterministic
+// algorithms off) and its loss trace is compared with the baseline's, step by step.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "kernel/registry.h"
+#include "kernel/run_context.h"
+#include "kernel/trainer.h"
+#include "trainwreck/guards.h"
+
+namespace tw {
+namespace {
+using nlohmann::json;
+
+class LossTrace : public trainwreck::Guard {
+ public:
+  std::string name() const override { return "loss_trace"; }
+  trainwreck::GuardReport after_step(const trainwreck::StepContext& ctx) override {
+    losses.push_back(ctx.loss.item<double>());
+    return {};
+  }
+  std::vector<double> losses;
+};
+
+std::vector<double> trained_trace(CellEnv& env, Recipe recipe, const EventWriter& events,
+                                  std::vector<std::shared_ptr<trainwreck::Guard>> guards) {
+  auto trace = std::make_shared<LossTrace>();
+  recipe.guards = std::move(guards);
+  recipe.guards.push_back(trace);
+  CellEnv run_env{env.cell, events, env.device};
+  run_env.seed = env.seed;
+  run_env.rank = env.rank;
+  run_env.world_size = env.world_size;
+  run_env.memory_budget_bytes = env.memory_budget_bytes;
+  run_env.mitigation = env.mitigation;
+  run_env.mitigation_params = env.mitigation_params;
+  train(run_env, recipe);
+  return trace->losses;
+}
+
+std::string number(double v) {
+  std::ostringstream s;
+  s.precision(9);
+  s << v;
+  return s.str();
+}
+
+struct VersionDrift : Fault {
+  void apply(Recipe& r, const json& p) const override { r.intra_op_threads = param_int(p, "threads", 4); }
+
+  void run(CellEnv& env, Recipe& recipe) const override {
+    apply_run_context({{"intra_op_threads", 1}, {"deterministic_algorithms", true}, {"allow_tf32_cublas", false}});
+    const json baseline_context = record_run_context(env.device);
+    std::vector<double> baseline;
+    {
+      const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      const EventWriter quiet(null_fd);
+      baseline = trained_trace(env, recipe, quiet, {});
+      if (null_fd >= 0) ::close(null_fd);
+    }
+    if (baseline.empty()) {
+      env.events.emit("error", {{"kind", "exception"}, {"message", "the baseline run produced no step"}});
+      return;
+    }
+
+    const json& p = env.cell.value("fault_params", json::object());
+    apply_run_context({{"intra_op_threads", recipe.intra_op_threads},
+                       {"deterministic_algorithms", param_bool(p, "deterministic", false)},
+                       {"allow_tf32_cublas", param_bool(p, "tf32", true)}});
+    const json drifted_context = record_run_context(env.device);
+    json evidence = {{"injected_changes", diff_run_context(baseline_context, drifted_context)}};
+    if (recipe.pin_environment) apply_run_context(baseline_context);
+    const json run_context = record_run_context(env.device);
+    if (recipe.context_check || recipe.pin_environment) {
+      evidence["baseline_context"] = baseline_context;
+      evidence["run_context"] = run_context;
+    }
+    env.events.emit("evidence", evidence);
+    if (recipe.context_check) {
+      const auto changes = diff_run_context(baseline_context, run_context);
+      if (!changes.empty()) {
+        std::string message = "the run's environment differs from the baseline's:";
+        for (std::size_t i = 0; i < changes.size(); ++i) message += (i ? "; " : " ") + changes[i];
+        env.events.emit("guard", {{"guard", "context_check"},
+                                  {"action", "stop"},
+                                  {"step", 0},
+                                  {"message", message},
+                                  {"details", {{"changed", changes}}}});
+        return;
+      }
+    }
+
+    const std::vector<double> run = trained_trace(env, recipe, env.events, recipe.guards);
+    const double tolerance = param(p, "tolerance", 0.0);
+    const std::size_t n = std::min(baseline.size(), run.size());
+    int64_t first = -1;
+    double max_diff = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double d = std::fabs(run[i] - baseline[i]);
+      max_diff = std::max(max_diff, d);
+      if (first < 0 && !(d <= tolerance * std::max(std::fabs(run[i]), std::fabs(baseline[i]))))
+        first = static_cast<int64_t>(i);
+    }
+    json cmp = {{"baseline_steps", baseline.size()},
+                {"run_steps", run.size()},
+                {"steps_compared", n},
+                {"max_abs_loss_diff", max_diff},
+                {"tolerance", tolerance}};
+    const bool same_length = baseline.size() == run.size();
+    cmp["loss_trace_matches_baseline"] = first < 0 && same_length;
+    if (first >= 0) cmp["first_differing_step"] = first + 1;
+    env.events.emit("evidence", cmp);
+    if (first < 0 && same_length) return;
+    std::string message;
+    if (first >= 0)
+      message = "loss differs from the baseline's from step " + std::to_string(first + 1) + " (" + number(run[first]) +
+                " vs " + number(baseline[first]) + ", max |diff| " + number(max_diff) + " over " + std::to_string(n) +
+                " steps)";
+    else
+      message =
+          "the run took " + std::to_string(run.size()) + " steps, the baseline " + std::to_string(baseline.size());
+    message += "; nothing recorded with the run says what changed";
+    env.events.emit(
+        "error",
+        {{"kind", "exception"}, {"step", first >= 0 ? first + 1 : static_cast<int64_t>(n)}, {"message", message}});
+  }
+};
+
+}  // namespace
+TW_REGISTER_FAULT(
+    VersionDrift,
+    {"version_drift",
+     "the run's numerics environment differs from its baseline's",
+     "framework / environment",
+     {{"threads", ParamSpec::Type::kInteger, 1, 4096, false, {}, "intra-op threads of the run (the baseline used 1)"},
+      {"deterministic", ParamSpec::Type::kBool, 0, 1, false, {}, "deterministic algorithms in the run"},
+      {"tf32", ParamSpec::Type::kBool, 0, 1, false, {}, "TF32 matmuls (cuBLAS) in the run"},
+      {"tolerance", ParamSpec::Type::kNumber, 0, 1, false, {}, "relative loss difference that still matches"}}});
+}  // namespace tw

@@ -1,0 +1,19 @@
+// The whole training set is materialized at once, beyond the cell's memory budget: the run
+// fails while building the dataset, before the first step.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct WholeDatasetInMemory : Fault {
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.dataset_size = param_int(p, "examples", int64_t{1} << 24);
+    r.data_source = "memory";
+  }
+};
+}  // namespace
+TW_REGISTER_FAULT(WholeDatasetInMemory,
+                  {"whole_dataset_in_memory",
+                   "the whole dataset materialized in memory at once",
+                   "data",
+                   {{"examples", ParamSpec::Type::kInteger, 16, 1 << 26, false, {}, "training examples"}}});
+}  // namespace tw

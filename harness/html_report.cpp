@@ -1,0 +1,542 @@
+#include "harness/html_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "harness/diff.h"
+#include "harness/report.h"
+
+namespace tw {
+using nlohmann::json;
+
+namespace {
+
+const char* kStyle = R"css(
+:root{--fg:#1f2328;--muted:#59636e;--line:#d0d7de;--bg:#ffffff;--panel:#f6f8fa}
+*{box-sizing:border-box}
+body{margin:0;padding:24px 32px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg)}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-size:15px;margin:18px 0 6px}
+.muted{color:var(--muted)}
+.totals span{display:inline-block;margin-right:14px}
+table{border-collapse:collapse}
+table.matrix{margin:4px 0 8px}
+table.matrix th,table.matrix td{border:1px solid var(--line);padding:6px 8px;vertical-align:top;text-align:left}
+table.matrix thead th{background:var(--panel);font-weight:600;font-size:13px}
+table.matrix tbody th{background:var(--panel);font-weight:600;white-space:nowrap}
+table.matrix tbody th small{display:block;font-weight:400;color:var(--muted)}
+td.cell{min-width:120px}
+td.cell a{color:inherit;text-decoration:none;font-weight:600;display:block}
+td.cell a:hover{text-decoration:underline}
+td.cell .note{display:block;font-size:12px;font-weight:400}
+td.empty{background:#fff;color:#aab}
+td.v-unexpected,details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
+td.v-flaky{box-shadow:inset 0 0 0 3px #bc4c00}
+td.v-unpinned{box-shadow:inset 0 0 0 2px #8c959f;border-style:dashed}
+.o-healthy{background:#dafbe1;color:#116329}.o-diverged{background:#ffebe9;color:#a40e26}
+.o-stalled{background:#fff8c5;color:#7d4e00}.o-oom{background:#fbefff;color:#6e40c9}
+.o-leak{background:#ffeff7;color:#99286e}.o-hang{background:#ddf4ff;color:#0a3069}
+.o-crash{background:#ffcecb;color:#82071e}.o-error{background:#fff1e5;color:#953800}
+.o-detected{background:#d8f0ff;color:#0550ae}.o-unsupported{background:#f6f8fa;color:#59636e}
+.badge{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;font-weight:600}
+.legend .badge{margin:0 4px 4px 0}
+.changed{display:block;font-size:12px;font-weight:600;color:#9a6700}
+details.cellpanel{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
+details.cellpanel>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
+details.cellpanel[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
+details.cellpanel .body{padding:10px}
+.charts{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:8px}
+.charts svg{background:#fff;border:1px solid var(--line);border-radius:4px}
+.nodata{color:var(--muted);font-style:italic}
+table.kv td,table.kv th{border-bottom:1px solid var(--line);padding:3px 10px 3px 0;text-align:left;vertical-align:top;font-size:13px}
+table.kv th{font-weight:600;white-space:nowrap;color:var(--muted)}
+table.kv td{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-word}
+pre{background:var(--panel);border:1px solid var(--line);border-radius:4px;padding:8px;max-height:260px;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
+button{font:inherit;padding:3px 10px;border:1px solid var(--line);border-radius:6px;background:var(--panel);cursor:pointer}
+table.diff td,table.diff th{border:1px solid var(--line);padding:4px 8px;text-align:left;font-size:13px}
+table.diff th{background:var(--panel)}
+tr.outcome-changed td{background:#fff1f0}
+)css";
+
+// Opens a cell's panel when its matrix entry is followed (and when the page is loaded with
+// its #fragment), and marks the page as rendered so headless checks can see the script ran.
+const char* kScript = R"js(
+(function () {
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id && document.getElementById(id);
+    if (el && el.tagName === 'DETAILS') { el.open = true; el.scrollIntoView(); }
+  }
+  window.addEventListener('hashchange', openTarget);
+  var links = document.querySelectorAll('table.matrix a[href^="#"]');
+  for (var i = 0; i < links.length; i++) {
+    links[i].addEventListener('click', function () {
+      var el = document.getElementById(this.getAttribute('href').slice(1));
+      if (el) el.open = true;
+    });
+  }
+  var toggle = document.getElementById('toggle-all');
+  if (toggle) {
+    toggle.hidden = false;
+    toggle.addEventListener('click', function () {
+      var panels = document.querySelectorAll('details.cellpanel');
+      var open = false;
+      for (var k = 0; k < panels.length; k++) if (!panels[k].open) open = true;
+      for (var k = 0; k < panels.length; k++) panels[k].open = open;
+      toggle.textContent = open ? 'Collapse all cells' : 'Expand all cells';
+    });
+  }
+  openTarget();
+  document.documentElement.setAttribute('data-report-ready', String(links.length));
+})();
+)js";
+
+const std::vector<std::pair<std::string, std::string>>& outcome_legend() {
+  static const std::vector<std::pair<std::string, std::string>> l = {
+      {"healthy", "reached its loss target"},
+      {"diverged", "non-finite loss or weights"},
+      {"stalled", "trained to the end without reaching the target"},
+      {"detected", "a guard stopped the run with a diagnosis"},
+      {"oom", "out of memory"},
+      {"leak", "memory grew without bound"},
+      {"hang", "killed by the watchdog"},
+      {"crash", "killed by a signal"},
+      {"error", "an exception, or an exit without a result"},
+      {"unsupported", "the machine lacks a requirement"},
+  };
+  return l;
+}
+
+std::string fmt(double v, int precision = 4) {
+  std::ostringstream os;
+  os.precision(precision);
+  os << v;
+  return os.str();
+}
+
+std::string show(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  if (v.is_number_float()) return fmt(v.get<double>(), 6);
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string or_none(const json& v) { return v.is_null() ? "(none)" : show(v); }
+
+// Evidence values as a reader wants them: byte counts also in MiB.
+std::string evidence_text(const std::string& key, const json& v) {
+  const bool bytes = key.find("_bytes") != std::string::npos;
+  if (bytes && v.is_number() && std::fabs(v.get<double>()) >= 1024 * 1024)
+    return show(v) + " (" + fmt(v.get<double>() / (1024.0 * 1024.0), 4) + " MiB)";
+  return show(v);
+}
+
+// A class name from an outcome word; anything unknown maps to a fixed name, never to input text.
+std::string outcome_class(const std::string& outcome) {
+  for (const auto& [name, what] : outcome_legend())
+    if (name == outcome) return "o-" + name;
+  return "o-error";
+}
+
+std::string verdict_class(const std::string& verdict) {
+  for (const char* v : {"pass", "unexpected", "unpinned", "flaky"})
+    if (verdict == v) return std::string("v-") + v;
+  return "v-unexpected";
+}
+
+const json& cells_of(const json& matrix) {
+  static const json empty = json::array();
+  auto it = matrix.find("cells");
+  return it == matrix.end() || !it->is_array() ? empty : *it;
+}
+
+const json& member(const json& obj, const char* key) {
+  static const json null;
+  if (!obj.is_object()) return null;
+  auto it = obj.find(key);
+  return it == obj.end() ? null : *it;
+}
+
+bool finite_number(const json& v, double& out) {
+  if (!v.is_number()) return false;
+  out = v.get<double>();
+  return std::isfinite(out);
+}
+
+void flatten(const json& v, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+  if (v.is_object()) {  // an empty object has no leaf to show
+    for (const auto& [k, item] : v.items()) flatten(item, prefix.empty() ? k : prefix + "." + k, out);
+  } else if (!prefix.empty()) {
+    out.emplace_back(prefix, evidence_text(prefix, v));
+  }
+}
+
+std::string kv_table(const std::vector<std::pair<std::string, std::string>>& rows, const std::string& cls = "kv") {
+  std::ostringstream os;
+  os << "<table class=\"" << cls << "\">";
+  for (const auto& [k, v] : rows) os << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>";
+  os << "</table>";
+  return os.str();
+}
+
+std::string device_heading(const std::string& device, const json& ctx) {
+  std::string h = device;
+  if (device == "cuda" && member(member(ctx, "probe"), "gpu_name").is_string())
+    h += " (" + member(member(ctx, "probe"), "gpu_name").get<std::string>() + ")";
+  else if (device == "cpu" && member(member(ctx, "host"), "cpu").is_string())
+    h += " (" + member(member(ctx, "host"), "cpu").get<std::string>() + ")";
+  return h;
+}
+
+std::string charts_for(const json& cell) {
+  const json& series = member(cell, "series");
+  const json& ev = member(cell, "evidence");
+  if (!series.is_object() || series.empty()) return "<p class=\"nodata\">No per-step curves: the cell reported no steps.</p>";
+  std::vector<std::pair<double, std::string>> markers;
+  double v = 0;
+  if (finite_number(member(ev, "symptom_step"), v)) markers.push_back({v, "symptom"});
+  if (finite_number(member(ev, "detected_step"), v)) markers.push_back({v, "detected"});
+  if (finite_number(member(ev, "reached_step"), v)) markers.push_back({v, "target"});
+  const json& steps = member(series, "step");
+  std::ostringstream os;
+  os << "<div class=\"charts\">";
+  if (series.contains("loss")) os << svg_line_chart("loss", steps, {{"loss", series["loss"]}}, markers);
+  std::vector<std::pair<std::string, json>> grads;
+  if (series.contains("grad_first")) grads.push_back({"first layer", series["grad_first"]});
+  if (series.contains("grad_last")) grads.push_back({"last layer", series["grad_last"]});
+  if (grads.empty() && series.contains("grad_norm")) grads.push_back({"global", series["grad_norm"]});
+  if (!grads.empty()) os << svg_line_chart("gradient norm", steps, grads, markers);
+  if (series.contains("mem"))
+    os << svg_line_chart("memory", steps, {{"allocated", series["mem"]}}, markers, 1.0 / (1024.0 * 1024.0), " MiB");
+  os << "</div>";
+  return os.str();
+}
+
+}  // namespace
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      case '\0': out += "\xEF\xBF\xBD"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string svg_line_chart(const std::string& title, const json& steps,
+                           const std::vector<std::pair<std::string, json>>& series,
+                           const std::vector<std::pair<double, std::string>>& markers, double scale,
+                           const std::string& unit) {
+  constexpr double kW = 340, kH = 170, kLeft = 58, kRight = 10, kBottom = 26;
+  static const char* kColors[] = {"#0969da", "#cf222e", "#8250df", "#1a7f37"};
+  // Several curves: a legend row under the title.
+  const double kTop = series.size() > 1 ? 36 : 24;
+  const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
+
+  // x of each value: the step numbers when given, else 1, 2, ...
+  std::size_t n = 0;
+  for (const auto& [name, values] : series)
+    if (values.is_array()) n = std::max(n, values.size());
+  std::vector<double> xs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    double x = static_cast<double>(i + 1);
+    if (steps.is_array() && i < steps.size()) finite_number(steps[i], x);
+    xs[i] = x;
+  }
+  double ymin = std::numeric_limits<double>::infinity(), ymax = -ymin;
+  bool all_positive = true, any_bad = false;
+  for (const auto& [name, values] : series) {
+    if (!values.is_array()) continue;
+    for (const auto& v : values) {
+      double y = 0;
+      if (!finite_number(v, y)) {
+        any_bad = any_bad || !v.is_null();
+        continue;
+      }
+      y *= scale;
+      ymin = std::min(ymin, y);
+      ymax = std::max(ymax, y);
+      all_positive = all_positive && y > 0;
+    }
+  }
+  const bool have = std::isfinite(ymin);
+  // Curves that fall over orders of magnitude (loss, vanishing gradients) read better on a log axis.
+  const bool log_axis = have && all_positive && ymax / ymin >= 100;
+  auto ty = [&](double y) { return log_axis ? std::log10(y) : y; };
+  double lo = have ? ty(ymin) : 0, hi = have ? ty(ymax) : 1;
+  if (hi - lo < 1e-12) {
+    const double pad = std::max(std::fabs(hi) * 0.1, 1e-9);
+    lo -= pad;
+    hi += pad;
+  }
+  double xmin = n ? xs.front() : 0, xmax = n ? xs.back() : 1;
+  for (const double x : xs) {
+    xmin = std::min(xmin, x);
+    xmax = std::max(xmax, x);
+  }
+  if (xmax - xmin < 1e-12) {
+    xmin -= 1;
+    xmax += 1;
+  }
+  auto px = [&](double x) { return kLeft + (x - xmin) / (xmax - xmin) * pw; };
+  auto py = [&](double y) { return kTop + (1 - (ty(y) - lo) / (hi - lo)) * ph; };
+
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(1);
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << kW << "\" height=\"" << kH
+     << "\" viewBox=\"0 0 " << kW << " " << kH << "\" role=\"img\"><title>" << html_escape(title) << "</title>";
+  os << "<text x=\"" << kLeft << "\" y=\"15\" font-size=\"12\" font-weight=\"600\" fill=\"#1f2328\">"
+     << html_escape(title + (log_axis ? " (log scale)" : "")) << "</text>";
+  if (series.size() > 1) {
+    double lx = kLeft;
+    for (std::size_t k = 0; k < series.size(); ++k) {
+      const std::string& name = series[k].first;
+      os << "<rect x=\"" << lx << "\" y=\"23\" width=\"12\" height=\"3\" fill=\"" << kColors[k % 4] << "\"/>"
+         << "<text x=\"" << lx + 16 << "\" y=\"28\" font-size=\"11\" fill=\"#59636e\">" << html_escape(name) << "</text>";
+      lx += 6.5 * static_cast<double>(name.size()) + 30;
+    }
+  }
+  os << "<rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << pw << "\" height=\"" << ph
+     << "\" fill=\"none\" stroke=\"#d0d7de\"/>";
+  if (!have) {
+    os << "<text x=\"" << kLeft + pw / 2 << "\" y=\"" << kTop + ph / 2 << "\" font-size=\"12\" text-anchor=\"middle\" fill=\""
+       << (any_bad ? "#cf222e" : "#59636e") << "\">" << (any_bad ? "no finite value" : "no data") << "</text>";
+  } else {
+    auto label = [&](double t) {
+      const double y = log_axis ? std::pow(10.0, t) : t;
+      std::ostringstream l;
+      l.precision(3);
+      l << y << unit;
+      return l.str();
+    };
+    for (int k = 0; k <= 2; ++k) {
+      const double t = lo + (hi - lo) * k / 2.0;
+      const double y = kTop + (1 - k / 2.0) * ph;
+      if (k == 1) os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + pw << "\" y1=\"" << y << "\" y2=\"" << y
+                     << "\" stroke=\"#eaeef2\"/>";
+      os << "<text x=\"" << kLeft - 4 << "\" y=\"" << y + 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">"
+         << html_escape(label(t)) << "</text>";
+    }
+  }
+  os << "<text x=\"" << kLeft << "\" y=\"" << kH - 8 << "\" font-size=\"10\" fill=\"#59636e\">step "
+     << html_escape(fmt(xmin, 6)) << "</text><text x=\"" << kLeft + pw << "\" y=\"" << kH - 8
+     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(fmt(xmax, 6)) << "</text>";
+  for (const auto& [step, name] : markers) {
+    if (step < xmin || step > xmax) continue;
+    const char* color = name == "symptom" ? "#cf222e" : name == "detected" ? "#0969da" : "#1a7f37";
+    os << "<line x1=\"" << px(step) << "\" x2=\"" << px(step) << "\" y1=\"" << kTop << "\" y2=\"" << kTop + ph
+       << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>" << html_escape(name + " at step " + fmt(step, 6))
+       << "</title></line>";
+  }
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    const json& values = series[k].second;
+    if (!values.is_array()) continue;
+    std::ostringstream path;
+    path.setf(std::ios::fixed);
+    path.precision(1);
+    bool pen_down = false;
+    std::size_t points = 0;
+    for (std::size_t i = 0; i < values.size() && i < xs.size(); ++i) {
+      double y = 0;
+      if (!have || !finite_number(values[i], y)) {
+        pen_down = false;  // a gap: the curve does not pretend to pass through NaN
+        if (!values[i].is_null()) {
+          os << "<text x=\"" << px(xs[i]) << "\" y=\"" << kTop + 9 << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#cf222e\">"
+             << "&#215;<title>" << html_escape(show(values[i]) + " at step " + fmt(xs[i], 6)) << "</title></text>";
+        }
+        continue;
+      }
+      path << (pen_down ? " L" : " M") << px(xs[i]) << " " << py(y * scale);
+      pen_down = true;
+      ++points;
+    }
+    if (points == 0) continue;
+    os << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << kColors[k % 4]
+       << "\" stroke-width=\"1.6\" stroke-linejoin=\"round\"/>";
+    if (points == 1) {
+      // A single point draws no line: show it as a dot.
+      const std::string d = path.str();
+      std::istringstream in(d.substr(d.find('M') + 1));
+      double cx = 0, cy = 0;
+      in >> cx >> cy;
+      os << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"2.5\" fill=\"" << kColors[k % 4] << "\"/>";
+    }
+  }
+  os << "</svg>";
+  return os.str();
+}
+
+std::string render_html(const json& matrix, const json& diff) {
+  const json& ctx = member(matrix, "context");
+  const json& cells = cells_of(matrix);
+  const json summary = summarize_verdicts(matrix);
+  const bool with_diff = diff.is_object() && diff.contains("summary");
+  std::map<std::string, const json*> changed;
+  if (with_diff)
+    for (const auto& c : diff["cells"]) changed[c.value("id", "")] = &c;
+
+  std::ostringstream os;
+  os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+     << "<script>window.addEventListener('error', function (e) {"
+        " document.documentElement.setAttribute('data-script-error', String(e.message)); });</script>\n"
+     << "<title>trainwreck: " << summary["total"] << " cells, " << summary["unexpected"] << " unexpected</title>\n"
+     << "<style>" << kStyle << "</style>\n</head>\n<body>\n";
+
+  os << "<header><h1>trainwreck matrix</h1><p class=\"totals\"><span><b>" << summary["total"] << "</b> cells</span><span><b>"
+     << summary["pass"] << "</b> as expected</span><span><b>" << summary["unexpected"] << "</b> unexpected</span><span><b>"
+     << summary["unpinned"] << "</b> unpinned</span>";
+  if (summary["flaky"].get<int>() > 0) os << "<span><b>" << summary["flaky"] << "</b> flaky</span>";
+  os << "</p><p class=\"muted\">";
+  if (member(ctx, "started_at").is_string()) os << "Run started " << html_escape(show(ctx["started_at"]));
+  if (member(ctx, "finished_at").is_string()) os << ", finished " << html_escape(show(ctx["finished_at"]));
+  if (member(ctx, "shard").is_string()) os << "; shard " << html_escape(show(ctx["shard"]));
+  if (member(ctx, "merged_from").is_array())
+    os << "; merged from " << ctx["merged_from"].size() << " shard result(s)";
+  os << "</p></header>\n";
+
+  if (with_diff) {
+    const json& s = diff["summary"];
+    os << "<section id=\"diff\"><h2>Changes against the baseline</h2><p>" << html_escape(show(diff["a"])) << " &#8594; "
+       << html_escape(show(diff["b"])) << ": <b>" << s["outcome_changed"] << "</b> outcome(s) changed, "
+       << s["evidence_changed"] << " with changed evidence only, " << s["compared"] << " cells compared; "
+       << s["only_a"] << " only in the baseline, " << s["only_b"] << " only in this run.</p>";
+    if (!diff["context"].empty()) {
+      os << "<h3>Context</h3><table class=\"diff\"><tr><th></th><th>baseline</th><th>this run</th></tr>";
+      for (const auto& c : diff["context"])
+        os << "<tr><th>" << html_escape(show(c["label"])) << "</th><td>" << html_escape(or_none(c["a"])) << "</td><td>"
+           << html_escape(or_none(c["b"])) << "</td></tr>";
+      os << "</table>";
+    }
+    if (!diff["cells"].empty()) {
+      os << "<h3>Cells</h3><table class=\"diff\"><tr><th>cell</th><th>baseline</th><th>this run</th><th>changes</th></tr>";
+      for (const auto& c : diff["cells"]) {
+        std::string changes;
+        for (const auto& ch : c["changes"])
+          if (ch.value("field", "") != "outcome") changes += (changes.empty() ? "" : "; ") + describe_change(ch);
+        os << "<tr class=\"" << (c.value("outcome_changed", false) ? "outcome-changed" : "") << "\"><td>"
+           << html_escape(show(c["id"])) << "</td><td>" << html_escape(show(c["a_summary"])) << "</td><td>"
+           << html_escape(show(c["b_summary"])) << "</td><td>" << html_escape(changes) << "</td></tr>";
+      }
+      os << "</table>";
+    }
+    for (const auto& [key, what] : {std::pair<const char*, const char*>{"only_a", "Only in the baseline"},
+                                    {"only_b", "Only in this run"}}) {
+      if (diff[key].empty()) continue;
+      os << "<h3>" << what << "</h3><ul>";
+      for (const auto& id : diff[key]) os << "<li>" << html_escape(show(id)) << "</li>";
+      os << "</ul>";
+    }
+    os << "</section>\n";
+  }
+
+  // One table per device: rows are scenarios, columns mitigations, in first-seen order.
+  std::vector<std::string> devices;
+  for (const auto& c : cells) {
+    const std::string d = c.value("device", "");
+    if (std::find(devices.begin(), devices.end(), d) == devices.end()) devices.push_back(d);
+  }
+  os << "<section id=\"matrix\">";
+  if (cells.empty()) os << "<p class=\"nodata\">This matrix has no cells.</p>";
+  for (const auto& device : devices) {
+    std::vector<std::string> rows, columns;
+    std::map<std::pair<std::string, std::string>, std::size_t> at;
+    std::map<std::string, std::string> fault_of;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const json& c = cells[i];
+      if (c.value("device", "") != device) continue;
+      const std::string row = c.value("scenario", ""), col = c.value("mitigation", "");
+      if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
+      if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
+      at[{row, col}] = i;
+      fault_of[row] = c.value("fault", "");
+    }
+    os << "<h2>" << html_escape(device_heading(device, ctx)) << "</h2>\n<table class=\"matrix\" data-device=\""
+       << html_escape(device) << "\"><thead><tr><th>scenario</th>";
+    for (const auto& col : columns) os << "<th>" << html_escape(col) << "</th>";
+    os << "</tr></thead><tbody>\n";
+    for (const auto& row : rows) {
+      os << "<tr><th scope=\"row\">" << html_escape(row) << "<small>" << html_escape(fault_of[row]) << "</small></th>";
+      for (const auto& col : columns) {
+        auto it = at.find({row, col});
+        if (it == at.end()) {
+          os << "<td class=\"empty\">&#183;</td>";
+          continue;
+        }
+        const json& c = cells[it->second];
+        const std::string verdict = c.value("verdict", "unpinned");
+        os << "<td class=\"cell " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict)
+           << "\" title=\"" << html_escape(c.value("id", "") + ": " + verdict) << "\"><a href=\"#c" << it->second
+           << "\">" << html_escape(cell_summary(c)) << "</a>";
+        if (verdict == "unexpected") os << "<span class=\"note\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</span>";
+        else if (verdict == "unpinned") os << "<span class=\"note\">unpinned</span>";
+        else if (verdict == "flaky") os << "<span class=\"note\">flaky</span>";
+        auto ch = changed.find(c.value("id", ""));
+        if (ch != changed.end()) {
+          const json& d = *ch->second;
+          std::string what;
+          for (const auto& change : d["changes"]) what += (what.empty() ? "" : "; ") + describe_change(change);
+          os << "<span class=\"changed\" title=\"" << html_escape(what) << "\">&#916; "
+             << html_escape(d.value("outcome_changed", false) ? "was " + show(d["a_summary"]) : std::string("evidence"))
+             << "</span>";
+        }
+        os << "</td>";
+      }
+      os << "</tr>\n";
+    }
+    os << "</tbody></table>\n";
+  }
+  os << "</section>\n";
+
+  os << "<section class=\"legend\"><h2>Outcomes</h2><p>";
+  for (const auto& [name, what] : outcome_legend())
+    os << "<span class=\"badge o-" << name << "\">" << name << "</span>" << html_escape(what) << ". ";
+  os << "</p><p class=\"muted\">A red frame marks an outcome that differs from the pinned expectation; a dashed "
+        "frame, a cell with no expectation pinned. The key number: <code>diverged@k</code> non-finite loss at step k, "
+        "<code>healthy@k</code> target reached at step k, <code>detected@k (+n)</code> a guard stopped the run n "
+        "steps after the symptom.</p></section>\n";
+
+  os << "<section id=\"cells\"><h2>Cells</h2><p><button id=\"toggle-all\" type=\"button\" hidden>Expand all cells</button> "
+        "<span class=\"muted\">Each cell: loss, gradient norm of the first and last layer, and memory per step "
+        "(dashed lines: red where the symptom showed, blue where a guard fired, green where the target was "
+        "reached; &#215; a non-finite value), then its evidence.</span></p>\n";
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const json& c = cells[i];
+    const std::string outcome = c.value("outcome", "");
+    const std::string verdict = c.value("verdict", "unpinned");
+    os << "<details class=\"cellpanel " << verdict_class(verdict) << "\" id=\"c" << i << "\"><summary><span class=\"badge "
+       << outcome_class(outcome) << "\">" << html_escape(outcome) << "</span> <b>" << html_escape(c.value("id", ""))
+       << "</b> &#8212; " << html_escape(cell_summary(c)) << " <span class=\"muted\">(" << html_escape(verdict);
+    if (!member(c, "expected").is_null() && verdict != "pass") os << ", expected " << html_escape(show(member(c, "expected")));
+    os << ")</span></summary><div class=\"body\">" << charts_for(c);
+    std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
+    if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
+    rows.push_back({"expected", member(c, "expected").is_null() ? "(not pinned)" : show(member(c, "expected"))});
+    flatten(member(c, "evidence"), "", rows);
+    if (c.contains("repeat")) flatten(c["repeat"], "repeat", rows);
+    os << kv_table(rows);
+    const std::string tail = c.value("log_tail", "");
+    if (!tail.empty()) os << "<h3>Last output</h3><pre>" << html_escape(tail) << "</pre>";
+    os << "</div></details>\n";
+  }
+  os << "</section>\n";
+
+  std::vector<std::pair<std::string, std::string>> ctx_rows;
+  flatten(ctx, "", ctx_rows);
+  os << "<section id=\"context\"><h2>Context</h2>" << kv_table(ctx_rows) << "</section>\n";
+  os << "<script>" << kScript << "</script>\n</body>\n</html>\n";
+  return os.str();
+}
+
+}  // namespace tw

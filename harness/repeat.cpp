@@ -1,0 +1,61 @@
+#include "harness/repeat.h"
+
+#include <fstream>
+#include <set>
+
+namespace tw {
+using nlohmann::json;
+
+bool varies_by_nature(const std::string& key) {
+  auto ends_with = [&](const std::string& suffix) {
+    return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with("_seconds") || ends_with("_pid") || key == "pid";
+}
+
+std::vector<json> loss_series_of(const std::string& events_file) {
+  std::vector<json> out;
+  std::ifstream in(events_file);
+  for (std::string line; std::getline(in, line);) {
+    const json e = json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("event", "") == "step" && e.value("rank", 0) == 0 && e.contains("loss"))
+      out.push_back(e["loss"]);
+  }
+  return out;
+}
+
+json compare_repeats(const std::vector<json>& results, const std::vector<std::vector<json>>& losses) {
+  json r = {{"runs", results.size()}, {"outcomes", json::array()}};
+  std::set<std::string> outcomes, differing;
+  for (const auto& res : results) {
+    r["outcomes"].push_back(res.value("outcome", ""));
+    outcomes.insert(res.value("outcome", ""));
+  }
+  const json first_ev = results.empty() ? json::object() : results.front().value("evidence", json::object());
+  for (std::size_t i = 1; i < results.size(); ++i) {
+    const json ev = results[i].value("evidence", json::object());
+    std::set<std::string> keys;
+    for (const auto& [k, v] : first_ev.items()) keys.insert(k);
+    for (const auto& [k, v] : ev.items()) keys.insert(k);
+    for (const auto& k : keys) {
+      if (varies_by_nature(k)) continue;
+      // json equality on doubles is bitwise for every finite value: no tolerance here.
+      if (!first_ev.contains(k) || !ev.contains(k) || first_ev[k] != ev[k]) differing.insert(k);
+    }
+  }
+  r["identical_outcome"] = outcomes.size() <= 1;
+  r["identical_evidence"] = differing.empty();
+  r["differing_evidence"] = std::vector<std::string>(differing.begin(), differing.end());
+  bool every_run_has_loss = losses.size() == results.size() && !losses.empty();
+  for (const auto& l : losses) every_run_has_loss = every_run_has_loss && !l.empty();
+  if (!every_run_has_loss) {
+    r["identical_loss"] = nullptr;
+  } else {
+    bool same = true;
+    for (std::size_t i = 1; i < losses.size(); ++i) same = same && losses[i] == losses.front();
+    r["identical_loss"] = same;
+  }
+  return r;
+}
+
+}  // namespace tw

@@ -1,0 +1,11 @@
+// Detaches the carried state every step (truncated backpropagation through time).
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct DetachState : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override { r.detach_state = true; }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(DetachState, {"detach_state", "detach the carried state", "code", {}, {}});
+}  // namespace tw

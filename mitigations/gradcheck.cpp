@@ -1,0 +1,11 @@
+// Checks custom autograd functions against finite differences before training.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct Gradcheck : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override { r.gradcheck = true; }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(Gradcheck, {"gradcheck", "gradcheck", "code", {}, {}});
+}  // namespace tw

@@ -1,0 +1,13 @@
+// Weights stored as int8 with one fp32 scale per output row, dequantized layer by layer when serving.
+#include "kernel/registry.h"
+
+namespace tw {
+namespace {
+struct Int8WeightQuantization : Mitigation {
+  void apply(Recipe& r, const nlohmann::json&) const override {
+    r.serving_format = "int8";
+  }
+};
+}  // namespace
+TW_REGISTER_MITIGATION(Int8WeightQuantization, {"int8_weight_quantization", "INT8 weight quantization", "model too complex", {}, {}});
+}  // namespace tw

@@ -1,0 +1,268 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/diff.h"
+#include "harness/errors.h"
+#include "harness/merge.h"
+#include "harness/progress.h"
+#include "harness/repeat.h"
+
+namespace {
+using nlohmann::json;
+
+json cell(const std::string& id, const std::string& outcome, json evidence = json::object()) {
+  const auto a = id.find('/'), b = id.rfind('/');
+  return {{"id", id},
+          {"scenario", id.substr(0, a)},
+          {"fault", "f"},
+          {"mitigation", id.substr(a + 1, b - a - 1)},
+          {"device", id.substr(b + 1)},
+          {"outcome", outcome},
+          {"expected", outcome},
+          {"verdict", "pass"},
+          {"evidence", evidence}};
+}
+
+json context(const std::string& libtorch, const std::string& compiler) {
+  return {{"host", {{"compiler", compiler}, {"cpu", "Test CPU"}}},
+          {"probe", {{"libtorch", libtorch}, {"nccl", "2.28.3"}}},
+          {"seed", 1},
+          {"started_at", "2026-01-01T00:00:00Z"}};
+}
+
+json matrix(const json& ctx, const json& cells) { return {{"context", ctx}, {"cells", cells}}; }
+
+const json* find_cell(const json& d, const std::string& id) {
+  for (const auto& c : d["cells"])
+    if (c["id"] == id) return &c;
+  return nullptr;
+}
+
+TEST(DiffMatrices, TheSameRunHasNoChange) {
+  const json m = matrix(context("2.11.0", "g++ 13"),
+                        {cell("lr/none/cpu", "diverged", {{"symptom_step", 3}, {"final_loss", "nan"}}),
+                         cell("lr/clip/cpu", "healthy", {{"final_loss", 0.01}, {"peak_mem_bytes", 1e6}})});
+  const json d = tw::diff_matrices(m, m, {});
+  EXPECT_TRUE(d["context"].empty()) << d.dump();
+  EXPECT_TRUE(d["cells"].empty()) << d.dump();
+  EXPECT_EQ(d["summary"]["compared"], 2);
+  EXPECT_FALSE(tw::outcomes_changed(d));
+  EXPECT_NE(tw::render_diff_text(d, false).find("Changed cells: none"), std::string::npos);
+}
+
+TEST(DiffMatrices, ContextDifferencesInTheOrderAnUpgradeCaresAbout) {
+  json a = matrix(context("2.10.0", "g++ 12"), json::array());
+  json b = matrix(context("2.11.0", "g++ 13"), json::array());
+  b["context"]["started_at"] = "2026-02-02T00:00:00Z";  // bookkeeping, not a difference
+  b["context"]["probe"]["gpu_name"] = "NVIDIA H100";
+  const json d = tw::diff_matrices(a, b, {});
+  ASSERT_EQ(d["context"].size(), 3u) << d.dump(1);
+  EXPECT_EQ(d["context"][0]["label"], "LibTorch");
+  EXPECT_EQ(d["context"][0]["a"], "2.10.0");
+  EXPECT_EQ(d["context"][0]["b"], "2.11.0");
+  EXPECT_EQ(d["context"][1]["label"], "GPU");
+  EXPECT_TRUE(d["context"][1]["a"].is_null());
+  EXPECT_EQ(d["context"][2]["label"], "compiler");
+  EXPECT_FALSE(tw::outcomes_changed(d));  // a new environment alone changes no outcome
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_LT(text.find("LibTorch"), text.find("compiler")) << text;
+  EXPECT_NE(text.find("2.10.0 -> 2.11.0"), std::string::npos) << text;
+}
+
+TEST(DiffMatrices, OutcomeAndKeyEvidenceChanges) {
+  const json a = matrix(context("1", "c"),
+                        {cell("lr/none/cpu", "diverged", {{"symptom_step", 3}}),
+                         cell("lr/guard/cpu", "detected", {{"detected_step", 4}, {"symptom_step", 3}}),
+                         cell("lr/adam/cpu", "healthy", {{"final_loss", 0.100}, {"peak_mem_bytes", 1000.0}}),
+                         cell("lr/clip/cpu", "healthy", {{"final_loss", 0.100}, {"peak_mem_bytes", 1000.0}}),
+                         cell("lr/sgd/cpu", "healthy", {{"final_loss", 0.100}})});
+  const json b = matrix(context("1", "c"),
+                        {cell("lr/none/cpu", "healthy", {{"reached_step", 40}}),
+                         cell("lr/guard/cpu", "detected", {{"detected_step", 5}, {"symptom_step", 3}}),
+                         // within 1 % and 10 %: the same
+                         cell("lr/adam/cpu", "healthy", {{"final_loss", 0.1005}, {"peak_mem_bytes", 1090.0}}),
+                         // beyond both tolerances
+                         cell("lr/clip/cpu", "healthy", {{"final_loss", 0.120}, {"peak_mem_bytes", 2000.0}}),
+                         cell("lr/sgd/cpu", "healthy", {{"final_loss", "nan"}})});
+  const json d = tw::diff_matrices(a, b, {});
+  EXPECT_TRUE(tw::outcomes_changed(d));
+  EXPECT_EQ(d["summary"]["outcome_changed"], 1);
+  EXPECT_EQ(d["summary"]["evidence_changed"], 3);
+  EXPECT_EQ(find_cell(d, "lr/adam/cpu"), nullptr) << d.dump(1);
+
+  const json* none = find_cell(d, "lr/none/cpu");
+  ASSERT_NE(none, nullptr);
+  EXPECT_TRUE((*none)["outcome_changed"].get<bool>());
+  EXPECT_EQ((*none)["a_summary"], "diverged@3");
+  EXPECT_EQ((*none)["b_summary"], "healthy@40");
+  EXPECT_EQ((*none)["changes"][0]["field"], "outcome");
+  EXPECT_EQ((*none)["changes"][1]["field"], "symptom_step");
+
+  const json* guard = find_cell(d, "lr/guard/cpu");
+  ASSERT_NE(guard, nullptr);
+  ASSERT_EQ((*guard)["changes"].size(), 1u);
+  EXPECT_EQ((*guard)["changes"][0]["field"], "detected_step");
+
+  const json* clip = find_cell(d, "lr/clip/cpu");
+  ASSERT_NE(clip, nullptr);
+  ASSERT_EQ((*clip)["changes"].size(), 2u);
+  EXPECT_EQ((*clip)["changes"][0]["field"], "final_loss");
+  EXPECT_EQ((*clip)["changes"][0]["note"], "+20%");
+  EXPECT_EQ((*clip)["changes"][1]["field"], "peak_mem_bytes");
+
+  EXPECT_NE(find_cell(d, "lr/sgd/cpu"), nullptr);  // a finite loss that became NaN
+
+  // Wider tolerances absorb the clip cell's numbers, not the outcome change.
+  tw::DiffOptions loose;
+  loose.loss_tolerance = 0.5;
+  loose.memory_tolerance = 1.5;
+  const json d2 = tw::diff_matrices(a, b, loose);
+  EXPECT_EQ(find_cell(d2, "lr/clip/cpu"), nullptr);
+  EXPECT_TRUE(tw::outcomes_changed(d2));
+
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("lr/none/cpu: outcome diverged@3 -> healthy@40"), std::string::npos) << text;
+  EXPECT_NE(text.find("final_loss 0.1 -> 0.12 (+20%)"), std::string::npos) << text;
+  const std::string md = tw::render_diff_markdown(d);
+  EXPECT_NE(md.find("| lr/none/cpu | diverged@3 | **healthy@40** ✗ |"), std::string::npos) << md;
+}
+
+TEST(DiffMatrices, CellsOnOneSideAreListedButChangeNoOutcome) {
+  const json a = matrix(json::object(), {cell("s/none/cpu", "healthy"), cell("gone/none/cpu", "healthy")});
+  const json b = matrix(json::object(), {cell("s/none/cpu", "healthy"), cell("new/none/cuda", "oom")});
+  tw::DiffOptions o;
+  o.a_name = "old";
+  o.b_name = "new";
+  const json d = tw::diff_matrices(a, b, o);
+  EXPECT_EQ(d["only_a"], json::array({"gone/none/cpu"}));
+  EXPECT_EQ(d["only_b"], json::array({"new/none/cuda"}));
+  EXPECT_FALSE(tw::outcomes_changed(d));
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("Only in old:\n  gone/none/cpu"), std::string::npos) << text;
+  EXPECT_NE(text.find("Only in new:\n  new/none/cuda"), std::string::npos) << text;
+}
+
+TEST(WithinTolerance, RelativeForNumbersExactForWords) {
+  EXPECT_TRUE(tw::within_tolerance(1.0, 1.0, 0));
+  EXPECT_TRUE(tw::within_tolerance(1.0, 1.009, 0.01));
+  EXPECT_FALSE(tw::within_tolerance(1.0, 1.02, 0.01));
+  EXPECT_TRUE(tw::within_tolerance(0.0, 0.0, 0.01));
+  EXPECT_TRUE(tw::within_tolerance("nan", "nan", 0.01));
+  EXPECT_FALSE(tw::within_tolerance("nan", 1.0, 100));
+  EXPECT_FALSE(tw::within_tolerance(json(), 1.0, 100));
+  EXPECT_TRUE(tw::within_tolerance(json(), json(), 0));
+}
+
+tw::ShardResult shard(int index, int count, const std::vector<std::pair<std::string, int>>& cells, int seed = 7) {
+  tw::ShardResult s;
+  s.path = "shard" + std::to_string(index + 1);
+  json cj = json::array();
+  for (const auto& [id, plan_index] : cells) {
+    json c = cell(id, "healthy");
+    c["plan_index"] = plan_index;
+    cj.push_back(c);
+  }
+  s.matrix = matrix({{"seed", seed}, {"devices", {"cpu"}}, {"shard", std::to_string(index + 1) + "/" + std::to_string(count)}},
+                    cj);
+  s.settings = {{"scenarios", {"scenarios"}}, {"filters", json::array()}, {"device", "cpu"}, {"timeout", 0},
+                {"shard_index", index},       {"shard_count", count},      {"seed", seed},     {"selftest", false}};
+  return s;
+}
+
+TEST(MergeShards, JoinsInPlanOrderAndRecordsWhereFrom) {
+  const json m = tw::merge_shards({shard(1, 3, {{"b/none/cpu", 1}, {"d/none/cpu", 3}}),
+                                   shard(0, 3, {{"a/none/cpu", 0}, {"e/none/cpu", 4}}),
+                                   shard(2, 3, {{"c/none/cpu", 2}})});
+  std::vector<std::string> ids;
+  for (const auto& c : m["cells"]) ids.push_back(c["id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{"a/none/cpu", "b/none/cpu", "c/none/cpu", "d/none/cpu", "e/none/cpu"}));
+  EXPECT_EQ(m["summary"]["total"], 5);
+  ASSERT_EQ(m["context"]["merged_from"].size(), 3u);
+  EXPECT_EQ(m["context"]["merged_from"][0]["shard"], "2/3");
+  EXPECT_FALSE(m["context"].contains("shard"));
+  EXPECT_FALSE(m["context"].contains("shards_missing"));
+}
+
+TEST(MergeShards, RefusesWhatIsNotOneRun) {
+  auto message = [](const std::vector<tw::ShardResult>& shards) {
+    try {
+      tw::merge_shards(shards);
+    } catch (const tw::InputError& e) {
+      return e.describe();
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_NE(message({shard(0, 2, {{"a/none/cpu", 0}}), shard(1, 2, {{"a/none/cpu", 0}})}).find("a cell twice"),
+            std::string::npos);
+  EXPECT_NE(message({shard(0, 2, {{"a/none/cpu", 0}}), shard(1, 2, {{"b/none/cpu", 1}}, 8)}).find("seed"),
+            std::string::npos);
+  EXPECT_NE(message({shard(0, 2, {{"a/none/cpu", 0}}), shard(1, 3, {{"b/none/cpu", 1}})}).find("shard_count"),
+            std::string::npos);
+  EXPECT_NE(message({shard(0, 2, {}), shard(0, 2, {})}).find("is shard 1/2, like shard1"), std::string::npos);
+  EXPECT_NE(message({}).find("at least one"), std::string::npos);
+  const json partial = tw::merge_shards({shard(0, 3, {{"a/none/cpu", 0}}), shard(2, 3, {{"c/none/cpu", 2}})});
+  EXPECT_EQ(partial["context"]["shards_missing"], json::array({"2/3"}));
+}
+
+TEST(CompareRepeats, IdenticalRunsAndWhatMayDiffer) {
+  const json r1 = {{"outcome", "healthy"}, {"evidence", {{"final_loss", 0.1}, {"wall_seconds", 1.0}, {"grandchild_pid", 10}}}};
+  const json r2 = {{"outcome", "healthy"}, {"evidence", {{"final_loss", 0.1}, {"wall_seconds", 2.0}, {"grandchild_pid", 11}}}};
+  const std::vector<json> loss = {1.0, 0.5, 0.1};
+  const json same = tw::compare_repeats({r1, r2}, {loss, loss});
+  EXPECT_EQ(same["runs"], 2);
+  EXPECT_TRUE(same["identical_outcome"].get<bool>());
+  EXPECT_TRUE(same["identical_evidence"].get<bool>()) << same.dump();  // timings and pids vary by nature
+  EXPECT_EQ(same["identical_loss"], true);
+
+  // One ulp apart is a different loss: CPU runs are meant to be bitwise reproducible.
+  const std::vector<json> nudged = {1.0, std::nextafter(0.5, 1.0), 0.1};
+  const json r3 = {{"outcome", "healthy"}, {"evidence", {{"final_loss", 0.1000001}}}};
+  const json differ = tw::compare_repeats({r1, r3}, {loss, nudged});
+  EXPECT_TRUE(differ["identical_outcome"].get<bool>());
+  EXPECT_FALSE(differ["identical_evidence"].get<bool>());
+  EXPECT_EQ(differ["differing_evidence"], json::array({"final_loss"}));
+  EXPECT_EQ(differ["identical_loss"], false);
+
+  const json flaky = tw::compare_repeats({r1, {{"outcome", "hang"}}, r2}, {});
+  EXPECT_FALSE(flaky["identical_outcome"].get<bool>());
+  EXPECT_EQ(flaky["outcomes"], json::array({"healthy", "hang", "healthy"}));
+  EXPECT_TRUE(flaky["identical_loss"].is_null());  // no loss series given
+}
+
+TEST(Progress, PlainLinesWhenNotATerminal) {
+  std::ostringstream out;
+  {
+    tw::Progress p(out, /*terminal=*/false, 4, 1);
+    p.started("a/none/cpu");
+    p.finished("a/none/cpu", "a/none/cpu: healthy (pass)", false);
+    p.finished("b/none/cpu", "b/none/cpu: crash (unexpected)", true);
+  }
+  EXPECT_EQ(out.str(), "[2/4] a/none/cpu: healthy (pass)\n[3/4] b/none/cpu: crash (unexpected)\n");
+}
+
+TEST(Progress, StatusLineRedrawnInPlaceOnATerminal) {
+  std::ostringstream out;
+  tw::Progress p(out, /*terminal=*/true, 10, 2);
+  p.started("a/none/cpu");
+  p.started("b/none/cpu");
+  EXPECT_EQ(p.estimate_seconds(5), -1);  // nothing finished yet: no pace to go by
+  p.finished("a/none/cpu", "a/none/cpu: healthy (pass)", false);
+  // 1 cell in 4 s, 7 left -> 28 s.
+  EXPECT_EQ(p.estimate_seconds(4), 28);
+  const std::string line = p.status_line(4, 0);
+  EXPECT_EQ(line, "[3/10] 4s elapsed, ~28s left; running 1: b/none/cpu") << line;
+  EXPECT_LE(p.status_line(65, 30).size(), 29u);  // never wraps the terminal
+  EXPECT_EQ(p.status_line(125, 0).substr(0, 20), "[3/10] 2m5s elapsed,");
+  p.close();
+  const std::string s = out.str();
+  EXPECT_NE(s.find("\r\033[K[3/10] a/none/cpu: healthy (pass)\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("\r\033[K[2/10]"), std::string::npos) << s;  // the status line, drawn in place
+  EXPECT_EQ(s.substr(s.size() - 4), "\r\033[K");                // and erased at the end
+}
+
+}  // namespace

@@ -1,0 +1,243 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include "harness/diff.h"
+#include "harness/html_report.h"
+
+#ifndef HARNESS_HOST
+#error "HARNESS_HOST must name the trainwreck_harness_host executable"
+#endif
+
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::size_t count(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+json cell(const std::string& scenario, const std::string& label, const std::string& device, const std::string& outcome,
+          json expected, json evidence = json::object(), json series = json()) {
+  std::string verdict = "unpinned";
+  if (!expected.is_null()) verdict = expected == outcome ? "pass" : "unexpected";
+  json c = {{"id", scenario + "/" + label + "/" + device},
+            {"scenario", scenario},
+            {"fault", "fault_of_" + scenario},
+            {"mitigation", label},
+            {"device", device},
+            {"outcome", outcome},
+            {"expected", expected},
+            {"verdict", verdict},
+            {"evidence", evidence}};
+  if (!series.is_null()) c["series"] = series;
+  return c;
+}
+
+json sample_matrix() {
+  const json diverging = {{"step", {1, 2, 3, 4}},
+                          {"loss", {1.0, 30.0, "nan", "nan"}},
+                          {"grad_first", {0.5, 0.0, nullptr, nullptr}},
+                          {"grad_last", {1.0, 9.0, "inf", "inf"}},
+                          {"mem", {1048576, 2097152, 3145728, 4194304}}};
+  const json converging = {{"step", {1, 10, 20, 30}}, {"loss", {10.0, 1.0, 0.1, 0.01}}};
+  json cells = json::array();
+  cells.push_back(cell("lr_one", "none", "cpu", "diverged", "diverged", {{"symptom_step", 3}}, diverging));
+  cells.push_back(cell("lr_one", "clip", "cpu", "healthy", "healthy", {{"reached_step", 30}}, converging));
+  cells.push_back(cell("deep", "none", "cpu", "stalled", nullptr, {{"final_loss", 0.69}}));
+  cells.push_back(cell("lr_one", "none", "cuda", "crash", "diverged", {{"signal", "SIGSEGV"}}));
+  return {{"context", {{"host", {{"cpu", "Test CPU"}, {"compiler", "g++ 13"}}},
+                       {"probe", {{"libtorch", "2.11.0"}, {"gpu_name", "NVIDIA H100"}}},
+                       {"started_at", "2026-01-01T00:00:00Z"}}},
+          {"cells", cells}};
+}
+
+TEST(Html, OneMatrixTablePerDeviceAndAPanelPerCell) {
+  const std::string html = tw::render_html(sample_matrix());
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(count(html, "<table class=\"matrix\""), 2u);
+  EXPECT_NE(html.find("<h2>cpu (Test CPU)</h2>"), std::string::npos);
+  EXPECT_NE(html.find("<h2>cuda (NVIDIA H100)</h2>"), std::string::npos);
+  // cpu: columns none, clip; rows lr_one, deep (with an empty slot for deep/clip).
+  EXPECT_NE(html.find("<thead><tr><th>scenario</th><th>none</th><th>clip</th></tr></thead>"), std::string::npos);
+  EXPECT_EQ(count(html, "<td class=\"empty\">"), 1u);
+  EXPECT_EQ(count(html, "<details class=\"cellpanel"), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NE(html.find("<a href=\"#c" + std::to_string(i) + "\">"), std::string::npos) << i;
+    EXPECT_NE(html.find("id=\"c" + std::to_string(i) + "\""), std::string::npos) << i;
+  }
+  EXPECT_NE(html.find("class=\"cell o-diverged v-pass\""), std::string::npos);
+  EXPECT_NE(html.find("class=\"cell o-crash v-unexpected\""), std::string::npos);
+  EXPECT_NE(html.find("&#10007; expected diverged"), std::string::npos);
+  EXPECT_NE(html.find("class=\"cell o-stalled v-unpinned\""), std::string::npos);
+  // The diverging cell: loss, gradient (first and last layer) and memory charts.
+  const std::string first_panel = html.substr(html.find("id=\"c0\""), html.find("id=\"c1\"") - html.find("id=\"c0\""));
+  EXPECT_EQ(count(first_panel, "<svg "), 3u);
+  EXPECT_NE(first_panel.find(">first layer</text>"), std::string::npos);
+  EXPECT_NE(first_panel.find(">last layer</text>"), std::string::npos);
+  EXPECT_NE(first_panel.find("MiB"), std::string::npos);
+  EXPECT_NE(first_panel.find("nan at step 3"), std::string::npos);  // non-finite values are marked
+  EXPECT_NE(first_panel.find("symptom at step 3"), std::string::npos);
+  // No curves recorded: said so, not an empty chart.
+  EXPECT_NE(html.find("No per-step curves"), std::string::npos);
+  EXPECT_NE(html.find("<section id=\"context\">"), std::string::npos);
+  EXPECT_NE(html.find("<td>2.11.0</td>"), std::string::npos);
+  EXPECT_EQ(html.find("id=\"diff\""), std::string::npos);
+}
+
+TEST(Html, SelfContained) {
+  const std::string html = tw::render_html(sample_matrix());
+  // The only URL is the SVG namespace name, which is never fetched.
+  const std::regex url("(https?:)?//[a-zA-Z0-9.-]+\\.[a-z]{2,}");
+  std::string rest = html;
+  for (std::smatch m; std::regex_search(rest, m, url); rest = m.suffix()) EXPECT_EQ(m.str(), "http://www.w3.org") << m.str();
+  for (const char* external : {" src=", "<link", "@import", "url(", "@font-face"})
+    EXPECT_EQ(html.find(external), std::string::npos) << external;
+}
+
+TEST(Html, EscapesEverythingThatComesFromData) {
+  const std::string evil = "<script>alert(1)</script>\"'&</details><img src=x onerror=alert(2)>";
+  json m = {{"context", {{"host", {{"cpu", evil}}}, {"note", evil}}},
+            {"cells",
+             {cell("s", "none", "cpu", "error", "healthy", {{"message", evil}}),
+              cell("t", "m", evil, evil, evil, {{evil, evil}})}}};
+  m["cells"][0]["log_tail"] = evil;
+  m["cells"][0]["scenario"] = evil;
+  m["cells"][0]["mitigation"] = evil;
+  m["cells"][0]["id"] = evil;
+  const json d = tw::diff_matrices(m, m, {});
+  const std::string html = tw::render_html(m, d);
+  EXPECT_EQ(html.find("<script>alert"), std::string::npos);
+  EXPECT_EQ(html.find("<img"), std::string::npos);
+  EXPECT_EQ(html.find("\"'&"), std::string::npos) << "a quote left raw ends an attribute";
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;&lt;/details&gt;"), std::string::npos);
+  EXPECT_EQ(count(html, "<details "), count(html, "</details>"));
+  EXPECT_EQ(count(html, "<script>"), 2u);  // the error hook and the page's own script, nothing else
+  // An unknown outcome word never becomes a class name.
+  EXPECT_EQ(html.find("o-<"), std::string::npos);
+  EXPECT_EQ(tw::html_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+}
+
+TEST(Html, DiffViewMarksChangedCells) {
+  const json now = sample_matrix();
+  json before = now;
+  before["context"]["probe"]["libtorch"] = "2.10.0";
+  before["cells"][1]["outcome"] = "diverged";
+  before["cells"][1]["evidence"] = {{"symptom_step", 2}};
+  tw::DiffOptions o;
+  o.a_name = "results/h100-2.10";
+  const json d = tw::diff_matrices(before, now, o);
+  const std::string html = tw::render_html(now, d);
+  EXPECT_NE(html.find("<section id=\"diff\">"), std::string::npos);
+  EXPECT_NE(html.find("results/h100-2.10"), std::string::npos);
+  EXPECT_NE(html.find("<th>LibTorch</th><td>2.10.0</td><td>2.11.0</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("&#916; was diverged@2"), std::string::npos);
+  EXPECT_NE(html.find("<tr class=\"outcome-changed\"><td>lr_one/clip/cpu</td>"), std::string::npos);
+}
+
+TEST(SvgChart, LogScaleForCurvesOverDecadesAndGapsAtNonFiniteValues) {
+  const std::string decades =
+      tw::svg_line_chart("loss", json{1, 2, 3}, {{"loss", json{100.0, 1.0, 0.01}}}, {});
+  EXPECT_NE(decades.find("loss (log scale)"), std::string::npos);
+  const std::string linear = tw::svg_line_chart("loss", json{1, 2, 3}, {{"loss", json{3.0, 2.0, 1.0}}}, {});
+  EXPECT_EQ(linear.find("log scale"), std::string::npos);
+  // Zero gradients (a vanished gradient) cannot go on a log axis.
+  const std::string zeros = tw::svg_line_chart("g", json{1, 2, 3}, {{"g", json{0.0, 0.0, 1000.0}}}, {});
+  EXPECT_EQ(zeros.find("log scale"), std::string::npos);
+  // NaN in the middle: two pieces of line, and the NaN marked.
+  const std::string gap =
+      tw::svg_line_chart("loss", json{1, 2, 3, 4, 5}, {{"loss", json{1.0, 2.0, "nan", 2.0, 1.0}}}, {{3, "symptom"}});
+  const auto d = gap.substr(gap.find(" d=\""), gap.find("\"", gap.find(" d=\"") + 4) - gap.find(" d=\""));
+  EXPECT_EQ(count(d, "M"), 2u) << d;
+  EXPECT_EQ(count(d, "L"), 2u) << d;
+  EXPECT_NE(gap.find("nan at step 3"), std::string::npos);
+  EXPECT_NE(gap.find("stroke-dasharray"), std::string::npos);
+  const std::string nothing = tw::svg_line_chart("loss", json{1}, {{"loss", json{"nan"}}}, {});
+  EXPECT_NE(nothing.find("no finite value"), std::string::npos);
+  EXPECT_EQ(nothing.find("<path"), std::string::npos);
+}
+
+// ---- in a real browser -------------------------------------------------------------------------
+
+std::string find_chromium() {
+  if (const char* env = getenv("CHROMIUM"); env && *env) return env;
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}) {
+    const char* path = getenv("PATH");
+    std::istringstream dirs(path ? path : "");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+      const std::string candidate = dir + "/" + name;
+      if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+  }
+  return "";
+}
+
+int shell(const std::string& cmd) {
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+// Renders report.html of a self-test run in headless Chromium: the page's script must have run
+// without an error and the matrix must be in the DOM; the screenshot is kept when
+// TRAINWRECK_SCREENSHOT_DIR names a directory, to be looked at.
+TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
+  const std::string chromium = find_chromium();
+  if (chromium.empty()) GTEST_SKIP() << "no chromium binary found (apt-get install chromium, or set CHROMIUM)";
+  std::string tmpl = (fs::temp_directory_path() / "tw_html_test_XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  const std::string run = "env -u TEST_SHARD_INDEX -u TEST_TOTAL_SHARDS '" HARNESS_HOST "' selftest --quiet --jobs 2 --out '" +
+                          dir + "/run' --filter 'selftest_ok/*' --filter 'selftest_diverge/*' --filter 'selftest_leak/*'"
+                          " --filter 'selftest_segfault/*' --filter 'selftest_exception/*' --filter 'selftest_oom/*'"
+                          " >/dev/null 2>&1";
+  ASSERT_EQ(shell(run), 0);
+  const std::string page = dir + "/run/report.html";
+  ASSERT_TRUE(fs::exists(page));
+  // Its own profile directory, so that parallel runs and a user's browser do not interfere.
+  const std::string browser = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
+                              "--user-data-dir='" + dir + "/profile' --window-size=1400,1000 ";
+  ASSERT_EQ(shell(browser + "--dump-dom 'file://" + page + "' >'" + dir + "/dom.html' 2>'" + dir + "/err'"), 0)
+      << slurp(dir + "/err");
+  const std::string dom = slurp(dir + "/dom.html");
+  EXPECT_NE(dom.find("data-report-ready=\"6\""), std::string::npos) << dom.substr(0, 400);  // six matrix links wired
+  const std::string html_tag = dom.substr(dom.find("<html"), dom.find('>', dom.find("<html")) - dom.find("<html"));
+  EXPECT_EQ(html_tag.find("data-script-error"), std::string::npos) << html_tag;
+  EXPECT_NE(dom.find("<table class=\"matrix\" data-device=\"cpu\">"), std::string::npos);
+  EXPECT_NE(dom.find("<button id=\"toggle-all\" type=\"button\">"), std::string::npos);  // unhidden by the script
+  EXPECT_EQ(count(dom, "<svg "), count(slurp(page), "<svg "));
+
+  const std::string png = dir + "/report.png";
+  ASSERT_EQ(shell(browser + "--screenshot='" + png + "' 'file://" + page + "' >/dev/null 2>'" + dir + "/err'"), 0)
+      << slurp(dir + "/err");
+  const std::string image = slurp(png);
+  ASSERT_GT(image.size(), 10000u);
+  EXPECT_EQ(image.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  if (const char* keep = getenv("TRAINWRECK_SCREENSHOT_DIR"); keep && fs::is_directory(keep))
+    fs::copy_file(png, std::string(keep) + "/report.png", fs::copy_options::overwrite_existing);
+}
+
+}  // namespace

@@ -1,0 +1,234 @@
+// The distributed cells' building blocks on real c10d: a TCPStore rendezvous, the store
+// all-reduce and the fingerprint check, each rank a thread with its own store client (rank 0's
+// thread hosts the server), plus the device-mapping check on hand-written claims.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "harness/runner.h"
+#include "kernel/collective.h"
+#include "kernel/device_mapping.h"
+
+namespace {
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kWorld = 2;
+const milliseconds kRendezvousTimeout{10000};
+
+// What one rank's thread saw: its tensor after the collective, or the exception it raised.
+struct RankResult {
+  at::Tensor tensor;
+  std::string error_type;  // "", "timeout", "mismatch", "stop" (another check), "other"
+  std::string guard;
+  std::string message;
+  nlohmann::json details;
+  double seconds = 0;
+};
+
+using RankBody = std::function<void(c10::intrusive_ptr<c10d::Store>, int rank, RankResult&)>;
+
+// Runs `body` on two ranks, one thread each. Stores stay alive until both threads are done, so
+// rank 0's server never vanishes under a rank that is still waiting.
+std::vector<RankResult> run_two_ranks(const RankBody& body) {
+  const int port = tw::free_local_port();
+  std::vector<RankResult> results(kWorld);
+  std::vector<c10::intrusive_ptr<c10d::Store>> stores(kWorld);
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < kWorld; ++rank) {
+    threads.emplace_back([&, rank] {
+      RankResult& out = results[static_cast<std::size_t>(rank)];
+      const auto start = Clock::now();
+      try {
+        stores[static_cast<std::size_t>(rank)] = tw::rendezvous("127.0.0.1", port, rank, kWorld, kRendezvousTimeout);
+        body(stores[static_cast<std::size_t>(rank)], rank, out);
+      } catch (const tw::CollectiveTimeout& e) {
+        out.error_type = "timeout";
+        out.guard = e.guard();
+        out.message = e.what();
+        out.details = e.details();
+      } catch (const tw::CollectiveMismatch& e) {
+        out.error_type = "mismatch";
+        out.guard = e.guard();
+        out.message = e.what();
+        out.details = e.details();
+      } catch (const tw::DistributedStop& e) {
+        out.error_type = "stop";
+        out.guard = e.guard();
+        out.message = e.what();
+        out.details = e.details();
+      } catch (const std::exception& e) {
+        out.error_type = "other";
+        out.message = e.what();
+      }
+      out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+TEST(Fingerprint, ComparesOpDtypeShapeAndSequenceButNotTheTag) {
+  const auto a = tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}), 3, "layers.0.weight");
+  auto b = tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}), 3, "layers.1.weight");
+  EXPECT_TRUE(a.agrees_with(b));
+  EXPECT_FALSE(a.agrees_with(tw::Fingerprint::of("allreduce_sum", at::zeros({64, 17}), 3, "")));
+  EXPECT_FALSE(a.agrees_with(tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}), 4, "")));
+  EXPECT_FALSE(a.agrees_with(tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}, at::kDouble), 3, "")));
+  EXPECT_EQ(a.describe(), "allreduce_sum float32[64, 16] (layers.0.weight)");
+  const auto back = tw::Fingerprint::from_json(a.to_json());
+  EXPECT_TRUE(back.agrees_with(a));
+  EXPECT_EQ(back.tag, a.tag);
+}
+
+TEST(StoreAllReduce, EqualShapesSumAcrossTwoRanks) {
+  // 10 elements in chunks of 3: four messages per rank, the last one short.
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+    auto collective = tw::make_store_collective(store, rank, kWorld, milliseconds(5000), /*chunk_elements=*/3);
+    at::Tensor t = at::arange(10, at::kFloat).view({2, 5}) * (rank + 1);
+    collective->allreduce_sum(t, "t");
+    at::Tensor again = at::full({4}, static_cast<float>(rank));
+    collective->allreduce_sum(again, "again");
+    tw::store_barrier(*store, "done", rank, kWorld, milliseconds(5000));
+    out.tensor = at::cat({t.view(-1), again});
+  });
+  const at::Tensor expected = at::cat({at::arange(10, at::kFloat) * 3, at::full({4}, 1.0f)});
+  for (const auto& r : results) {
+    ASSERT_EQ(r.error_type, "") << r.message;
+    EXPECT_TRUE(at::equal(r.tensor, expected)) << r.tensor;
+  }
+}
+
+TEST(StoreAllReduce, RanksGetTheSameBits) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+    auto collective = tw::make_store_collective(store, rank, kWorld, milliseconds(5000));
+    at::manual_seed(rank);
+    at::Tensor t = at::randn({5000});  // two chunks at the default size
+    collective->allreduce_sum(t, "t");
+    tw::store_barrier(*store, "done", rank, kWorld, milliseconds(5000));
+    out.tensor = t;
+  });
+  ASSERT_EQ(results[0].error_type, "") << results[0].message;
+  ASSERT_EQ(results[1].error_type, "") << results[1].message;
+  EXPECT_TRUE(at::equal(results[0].tensor, results[1].tensor));
+}
+
+TEST(StoreAllReduce, MismatchedSizesTimeOutOnBothRanks) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+    auto collective = tw::make_store_collective(store, rank, kWorld, milliseconds(500));
+    at::Tensor t = at::ones({10 + rank});
+    collective->allreduce_sum(t, "grad");
+    out.tensor = t;
+  });
+  for (int rank = 0; rank < kWorld; ++rank) {
+    const RankResult& r = results[static_cast<std::size_t>(rank)];
+    ASSERT_EQ(r.error_type, "timeout") << r.message;
+    EXPECT_EQ(r.guard, "collective_timeout");
+    EXPECT_EQ(r.details.value("waiting_for_rank", -1), 1 - rank);
+    EXPECT_NE(r.message.find("float32[" + std::to_string(10 + rank) + "] (grad)"), std::string::npos) << r.message;
+    EXPECT_LT(r.seconds, 5.0);
+  }
+}
+
+TEST(FingerprintCheck, DisagreementStopsBothRanksNamingBothFingerprints) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+    auto collective = tw::with_fingerprint_check(tw::make_store_collective(store, rank, kWorld, milliseconds(5000)),
+                                                 store, rank, kWorld, milliseconds(5000));
+    at::Tensor same = at::ones({3});
+    collective->allreduce_sum(same, "bias");
+    at::Tensor grad = at::ones({64, 16 + rank});
+    collective->allreduce_sum(grad, "layers.0.weight");
+    out.tensor = grad;
+  });
+  for (const auto& r : results) {
+    ASSERT_EQ(r.error_type, "mismatch") << r.message;
+    EXPECT_EQ(r.guard, "collective_fingerprint");
+    EXPECT_NE(r.message.find("collective #1 differs"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("rank 0 calls allreduce_sum float32[64, 16] (layers.0.weight)"), std::string::npos)
+        << r.message;
+    EXPECT_NE(r.message.find("rank 1 calls allreduce_sum float32[64, 17] (layers.0.weight)"), std::string::npos)
+        << r.message;
+    ASSERT_EQ(r.details["fingerprints"].size(), 2u);
+    EXPECT_EQ(r.details["sequence"], 1);
+    EXPECT_LT(r.seconds, 5.0);  // caught before any data moved, long before the timeout
+  }
+}
+
+TEST(FingerprintCheck, AgreementPassesTheDataThrough) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+    auto collective = tw::with_fingerprint_check(tw::make_store_collective(store, rank, kWorld, milliseconds(5000)),
+                                                 store, rank, kWorld, milliseconds(5000));
+    at::Tensor t = at::full({2, 3}, static_cast<float>(rank + 1));
+    for (int i = 0; i < 3; ++i) collective->allreduce_sum(t, "t");
+    tw::store_barrier(*store, "done", rank, kWorld, milliseconds(5000));
+    out.tensor = t;
+  });
+  for (const auto& r : results) {
+    ASSERT_EQ(r.error_type, "") << r.message;
+    EXPECT_TRUE(at::equal(r.tensor, at::full({2, 3}, 12.0f)));  // 3 -> 6 -> 12
+  }
+}
+
+TEST(Rendezvous, RankZeroStopsWaitingForAMissingRank) {
+  const int port = tw::free_local_port();
+  const auto start = Clock::now();
+  try {
+    tw::rendezvous("127.0.0.1", port, /*rank=*/0, /*world=*/2, milliseconds(1000));
+    FAIL() << "the rendezvous completed without rank 1";
+  } catch (const tw::CollectiveTimeout& e) {
+    EXPECT_EQ(e.guard(), "rendezvous_timeout");
+    EXPECT_NE(std::string(e.what()).find("1/2"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 5.0);
+}
+
+tw::DeviceClaim claim(int rank, int index, int count, const std::string& uuid, const std::string& host = "node0") {
+  tw::DeviceClaim c;
+  c.rank = rank;
+  c.host = host;
+  c.index = index;
+  c.device_count = count;
+  c.uuid = uuid;
+  return c;
+}
+
+TEST(DeviceMapping, OneGpuPerRankPasses) {
+  EXPECT_EQ(tw::check_device_mapping({claim(0, 0, 2, "GPU-a"), claim(1, 1, 2, "GPU-b")}), "");
+  // Same ordinal on two hosts is two GPUs.
+  EXPECT_EQ(tw::check_device_mapping({claim(0, 0, 1, "GPU-a", "n0"), claim(1, 0, 1, "GPU-b", "n1")}), "");
+}
+
+TEST(DeviceMapping, TwoRanksOnOneGpuAreNamed) {
+  const std::string d = tw::check_device_mapping({claim(0, 0, 1, "GPU-a"), claim(1, 0, 1, "GPU-a")});
+  EXPECT_NE(d.find("rank 0 and rank 1 share one GPU"), std::string::npos) << d;
+  // Different ordinals can still be one GPU under different CUDA_VISIBLE_DEVICES: the UUID tells.
+  const std::string v = tw::check_device_mapping({claim(0, 0, 2, "GPU-a"), claim(1, 1, 2, "GPU-a")});
+  EXPECT_NE(v.find("share one GPU"), std::string::npos) << v;
+}
+
+TEST(DeviceMapping, AnOrdinalPastTheCountIsNamed) {
+  const std::string d = tw::check_device_mapping({claim(0, 0, 1, "GPU-a"), claim(1, 1, 1, "")});
+  EXPECT_NE(d.find("rank 1 -> cuda:1 on host node0 (1 device visible): no such device"), std::string::npos) << d;
+  EXPECT_EQ(d.find("share"), std::string::npos) << d;
+}
+
+TEST(DeviceMapping, PreflightOverTheStoreStopsEveryRank) {
+  // Without a GPU every ordinal is past the count: both ranks must stop with the diagnosis.
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult&) {
+    tw::device_mapping_preflight(*store, rank, kWorld, /*index=*/64 + rank, milliseconds(5000));
+  });
+  for (const auto& r : results) {
+    ASSERT_EQ(r.error_type, "stop") << r.message;
+    EXPECT_EQ(r.guard, "device_mapping_preflight");
+    EXPECT_EQ(r.details["claims"].size(), 2u);
+    EXPECT_NE(r.message.find("rank 0 -> cuda:64"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("rank 1 -> cuda:65"), std::string::npos) << r.message;
+  }
+}
+
+}  // namespace
