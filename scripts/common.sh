@@ -4,6 +4,8 @@ TRAINWRECK_CACHE=${TRAINWRECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trainwreck}
 TRAINWRECK_TORCH_VERSION=2.11.0
 TRAINWRECK_VENV=$TRAINWRECK_CACHE/torch-$TRAINWRECK_TORCH_VERSION
 BUILD_DIR=${BUILD_DIR:-$TRAINWRECK_ROOT/build}
+# ccache hits across clones in different folders (CI builds a fresh clone each time).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$TRAINWRECK_ROOT}
 
 log() { printf '[trainwreck] %s\n' "$*" >&2; }
 die() { printf '[trainwreck] error: %s\n' "$*" >&2; exit 1; }
