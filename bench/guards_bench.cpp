@@ -1,12 +1,15 @@
 // Cost of the guards on a reference training step, next to the usual alternatives: LibTorch's
 // anomaly mode, reading the loss every step, and an isfinite check per parameter.
 //
-//   guards_bench --benchmark_repetitions=15 --benchmark_min_time=0.2 \
+//   guards_bench --benchmark_repetitions=21 --benchmark_min_time=0.3 \
 //     --benchmark_enable_random_interleaving=true --benchmark_out=guards.json
-//   scripts/bench-table guards.json
+//   scripts/bench-table guards.json --limit 'cpu/*/all_guards=1.05' --limit 'cuda/*/all_guards=1.02'
 //
 // CPU: an 8x256 ReLU MLP, batch 128, one intra-op thread. CUDA (registered only when a device
-// is present): a 16x1024 ReLU MLP, batch 512. Times are per training step.
+// is present): a 16x1024 ReLU MLP, batch 512. Times are per training step. Besides one benchmark
+// per variant, <shape>/paired/<variant> runs a variant and the plain step in alternating blocks
+// and reports their time ratio (counter ratio_vs_plain), and guard_calls_only times the guard
+// calls alone on one backward's gradients.
 #include <benchmark/benchmark.h>
 
 #include <ATen/Context.h>

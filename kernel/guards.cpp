@@ -236,9 +236,87 @@ struct Slot {
   int64_t param;  // index into model.parameters(); -1: the loss
   bool weight;    // the parameter itself rather than its gradient
 };
+
+// CPU: each parameter's gradient is checked by a hook as backward produces it. A separate pass
+// over all gradients after backward measured about one point of step time more (3.5-4 % of an
+// 8x256 MLP step against 2.5-3 %, one thread). A hook's verdict is used only if .grad is still
+// the tensor it saw, unmodified (same data, same version); otherwise (gradients accumulated over
+// micro-batches, edited after backward, no hook yet) the gradient itself is read.
+class GradientHooks {
+ public:
+  struct Seen {
+    bool observed = false;
+    bool finite = true;
+    const void* data = nullptr;
+    int64_t version = -1;
+  };
+  ~GradientHooks() { remove(); }
+
+  // Ready for the next backward: hooks on `params` (CPU, floating, requiring grad), replacing
+  // those on another parameter list, and no record left from this step.
+  void arm(const std::vector<at::Tensor>& params) {
+    if (matches(params)) {
+      std::fill(seen_->begin(), seen_->end(), Seen{});
+      return;
+    }
+    remove();
+    seen_ = std::make_shared<std::vector<Seen>>(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const at::Tensor& p = params[i];
+      const bool hook = p.is_cpu() && p.requires_grad() && at::isFloatingType(p.scalar_type());
+      hooked_.push_back(hook ? p : at::Tensor());
+      impls_.push_back(p.unsafeGetTensorImpl());
+      if (!hook) {
+        handles_.push_back(0);
+        continue;
+      }
+      std::weak_ptr<std::vector<Seen>> weak = seen_;
+      handles_.push_back(p.register_hook([weak, i](const at::TensorBase& grad) {
+        const auto seen = weak.lock();
+        if (!seen || !grad.defined() || !grad.is_cpu() || grad.layout() != at::kStrided) return;
+        Seen& s = (*seen)[i];
+        s.finite = (!s.observed || s.finite) && all_finite_cpu(at::Tensor(grad));
+        s.observed = true;
+        s.data = grad.const_data_ptr();
+        s.version = grad._version();
+      }));
+    }
+  }
+
+  // The hooks' verdict on params[i].grad() if it still applies.
+  std::optional<bool> verdict(std::size_t i, const at::Tensor& grad) const {
+    if (!seen_ || i >= seen_->size()) return std::nullopt;
+    const Seen& s = (*seen_)[i];
+    if (!s.observed) return std::nullopt;
+    if (!s.finite) return false;  // non-finite in, non-finite accumulated
+    if (grad.const_data_ptr() == s.data && grad._version() == s.version) return true;
+    return std::nullopt;
+  }
+
+ private:
+  bool matches(const std::vector<at::Tensor>& params) const {
+    if (!seen_ || impls_.size() != params.size()) return false;
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (impls_[i] != params[i].unsafeGetTensorImpl()) return false;
+    return true;
+  }
+  void remove() {
+    for (std::size_t i = 0; i < hooked_.size(); ++i)
+      if (hooked_[i].defined()) hooked_[i].remove_hook(handles_[i]);
+    hooked_.clear();
+    handles_.clear();
+    impls_.clear();
+    seen_.reset();
+  }
+  std::shared_ptr<std::vector<Seen>> seen_;
+  std::vector<at::Tensor> hooked_;
+  std::vector<unsigned> handles_;
+  std::vector<const c10::TensorImpl*> impls_;
+};
 }  // namespace
 
 struct NonFiniteGuard::State {
+  GradientHooks hooks;
   Readback readback;
   at::Tensor maxima;  // device buffer the per-tensor max |x| are stacked into
   std::vector<Slot> slots;
@@ -352,8 +430,17 @@ GuardReport NonFiniteGuard::after_backward(const StepContext& ctx) {
 
   if (checked.empty() || !reads_late(checked.front())) {
     ++checked_;
-    for (std::size_t k = 0; k < checked.size(); ++k)
-      if (!all_finite_cpu(checked[k])) return on_nonfinite(ctx.step, describe(s.slots[k], ctx.model), false, ctx);
+    for (std::size_t k = 0; k < checked.size(); ++k) {
+      const Slot& slot = s.slots[k];
+      std::optional<bool> finite;
+      if (slot.param >= 0 && !slot.weight) finite = s.hooks.verdict(static_cast<std::size_t>(slot.param), checked[k]);
+      if (!finite) finite = all_finite_cpu(checked[k]);
+      if (!*finite) {
+        s.hooks.arm(params);
+        return on_nonfinite(ctx.step, describe(slot, ctx.model), false, ctx);
+      }
+    }
+    s.hooks.arm(params);
     if (options_.policy == Policy::kRollback && (!s.good.valid() || ctx.step % options_.snapshot_every == 0))
       s.good.take(params, ctx.step);
     return {};

@@ -344,6 +344,13 @@ Net train(CellEnv& env, Recipe& r) {
       if (device.is_cuda()) se["mem_reserved"] = mem.reserved;
       ev.emit("step", se);
       if (!std::isfinite(last_loss) && !skipped) {
+        // On CUDA the non-finite guard reads its flag one step late: let it report this step
+        // before the loop calls the run diverged.
+        const trainwreck::GuardReport late = guards.finish(ctx);
+        if (late.stop()) {
+          ev.emit("guard", guard_event(late, "stop"));
+          break;
+        }
         ev.emit("symptom", {{"kind", "nonfinite"}, {"step", step}, {"message", "loss is " + loss_json(last_loss).dump()}});
         break;
       }

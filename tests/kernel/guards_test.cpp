@@ -4,6 +4,7 @@
 
 #include <torch/cuda.h>
 
+#include <cmath>
 #include <limits>
 
 #include "kernel/torch_includes.h"
@@ -165,6 +166,38 @@ TEST_F(GuardsTest, NonFiniteGuardNamesTheTensor) {
   EXPECT_NE(r.message.find("gradient of b.bias"), std::string::npos) << r.message;
   EXPECT_EQ(r.details.value("tensor", ""), "gradient of b.bias");
   EXPECT_EQ(guard.checked_steps(), 1);
+}
+
+TEST_F(GuardsTest, NonFiniteGuardCatchesANanGradientUnderAFiniteLoss) {
+  Tiny m;
+  trainwreck::NonFiniteGuard guard;
+  for (int64_t step = 1; step <= 3; ++step) {
+    m.zero_grad();
+    at::Tensor loss = m.forward(at::randn({8, 4})).pow(2).mean();
+    // d/dx sqrt(x) at 0 is inf, times 0: a NaN gradient for b.bias, while the loss stays finite.
+    if (step == 3) loss = loss + (m.b->bias * 0).sqrt().sum();
+    loss.backward();
+    ASSERT_TRUE(std::isfinite(loss.item<double>()));
+    auto r = guard.after_backward({step, loss, m, nullptr});
+    if (step < 3) {
+      EXPECT_FALSE(r.stop()) << r.message;
+    } else {
+      ASSERT_TRUE(r.stop());
+      EXPECT_NE(r.message.find("gradient of b.bias"), std::string::npos) << r.message;
+    }
+  }
+}
+
+TEST_F(GuardsTest, NonFiniteGuardSeesGradientsEditedAfterBackward) {
+  // From the second step on the gradients are checked as backward produces them; an edit after
+  // backward must still be seen.
+  Tiny m;
+  trainwreck::NonFiniteGuard guard;
+  at::Tensor loss = step_loss(m);
+  ASSERT_FALSE(guard.after_backward({1, loss, m, nullptr}).stop());
+  loss = step_loss(m);
+  m.a->bias.mutable_grad().index_put_({2}, std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(guard.after_backward({2, loss, m, nullptr}).stop());
 }
 
 TEST_F(GuardsTest, NonFiniteGuardQuietOnHugeFiniteGradient) {
