@@ -1,5 +1,6 @@
 // A CUDA kernel that never finishes: the next synchronization blocks for good, the cell stops
 // sending events, and the watchdog kills it. The driver reclaims the GPU with the process.
+#include "kernel/cuda/kernel_fault.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
 #include "trainwreck/guards.h"
@@ -39,15 +40,7 @@ struct GpuHang : Fault {
     r.guards.push_back(std::make_shared<SpinningKernel>(param_int(p, "at_step", 5)));
   }
   void run(CellEnv& env, Recipe& recipe) const override {
-#ifndef TRAINWRECK_WITH_CUDA_KERNELS
-    env.events.emit("error", {{"kind", "unsupported"}, {"message", "built without the CUDA toolkit"}});
-#else
-    if (!env.device.is_cuda()) {
-      env.events.emit("error", {{"kind", "unsupported"}, {"message", "a CUDA kernel fault needs a CUDA device"}});
-      return;
-    }
-    train(env, recipe);
-#endif
+    if (can_launch_fault_kernel(env)) train(env, recipe);
   }
 };
 

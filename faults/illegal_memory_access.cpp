@@ -1,6 +1,7 @@
 // A kernel writes far out of bounds mid-training: "an illegal memory access was encountered".
 // The error is sticky: every later CUDA call in this process fails too, so the process must
 // end; the next cells run in fresh processes.
+#include "kernel/cuda/kernel_fault.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
 #include "trainwreck/guards.h"
@@ -41,14 +42,9 @@ struct IllegalMemoryAccess : Fault {
     r.guards.push_back(std::make_shared<OutOfBoundsWriter>(param_int(p, "at_step", 5)));
   }
   void run(CellEnv& env, Recipe& recipe) const override {
-#ifndef TRAINWRECK_WITH_CUDA_KERNELS
-    env.events.emit("error", {{"kind", "unsupported"}, {"message", "built without the CUDA toolkit"}});
-#else
-    if (!env.device.is_cuda()) {
-      env.events.emit("error", {{"kind", "unsupported"}, {"message", "a CUDA kernel fault needs a CUDA device"}});
-      return;
-    }
+    if (!can_launch_fault_kernel(env)) return;
     train(env, recipe);
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
     // Sticky: even a fresh allocation now fails. Record that as evidence.
     bool sticky = false;
     try {

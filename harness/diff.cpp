@@ -226,15 +226,6 @@ std::string summary_line(const json& d) {
   return os.str();
 }
 
-std::string md_cell(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -279,15 +270,15 @@ std::string render_diff_text(const json& d, bool color) {
 
 std::string render_diff_markdown(const json& d) {
   std::ostringstream os;
-  os << "## Diff: " << md_cell(d.value("a", "A")) << " → " << md_cell(d.value("b", "B")) << "\n\n";
+  os << "## Diff: " << md_escape(d.value("a", "A")) << " → " << md_escape(d.value("b", "B")) << "\n\n";
   os << summary_line(d) << "\n\n";
   os << "### Context\n\n";
   if (d["context"].empty()) {
     os << "No difference.\n\n";
   } else {
-    os << "| | " << md_cell(d.value("a", "A")) << " | " << md_cell(d.value("b", "B")) << " |\n|---|---|---|\n";
+    os << "| | " << md_escape(d.value("a", "A")) << " | " << md_escape(d.value("b", "B")) << " |\n|---|---|---|\n";
     for (const auto& c : d["context"])
-      os << "| " << md_cell(c.value("label", "")) << " | " << md_cell(show(c["a"])) << " | " << md_cell(show(c["b"]))
+      os << "| " << md_escape(c.value("label", "")) << " | " << md_escape(show(c["a"])) << " | " << md_escape(show(c["b"]))
          << " |\n";
     os << "\n";
   }
@@ -295,23 +286,23 @@ std::string render_diff_markdown(const json& d) {
   if (d["cells"].empty()) {
     os << "No outcome or key evidence changed.\n\n";
   } else {
-    os << "| cell | " << md_cell(d.value("a", "A")) << " | " << md_cell(d.value("b", "B")) << " | changes |\n"
+    os << "| cell | " << md_escape(d.value("a", "A")) << " | " << md_escape(d.value("b", "B")) << " | changes |\n"
        << "|---|---|---|---|\n";
     for (const auto& c : d["cells"]) {
       std::string changes;
       for (const auto& ch : c["changes"])
         if (ch.value("field", "") != "outcome") changes += (changes.empty() ? "" : "; ") + describe_change(ch);
       const bool outcome = c.value("outcome_changed", false);
-      os << "| " << md_cell(c.value("id", "")) << " | " << md_cell(c.value("a_summary", "")) << " | "
-         << (outcome ? "**" : "") << md_cell(c.value("b_summary", "")) << (outcome ? "** ✗" : "") << " | "
-         << md_cell(changes) << " |\n";
+      os << "| " << md_escape(c.value("id", "")) << " | " << md_escape(c.value("a_summary", "")) << " | "
+         << (outcome ? "**" : "") << md_escape(c.value("b_summary", "")) << (outcome ? "** ✗" : "") << " | "
+         << md_escape(changes) << " |\n";
     }
     os << "\n";
   }
   for (const auto& [key, side] : {std::pair<const char*, const char*>{"only_a", "a"}, {"only_b", "b"}}) {
     if (d[key].empty()) continue;
-    os << "### Only in " << md_cell(d.value(side, side)) << "\n\n";
-    for (const auto& id : d[key]) os << "- " << md_cell(id.get<std::string>()) << "\n";
+    os << "### Only in " << md_escape(d.value(side, side)) << "\n\n";
+    for (const auto& id : d[key]) os << "- " << md_escape(id.get<std::string>()) << "\n";
     os << "\n";
   }
   return os.str();

@@ -79,16 +79,6 @@ std::string junit_time(double seconds) {
   return os.str();
 }
 
-std::string md_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
-  }
-  return out;
-}
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -126,6 +116,16 @@ std::vector<std::string> devices_of(const json& matrix) {
 }
 
 }  // namespace
+
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
 
 json load_matrix(const std::string& path) {
   namespace fs = std::filesystem;

@@ -8,6 +8,9 @@ namespace tw {
 // The outcome word with its key number: "diverged@2", "detected@3 (+1)", "oom 512MiB", ...
 std::string cell_summary(const nlohmann::json& cell);
 
+// Text safe inside a Markdown table cell ('|' escaped, newlines folded).
+std::string md_escape(const std::string& s);
+
 std::string render_console(const nlohmann::json& matrix, bool color);
 std::string render_markdown(const nlohmann::json& matrix);
 std::string render_junit(const nlohmann::json& matrix);
