@@ -1,7 +1,7 @@
 // A model with more parameters than its deployment budget holds: it trains (on the training
-// budget), then its weights are loaded into a serving process whose budget is smaller than
-// their fp32 size. Remedies shrink the model or its weights; each cell reports the bytes the
-// served weights take and the evaluation loss the served model reaches.
+// budget, on the cell's device), then its weights are loaded into a serving process on the CPU
+// whose budget is smaller than their fp32 size. Remedies shrink the model or its weights; each
+// cell reports the bytes the served weights take and the evaluation loss the served model reaches.
 #include <sstream>
 
 #include "kernel/data.h"
@@ -68,7 +68,11 @@ struct TooManyParameters : Fault {
     if (!net || recipe.serving_memory_mb <= 0) return;
     const EventWriter& ev = env.events;
     try {
-      Dataset data(recipe, env.seed, env.device);
+      // The serving side is a CPU process on every device class: its budget is the budgeted CPU
+      // allocator's (a CUDA caching allocator rounds small budgets to whole segments).
+      const c10::Device cpu(c10::DeviceType::CPU);
+      net->to(cpu);
+      Dataset data(recipe, env.seed, cpu);
       at::Tensor x = data.eval().first;
       at::Tensor y = data.eval().second;
       // Conversion happens offline, from the checkpoint; the serving process then holds the
@@ -82,7 +86,7 @@ struct TooManyParameters : Fault {
         bytes += served.back().bytes();
         fp32_bytes += static_cast<int64_t>(l->weight.nbytes() + l->bias.nbytes());
       }
-      const int64_t outside = read_memory(env.device).allocated - bytes;
+      const int64_t outside = read_memory(cpu).allocated - bytes;
       set_cpu_budget(outside + (recipe.serving_memory_mb << 20));
       at::Tensor h = x;
       for (std::size_t i = 0; i < served.size(); ++i) {

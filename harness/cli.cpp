@@ -279,6 +279,7 @@ int cmd_list_cells(const Flags& f, const Catalog& catalog, const std::vector<Sce
                  {"mitigation", c.label}, {"device", c.device},         {"wall_seconds", c.limits.wall_seconds},
                  {"expected", c.expected ? json(to_string(*c.expected)) : json(nullptr)}};
       if (!c.unsupported_reason.empty()) cj["unsupported"] = c.unsupported_reason;
+      if (c.limits.exclusive) cj["exclusive"] = true;
       out["cells"].push_back(cj);
     }
     std::cout << out.dump(2) << "\n";
@@ -288,11 +289,12 @@ int cmd_list_cells(const Flags& f, const Catalog& catalog, const std::vector<Sce
   if (probed)
     std::cout << "# capabilities gpus=" << probe.caps.gpus << " nccl=" << probe.caps.nccl << " gloo=" << probe.caps.gloo
               << "\n";
-  std::cout << "# id\tscenario\tfault\tmitigation\tdevice\twall_seconds\texpected\tunsupported\n";
+  std::cout << "# id\tscenario\tfault\tmitigation\tdevice\twall_seconds\texpected\tunsupported\texclusive\n";
   for (const auto& c : cells)
     std::cout << c.id << "\t" << c.scenario << "\t" << c.fault << "\t" << c.label << "\t" << c.device << "\t"
               << static_cast<long long>(std::ceil(c.limits.wall_seconds)) << "\t"
-              << (c.expected ? to_string(*c.expected) : "-") << "\t" << c.unsupported_reason << "\n";
+              << (c.expected ? to_string(*c.expected) : "-") << "\t" << c.unsupported_reason << "\t"
+              << (c.limits.exclusive ? "exclusive" : "-") << "\n";
   return kExitAsExpected;
 }
 

@@ -138,6 +138,13 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
                                     const StartCallback& on_start) {
   std::vector<CellRecord> records(cells.size());
   std::vector<std::unique_ptr<Running>> running;
+  // Exclusive cells (limits.exclusive: the whole GPU, timings) run after the others, one at a
+  // time with nothing beside them; the rest keep the plan's order.
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < cells.size(); ++i)
+    if (!cells[i].limits.exclusive) order.push_back(i);
+  for (std::size_t i = 0; i < cells.size(); ++i)
+    if (cells[i].limits.exclusive) order.push_back(i);
   std::size_t next = 0;
 
   auto finish = [&](Running& r) {
@@ -314,8 +321,18 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
     }
   } kill_all{running};
 
-  while (next < cells.size() || !running.empty()) {
-    while (running.size() < static_cast<std::size_t>(options_.jobs) && next < cells.size()) start_cell(next++);
+  auto exclusive_running = [&] {
+    for (const auto& r : running)
+      if (r->spec.limits.exclusive) return true;
+    return false;
+  };
+  while (next < order.size() || !running.empty()) {
+    while (running.size() < static_cast<std::size_t>(options_.jobs) && next < order.size()) {
+      const CellSpec& spec = cells[order[next]];
+      const bool alone = spec.limits.exclusive && spec.unsupported_reason.empty();
+      if (!running.empty() && (alone || exclusive_running())) break;
+      start_cell(order[next++]);
+    }
     if (running.empty()) continue;
 
     std::vector<pollfd> fds;

@@ -64,7 +64,7 @@ double get_positive(const json& obj, const char* key, double fallback, double ma
 
 Limits parse_limits(const json& v, const std::string& where) {
   if (!v.is_object()) throw InputError(where, "limits", "must be an object");
-  check_keys(v, {"wall_seconds", "heartbeat_seconds", "memory_mb"}, where, "limits");
+  check_keys(v, {"wall_seconds", "heartbeat_seconds", "memory_mb", "exclusive"}, where, "limits");
   Limits l;
   l.wall_seconds = get_positive(v, "wall_seconds", l.wall_seconds, 24 * 3600, where, "limits.wall_seconds");
   l.heartbeat_seconds =
@@ -72,6 +72,10 @@ Limits parse_limits(const json& v, const std::string& where) {
   l.memory_mb = static_cast<int64_t>(
       get_positive(v, "memory_mb", static_cast<double>(l.memory_mb), 1 << 24, where, "limits.memory_mb"));
   if (l.memory_mb < 16) throw InputError(where, "limits.memory_mb", "must be >= 16");
+  if (const json* e = member(v, "exclusive")) {
+    if (!e->is_boolean()) throw InputError(where, "limits.exclusive", "must be true or false");
+    l.exclusive = e->get<bool>();
+  }
   if (l.heartbeat_seconds > l.wall_seconds)
     throw InputError(where, "limits.heartbeat_seconds", "must not exceed limits.wall_seconds");
   return l;
@@ -90,7 +94,9 @@ std::vector<std::string> string_list(const json& v, const std::string& where, co
 }  // namespace
 
 json Limits::to_json() const {
-  return {{"wall_seconds", wall_seconds}, {"heartbeat_seconds", heartbeat_seconds}, {"memory_mb", memory_mb}};
+  json j = {{"wall_seconds", wall_seconds}, {"heartbeat_seconds", heartbeat_seconds}, {"memory_mb", memory_mb}};
+  if (exclusive) j["exclusive"] = true;
+  return j;
 }
 
 json Scenario::to_json() const {

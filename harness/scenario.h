@@ -15,7 +15,8 @@ namespace tw {
 struct Limits {
   double wall_seconds = 120;      // whole cell, then it is killed (hang)
   double heartbeat_seconds = 30;  // longest silence on the event pipe, then it is killed (hang)
-  int64_t memory_mb = 4096;       // the cell's memory budget
+  int64_t memory_mb = 4096;       // the cell's memory budget (on CUDA, at least the card's memory = the whole card)
+  bool exclusive = false;         // runs alone: no other cell at the same time (whole-card cells, timings)
   nlohmann::json to_json() const;
 };
 

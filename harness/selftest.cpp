@@ -221,6 +221,9 @@ std::vector<Scenario> selftest_scenarios() {
     s.limits.wall_seconds = 30;
     s.limits.heartbeat_seconds = 3;
     s.limits.memory_mb = 256;
+    // A gigabyte through the log pipe: alone, so its I/O does not stretch its neighbours' time
+    // limits (and the runner's exclusive scheduling is exercised by every self-test run).
+    s.limits.exclusive = f.name == std::string("selftest_flood_output");
     MitigationEntry none;
     none.name = none.label = "none";
     none.expect["cpu"] = f.expected;

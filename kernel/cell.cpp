@@ -57,12 +57,17 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   recipe.apply_json(cell.value("recipe", json::object()));
   fault->apply(recipe, cell.value("fault_params", json::object()));
   if (remedy) remedy->apply(recipe, cell.value("mitigation_params", json::object()));
-  // cuBLAS needs this before its first handle for deterministic results.
-  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  // cuBLAS needs this before its first handle for deterministic results. ":16:8" rather than
+  // ":4096:8": the workspace comes from the caching allocator and counts against the cell's
+  // memory fraction, and 32 MiB of a 64 MiB budget would decide the oversized-batch cells.
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8", /*overwrite=*/0);
   if (!fault->before_device(recipe, cell.value("fault_params", json::object()), events)) return;
 
   at::set_num_threads(static_cast<int>(recipe.intra_op_threads));
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  // Host memory is budgeted on every device class: a CUDA cell that materializes too much on the
+  // host gets a catchable out-of-memory error too, not the RLIMIT_DATA backstop.
+  install_cpu_budget(budget);
   c10::Device device(c10::DeviceType::CPU);
   if (device_class == "cuda") {
     if (!torch::cuda::is_available()) {
@@ -71,11 +76,15 @@ void run_training_cell(const json& cell, const EventWriter& events) {
     }
     // An ordinal past the device count fails loudly in the first CUDA call, as it would in a job.
     device = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(env_int("LOCAL_RANK", 0)));
-    limit_cuda_memory(device, budget);
+    // A rank of a multi-process cell limits the device its fault maps it to (train_data_parallel),
+    // which may be another one or none at all; touching LOCAL_RANK's ordinal here could fail first.
+    if (world == 1) {
+      limit_cuda_memory(device, budget);
+      set_cell_device(device);
+    }
   } else {
-    install_cpu_budget(budget);
+    set_cell_device(device);
   }
-  set_cell_device(device);
 
   CellEnv env{cell, events, device};
   env.seed = seed;

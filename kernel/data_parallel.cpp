@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
@@ -64,6 +65,12 @@ void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
     if (device.is_cuda()) {
       const int index = dev.device_index >= 0 ? dev.device_index : std::atoi(env_text("LOCAL_RANK", "0").c_str());
       device = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
+      // A mapped ordinal that exists gets the cell's budget; one past the count is left for the
+      // first touch below to fail on, as it would in a job.
+      if (index >= 0 && index < static_cast<int>(torch::cuda::device_count())) {
+        limit_cuda_memory(device, env.memory_budget_bytes);
+        set_cell_device(device);
+      }
     }
     const std::string host = env_text("MASTER_ADDR", "127.0.0.1");
     const std::string port = env_text("MASTER_PORT", "");

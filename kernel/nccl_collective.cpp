@@ -3,7 +3,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <string>
 
 #ifdef TRAINWRECK_WITH_CUDA
 // torch_cuda exports USE_C10D_NCCL as an interface definition; the object libraries built
@@ -28,9 +30,18 @@ class NcclCollective : public Collective {
     // CleanUpOnly: a timed-out collective aborts its communicator and wait() raises, instead of
     // the watchdog tearing the process down before it can report. A user's setting wins.
     setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", /*overwrite=*/0);
+    // The communicator is created inside the first collective. Blocking, its creation waits for
+    // a peer that never comes (a rank that died on its device) with no timeout at all; in
+    // nonblocking mode it gives up after TORCH_NCCL_NONBLOCKING_TIMEOUT seconds, here the
+    // collective timeout, so that timeout bounds every wait of the cell.
+    const long long seconds = std::max<long long>(1, (timeout.count() + 999) / 1000);
+    setenv("TORCH_NCCL_NONBLOCKING_TIMEOUT", std::to_string(seconds).c_str(), /*overwrite=*/0);
     c10::cuda::set_device(device.index());
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = timeout;
+#ifdef NCCL_HAS_CONFIG
+    options->config.blocking = 0;
+#endif
     group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(std::move(store), rank, world, options);
   }
 

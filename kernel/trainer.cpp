@@ -315,6 +315,9 @@ Net train(CellEnv& env, Recipe& r) {
       if (skipped) {
         ev.emit("guard", guard_event(report, action_name(report)));
         optimizer->zero_grad();
+        // The scaler unscaled this step's gradients: close its step (backing off when it saw an
+        // overflow), or the next step's gradients would not be unscaled.
+        if (scaler) scaler->update();
       } else {
         if (r.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), r.clip_norm);
         if (scaler) {

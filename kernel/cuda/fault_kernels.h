@@ -1,6 +1,7 @@
 #pragma once
 // CUDA kernels that misbehave on purpose. Declared without CUDA types so that plain C++ can
 // call them; compiled only when the CUDA toolkit is present (TRAINWRECK_WITH_CUDA_KERNELS).
+// Each throws std::runtime_error when the launch itself fails.
 #include <cstddef>
 
 namespace tw::cuda_faults {

@@ -24,6 +24,7 @@
 #include "harness/errors.h"
 #include "harness/plan.h"
 #include "harness/selftest.h"
+#include "test_support.h"
 
 #ifndef HARNESS_HOST
 #error "HARNESS_HOST must name the trainwreck_harness_host executable"
@@ -36,65 +37,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tw_cli_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
-void write(const std::string& path, const std::string& content) { std::ofstream(path, std::ios::binary) << content; }
-
-json read_json(const std::string& path) { return json::parse(slurp(path)); }
-
-struct HostResult {
-  int code = -1;
-  std::string out, err;
-};
-
-int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
-// Runs the harness host through the shell; shard variables from the environment must not
-// shrink the plan.
-HostResult run_host(const std::string& args, const std::string& prefix = "") {
-  TempDir io;
-  const std::string cmd = prefix + "env -u TEST_SHARD_INDEX -u TEST_TOTAL_SHARDS '" HARNESS_HOST "' " + args + " >'" +
-                          io / "out" + "' 2>'" + io / "err" + "' </dev/null";
-  HostResult r;
-  r.code = exit_code(std::system(cmd.c_str()));
-  r.out = slurp(io / "out");
-  r.err = slurp(io / "err");
-  return r;
-}
-
-// Runs a shell command line, its output captured.
-HostResult run_shell(const std::string& cmd) {
-  TempDir io;
-  HostResult r;
-  r.code = exit_code(std::system(("( " + cmd + " ) >'" + io / "out" + "' 2>'" + io / "err" + "' </dev/null").c_str()));
-  r.out = slurp(io / "out");
-  r.err = slurp(io / "err");
-  return r;
-}
+using namespace tw_test;
+using HostResult = ShellResult;
 
 // Starts the harness host without waiting, its output into files.
 pid_t spawn_host(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
@@ -580,6 +524,15 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
         return names;
       }();
   EXPECT_TRUE(forced.empty());  // the self-test scenarios have no CUDA cells at all
+  // limits.exclusive becomes RUN_SERIAL: ctest -j runs nothing beside that cell either.
+  const json shown = json::parse(sh(in_build + "--show-only=json-v1").out, nullptr, false);
+  ASSERT_TRUE(shown.is_object() && shown.contains("tests"));
+  std::set<std::string> serial;
+  for (const auto& t : shown["tests"])
+    for (const auto& p : t.value("properties", json::array()))
+      if (p.value("name", "") == "RUN_SERIAL" && p.value("value", json(false)) == json(true))
+        serial.insert(t.value("name", ""));
+  EXPECT_EQ(serial, std::set<std::string>{"cell:selftest_flood_output/none/cpu"});
 
   const HostResult run = sh(in_build + "-R 'selftest_(ok|diverge|segfault)/' --output-junit '" + tmp / "ctest.xml" +
                             "' >/dev/null 2>&1 && echo passed");

@@ -12,6 +12,7 @@
 
 #include "harness/diff.h"
 #include "harness/html_report.h"
+#include "test_support.h"
 
 #ifndef HARNESS_HOST
 #error "HARNESS_HOST must name the trainwreck_harness_host executable"
@@ -20,29 +21,10 @@
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::size_t count(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (std::size_t pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
-  return n;
-}
-
-json cell(const std::string& scenario, const std::string& label, const std::string& device, const std::string& outcome,
-          json expected, json evidence = json::object(), json series = json()) {
-  std::string verdict = "unpinned";
-  if (!expected.is_null()) verdict = expected == outcome ? "pass" : "unexpected";
-  json c = {{"id", scenario + "/" + label + "/" + device},
-            {"scenario", scenario},
-            {"fault", "fault_of_" + scenario},
-            {"mitigation", label},
-            {"device", device},
-            {"outcome", outcome},
-            {"expected", expected},
-            {"verdict", verdict},
-            {"evidence", evidence}};
-  if (!series.is_null()) c["series"] = series;
-  return c;
-}
+using tw_test::count;
+using tw_test::slurp;
+constexpr auto shell = [](const std::string& cmd) { return tw_test::exit_code(std::system(cmd.c_str())); };
+using tw_test::cell;
 
 json sample_matrix() {
   const json diverging = {{"step", {1, 2, 3, 4}},
@@ -182,39 +164,18 @@ std::string find_chromium() {
   return "";
 }
 
-int shell(const std::string& cmd) {
-  const int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 // Renders report.html of a self-test run in headless Chromium: the page's script must have run
 // without an error and the matrix must be in the DOM; the screenshot is kept when
 // TRAINWRECK_SCREENSHOT_DIR names a directory, to be looked at.
 TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
   const std::string chromium = find_chromium();
   if (chromium.empty()) GTEST_SKIP() << "no chromium binary found (apt-get install chromium, or set CHROMIUM)";
-  std::string tmpl = (fs::temp_directory_path() / "tw_html_test_XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  const std::string dir = tmpl;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
-  const std::string run = "env -u TEST_SHARD_INDEX -u TEST_TOTAL_SHARDS '" HARNESS_HOST "' selftest --quiet --jobs 2 --out '" +
-                          dir + "/run' --filter 'selftest_ok/*' --filter 'selftest_diverge/*' --filter 'selftest_leak/*'"
-                          " --filter 'selftest_segfault/*' --filter 'selftest_exception/*' --filter 'selftest_oom/*'"
-                          " >/dev/null 2>&1";
-  ASSERT_EQ(shell(run), 0);
+  const tw_test::TempDir tmp;
+  const std::string& dir = tmp.path();
+  const tw_test::ShellResult run = tw_test::run_host(
+      "selftest --quiet --jobs 2 --out '" + dir + "/run' --filter 'selftest_ok/*' --filter 'selftest_diverge/*'"
+      " --filter 'selftest_leak/*' --filter 'selftest_segfault/*' --filter 'selftest_exception/*' --filter 'selftest_oom/*'");
+  ASSERT_EQ(run.code, 0) << run.err;
   const std::string page = dir + "/run/report.html";
   ASSERT_TRUE(fs::exists(page));
   // Its own profile directory, so that parallel runs and a user's browser do not interfere.

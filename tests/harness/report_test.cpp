@@ -6,24 +6,12 @@
 #include <vector>
 
 #include "harness/report.h"
+#include "test_support.h"
 
 namespace {
 using nlohmann::json;
-
-json cell(const std::string& scenario, const std::string& label, const std::string& device, const std::string& outcome,
-          json expected, json evidence = json::object()) {
-  std::string verdict = "unpinned";
-  if (!expected.is_null()) verdict = expected == outcome ? "pass" : "unexpected";
-  return {{"id", scenario + "/" + label + "/" + device},
-          {"scenario", scenario},
-          {"fault", "fault_of_" + scenario},
-          {"mitigation", label},
-          {"device", device},
-          {"outcome", outcome},
-          {"expected", expected},
-          {"verdict", verdict},
-          {"evidence", evidence}};
-}
+using tw_test::count;
+using tw_test::cell;
 
 // Two scenarios x three mitigations on cpu (one cell missing), one scenario on cuda.
 json sample_matrix() {
@@ -35,12 +23,6 @@ json sample_matrix() {
   cells.push_back(cell("deep_sigmoid", "clip", "cpu", "stalled", nullptr, {{"final_loss", 0.7}}));
   cells.push_back(cell("lr_one", "none", "cuda", "crash", "diverged", {{"signal", "SIGSEGV"}}));
   return {{"context", {{"host", {{"cpu", "Test CPU"}, {"git_revision", "abc123"}}}}}, {"cells", cells}};
-}
-
-std::size_t count(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (std::size_t pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
-  return n;
 }
 
 std::vector<std::string> lines(const std::string& text) {

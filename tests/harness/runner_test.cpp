@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "harness/plan.h"
 #include "harness/runner.h"
 #include "harness/selftest.h"
+#include "test_support.h"
 
 #ifndef HARNESS_HOST
 #error "HARNESS_HOST must name the trainwreck_harness_host executable"
@@ -28,35 +30,8 @@
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tw_runner_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string path() const { return path_; }
-  std::string write(const std::string& name, const std::string& content) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
+using namespace tw_test;
+using HostResult = ShellResult;
 
 // Dead means gone, or a zombie waiting for whoever adopted it to reap it.
 bool is_dead(pid_t pid) {
@@ -69,24 +44,6 @@ bool is_dead(pid_t pid) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-}
-
-struct HostResult {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs the harness host; shard variables from the environment must not shrink the plan.
-HostResult run_host(const std::string& args) {
-  TempDir io;
-  const std::string cmd = "env -u TEST_SHARD_INDEX -u TEST_TOTAL_SHARDS '" HARNESS_HOST "' " + args + " >'" +
-                          io.path() + "/out' 2>'" + io.path() + "/err' </dev/null";
-  const int status = std::system(cmd.c_str());
-  HostResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(io.path() + "/out");
-  r.err = slurp(io.path() + "/err");
-  return r;
 }
 
 std::vector<tw::CellSpec> selftest_plan() {
@@ -204,9 +161,11 @@ TEST(SelftestRunner, EveryCellAsExpectedWithFourJobsAndWithOne) {
         << one[i].spec.id << " with one job: " << one[i].evidence.dump();
     EXPECT_EQ(one[i].verdict, four[i].verdict) << one[i].spec.id;
   }
-  // One job at a time: cells finish in plan order.
-  std::vector<std::string> plan_ids;
-  for (const auto& c : plan) plan_ids.push_back(c.id);
+  // One job at a time: cells finish in plan order, the exclusive ones after the others.
+  std::vector<std::string> plan_ids, exclusive_ids;
+  for (const auto& c : plan) (c.limits.exclusive ? exclusive_ids : plan_ids).push_back(c.id);
+  EXPECT_EQ(exclusive_ids, std::vector<std::string>{"selftest_flood_output/none/cpu"});
+  plan_ids.insert(plan_ids.end(), exclusive_ids.begin(), exclusive_ids.end());
   EXPECT_EQ(one_done, plan_ids);
   expect_isolation_evidence(one, one_dir.path());
   RecordProperty("four_jobs_seconds", std::to_string(four_seconds));
@@ -229,6 +188,48 @@ TEST(Runner, UnsupportedCellsAreNotStarted) {
   EXPECT_EQ(records[0].verdict, tw::Verdict::kPass);
   EXPECT_EQ(records[0].evidence["reason"], "no CUDA device on this machine");
   EXPECT_EQ(starts, 1);  // reported as started, so progress counts stay whole
+}
+
+// An exclusive cell (limits.exclusive) starts when nothing else runs and nothing starts beside it;
+// the other cells still run several at a time.
+TEST(Runner, ExclusiveCellRunsAlone) {
+  tw::PlanOptions o;
+  o.devices = {"cpu"};
+  o.filters = {"selftest_ok/*", "selftest_diverge/*", "selftest_leak/*", "selftest_exception/*",
+               "selftest_exit_nonzero/*", "selftest_abort/*"};
+  auto plan = tw::plan_cells(tw::selftest_scenarios(), tw::selftest_catalog(), o);
+  ASSERT_EQ(plan.size(), 6u);
+  const std::string alone_id = plan[1].id;  // not the last: it must wait for the ones after it
+  plan[1].limits.exclusive = true;
+  tw::RunnerOptions ro;
+  ro.exe = HARNESS_HOST;
+  ro.jobs = 4;
+  std::set<std::string> in_flight;
+  std::size_t most_in_flight = 0;
+  bool alone_started = false, alone_done = false;
+  std::vector<std::string> started_beside;
+  const auto records = tw::Runner(ro).run(
+      plan,
+      [&](const tw::CellRecord& r) {
+        in_flight.erase(r.spec.id);
+        if (r.spec.id == alone_id) alone_done = true;
+      },
+      [&](const tw::CellSpec& c) {
+        if (c.id == alone_id) {
+          alone_started = true;
+          EXPECT_TRUE(in_flight.empty()) << in_flight.size() << " cells still running when the exclusive one started";
+        } else if (alone_started && !alone_done) {
+          started_beside.push_back(c.id);
+        }
+        in_flight.insert(c.id);
+        most_in_flight = std::max(most_in_flight, in_flight.size());
+      });
+  EXPECT_TRUE(alone_started && alone_done);
+  EXPECT_TRUE(started_beside.empty()) << started_beside.front() << " started beside the exclusive cell";
+  EXPECT_GE(most_in_flight, 2u);  // the others shared the machine
+  ASSERT_EQ(records.size(), plan.size());
+  for (const auto& r : records) EXPECT_EQ(r.verdict, tw::Verdict::kPass) << r.spec.id << " " << r.evidence.dump();
+  EXPECT_EQ(records[1].spec.id, alone_id);  // records keep the plan's order
 }
 
 TEST(Runner, ExecutableThatCannotStartIsAnErrorOfThatCell) {

@@ -11,33 +11,13 @@
 #include "harness/catalog.h"
 #include "harness/errors.h"
 #include "harness/scenario.h"
+#include "test_support.h"
 
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using tw::InputError;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tw_scenario_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string path() const { return path_; }
-  std::string write(const std::string& name, const std::string& content) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
+using tw_test::TempDir;
 
 tw::ParamSpec number(const std::string& name, double min, bool exclusive, double max = 1e300) {
   tw::ParamSpec p;
@@ -214,6 +194,7 @@ std::vector<Malformed> malformed_cases() {
       {"heartbeat_over_wall", with(R"({"limits": {"wall_seconds": 10, "heartbeat_seconds": 20}})"),
        "limits.heartbeat_seconds", "must not exceed limits.wall_seconds"},
       {"memory_mb_too_small", with(R"({"limits": {"memory_mb": 8}})"), "limits.memory_mb", "must be >= 16"},
+      {"exclusive_as_string", with(R"({"limits": {"exclusive": "yes"}})"), "limits.exclusive", "must be true or false"},
       {"unknown_limit", with(R"({"limits": {"wall": 10}})"), "limits.wall", "unknown field"},
       {"unknown_device_class", with(R"({"devices": ["cpu", "tpu"]})"), "devices[1]", "unknown device class 'tpu'"},
       {"duplicate_device", with(R"({"devices": ["cuda", "cpu", "cuda"]})"), "devices[2]", "listed twice"},
@@ -320,6 +301,7 @@ TEST(ScenarioParse, MinimalScenarioGetsDefaults) {
   EXPECT_DOUBLE_EQ(s.limits.wall_seconds, defaults.wall_seconds);
   EXPECT_DOUBLE_EQ(s.limits.heartbeat_seconds, defaults.heartbeat_seconds);
   EXPECT_EQ(s.limits.memory_mb, defaults.memory_mb);
+  EXPECT_FALSE(s.limits.exclusive);
   EXPECT_TRUE(s.params.is_object() && s.params.empty());
   EXPECT_TRUE(s.mitigations[0].expect.empty());
 }
@@ -333,6 +315,7 @@ void expect_same(const tw::Scenario& a, const tw::Scenario& b) {
   EXPECT_EQ(a.limits.wall_seconds, b.limits.wall_seconds);
   EXPECT_EQ(a.limits.heartbeat_seconds, b.limits.heartbeat_seconds);
   EXPECT_EQ(a.limits.memory_mb, b.limits.memory_mb);
+  EXPECT_EQ(a.limits.exclusive, b.limits.exclusive);
   EXPECT_EQ(a.devices, b.devices);
   EXPECT_EQ(a.requires, b.requires);
   ASSERT_EQ(a.mitigations.size(), b.mitigations.size());
