@@ -57,6 +57,9 @@ build_project() {
 # CUDA libraries load and report "no device" instead of the loader failing.
 use_cuda_stub_if_no_driver() {
   if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then return 0; fi
+  # A machine with a driver never gets the stub, even where its libcuda is not in the cache:
+  # the stub would hide the GPU.
+  if [ -e /dev/nvidiactl ] || [ -d /proc/driver/nvidia ]; then return 0; fi
   local stub
   for stub in /usr/local/cuda/lib64/stubs/libcuda.so /usr/local/cuda/targets/x86_64-linux/lib/stubs/libcuda.so; do
     if [ -f "$stub" ]; then
