@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -88,8 +89,12 @@ matrix.json, matrix.md, junit.xml and report.html once every cell has a result.
 Exit codes: 0 every cell as expected (diff: no outcome changed); 1 at least one unexpected or
 flaky outcome, a changed outcome against the baseline, or shards missing from a merge; 2 bad
 input or usage (nothing was run or written); 3 internal error; 4 results could not be written
-(no matrix.json is left claiming a complete run).
+(no matrix.json is left claiming a complete run); 130 / 143 interrupted by SIGINT / SIGTERM (the
+running cells are killed, the finished ones kept: --resume DIR finishes the run).
 )";
+
+// The signal that interrupted a run (0: none).
+volatile std::sig_atomic_t g_interrupt = 0;
 
 struct Flags {
   std::map<std::string, std::vector<std::string>> values;
@@ -605,10 +610,17 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
               << (plan.devices.size() > 1 ? " and " + plan.devices.back() : "") << ", " << rs.jobs
               << " at once; results in " << rs.out << "\n";
 
+  // Ctrl-C or a CI job's timeout: stop starting cells, end the running ones, keep what finished.
+  // No SA_RESTART: the runner's poll returns at once.
+  struct sigaction on_interrupt {};
+  on_interrupt.sa_handler = [](int signo) { g_interrupt = signo; };
+  sigemptyset(&on_interrupt.sa_mask);
+  sigaction(SIGINT, &on_interrupt, nullptr);
+  sigaction(SIGTERM, &on_interrupt, nullptr);
   try {
     std::unique_ptr<Progress> progress;
     if (!quiet) progress = std::make_unique<Progress>(std::cerr, isatty(2) != 0, total, already);
-    for (int round = 0; round < rs.repeat; ++round) {
+    for (int round = 0; round < rs.repeat && !g_interrupt; ++round) {
       std::vector<CellSpec> todo;
       for (const auto& c : cells)
         if (!finished[round].count(c.id)) todo.push_back(c);
@@ -619,6 +631,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
       ro.jobs = rs.jobs;
       ro.timeout_override = rs.timeout;
       ro.cells_dir = dir;
+      ro.interrupt = &g_interrupt;
       Runner runner(ro);
       const std::string round_note =
           rs.repeat > 1 ? ", repeat " + std::to_string(round + 1) + "/" + std::to_string(rs.repeat) : "";
@@ -642,6 +655,15 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
     throw ResultsError(std::string(e.what()) + "\nthe run in " + rs.out +
                        " is incomplete; once the directory can be written again, trainwreck run --resume " + rs.out +
                        " finishes it");
+  }
+
+  if (const int signo = g_interrupt) {
+    std::size_t have = 0;
+    for (const auto& round : finished) have += round.size();
+    std::cerr << "trainwreck: interrupted by " << (signo == SIGINT ? "SIGINT" : "SIGTERM") << "; " << have << " of "
+              << total << " cell results are kept in " << cells_dir << " and no matrix was written; trainwreck run --resume "
+              << rs.out << " finishes the run\n";
+    return 128 + signo;
   }
 
   // Phase 2: the matrix, in plan order, once every cell has a result.

@@ -12,6 +12,7 @@ enum ExitCode : int {
   kExitBadInput = 2,     // bad scenario, flag or argument: nothing was run
   kExitInternal = 3,     // a defect in trainwreck itself
   kExitResultsLost = 4,  // results could not be written (unwritable directory, disk full)
+  // 128 + SIGINT/SIGTERM (130, 143): the run was interrupted; finished cells are kept for --resume
 };
 
 // A mistake a user can make: reported with the file (or flag) and the field, never a crash.

@@ -327,6 +327,7 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
     return false;
   };
   while (next < order.size() || !running.empty()) {
+    if (options_.interrupt && *options_.interrupt) break;  // kill_all ends the running cells
     while (running.size() < static_cast<std::size_t>(options_.jobs) && next < order.size()) {
       const CellSpec& spec = cells[order[next]];
       const bool alone = spec.limits.exclusive && spec.unsupported_reason.empty();

@@ -1,6 +1,7 @@
 #pragma once
 // Runs cells, each in its own process group, several at once, under a watchdog; streams their
 // events and output to per-cell files and classifies each when it ends.
+#include <csignal>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,6 +24,9 @@ struct RunnerOptions {
   long long data_slack_bytes = 2LL << 30;  // RLIMIT_DATA = budget + this (a backstop)
   std::string cells_dir;              // where <cell>.jsonl and <cell>.log go ("" = nowhere)
   std::vector<std::string> env;       // extra "KEY=VALUE" for every cell
+  // Set from a signal handler: nonzero stops the run (no cell is started, the running ones are
+  // killed with their process groups, run() returns; only the finished cells were reported).
+  const volatile std::sig_atomic_t* interrupt = nullptr;
 };
 
 struct CellRecord {

@@ -644,6 +644,45 @@ TEST(CliResume, HarnessKilledMidRunThenResumedEqualsAnUninterruptedRun) {
   expect_clean_results(dir);
 }
 
+// Ctrl-C (or a CI timeout's SIGTERM) mid-run: the running cell is killed with its harness's
+// cleanup, what finished is kept, no matrix claims a complete run, and --resume finishes it.
+TEST(CliInterrupt, SigintKillsTheRunningCellsKeepsTheFinishedOnesAndResumeFinishes) {
+  for (const int signo : {SIGINT, SIGTERM}) {
+    TempDir tmp;
+    const std::string dir = tmp / "run";
+    const pid_t pid = spawn_host({"selftest", "--jobs", "1", "--out", dir, "--filter", "selftest_ok/*", "--filter",
+                                  "selftest_hang/*", "--filter", "selftest_diverge/*"},
+                                 tmp / "out", tmp / "err");
+    std::vector<pid_t> cells_running;
+    ASSERT_TRUE(wait_until(
+        [&] {
+          cells_running = children_of(pid);
+          return fs::exists(dir + "/cells/selftest_ok.none.cpu.result.json") && !cells_running.empty();
+        },
+        20))
+        << slurp(tmp / "err");
+    const auto sent = Clock::now();
+    ASSERT_EQ(kill(pid, signo), 0);
+    EXPECT_EQ(wait_exit(pid), 128 + signo) << slurp(tmp / "err");
+    // Well before the hanging cell's own heartbeat limit would have ended it.
+    EXPECT_LT(std::chrono::duration<double>(Clock::now() - sent).count(), 2.0);
+    for (const pid_t cell : cells_running) EXPECT_TRUE(is_gone(cell)) << "cell " << cell << " outlived the run";
+    const std::string err = slurp(tmp / "err");
+    EXPECT_NE(err.find("interrupted by " + std::string(signo == SIGINT ? "SIGINT" : "SIGTERM")), std::string::npos)
+        << err;
+    EXPECT_NE(err.find("1 of 3 cell results are kept"), std::string::npos) << err;
+    EXPECT_NE(err.find("trainwreck run --resume " + dir), std::string::npos) << err;
+    EXPECT_FALSE(fs::exists(dir + "/matrix.json"));
+
+    const HostResult resumed = run_host("run --resume '" + dir + "' --jobs 2 --quiet");
+    EXPECT_EQ(resumed.code, 0) << resumed.err;
+    const json matrix = read_json(dir + "/matrix.json");
+    EXPECT_EQ(matrix["cells"].size(), 3u);
+    EXPECT_EQ(matrix["summary"].value("unexpected", -1), 0) << matrix["summary"].dump();
+    expect_clean_results(dir);
+  }
+}
+
 TEST(CliUnwritable, ResultsDirectoryGoneMidRunExitsFourWithoutAMatrix) {
   TempDir tmp;
   const std::string dir = tmp / "run";
