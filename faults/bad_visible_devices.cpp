@@ -12,8 +12,6 @@
 namespace tw {
 namespace {
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
 struct BadVisibleDevices : Fault {
   bool before_device(Recipe& r, const nlohmann::json& p, const EventWriter& events) const override {
     const GpuInventory gpus = probe_gpus();  // forks nvidia-smi: nothing has touched CUDA yet

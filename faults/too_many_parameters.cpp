@@ -105,8 +105,7 @@ struct TooManyParameters : Fault {
                       {"reached_target", std::isfinite(loss) && loss <= recipe.target_loss},
                       {"phase", "serving"}});
     } catch (const c10::OutOfMemoryError& e) {
-      std::string msg = e.what_without_backtrace();
-      ev.emit("error", {{"kind", "oom"}, {"message", "serving: " + msg.substr(0, msg.find('\n'))}});
+      ev.emit("error", {{"kind", "oom"}, {"message", "serving: " + first_line(e.what_without_backtrace())}});
     }
   }
 };

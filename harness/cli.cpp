@@ -162,7 +162,8 @@ long long parse_int(const std::string& text, const std::string& flag, long long 
   return v;
 }
 
-double parse_seconds(const std::string& text, const std::string& flag) {
+// The whole of `text` as a number; NaN when it is not one.
+double parse_number(const std::string& text) {
   std::size_t used = 0;
   double v = 0;
   try {
@@ -170,7 +171,12 @@ double parse_seconds(const std::string& text, const std::string& flag) {
   } catch (...) {
     used = 0;
   }
-  if (used == 0 || used != text.size() || !(v > 0) || v > 86400)
+  return used == 0 || used != text.size() ? std::nan("") : v;
+}
+
+double parse_seconds(const std::string& text, const std::string& flag) {
+  const double v = parse_number(text);
+  if (!(v > 0) || v > 86400)
     throw InputError("command line", flag, "must be a number of seconds in (0, 86400] (got '" + text + "')");
   return v;
 }
@@ -233,14 +239,8 @@ std::vector<std::string> scenario_paths(const Flags& f) {
 }
 
 double parse_fraction(const std::string& text, const std::string& flag) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (...) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !(v >= 0) || v > 1e6)
+  const double v = parse_number(text);
+  if (!(v >= 0) || v > 1e6)
     throw InputError("command line", flag, "must be a relative tolerance >= 0, e.g. 0.05 for 5% (got '" + text + "')");
   return v;
 }

@@ -77,8 +77,6 @@ bool filter_match(const std::vector<std::string>& filters, const std::string& id
   return !any_positive || matched;
 }
 
-namespace {
-// Stable across runs and machines (std::hash is not): FNV-1a.
 uint64_t fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : s) {
@@ -87,6 +85,8 @@ uint64_t fnv1a(const std::string& s) {
   }
   return h;
 }
+
+namespace {
 
 std::string unmet(const std::vector<std::string>& reqs, const std::string& device, const Capabilities& caps) {
   for (const auto& r : reqs) {

@@ -57,6 +57,9 @@ struct PlanOptions {
 std::vector<CellSpec> plan_cells(const std::vector<Scenario>& scenarios, const Catalog& catalog,
                                  const PlanOptions& options);
 
+// FNV-1a: a hash stable across runs and machines (std::hash is not); shards and seeds use it.
+uint64_t fnv1a(const std::string& s);
+
 // Glob with '*' and '?' over the whole string.
 bool glob_match(const std::string& pattern, const std::string& text);
 // Positive patterns (any must match, none given means all) and "-pattern" exclusions.

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 
+#include "harness/plan.h"
 #include "kernel/memory.h"
 #include "kernel/registry.h"
 
@@ -22,15 +23,6 @@ namespace tw {
 using nlohmann::json;
 
 namespace {
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -96,9 +88,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   try {
     fault->run(env, recipe);
   } catch (const c10::Error& e) {
-    // The first line is the message; the rest is a C++ backtrace.
-    const std::string what = e.what_without_backtrace();
-    events.emit("error", {{"kind", "exception"}, {"message", what.substr(0, what.find('\n'))}});
+    events.emit("error", {{"kind", "exception"}, {"message", first_line(e.what_without_backtrace())}});
   }
 }
 

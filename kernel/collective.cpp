@@ -1,4 +1,5 @@
 #include "kernel/collective.h"
+#include "kernel/registry.h"
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
@@ -33,11 +34,6 @@ std::string seconds_text(milliseconds ms) {
   return s.str();
 }
 
-// The first line of a c10 message (the rest is a C++ backtrace).
-std::string first_line(const c10::Error& e) {
-  const std::string s = e.what_without_backtrace();
-  return s.substr(0, s.find('\n'));
-}
 
 std::vector<uint8_t> to_bytes(const std::string& s) { return {s.begin(), s.end()}; }
 std::string from_bytes(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
@@ -53,7 +49,7 @@ void wait_for_peer(c10d::Store& store, const std::vector<std::string>& keys, mil
     if (peer >= 0) details["waiting_for_rank"] = peer;
     details["waited_seconds"] = seconds(timeout);
     details["waited_for_keys"] = keys;
-    details["store_message"] = first_line(e);
+    details["store_message"] = first_line(e.what_without_backtrace());
     const std::string whom = peer >= 0 ? "rank " + std::to_string(peer) : "the other ranks";
     throw CollectiveTimeout("collective_timeout",
                             "rank " + std::to_string(rank) + " waited " + seconds_text(timeout) + " for " + whom + " in " +
@@ -62,7 +58,7 @@ void wait_for_peer(c10d::Store& store, const std::vector<std::string>& keys, mil
   } catch (const c10::DistNetworkError& e) {
     // The store lives in rank 0: a lost connection means rank 0 is gone.
     throw std::runtime_error("rank " + std::to_string(rank) + " lost the store connection in " + what + ": " +
-                             first_line(e));
+                             first_line(e.what_without_backtrace()));
   }
 }
 
@@ -243,11 +239,11 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const std::string& host, int port, in
     message << "rank " << rank << " gave up after " << std::fixed << waited << " s (timeout " << seconds_text(timeout)
             << ") waiting " << (rank == 0 ? "for all " + std::to_string(world) + " ranks to join the rendezvous at "
                                           : std::string("to reach the rendezvous store at "))
-            << host << ":" << port << ": " << first_line(e);
+            << host << ":" << port << ": " << first_line(e.what_without_backtrace());
     throw CollectiveTimeout("rendezvous_timeout", message.str(),
                             {{"rank", rank}, {"world_size", world}, {"store", host + ":" + std::to_string(port)},
                              {"timeout_seconds", seconds(timeout)}, {"waited_seconds", waited},
-                             {"store_message", first_line(e)}});
+                             {"store_message", first_line(e.what_without_backtrace())}});
   }
 }
 

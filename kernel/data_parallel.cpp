@@ -31,13 +31,6 @@ std::string env_text(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
-  if (r.optimizer == "adam") return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
-  return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
-}
-
 // The buffer one rank hands to the all-reduce for `grad`: the gradient itself, or a wider copy
 // when the fault makes this rank disagree on its shape.
 at::Tensor reduce_buffer(const at::Tensor& grad, int64_t extra_columns) {
@@ -148,13 +141,7 @@ void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     store_barrier(*store, "end", rank, world, timeout);
     if (rank == 0) ev.emit("evidence", {{"train_seconds", seconds}});
-    json end = {{"steps", std::min(step, r.steps)},
-                {"target_loss", r.target_loss},
-                {"final_loss", loss_json(last_loss)},
-                {"final_eval_loss", loss_json(eval_loss)},
-                {"reached_target", reached_step > 0}};
-    if (reached_step > 0) end["reached_step"] = reached_step;
-    ev.emit("end", end);
+    ev.emit("end", end_event(step, r, last_loss, eval_loss, reached_step));
   } catch (const DistributedStop& e) {
     ev.emit("guard", {{"guard", e.guard()}, {"action", "stop"}, {"step", step}, {"message", e.what()},
                       {"details", e.details()}});

@@ -1,5 +1,6 @@
 // ProcessGroupNCCL behind the Collective interface (CUDA builds of LibTorch only).
 #include "kernel/collective.h"
+#include "kernel/registry.h"
 
 #include <c10/util/Exception.h>
 
@@ -71,8 +72,7 @@ class NcclCollective : public Collective {
     } catch (const c10::Error& e) {
       // Errors other than running over the timeout (communicator creation, ...) pass through.
       if (std::chrono::steady_clock::now() - start < timeout_ * 9 / 10) throw;
-      message = e.what_without_backtrace();
-      message = message.substr(0, message.find('\n'));
+      message = first_line(e.what_without_backtrace());
     }
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     throw CollectiveTimeout("collective_timeout",

@@ -76,4 +76,6 @@ bool param_bool(const json& params, const char* key, bool fallback) {
   return it != params.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
+std::string first_line(const std::string& message) { return message.substr(0, message.find('\n')); }
+
 }  // namespace tw

@@ -59,6 +59,9 @@ Catalog registered_catalog();
 double param(const nlohmann::json& params, const char* key, double fallback);
 int64_t param_int(const nlohmann::json& params, const char* key, int64_t fallback);
 std::string param_str(const nlohmann::json& params, const char* key, const std::string& fallback);
+
+// The first line of a LibTorch message (the rest is a C++ backtrace).
+std::string first_line(const std::string& message);
 bool param_bool(const nlohmann::json& params, const char* key, bool fallback);
 
 }  // namespace tw

@@ -33,17 +33,9 @@ double scheduled_lr(const Recipe& r, int64_t step) {
   return r.lr * 0.5 * (1 + std::cos(kPi * std::min(1.0, t)));
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
-  if (r.optimizer == "adam") return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
-  return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
-}
-
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) group.options().set_lr(lr);
 }
-
-// The first line of a LibTorch message (the rest is a C++ backtrace).
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 struct AutocastScope {
   AutocastScope(const std::string& mode, c10::Device device) : device_type(device.type()) {
@@ -175,6 +167,21 @@ class StalledSource {
 };
 
 }  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
+  if (r.optimizer == "adam") return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
+  return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
+}
+
+json end_event(int64_t steps, const Recipe& r, double last_loss, double eval_loss, int64_t reached_step) {
+  json end = {{"steps", std::min(steps, r.steps)},
+              {"target_loss", r.target_loss},
+              {"final_loss", loss_json(last_loss)},
+              {"final_eval_loss", loss_json(eval_loss)},
+              {"reached_target", reached_step > 0}};
+  if (reached_step > 0) end["reached_step"] = reached_step;
+  return end;
+}
 
 json loss_json(double v) {
   if (std::isnan(v)) return "nan";
@@ -390,13 +397,7 @@ Net train(CellEnv& env, Recipe& r) {
     for (const auto& h : guards.history())
       if (!h.stop() && !h.skip()) ev.emit("guard", guard_event(h, "warn"));
     ev.emit("evidence", evidence);
-    json end = {{"steps", std::min(step, r.steps)},
-                {"target_loss", r.target_loss},
-                {"final_loss", loss_json(last_loss)},
-                {"final_eval_loss", loss_json(eval_loss)},
-                {"reached_target", reached_step > 0}};
-    if (reached_step > 0) end["reached_step"] = reached_step;
-    ev.emit("end", end);
+    ev.emit("end", end_event(step, r, last_loss, eval_loss, reached_step));
   } catch (const c10::OutOfMemoryError& e) {
     const MemoryReading mem = read_memory(device);
     ev.emit("evidence", {{"peak_alloc_bytes", mem.peak}});

@@ -14,4 +14,10 @@ Net train(CellEnv& env, Recipe& recipe);
 // Loss values as JSON: numbers, or "nan" / "inf" / "-inf".
 nlohmann::json loss_json(double v);
 
+// The recipe's optimizer (SGD with momentum, or Adam) over the model's parameters.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net);
+
+// The "end" event of a training run: steps, target, final losses, whether and when it was reached.
+nlohmann::json end_event(int64_t steps, const Recipe& r, double last_loss, double eval_loss, int64_t reached_step);
+
 }  // namespace tw
