@@ -11,8 +11,21 @@ set(TRAINWRECK_TORCH_DEFINITIONS "")
 if(TARGET torch_cuda OR TARGET caffe2::cuda)
   set(TRAINWRECK_WITH_CUDA ON)
   list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_CUDA)
-  if(EXISTS "${TORCH_INSTALL_PREFIX}/include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+  # LibTorch's CUDA headers include the CUDA runtime's (cuda_runtime_api.h) and c10d's NCCL ones
+  # include nccl.h; its CMake config adds neither folder. The runtime's come from the toolkit,
+  # nccl.h preferably from the NCCL wheel LibTorch was built against.
+  if(NOT CUDAToolkit_INCLUDE_DIRS)
+    find_package(CUDAToolkit QUIET)
+  endif()
+  set(TRAINWRECK_CUDA_INCLUDE_DIRS ${CUDAToolkit_INCLUDE_DIRS})
+  find_path(TRAINWRECK_NCCL_INCLUDE_DIR nccl.h
+    HINTS "${TORCH_INSTALL_PREFIX}/../nvidia/nccl/include" "${TORCH_INSTALL_PREFIX}/../nvidia/cu13/include"
+          ${CUDAToolkit_INCLUDE_DIRS})
+  if(EXISTS "${TORCH_INSTALL_PREFIX}/include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp"
+     AND TRAINWRECK_NCCL_INCLUDE_DIR)
     list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_NCCL)  # c10d's NCCL backend is built in
+    list(APPEND TRAINWRECK_CUDA_INCLUDE_DIRS ${TRAINWRECK_NCCL_INCLUDE_DIR})
+    message(STATUS "NCCL header: ${TRAINWRECK_NCCL_INCLUDE_DIR}/nccl.h")
   endif()
   message(STATUS "LibTorch is a CUDA build: CUDA code paths are compiled")
 else()
@@ -24,7 +37,7 @@ separate_arguments(TRAINWRECK_TORCH_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 
 function(trainwreck_torch_target target)
   target_include_directories(${target} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/include)
-  target_include_directories(${target} SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
+  target_include_directories(${target} SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS} ${TRAINWRECK_CUDA_INCLUDE_DIRS})
   target_compile_options(${target} PRIVATE ${TRAINWRECK_TORCH_FLAGS})
   target_compile_definitions(${target} PRIVATE ${TRAINWRECK_TORCH_DEFINITIONS})
   target_link_libraries(${target} PRIVATE nlohmann_json::nlohmann_json)

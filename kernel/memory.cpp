@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #ifdef TRAINWRECK_WITH_CUDA
+#include <ATen/Context.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -97,6 +98,8 @@ MemoryReading read_memory(c10::Device device) {
 #ifdef TRAINWRECK_WITH_CUDA
   if (device.is_cuda()) {
     using namespace c10::CachingDeviceAllocator;
+    // The caching allocator exists only once CUDA is initialized (lazily, by the first CUDA tensor).
+    at::globalContext().lazyInitDevice(c10::DeviceType::CUDA);
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
     const auto agg = static_cast<size_t>(StatType::AGGREGATE);
     r.allocated = stats.allocated_bytes[agg].current;
@@ -128,6 +131,8 @@ void limit_cuda_memory(c10::Device device, int64_t budget_bytes) {
   if (!device.is_cuda() || budget_bytes <= 0) return;
   size_t free_bytes = 0, total_bytes = 0;
   const auto index = device.index() < 0 ? 0 : device.index();
+  // setMemoryFraction needs the caching allocator, which CUDA's lazy initialization creates.
+  at::globalContext().lazyInitDevice(c10::DeviceType::CUDA);
   c10::cuda::CUDAGuard guard(index);
   C10_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   const double fraction = std::min(1.0, static_cast<double>(budget_bytes) / static_cast<double>(total_bytes));
