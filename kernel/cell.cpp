@@ -18,6 +18,12 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <cuda_runtime_api.h>
 #endif
+#ifdef TRAINWRECK_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL  // as in kernel/nccl_collective.cpp: torch_cuda's interface definition
+#endif
+#include <torch/csrc/distributed/c10d/NCCLUtils.hpp>
+#endif
 
 namespace tw {
 using nlohmann::json;
@@ -131,8 +137,9 @@ json probe_environment() {
 #else
   info["libtorch_cuda_build"] = false;
 #endif
-#ifdef TRAINWRECK_NCCL_VERSION
-  info["nccl"] = TRAINWRECK_NCCL_VERSION;
+#ifdef TRAINWRECK_WITH_NCCL
+  // The NCCL library LibTorch loaded (ncclGetVersion; touches no device).
+  info["nccl"] = c10d::getNcclVersion();
 #endif
   info["intraop_threads_default"] = at::get_num_threads();
   return info;

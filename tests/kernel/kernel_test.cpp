@@ -4,6 +4,11 @@
 
 #include <c10/util/Exception.h>
 
+#include <torch/version.h>
+
+#include <regex>
+
+#include "kernel/cell.h"
 #include "kernel/data.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
@@ -121,6 +126,20 @@ TEST(Memory, BudgetThrowsCatchableOutOfMemoryAndCounts) {
   EXPECT_THROW(at::empty({int64_t{1} << 30}, at::kFloat), c10::OutOfMemoryError);
   // The process stays usable after the error.
   EXPECT_EQ(at::ones({4}).sum().item<float>(), 4.0f);
+}
+
+// The context a run records: the LibTorch it was built with and, in a build with c10d's NCCL
+// backend, the NCCL library loaded (diff compares both across runs).
+TEST(Probe, ReportsLibTorchAndNcclVersions) {
+  const nlohmann::json p = tw::probe_environment();
+  EXPECT_EQ(p.at("libtorch").get<std::string>(), TORCH_VERSION);
+#ifdef TRAINWRECK_WITH_NCCL
+  EXPECT_TRUE(p.at("c10d_nccl").get<bool>());
+  ASSERT_TRUE(p.contains("nccl")) << p.dump();
+  EXPECT_TRUE(std::regex_match(p.at("nccl").get<std::string>(), std::regex(R"(\d+\.\d+\.\d+.*)"))) << p.dump();
+#else
+  EXPECT_FALSE(p.contains("nccl")) << p.dump();
+#endif
 }
 
 TEST(Recipe, JsonRoundTrip) {
