@@ -3,7 +3,6 @@
 #include "kernel/cuda/kernel_fault.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
-#include "trainwreck/guards.h"
 
 #ifdef TRAINWRECK_WITH_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
@@ -14,30 +13,17 @@
 namespace tw {
 namespace {
 
-class SpinningKernel : public trainwreck::Guard {
- public:
-  explicit SpinningKernel(int64_t at_step) : at_step_(at_step) {}
-  std::string name() const override { return "gpu_hang"; }
-  trainwreck::GuardReport after_step(const trainwreck::StepContext& ctx) override {
-#ifdef TRAINWRECK_WITH_CUDA_KERNELS
-    if (ctx.step == at_step_) {
-      flag_ = at::zeros({1}, at::TensorOptions().dtype(at::kInt).device(ctx.loss.device()));
-      cuda_faults::launch_spin_forever(flag_.data_ptr<int>(), at::cuda::getCurrentCUDAStream().stream());
-    }
-#else
-    (void)ctx;
-#endif
-    return {};
-  }
-
- private:
-  int64_t at_step_;
-  at::Tensor flag_;
-};
-
 struct GpuHang : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.guards.push_back(std::make_shared<SpinningKernel>(param_int(p, "at_step", 5)));
+    r.guards.push_back(std::make_shared<StepKernelFault>(
+        "gpu_hang", param_int(p, "at_step", 5), [flag = at::Tensor()](const trainwreck::StepContext& ctx) mutable {
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
+          flag = at::zeros({1}, at::TensorOptions().dtype(at::kInt).device(ctx.loss.device()));
+          cuda_faults::launch_spin_forever(flag.data_ptr<int>(), at::cuda::getCurrentCUDAStream().stream());
+#else
+          (void)ctx;
+#endif
+        }));
   }
   void run(CellEnv& env, Recipe& recipe) const override {
     if (can_launch_fault_kernel(env)) train(env, recipe);

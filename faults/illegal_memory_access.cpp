@@ -4,7 +4,6 @@
 #include "kernel/cuda/kernel_fault.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
-#include "trainwreck/guards.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,30 +18,18 @@
 namespace tw {
 namespace {
 
-class OutOfBoundsWriter : public trainwreck::Guard {
- public:
-  explicit OutOfBoundsWriter(int64_t at_step) : at_step_(at_step) {}
-  std::string name() const override { return "illegal_memory_access"; }
-  trainwreck::GuardReport after_step(const trainwreck::StepContext& ctx) override {
-#ifdef TRAINWRECK_WITH_CUDA_KERNELS
-    if (ctx.step == at_step_) {
-      at::Tensor w = ctx.model.parameters().front();
-      cuda_faults::launch_out_of_bounds_write(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()),
-                                              at::cuda::getCurrentCUDAStream().stream());
-    }
-#else
-    (void)ctx;
-#endif
-    return {};
-  }
-
- private:
-  int64_t at_step_;
-};
-
 struct IllegalMemoryAccess : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.guards.push_back(std::make_shared<OutOfBoundsWriter>(param_int(p, "at_step", 5)));
+    r.guards.push_back(std::make_shared<StepKernelFault>(
+        "illegal_memory_access", param_int(p, "at_step", 5), [](const trainwreck::StepContext& ctx) {
+#ifdef TRAINWRECK_WITH_CUDA_KERNELS
+          at::Tensor w = ctx.model.parameters().front();
+          cuda_faults::launch_out_of_bounds_write(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()),
+                                                  at::cuda::getCurrentCUDAStream().stream());
+#else
+          (void)ctx;
+#endif
+        }));
   }
   void run(CellEnv& env, Recipe& recipe) const override {
     if (!can_launch_fault_kernel(env)) return;
