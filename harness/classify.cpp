@@ -54,6 +54,10 @@ struct Summary {
   std::optional<long long> diverged_step;  // the run ended on a non-finite loss (not skipped)
   std::vector<double> step_x, mem_y;
   double peak_mem = -1;
+  // Rank 0's finite losses: the first, the largest, and the first step past the blow-up bound.
+  std::optional<double> initial_finite;
+  double max_finite = -std::numeric_limits<double>::infinity();
+  std::optional<long long> blowup_step;
 };
 
 Summary summarize(const Observation& obs, json& ev) {
@@ -72,6 +76,13 @@ Summary summarize(const Observation& obs, json& ev) {
         }
         ev["final_loss"] = number_or_text(loss);
         if (!std::isfinite(loss) && s.first_nonfinite_step < 0) s.first_nonfinite_step = step;
+        if (std::isfinite(loss) && e.value("rank", 0) == 0) {
+          if (!s.initial_finite) s.initial_finite = loss;
+          s.max_finite = std::max(s.max_finite, loss);
+          // The floor keeps a run that starts at (almost) zero loss from dividing by zero.
+          if (!s.blowup_step && loss > kBlowUpFactor * std::max(*s.initial_finite, 1e-12))
+            s.blowup_step = step;
+        }
       }
       for (const char* key : {"grad_norm", "grad_first", "grad_last"})
         if (e.contains(key)) ev[key] = e[key];
@@ -197,8 +208,14 @@ Classification classify_checked(const Observation& obs) {
     ev["message"] = "exited without an end event";
     return c;
   }
+  if (s.blowup_step) {
+    ev["blowup_step"] = *s.blowup_step;
+    ev["max_loss"] = s.max_finite;
+    ev["blowup_factor"] = s.max_finite / *s.initial_finite;
+  }
   if (s.diverged_step) {
     c.outcome = Outcome::kDiverged;
+    ev["divergence"] = "nonfinite";
     ev["symptom_step"] = s.first_nonfinite_step >= 0 ? s.first_nonfinite_step : *s.diverged_step;
     return c;
   }
@@ -209,8 +226,17 @@ Classification classify_checked(const Observation& obs) {
   }
   const json& end = *s.end;
   if (end.contains("target_loss")) ev["target_loss"] = end["target_loss"];
-  c.outcome = end.value("reached_target", false) ? Outcome::kHealthy : Outcome::kStalled;
+  const bool reached = end.value("reached_target", false);
   if (end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
+  if (s.blowup_step && !reached) {
+    // 0.91 -> 28,896 without a NaN is as much a divergence as a NaN; "stalled" would hide it.
+    c.outcome = Outcome::kDiverged;
+    ev["divergence"] = "blow-up";
+    ev["symptom_step"] = *s.blowup_step;
+    return c;
+  }
+  if (s.blowup_step) ev["recovered_from_blowup"] = true;
+  c.outcome = reached ? Outcome::kHealthy : Outcome::kStalled;
   return c;
 }
 

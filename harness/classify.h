@@ -36,6 +36,9 @@ struct Classification {
 // Memory that grows by more than this across a run, steadily, is a leak.
 constexpr double kLeakMinGrowthBytes = 32.0 * 1024 * 1024;
 
+// A finite loss this many times the first one is a blow-up: a divergence that never became NaN.
+constexpr double kBlowUpFactor = 100;
+
 Classification classify(const Observation& obs);
 
 // Theil-Sen slope (median of pairwise slopes) of y over x: robust to a few outliers.

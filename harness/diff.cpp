@@ -37,6 +37,7 @@ const std::vector<std::pair<std::string, std::string>>& known_context_keys() {
       {"host.trainwreck", "trainwreck version"},
       {"host.git_revision", "trainwreck revision"},
       {"seed", "seed"},
+      {"seeds", "seeds"},
       {"devices", "devices"},
   };
   return keys;
@@ -149,8 +150,27 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
     const json& ea = field(ca_cell, "evidence");
     const json& eb = field(cb_cell, "evidence");
     json changes = json::array();
-    const bool outcome_differs = ca_cell.value("outcome", "") != cb_cell.value("outcome", "");
+    bool outcome_differs = ca_cell.value("outcome", "") != cb_cell.value("outcome", "");
     if (outcome_differs) changes.push_back({{"field", "outcome"}, {"a", field(ca_cell, "outcome")}, {"b", field(cb_cell, "outcome")}});
+    // Runs with the same seeds are compared seed by seed: a change on any seed is a change of
+    // the cell's outcome. (With different seeds the context says so; only main records compare.)
+    const json& sa = field(ca_cell, "seeds");
+    const json& sb = field(cb_cell, "seeds");
+    json changed_seeds = json::array();
+    if (sa.is_object() && sb.is_object() && field(sa, "values") == field(sb, "values") &&
+        field(sa, "outcomes").is_array() && field(sa, "outcomes").size() == field(sb, "outcomes").size()) {
+      const json& oa = sa["outcomes"];
+      const json& ob = sb["outcomes"];
+      for (std::size_t i = 0; i < oa.size(); ++i)
+        if (oa[i] != ob[i] && i < field(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
+      if (!changed_seeds.empty()) {
+        std::string which;
+        for (const auto& v : changed_seeds) which += (which.empty() ? "" : ", ") + show(v);
+        changes.push_back(
+            {{"field", "seed_outcomes"}, {"a", oa}, {"b", ob}, {"note", "changed on seed(s) " + which}});
+        outcome_differs = true;
+      }
+    }
     // The step where a symptom showed or a guard fired is the evidence documentation quotes.
     for (const char* key : {"symptom_step", "detected_step"})
       if (field(ea, key) != field(eb, key)) changes.push_back({{"field", key}, {"a", field(ea, key)}, {"b", field(eb, key)}});
@@ -171,16 +191,18 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
     if (changes.empty()) continue;
     if (outcome_differs) ++outcome_changed;
     else ++evidence_changed;
-    d["cells"].push_back({{"id", id},
-                          {"scenario", cb_cell.value("scenario", "")},
-                          {"mitigation", cb_cell.value("mitigation", "")},
-                          {"device", cb_cell.value("device", "")},
-                          {"outcome_changed", outcome_differs},
-                          {"a_outcome", field(ca_cell, "outcome")},
-                          {"b_outcome", field(cb_cell, "outcome")},
-                          {"a_summary", cell_summary(ca_cell)},
-                          {"b_summary", cell_summary(cb_cell)},
-                          {"changes", changes}});
+    json entry = {{"id", id},
+                  {"scenario", cb_cell.value("scenario", "")},
+                  {"mitigation", cb_cell.value("mitigation", "")},
+                  {"device", cb_cell.value("device", "")},
+                  {"outcome_changed", outcome_differs},
+                  {"a_outcome", field(ca_cell, "outcome")},
+                  {"b_outcome", field(cb_cell, "outcome")},
+                  {"a_summary", cell_display(ca_cell)},
+                  {"b_summary", cell_display(cb_cell)},
+                  {"changes", changes}};
+    if (!changed_seeds.empty()) entry["changed_seeds"] = changed_seeds;
+    d["cells"].push_back(entry);
   }
   for (const auto& c : cells_of(b))
     if (!seen_a.count(c.value("id", ""))) d["only_b"].push_back(c.value("id", ""));
@@ -209,6 +231,14 @@ std::string describe_change(const json& ch) {
       return os.str();
     };
     s = "peak memory " + mib(ch["a"]) + " -> " + mib(ch["b"]);
+  }
+  if (f == "seed_outcomes" && ch["a"].is_array() && ch["b"].is_array()) {
+    auto list = [](const json& v) {
+      std::string out;
+      for (const auto& o : v) out += (out.empty() ? "" : ", ") + show(o);
+      return out;
+    };
+    s = "outcome per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
   }
   if (ch.contains("note")) s += " (" + ch["note"].get<std::string>() + ")";
   return s;

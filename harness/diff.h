@@ -16,7 +16,8 @@ struct DiffOptions {
 // The diff as data:
 // {"a", "b", "tolerances", "context": [{"key", "label", "a", "b"}],
 //  "cells": [{"id", "scenario", "mitigation", "device", "outcome_changed", "a_outcome", "b_outcome",
-//             "a_summary", "b_summary", "changes": [{"field", "a", "b", "note"?}]}],
+//             "a_summary", "b_summary", "changes": [{"field", "a", "b", "note"?}],
+//             "changed_seeds"?: [seed...] (both runs had these seeds; the outcome changed on them)}],
 //  "only_a": [id...], "only_b": [id...],
 //  "summary": {"compared", "outcome_changed", "evidence_changed", "only_a", "only_b", "context_changed"}}
 nlohmann::json diff_matrices(const nlohmann::json& a, const nlohmann::json& b, const DiffOptions& options);

@@ -33,7 +33,10 @@ td.cell a:hover{text-decoration:underline}
 td.cell .note{display:block;font-size:12px;font-weight:400}
 td.empty{background:#fff;color:#aab}
 td.v-unexpected,details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
-td.v-flaky{box-shadow:inset 0 0 0 3px #bc4c00}
+td.v-flaky,td.v-seed-dependent{box-shadow:inset 0 0 0 3px #bc4c00}
+details.v-flaky>summary,details.v-seed-dependent>summary{box-shadow:inset 0 0 0 3px #bc4c00}
+table.seeds td,table.seeds th{border:1px solid var(--line);padding:3px 8px;text-align:left;font-size:13px}
+table.seeds th{background:var(--panel)}
 td.v-unpinned{box-shadow:inset 0 0 0 2px #8c959f;border-style:dashed}
 .o-healthy{background:#dafbe1;color:#116329}.o-diverged{background:#ffebe9;color:#a40e26}
 .o-stalled{background:#fff8c5;color:#7d4e00}.o-oom{background:#fbefff;color:#6e40c9}
@@ -96,7 +99,7 @@ const char* kScript = R"js(
 const std::vector<std::pair<std::string, std::string>>& outcome_legend() {
   static const std::vector<std::pair<std::string, std::string>> l = {
       {"healthy", "reached its loss target"},
-      {"diverged", "non-finite loss or weights"},
+      {"diverged", "non-finite loss or weights, or a loss 100x the first that never recovered"},
       {"stalled", "trained to the end without reaching the target"},
       {"detected", "a guard stopped the run with a diagnosis"},
       {"oom", "out of memory"},
@@ -141,7 +144,7 @@ std::string outcome_class(const std::string& outcome) {
 }
 
 std::string verdict_class(const std::string& verdict) {
-  for (const char* v : {"pass", "unexpected", "unpinned", "flaky"})
+  for (const char* v : {"pass", "unexpected", "unpinned", "flaky", "seed-dependent"})
     if (verdict == v) return std::string("v-") + v;
   return "v-unexpected";
 }
@@ -177,6 +180,39 @@ std::string kv_table(const std::vector<std::pair<std::string, std::string>>& row
   std::ostringstream os;
   os << "<table class=\"" << cls << "\">";
   for (const auto& [k, v] : rows) os << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>";
+  os << "</table>";
+  return os.str();
+}
+
+// Every seed of a multi-seed cell: its outcome and key evidence, one row each.
+std::string seeds_table(const json& cell) {
+  const json& seeds = member(cell, "seeds");
+  if (!seeds.is_object()) return "";
+  const json& values = member(seeds, "values");
+  const json& outcomes = member(seeds, "outcomes");
+  const json& evidence = member(seeds, "evidence");
+  if (!values.is_array() || !outcomes.is_array()) return "";
+  std::vector<std::string> keys;
+  for (const char* k : {"symptom_step", "detected_step", "reached_step", "final_loss", "final_eval_loss",
+                        "peak_mem_bytes", "steps", "message"})
+    if (evidence.is_array())
+      for (const auto& e : evidence)
+        if (e.is_object() && e.contains(k) && std::find(keys.begin(), keys.end(), k) == keys.end())
+          keys.push_back(k);
+  std::ostringstream os;
+  os << "<h3>Seeds: " << html_escape(seeds_text(cell))
+     << "</h3><table class=\"seeds\"><tr><th>seed</th><th>outcome</th>";
+  for (const auto& k : keys) os << "<th>" << html_escape(k) << "</th>";
+  os << "</tr>";
+  for (std::size_t i = 0; i < values.size() && i < outcomes.size(); ++i) {
+    const std::string outcome = show(outcomes[i]);
+    os << "<tr><td>" << html_escape(show(values[i])) << "</td><td><span class=\"badge "
+       << outcome_class(outcome) << "\">" << html_escape(outcome) << "</span></td>";
+    const json& ev = evidence.is_array() && i < evidence.size() ? evidence[i] : json();
+    for (const auto& k : keys)
+      os << "<td>" << html_escape(ev.is_object() && ev.contains(k) ? evidence_text(k, ev[k]) : "") << "</td>";
+    os << "</tr>";
+  }
   os << "</table>";
   return os.str();
 }
@@ -398,6 +434,8 @@ std::string render_html(const json& matrix, const json& diff) {
      << summary["pass"] << "</b> as expected</span><span><b>" << summary["unexpected"] << "</b> unexpected</span><span><b>"
      << summary["unpinned"] << "</b> unpinned</span>";
   if (summary["flaky"].get<int>() > 0) os << "<span><b>" << summary["flaky"] << "</b> flaky</span>";
+  if (summary["seed_dependent"].get<int>() > 0)
+    os << "<span><b>" << summary["seed_dependent"] << "</b> seed-dependent</span>";
   os << "</p><p class=\"muted\">";
   if (member(ctx, "started_at").is_string()) os << "Run started " << html_escape(show(ctx["started_at"]));
   if (member(ctx, "finished_at").is_string()) os << ", finished " << html_escape(show(ctx["finished_at"]));
@@ -456,7 +494,8 @@ std::string render_html(const json& matrix, const json& diff) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
       const json& c = cells[i];
       if (c.value("device", "") != device) continue;
-      const std::string row = c.value("scenario", ""), col = c.value("mitigation", "");
+      // A column per label and stack: one label may name different stacks in two scenarios.
+      const std::string row = c.value("scenario", ""), col = mitigation_display(c);
       if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
       if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
       at[{row, col}] = i;
@@ -478,10 +517,11 @@ std::string render_html(const json& matrix, const json& diff) {
         const std::string verdict = c.value("verdict", "unpinned");
         os << "<td class=\"cell " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict)
            << "\" title=\"" << html_escape(c.value("id", "") + ": " + verdict) << "\"><a href=\"#c" << it->second
-           << "\">" << html_escape(cell_summary(c)) << "</a>";
+           << "\">" << html_escape(cell_display(c)) << "</a>";
         if (verdict == "unexpected") os << "<span class=\"note\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</span>";
         else if (verdict == "unpinned") os << "<span class=\"note\">unpinned</span>";
         else if (verdict == "flaky") os << "<span class=\"note\">flaky</span>";
+        else if (verdict == "seed-dependent") os << "<span class=\"note\">&#10007; seed-dependent</span>";
         auto ch = changed.find(c.value("id", ""));
         if (ch != changed.end()) {
           const json& d = *ch->second;
@@ -502,10 +542,11 @@ std::string render_html(const json& matrix, const json& diff) {
   os << "<section class=\"legend\"><h2>Outcomes</h2><p>";
   for (const auto& [name, what] : outcome_legend())
     os << "<span class=\"badge o-" << name << "\">" << name << "</span>" << html_escape(what) << ". ";
-  os << "</p><p class=\"muted\">A red frame marks an outcome that differs from the pinned expectation; a dashed "
-        "frame, a cell with no expectation pinned. The key number: <code>diverged@k</code> non-finite loss at step k, "
-        "<code>healthy@k</code> target reached at step k, <code>detected@k (+n)</code> a guard stopped the run n "
-        "steps after the symptom.</p></section>\n";
+  os << "</p><p class=\"muted\">A red frame marks an outcome that differs from the pinned expectation; an "
+        "orange one, repeats or seeds that disagree (<code>diverged 2/3, stalled 1/3</code>); a dashed frame, "
+        "a cell with no expectation pinned. The key number: <code>diverged@k</code> non-finite (or blown-up) "
+        "loss at step k, <code>healthy@k</code> target reached at step k, <code>detected@k (+n)</code> a guard "
+        "stopped the run n steps after the symptom.</p></section>\n";
 
   os << "<section id=\"cells\"><h2>Cells</h2><p><button id=\"toggle-all\" type=\"button\" hidden>Expand all cells</button> "
         "<span class=\"muted\">Each cell: loss, gradient norm of the first and last layer, and memory per step "
@@ -515,17 +556,23 @@ std::string render_html(const json& matrix, const json& diff) {
     const json& c = cells[i];
     const std::string outcome = c.value("outcome", "");
     const std::string verdict = c.value("verdict", "unpinned");
-    os << "<details class=\"cellpanel " << verdict_class(verdict) << "\" id=\"c" << i << "\"><summary><span class=\"badge "
-       << outcome_class(outcome) << "\">" << html_escape(outcome) << "</span> <b>" << html_escape(c.value("id", ""))
-       << "</b> &#8212; " << html_escape(cell_summary(c)) << " <span class=\"muted\">(" << html_escape(verdict);
+    os << "<details class=\"cellpanel " << verdict_class(verdict) << "\" id=\"c" << i
+       << "\"><summary><span class=\"badge " << outcome_class(outcome) << "\">" << html_escape(outcome)
+       << "</span> <b>" << html_escape(c.value("id", "")) << "</b> &#8212; " << html_escape(cell_display(c))
+       << " <span class=\"muted\">(" << html_escape(verdict);
     if (!member(c, "expected").is_null() && verdict != "pass") os << ", expected " << html_escape(show(member(c, "expected")));
     os << ")</span></summary><div class=\"body\">" << charts_for(c);
     std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
     if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
+    if (member(c, "stack").is_array()) {
+      std::string members;
+      for (const auto& m : c["stack"]) members += (members.empty() ? "" : " + ") + show(m);
+      rows.push_back({"stack", members + " (applied in this order)"});
+    }
     rows.push_back({"expected", member(c, "expected").is_null() ? "(not pinned)" : show(member(c, "expected"))});
     flatten(member(c, "evidence"), "", rows);
     if (c.contains("repeat")) flatten(c["repeat"], "repeat", rows);
-    os << kv_table(rows);
+    os << kv_table(rows) << seeds_table(c);
     const std::string tail = c.value("log_tail", "");
     if (!tail.empty()) os << "<h3>Last output</h3><pre>" << html_escape(tail) << "</pre>";
     os << "</div></details>\n";

@@ -14,7 +14,7 @@ using nlohmann::json;
 namespace {
 
 // What must be equal for two shards to be parts of one run: the settings less the shard index
-// (when every shard has its run.json; else the seed), and the device classes the run resolved
+// (when every shard has its run.json; else the seed and seed list), and the device classes the run resolved
 // to (--device auto may differ between machines).
 json identity_of(const ShardResult& s, bool with_settings) {
   json id = json::object();
@@ -23,6 +23,7 @@ json identity_of(const ShardResult& s, bool with_settings) {
     id.erase("shard_index");
   } else {
     id["seed"] = s.matrix.value("context", json::object()).value("seed", json(nullptr));
+    id["seeds"] = s.matrix.value("context", json::object()).value("seeds", json(nullptr));
   }
   id["resolved_devices"] = s.matrix.value("context", json::object()).value("devices", json::array());
   return id;

@@ -4,7 +4,7 @@ namespace tw {
 namespace {
 constexpr const char* kOutcomeNames[] = {"healthy", "diverged", "stalled", "oom",      "leak",
                                          "hang",    "crash",    "error",   "detected", "unsupported"};
-constexpr const char* kVerdictNames[] = {"pass", "unexpected", "unpinned", "flaky"};
+constexpr const char* kVerdictNames[] = {"pass", "unexpected", "unpinned", "flaky", "seed-dependent"};
 }  // namespace
 
 const char* to_string(Outcome outcome) { return kOutcomeNames[static_cast<int>(outcome)]; }
@@ -29,7 +29,7 @@ std::optional<Verdict> parse_verdict(std::string_view name) {
 }
 
 bool is_failure(Verdict verdict) {
-  return verdict == Verdict::kUnexpected || verdict == Verdict::kFlaky;
+  return verdict == Verdict::kUnexpected || verdict == Verdict::kFlaky || verdict == Verdict::kSeedDependent;
 }
 
 }  // namespace tw

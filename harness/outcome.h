@@ -9,7 +9,7 @@ namespace tw {
 
 enum class Outcome {
   kHealthy,      // reached its loss target
-  kDiverged,     // non-finite loss or weights at some step
+  kDiverged,     // non-finite loss or weights, or a loss blown up (kBlowUpFactor) without recovery
   kStalled,      // trained to the end without reaching the target
   kOom,          // out of memory (device or cell budget)
   kLeak,         // memory grew without bound
@@ -30,6 +30,7 @@ enum class Verdict {
   kUnexpected,  // outcome != expectation
   kUnpinned,    // no expectation pinned for this device class (reported, not a failure)
   kFlaky,       // repeats disagreed
+  kSeedDependent,  // seeds disagreed: the outcome is not evidence of the setting alone
 };
 
 const char* to_string(Verdict verdict);

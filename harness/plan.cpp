@@ -17,6 +17,8 @@ std::string CellSpec::file_stem() const {
 }
 
 json CellSpec::to_json() const {
+  json members = json::array();
+  for (const auto& m : stack) members.push_back({{"name", m.name}, {"params", m.params}});
   return {{"id", id},
           {"scenario", scenario},
           {"fault", fault},
@@ -28,7 +30,8 @@ json CellSpec::to_json() const {
           {"recipe", recipe},
           {"limits", limits.to_json()},
           {"ranks", ranks},
-          {"seed", seed}};
+          {"seed", seed},
+          {"stack", members}};
 }
 
 Shard parse_shard(const std::string& text, const std::string& flag) {
@@ -116,6 +119,7 @@ std::vector<CellSpec> plan_cells(const std::vector<Scenario>& scenarios, const C
         c.fault = s.fault;
         c.mitigation = m.name;
         c.label = m.label;
+        c.stack = m.members();
         c.device = device;
         c.id = s.name + "/" + m.label + "/" + device;
         if (!filter_match(options.filters, c.id)) continue;
@@ -129,9 +133,13 @@ std::vector<CellSpec> plan_cells(const std::vector<Scenario>& scenarios, const C
         c.ranks = fault->ranks;
         c.requires = s.requires;
         for (const auto& r : fault->requires) c.requires.push_back(r);
-        const ComponentInfo* mit = catalog.mitigation(m.name);
-        TW_CHECK(mit, "scenario validated against the catalog");
-        for (const auto& r : mit->requires) c.requires.push_back(r);
+        // A stack needs what each of its members needs, and as many ranks as the widest.
+        for (const auto& member : c.stack) {
+          const ComponentInfo* mit = catalog.mitigation(member.name);
+          TW_CHECK(mit, "scenario validated against the catalog");
+          for (const auto& r : mit->requires) c.requires.push_back(r);
+          c.ranks = std::max(c.ranks, mit->ranks);
+        }
         auto e = m.expect.find(device);
         if (e != m.expect.end()) c.expected = e->second;
         c.unsupported_reason = unmet(c.requires, device, options.caps);

@@ -22,15 +22,16 @@ struct CellSpec {
   std::string id;          // "<scenario>/<label>/<device>"
   std::string scenario;
   std::string fault;
-  std::string mitigation;  // registered name
+  std::string mitigation;  // registered name; for a stack its members joined with "+"
   std::string label;       // column in the matrix
+  std::vector<StackMember> stack;  // remedies in application order (empty for "none")
   std::string device;      // "cpu" or "cuda"
   nlohmann::json fault_params;
   nlohmann::json mitigation_params;
   nlohmann::json recipe;
   Limits limits;
   int ranks = 1;
-  std::vector<std::string> requires;  // scenario's, fault's and mitigation's together
+  std::vector<std::string> requires;  // scenario's, fault's and every stack member's together
   std::optional<Outcome> expected;
   std::string unsupported_reason;     // set when the machine lacks a requirement
   uint64_t seed = 0;                  // the run's seed; the cell derives its own from it and its id

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <set>
 
+#include "harness/runner.h"
+
 namespace tw {
 using nlohmann::json;
 
@@ -56,6 +58,54 @@ json compare_repeats(const std::vector<json>& results, const std::vector<std::ve
     r["identical_loss"] = same;
   }
   return r;
+}
+
+json seed_evidence(const json& result) {
+  const json ev = result.value("evidence", json::object());
+  json out = json::object();
+  for (const char* key : {"symptom_step", "detected_step", "reached_step", "final_loss", "final_eval_loss",
+                          "peak_mem_bytes", "steps"})
+    if (ev.contains(key)) out[key] = ev[key];
+  if (ev.contains("message") && ev["message"].is_string()) {
+    std::string m = ev["message"].get<std::string>();
+    // Cut on a UTF-8 boundary so the record stays valid text.
+    if (m.size() > kSeedMessageChars) {
+      std::size_t cut = kSeedMessageChars;
+      while (cut > 0 && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80) --cut;
+      m = m.substr(0, cut) + "...";
+    }
+    out["message"] = m;
+  }
+  return out;
+}
+
+json aggregate_seeds(const std::vector<uint64_t>& seeds, const std::vector<json>& results) {
+  json r = {{"values", seeds},
+            {"outcomes", json::array()},
+            {"counts", json::object()},
+            {"evidence", json::array()}};
+  for (const auto& res : results) {
+    const std::string outcome = res.value("outcome", "");
+    r["outcomes"].push_back(outcome);
+    r["counts"][outcome] = r["counts"].value(outcome, 0) + 1;
+    r["evidence"].push_back(seed_evidence(res));
+  }
+  return r;
+}
+
+json seed_series_of(const std::string& events_file, std::size_t points) {
+  std::vector<json> events;
+  std::ifstream in(events_file);
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("event", "") == "step" && e.value("rank", 0) == 0)
+      events.push_back(std::move(e));
+  }
+  const json all = extract_series(events, points);
+  json out = json::object();
+  for (const char* key : {"step", "loss"})
+    if (all.contains(key)) out[key] = all[key];
+  return out;
 }
 
 }  // namespace tw

@@ -20,4 +20,18 @@ bool varies_by_nature(const std::string& evidence_key);
 // The loss of every rank-0 step event in a cell's event stream file (<cell>.jsonl).
 std::vector<nlohmann::json> loss_series_of(const std::string& events_file);
 
+// One cell run with several seeds (--seeds N). `results`: the matrix.json records of each seed,
+// in the order of `seeds`. Returns {"values": [seed...], "outcomes": [outcome...], "counts":
+// {outcome: n}, "evidence": [the key evidence of each seed: steps, losses, memory, message]}.
+nlohmann::json aggregate_seeds(const std::vector<uint64_t>& seeds,
+                               const std::vector<nlohmann::json>& results);
+
+// The key evidence of one result kept per seed; a message is cut to kSeedMessageChars.
+nlohmann::json seed_evidence(const nlohmann::json& result);
+constexpr std::size_t kSeedMessageChars = 200;
+
+// A cell's rank-0 loss curve from its event stream file, for figures of the other seeds:
+// {"step": [...], "loss": [...]} with at most `points` values each ({} when it has no steps).
+nlohmann::json seed_series_of(const std::string& events_file, std::size_t points = 60);
+
 }  // namespace tw

@@ -1,5 +1,6 @@
 #include "harness/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -174,15 +175,94 @@ std::string cell_summary(const json& cell) {
   return outcome;
 }
 
+bool seeds_disagree(const json& cell) {
+  auto it = cell.find("seeds");
+  return it != cell.end() && it->is_object() && it->value("counts", json::object()).size() > 1;
+}
+
+std::string seeds_text(const json& cell) {
+  auto it = cell.find("seeds");
+  if (it == cell.end() || !it->is_object()) return "";
+  const json outcomes = it->value("outcomes", json::array());
+  if (!outcomes.is_array() || outcomes.size() < 2) return "";
+  // Outcomes by count, most frequent first; ties in the order the seeds ran.
+  std::vector<std::pair<std::string, int>> counts;
+  for (const auto& o : outcomes) {
+    const std::string name = o.is_string() ? o.get<std::string>() : "?";
+    auto at = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == name; });
+    if (at == counts.end()) counts.push_back({name, 1});
+    else ++at->second;
+  }
+  std::stable_sort(counts.begin(), counts.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  const std::string n = std::to_string(outcomes.size());
+  if (counts.size() == 1) return n + "/" + n + " seeds";
+  std::string out;
+  for (const auto& [name, k] : counts)
+    out += (out.empty() ? "" : ", ") + name + " " + std::to_string(k) + "/" + n;
+  return out;
+}
+
+std::string cell_display(const json& cell) {
+  const std::string seeds = seeds_text(cell);
+  if (seeds.empty()) return cell_summary(cell);
+  return seeds_disagree(cell) ? seeds : cell_summary(cell) + " (" + seeds + ")";
+}
+
+std::string mitigation_display(const json& cell) {
+  std::string label = cell.value("mitigation", "");
+  auto it = cell.find("stack");
+  if (it == cell.end() || !it->is_array() || it->empty()) return label;
+  std::string names;
+  for (const auto& m : *it)
+    names += (names.empty() ? "" : "+") + (m.is_string() ? m.get<std::string>() : "?");
+  return label + " [" + names + "]";
+}
+
 json summarize_verdicts(const json& matrix) {
-  json s = {{"total", 0}, {"pass", 0}, {"unexpected", 0}, {"unpinned", 0}, {"flaky", 0}};
+  json s = {{"total", 0},    {"pass", 0},  {"unexpected", 0},
+            {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 0}};
   for (const auto& c : cells_of(matrix)) {
     s["total"] = s["total"].get<int>() + 1;
-    const std::string v = c.value("verdict", "unpinned");
-    if (s.contains(v)) s[v] = s[v].get<int>() + 1;
+    const auto v = parse_verdict(c.value("verdict", "unpinned"));
+    if (!v) continue;
+    // JSON keys are identifiers: "seed-dependent" is counted as "seed_dependent".
+    const std::string key = *v == Verdict::kSeedDependent ? "seed_dependent" : to_string(*v);
+    s[key] = s[key].get<int>() + 1;
   }
   return s;
 }
+
+int count_failures(const json& matrix) {
+  int n = 0;
+  for (const auto& c : cells_of(matrix))
+    n += is_failure(parse_verdict(c.value("verdict", "unpinned")).value_or(Verdict::kUnexpected)) ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+// ", 2 flaky, 1 seed-dependent": the failure kinds beyond "unexpected", only when there are any.
+std::string other_failures(const json& s) {
+  std::string out;
+  if (s.value("flaky", 0) > 0) out += ", " + std::to_string(s.value("flaky", 0)) + " flaky";
+  if (s.value("seed_dependent", 0) > 0)
+    out += ", " + std::to_string(s.value("seed_dependent", 0)) + " seed-dependent";
+  return out;
+}
+
+// "20240611 diverged, 20240612 stalled": each seed's outcome, for failure messages.
+std::string per_seed_outcomes(const json& cell) {
+  auto it = cell.find("seeds");
+  if (it == cell.end() || !it->is_object()) return "";
+  const json values = it->value("values", json::array()), outcomes = it->value("outcomes", json::array());
+  std::string out;
+  for (std::size_t i = 0; i < values.size() && i < outcomes.size(); ++i)
+    out += (out.empty() ? "" : ", ") + text(values[i]) + " " + text(outcomes[i]);
+  return out;
+}
+
+}  // namespace
 
 std::string render_console(const json& matrix, bool color) {
   std::ostringstream os;
@@ -199,19 +279,18 @@ std::string render_console(const json& matrix, bool color) {
     }
     const std::string verdict = c.value("verdict", "unpinned");
     const char* col = verdict == "pass" ? green : verdict == "unpinned" ? yellow : red;
-    std::string summary = cell_summary(c);
-    std::string mitigation = c.value("mitigation", "");
-    mitigation.resize(std::max<std::size_t>(mitigation.size(), 26), ' ');
-    summary.resize(std::max<std::size_t>(summary.size(), 30), ' ');
+    std::string summary = cell_display(c);
+    std::string mitigation = mitigation_display(c);
+    // Columns, with at least one space after a long stack name or seed count.
+    mitigation.resize(std::max<std::size_t>(mitigation.size() + 1, 26), ' ');
+    summary.resize(std::max<std::size_t>(summary.size() + 1, 30), ' ');
     os << "  " << mitigation << summary << col << verdict << reset;
     if (verdict == "unexpected") os << " (expected " << text(c.value("expected", json())) << ")";
     os << "\n";
   }
   const json s = summarize_verdicts(matrix);
   os << "\n" << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
-     << s["unpinned"] << " unpinned";
-  if (s["flaky"].get<int>() > 0) os << ", " << s["flaky"] << " flaky";
-  os << "\n";
+     << s["unpinned"] << " unpinned" << other_failures(s) << "\n";
   return os.str();
 }
 
@@ -225,7 +304,8 @@ std::string render_markdown(const json& matrix) {
     std::map<std::string, std::string> fault_of;
     for (const auto& c : cells_of(matrix)) {
       if (c.value("device", "") != device) continue;
-      const std::string row = c.value("scenario", ""), col = c.value("mitigation", "");
+      // A column per label and stack: one label may name different stacks in two scenarios.
+      const std::string row = c.value("scenario", ""), col = mitigation_display(c);
       if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
       if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
       at[{row, col}] = &c;
@@ -251,10 +331,11 @@ std::string render_markdown(const json& matrix) {
         }
         const json& c = *it->second;
         const std::string verdict = c.value("verdict", "unpinned");
-        std::string cell = md_escape(cell_summary(c));
+        std::string cell = md_escape(cell_display(c));
         if (verdict == "unexpected") cell = "**" + cell + "** ✗ (expected " + text(c.value("expected", json())) + ")";
         else if (verdict == "unpinned") cell += " (unpinned)";
         else if (verdict == "flaky") cell += " (flaky)";
+        else if (verdict == "seed-dependent") cell = "**" + cell + "** ✗ (seed-dependent)";
         os << " " << cell << " |";
       }
       os << "\n";
@@ -263,13 +344,14 @@ std::string render_markdown(const json& matrix) {
   }
   const json s = summarize_verdicts(matrix);
   os << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
-     << s["unpinned"] << " unpinned.\n\n"
-     << "Legend: `healthy@k` reached the loss target at step k; `diverged@k` non-finite loss at step k; "
-        "`stalled` trained to the end without reaching the target; `detected@k (+n)` a guard stopped the run "
-        "at step k, n steps after the symptom; `oom` out of memory; `leak +X/step` steady memory growth; "
-        "`hang` killed by the watchdog; `crash SIG` killed by a signal; `error` an exception or exit "
-        "without a result; `unsupported` the machine lacks a requirement. ✗ marks an outcome that differs "
-        "from the pinned expectation.\n";
+     << s["unpinned"] << " unpinned" << other_failures(s) << ".\n\n"
+     << "Legend: `healthy@k` reached the loss target at step k; `diverged@k` non-finite loss, or a loss 100x "
+        "the first (blow-up), at step k; `stalled` trained to the end without reaching the target; "
+        "`detected@k (+n)` a guard stopped the run at step k, n steps after the symptom; `oom` out of memory; "
+        "`leak +X/step` steady memory growth; `hang` killed by the watchdog; `crash SIG` killed by a signal; "
+        "`error` an exception or exit without a result; `unsupported` the machine lacks a requirement. ✗ marks "
+        "an outcome that differs from the pinned expectation, or seeds that disagree (`diverged 2/3, stalled "
+        "1/3`); `(3/3 seeds)` every seed had that outcome; `label [a+b]` a stack of remedies applied together.\n";
   if (ctx.contains("host") || ctx.contains("probe")) {
     os << "\nContext: ";
     const json probe = ctx.value("probe", json::object());
@@ -300,7 +382,7 @@ std::string render_junit(const json& matrix) {
   // The root carries no "skipped": Surefire's schema, which Jenkins validates against, has none there.
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   os << "<testsuites name=\"trainwreck\" tests=\"" << s["total"] << "\" failures=\""
-     << s["unexpected"].get<int>() + s["flaky"].get<int>() << "\" errors=\"0\" time=\"" << junit_time(total_time)
+     << count_failures(matrix) << "\" errors=\"0\" time=\"" << junit_time(total_time)
      << "\">\n";
   for (const auto& name : order) {
     const auto& cells = suites[name];
@@ -320,16 +402,20 @@ std::string render_junit(const json& matrix) {
       const std::string v = c->value("verdict", "");
       const json& ev = evidence_of(*c);
       os << "    <testcase classname=\"" << xml_escape(name) << "\" name=\""
-         << xml_escape(c->value("mitigation", "") + " [" + c->value("device", "") + "]") << "\" time=\""
+         << xml_escape(mitigation_display(*c) + " [" + c->value("device", "") + "]") << "\" time=\""
          << junit_time(ev.value("wall_seconds", 0.0)) << "\">\n";
-      const std::string detail = "outcome " + c->value("outcome", "") + ", expected " + text(c->value("expected", json())) +
-                                 "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
-      if (v == "unexpected" || v == "flaky") {
-        os << "      <failure type=\"" << v << "\" message=\""
-           << xml_escape(cell_summary(*c) + " (expected " + text(c->value("expected", json())) + ")") << "\">"
-           << xml_escape(detail) << "</failure>\n";
+      const std::string seeds = per_seed_outcomes(*c);
+      std::string detail = "outcome " + c->value("outcome", "") + ", expected " +
+                           text(c->value("expected", json())) +
+                           "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
+      if (!seeds.empty()) detail += "\nseeds: " + seeds;
+      if (is_failure(parse_verdict(v).value_or(Verdict::kUnexpected))) {
+        std::string message = cell_display(*c) + " (expected " + text(c->value("expected", json())) + ")";
+        if (!seeds.empty()) message += "; seeds: " + seeds;
+        os << "      <failure type=\"" << xml_escape(v) << "\" message=\"" << xml_escape(valid_utf8(message))
+           << "\">" << xml_escape(valid_utf8(detail)) << "</failure>\n";
       } else if (v == "unpinned") {
-        os << "      <skipped message=\"" << xml_escape("no expectation pinned; observed " + cell_summary(*c))
+        os << "      <skipped message=\"" << xml_escape("no expectation pinned; observed " + cell_display(*c))
            << "\"/>\n";
       }
       std::string out = detail;
@@ -344,10 +430,19 @@ std::string render_junit(const json& matrix) {
   return os.str();
 }
 
+namespace {
+std::string stack_of(const json& cell) {
+  std::string names;
+  if (cell.contains("stack") && cell["stack"].is_array())
+    for (const auto& m : cell["stack"]) names += (names.empty() ? "" : "+") + text(m);
+  return names;
+}
+}  // namespace
+
 std::string render_csv(const json& matrix) {
   std::ostringstream os;
   os << "scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
-        "final_loss,peak_mem_bytes,wall_seconds\n";
+        "final_loss,peak_mem_bytes,wall_seconds,stack,seeds\n";
   for (const auto& c : cells_of(matrix)) {
     const json& ev = evidence_of(c);
     auto field = [&](const char* k) { return ev.contains(k) ? csv_field(text(ev[k])) : std::string(); };
@@ -356,7 +451,7 @@ std::string render_csv(const json& matrix) {
        << csv_field(c.value("outcome", "")) << "," << csv_field(text(c.value("expected", json()))) << ","
        << csv_field(c.value("verdict", "")) << "," << csv_field(cell_summary(c)) << "," << field("symptom_step")
        << "," << field("detected_step") << "," << field("final_loss") << "," << field("peak_mem_bytes") << ","
-       << field("wall_seconds") << "\n";
+       << field("wall_seconds") << "," << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << "\n";
   }
   return os.str();
 }

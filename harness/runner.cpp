@@ -73,6 +73,13 @@ Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome) {
   return *expected == outcome ? Verdict::kPass : Verdict::kUnexpected;
 }
 
+Verdict verdict_for_seeds(const std::optional<Outcome>& expected, const std::vector<Outcome>& outcomes) {
+  if (outcomes.empty()) return Verdict::kUnpinned;
+  for (const Outcome o : outcomes)
+    if (o != outcomes.front()) return Verdict::kSeedDependent;
+  return verdict_for(expected, outcomes.front());
+}
+
 json CellRecord::to_json() const {
   json j = {{"id", spec.id},
             {"scenario", spec.scenario},
@@ -84,6 +91,11 @@ json CellRecord::to_json() const {
             {"verdict", to_string(verdict)},
             {"evidence", evidence}};
   if (spec.label != spec.mitigation) j["mitigation_name"] = spec.mitigation;
+  if (spec.stack.size() > 1) {
+    json names = json::array();
+    for (const auto& m : spec.stack) names.push_back(m.name);
+    j["stack"] = names;
+  }
   if (!series.empty()) j["series"] = series;
   if (!log_tail.empty()) j["log_tail"] = log_tail;
   return j;

@@ -42,6 +42,9 @@ struct CellRecord {
 };
 
 Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome);
+// One cell run with several seeds: pass only when every seed met the expectation; seeds that
+// agree on another outcome are unexpected; seeds that disagree are seed-dependent (pinned or not).
+Verdict verdict_for_seeds(const std::optional<Outcome>& expected, const std::vector<Outcome>& outcomes);
 
 // Per-step curves (loss, gradient norms, memory) of an event stream, at most `points` each.
 nlohmann::json extract_series(const std::vector<nlohmann::json>& events, std::size_t points = 200);

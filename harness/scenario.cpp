@@ -22,14 +22,14 @@ bool valid_name(const std::string& s) {
   });
 }
 
-const json* member(const json& obj, const char* key) {
+const json* member_of(const json& obj, const char* key) {
   auto it = obj.find(key);
   return it == obj.end() ? nullptr : &*it;
 }
 
 std::string get_string(const json& obj, const char* key, const std::string& where, const std::string& field,
                        bool required) {
-  const json* v = member(obj, key);
+  const json* v = member_of(obj, key);
   if (!v) {
     if (required) throw InputError(where, field, "is required");
     return "";
@@ -53,7 +53,7 @@ void check_keys(const json& obj, std::initializer_list<const char*> allowed, con
 
 double get_positive(const json& obj, const char* key, double fallback, double max, const std::string& where,
                     const std::string& field) {
-  const json* v = member(obj, key);
+  const json* v = member_of(obj, key);
   if (!v) return fallback;
   if (!v->is_number()) throw InputError(where, field, "must be a number");
   const double d = v->get<double>();
@@ -72,7 +72,7 @@ Limits parse_limits(const json& v, const std::string& where) {
   l.memory_mb = static_cast<int64_t>(
       get_positive(v, "memory_mb", static_cast<double>(l.memory_mb), 1 << 24, where, "limits.memory_mb"));
   if (l.memory_mb < 16) throw InputError(where, "limits.memory_mb", "must be >= 16");
-  if (const json* e = member(v, "exclusive")) {
+  if (const json* e = member_of(v, "exclusive")) {
     if (!e->is_boolean()) throw InputError(where, "limits.exclusive", "must be true or false");
     l.exclusive = e->get<bool>();
   }
@@ -91,6 +91,124 @@ std::vector<std::string> string_list(const json& v, const std::string& where, co
   return out;
 }
 
+std::map<std::string, Outcome> parse_expect(const json& x, const std::string& where,
+                                            const std::string& prefix) {
+  if (!x.is_object())
+    throw InputError(where, prefix + ".expect", "must be an object {device class: outcome}");
+  std::map<std::string, Outcome> out;
+  for (const auto& [device, outcome] : x.items()) {
+    const std::string field = prefix + ".expect." + device;
+    if (device != "cpu" && device != "cuda")
+      throw InputError(where, field, "unknown device class (cpu, cuda)");
+    if (!outcome.is_string()) throw InputError(where, field, "must be an outcome name");
+    auto o = parse_outcome(outcome.get<std::string>());
+    if (!o) {
+      std::string list;
+      for (const auto& n : outcome_names()) list += (list.empty() ? "" : ", ") + n;
+      throw InputError(where, field,
+                       "unknown outcome '" + outcome.get<std::string>() + "' (one of: " + list + ")");
+    }
+    out[device] = *o;
+  }
+  return out;
+}
+
+const ComponentInfo& known_mitigation(const std::string& name, const Catalog& catalog,
+                                      const std::string& where, const std::string& field) {
+  const ComponentInfo* info = catalog.mitigation(name);
+  if (!info) throw InputError(where, field, "unknown mitigation '" + name + "' (see 'trainwreck list')");
+  return *info;
+}
+
+// "apply": [name | {"name", "params"}, ...] with optional "params": {member: {...}}.
+std::vector<StackMember> parse_stack(const json& m, const std::string& where, const std::string& prefix,
+                                     const Catalog& catalog) {
+  const json& apply = m["apply"];
+  if (!apply.is_array() || apply.empty())
+    throw InputError(where, prefix + ".apply",
+                     "must be a non-empty array of mitigation names or {\"name\", \"params\"} objects");
+  if (apply.size() > kMaxStackMembers)
+    throw InputError(where, prefix + ".apply",
+                     "must have at most " + std::to_string(kMaxStackMembers) + " members");
+  std::vector<StackMember> stack;
+  std::map<std::string, std::string> params_from;  // member -> field its params came from
+  for (std::size_t k = 0; k < apply.size(); ++k) {
+    const std::string field = prefix + ".apply[" + std::to_string(k) + "]";
+    const json& a = apply[k];
+    StackMember member;
+    if (a.is_string()) {
+      member.name = a.get<std::string>();
+      known_mitigation(member.name, catalog, where, field);
+    } else if (a.is_object()) {
+      check_keys(a, {"name", "params"}, where, field);
+      member.name = get_string(a, "name", where, field + ".name", true);
+      const ComponentInfo& info = known_mitigation(member.name, catalog, where, field + ".name");
+      if (const json* p = member_of(a, "params")) {
+        validate_params(*p, info.params, where, field + ".params");
+        member.params = *p;
+        params_from[member.name] = field + ".params";
+      }
+    } else {
+      throw InputError(where, field, "must be a mitigation name or an object {\"name\", \"params\"}");
+    }
+    // "none" is the baseline entry of its own; inside a stack it would only hide a typo.
+    if (member.name == "none") throw InputError(where, field, "'none' cannot be part of a stack");
+    for (std::size_t j = 0; j < stack.size(); ++j)
+      if (stack[j].name == member.name)
+        throw InputError(where, field,
+                         "'" + member.name + "' is already in this stack (apply[" + std::to_string(j) + "])");
+    stack.push_back(std::move(member));
+  }
+  if (const json* p = member_of(m, "params")) {
+    if (!p->is_object())
+      throw InputError(where, prefix + ".params", "must be an object {member name: parameters}");
+    for (const auto& [name, value] : p->items()) {
+      const std::string field = prefix + ".params." + name;
+      auto it =
+          std::find_if(stack.begin(), stack.end(), [&](const StackMember& x) { return x.name == name; });
+      if (it == stack.end()) {
+        std::string list;
+        for (const auto& x : stack) list += (list.empty() ? "" : ", ") + x.name;
+        throw InputError(where, field, "'" + name + "' is not in this stack (members: " + list + ")");
+      }
+      if (params_from.count(name)) throw InputError(where, field, "already given in " + params_from[name]);
+      validate_params(value, catalog.mitigation(name)->params, where, field);
+      it->params = value;
+    }
+  }
+  return stack;
+}
+
+MitigationEntry parse_mitigation(const json& m, const std::string& where, const std::string& prefix,
+                                 const Catalog& catalog) {
+  if (!m.is_object()) throw InputError(where, prefix, "must be an object");
+  check_keys(m, {"name", "apply", "label", "params", "expect", "note"}, where, prefix);
+  MitigationEntry e;
+  e.label = get_string(m, "label", where, prefix + ".label", false);
+  if (member_of(m, "apply")) {
+    if (member_of(m, "name"))
+      throw InputError(where, prefix + ".name",
+                       "cannot be given with 'apply' (a stack is named by its 'label')");
+    e.stack = parse_stack(m, where, prefix, catalog);
+    e.name = stack_name(e.stack);
+    if (e.stack.size() == 1) e.params = e.stack.front().params;  // a stack of one is that mitigation
+    if (e.label.empty()) throw InputError(where, prefix + ".label", "required for a stack");
+  } else {
+    e.name = get_string(m, "name", where, prefix + ".name", true);
+    const ComponentInfo& info = known_mitigation(e.name, catalog, where, prefix + ".name");
+    if (const json* p = member_of(m, "params")) {
+      validate_params(*p, info.params, where, prefix + ".params");
+      e.params = *p;
+    }
+    if (e.name != "none") e.stack.push_back({e.name, e.params});
+  }
+  if (e.label.empty()) e.label = e.name;
+  if (!valid_name(e.label))
+    throw InputError(where, prefix + ".label", "must be 1-64 characters of a-z, 0-9, '_' or '-'");
+  if (const json* x = member_of(m, "expect")) e.expect = parse_expect(*x, where, prefix);
+  return e;
+}
+
 }  // namespace
 
 json Limits::to_json() const {
@@ -99,13 +217,33 @@ json Limits::to_json() const {
   return j;
 }
 
+std::vector<StackMember> MitigationEntry::members() const {
+  if (!stack.empty() || name == "none") return stack;
+  return {StackMember{name, params}};
+}
+
+std::string stack_name(const std::vector<StackMember>& stack) {
+  std::string out;
+  for (const auto& m : stack) out += (out.empty() ? "" : "+") + m.name;
+  return out;
+}
+
 json Scenario::to_json() const {
   json mits = json::array();
   for (const auto& m : mitigations) {
     json expect = json::object();
     for (const auto& [device, outcome] : m.expect) expect[device] = to_string(outcome);
-    json e = {{"name", m.name}, {"params", m.params}, {"expect", expect}};
-    if (m.label != m.name) e["label"] = m.label;
+    json e;
+    if (m.is_stack()) {
+      json apply = json::array();
+      for (const auto& member : m.stack)
+        apply.push_back(member.params.empty() ? json(member.name)
+                                              : json{{"name", member.name}, {"params", member.params}});
+      e = {{"apply", apply}, {"label", m.label}, {"expect", expect}};
+    } else {
+      e = {{"name", m.name}, {"params", m.params}, {"expect", expect}};
+      if (m.label != m.name) e["label"] = m.label;
+    }
     mits.push_back(e);
   }
   json j = {{"name", name},     {"fault", fault},   {"description", description}, {"params", params},
@@ -151,17 +289,17 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   const ComponentInfo* fault = catalog.fault(s.fault);
   if (!fault) throw InputError(where, "fault", "unknown fault '" + s.fault + "' (see 'trainwreck list')");
   s.description = get_string(doc, "description", where, "description", false);
-  if (const json* p = member(doc, "params")) {
+  if (const json* p = member_of(doc, "params")) {
     validate_params(*p, fault->params, where, "params");
     s.params = *p;
   }
-  if (const json* r = member(doc, "recipe")) {
+  if (const json* r = member_of(doc, "recipe")) {
     validate_params(*r, catalog.recipe, where, "recipe");
     s.recipe = *r;
   }
-  if (const json* l = member(doc, "limits")) s.limits = parse_limits(*l, where);
+  if (const json* l = member_of(doc, "limits")) s.limits = parse_limits(*l, where);
 
-  if (const json* d = member(doc, "devices")) {
+  if (const json* d = member_of(doc, "devices")) {
     s.devices = string_list(*d, where, "devices");
     if (s.devices.empty()) throw InputError(where, "devices", "must name at least one device class");
     std::set<std::string> seen;
@@ -177,7 +315,7 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   for (const auto& r : fault->requires)
     if (required_gpus(r, where, "fault") > 0 && !runs_on_cuda)
       throw InputError(where, "devices", "fault '" + s.fault + "' requires '" + r + "' but the scenario runs only on cpu");
-  if (const json* r = member(doc, "requires")) {
+  if (const json* r = member_of(doc, "requires")) {
     s.requires = string_list(*r, where, "requires");
     for (std::size_t i = 0; i < s.requires.size(); ++i) {
       const std::string field = "requires[" + std::to_string(i) + "]";
@@ -187,45 +325,17 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
     }
   }
 
-  const json* mits = member(doc, "mitigations");
+  const json* mits = member_of(doc, "mitigations");
   if (!mits) throw InputError(where, "mitigations", "is required");
   if (!mits->is_array() || mits->empty())
     throw InputError(where, "mitigations", "must be a non-empty array");
   std::set<std::string> labels;
   for (std::size_t i = 0; i < mits->size(); ++i) {
     const std::string prefix = "mitigations[" + std::to_string(i) + "]";
-    const json& m = (*mits)[i];
-    if (!m.is_object()) throw InputError(where, prefix, "must be an object");
-    check_keys(m, {"name", "label", "params", "expect", "note"}, where, prefix);
-    MitigationEntry e;
-    e.name = get_string(m, "name", where, prefix + ".name", true);
-    const ComponentInfo* info = catalog.mitigation(e.name);
-    if (!info) throw InputError(where, prefix + ".name", "unknown mitigation '" + e.name + "' (see 'trainwreck list')");
-    e.label = get_string(m, "label", where, prefix + ".label", false);
-    if (e.label.empty()) e.label = e.name;
-    if (!valid_name(e.label)) throw InputError(where, prefix + ".label", "must be 1-64 characters of a-z, 0-9, '_' or '-'");
+    MitigationEntry e = parse_mitigation((*mits)[i], where, prefix, catalog);
     if (!labels.insert(e.label).second)
       throw InputError(where, prefix + ".label",
                        "duplicate cell '" + e.label + "' in this scenario (give one of them a distinct 'label')");
-    if (const json* p = member(m, "params")) {
-      validate_params(*p, info->params, where, prefix + ".params");
-      e.params = *p;
-    }
-    if (const json* x = member(m, "expect")) {
-      if (!x->is_object()) throw InputError(where, prefix + ".expect", "must be an object {device class: outcome}");
-      for (const auto& [device, outcome] : x->items()) {
-        const std::string field = prefix + ".expect." + device;
-        if (device != "cpu" && device != "cuda") throw InputError(where, field, "unknown device class (cpu, cuda)");
-        if (!outcome.is_string()) throw InputError(where, field, "must be an outcome name");
-        auto o = parse_outcome(outcome.get<std::string>());
-        if (!o) {
-          std::string list;
-          for (const auto& n : outcome_names()) list += (list.empty() ? "" : ", ") + n;
-          throw InputError(where, field, "unknown outcome '" + outcome.get<std::string>() + "' (one of: " + list + ")");
-        }
-        e.expect[device] = *o;
-      }
-    }
     s.mitigations.push_back(std::move(e));
   }
   return s;
@@ -270,6 +380,36 @@ std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, cons
     out.push_back(std::move(s));
   }
   return out;
+}
+
+int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const json& matrix,
+                     std::ostream& log, std::vector<std::string>& skipped) {
+  int changed = 0;
+  if (!doc.contains("mitigations") || !doc["mitigations"].is_array() || !matrix.contains("cells")) return 0;
+  for (const auto& c : matrix["cells"]) {
+    if (c.value("scenario", "") != scenario || c.value("outcome", "") == "unsupported") continue;
+    // Seeds that disagree have no outcome to pin: that is the finding, not an expectation.
+    if (c.contains("seeds") && c["seeds"].value("counts", json::object()).size() > 1) {
+      skipped.push_back(c.value("id", ""));
+      continue;
+    }
+    for (auto& m : doc["mitigations"]) {
+      if (!m.is_object()) continue;
+      // Entries are matched by their cell label, in either form ("name" or "apply" + "label").
+      const std::string label = m.value("label", m.value("name", ""));
+      if (label != c.value("mitigation", "")) continue;
+      const std::string device = c.value("device", "");
+      const std::string outcome = c.value("outcome", "");
+      if (!m.contains("expect")) m["expect"] = nlohmann::ordered_json::object();
+      if (m["expect"].value(device, "") != outcome) {
+        log << scenario << "/" << label << "/" << device << ": " << m["expect"].value(device, "(unpinned)")
+            << " -> " << outcome << "\n";
+        m["expect"][device] = outcome;
+        ++changed;
+      }
+    }
+  }
+  return changed;
 }
 
 }  // namespace tw

@@ -4,6 +4,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,12 +21,32 @@ struct Limits {
   nlohmann::json to_json() const;
 };
 
-struct MitigationEntry {
-  std::string name;    // registered mitigation
-  std::string label;   // column name in the matrix; defaults to name
+// One remedy of a stack, with its own parameters.
+struct StackMember {
+  std::string name;  // registered mitigation
   nlohmann::json params = nlohmann::json::object();
-  std::map<std::string, Outcome> expect;  // device class ("cpu", "cuda") -> outcome
+  bool operator==(const StackMember& o) const { return name == o.name && params == o.params; }
 };
+
+// Most stacks a scenario entry may apply at once ("apply": [...]).
+constexpr std::size_t kMaxStackMembers = 8;
+
+struct MitigationEntry {
+  std::string name;    // registered mitigation; for a stack its members joined with "+"
+  std::string label;   // column name in the matrix; defaults to name (required for a stack)
+  nlohmann::json params = nlohmann::json::object();  // a single mitigation's; {} for a stack
+  // The remedies in application order: one for a single mitigation, none for "none", and for
+  // "apply": [...] every member (practice applies remedies together, e.g. residual + BatchNorm).
+  std::vector<StackMember> stack;
+  std::map<std::string, Outcome> expect;  // device class ("cpu", "cuda") -> outcome
+
+  bool is_stack() const { return stack.size() > 1; }
+  // `stack`, or for an entry built in code with only a name, that name as a stack of one.
+  std::vector<StackMember> members() const;
+};
+
+// "residual+batchnorm+he_init": how a stack is named where one mitigation name is expected.
+std::string stack_name(const std::vector<StackMember>& stack);
 
 struct Scenario {
   std::string file;  // where it was loaded from
@@ -55,5 +76,12 @@ std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, cons
 // "cuda", "nccl", "gloo", "gpus>=N": returns the GPU count the requirement implies (0 for none),
 // or throws InputError for an unknown requirement.
 int required_gpus(const std::string& requirement, const std::string& where, const std::string& field);
+
+// `trainwreck pin`: writes the outcomes of a finished run's cells of scenario `scenario` into
+// its file's document `doc` (as read, so its form and key order stay) as expectations. Cells
+// that are unsupported are left alone; cells whose seeds disagree are left unpinned and their
+// ids added to `skipped`. Each change is described on `log`; returns the number of changes.
+int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const nlohmann::json& matrix,
+                     std::ostream& log, std::vector<std::string>& skipped);
 
 }  // namespace tw

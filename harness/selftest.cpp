@@ -106,6 +106,8 @@ void run_selftest_cell(const json& cell, const EventWriter& ev) {
   const std::string fault = cell.at("fault").get<std::string>();
   ev.emit("start", {{"pid", getpid()}});
   if (fault == "selftest_ok") {
+    // The seed it was given: evidence that each seed of --seeds reaches its cell.
+    ev.emit("evidence", {{"seed", cell.value("seed", json(0))}});
     for (int k = 1; k <= 5; ++k) step(ev, k, 1.0 / k);
     end_ok(ev, 0.2);
   } else if (fault == "selftest_segfault") {

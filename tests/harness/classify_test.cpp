@@ -112,6 +112,92 @@ TEST(Classify, DivergedAtTheFirstNonFiniteLoss) {
   EXPECT_EQ(c.evidence["final_loss"], "nan");
 }
 
+TEST(Classify, NonFiniteDivergenceSaysSo) {
+  std::vector<json> events = {step(1, 1.0), step(2, "nan")};
+  events.push_back(end(false));
+  const auto c = tw::classify(exited(0, events));
+  EXPECT_EQ(c.outcome, Outcome::kDiverged) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["divergence"], "nonfinite");
+  EXPECT_FALSE(c.evidence.contains("blowup_step"));  // 1.0 is no blow-up
+}
+
+// The LR-1.0 curve of the field: 0.91 to 28,896 and back down a little, never NaN.
+std::vector<json> blowup_events(bool reached) {
+  std::vector<json> events = {step(1, 0.91), step(2, 4.2), step(3, 80.5), step(4, 28896.0), step(5, 15000.0),
+                              step(6, 9000.0)};
+  events.push_back(end(reached, reached ? json{{"reached_step", 6}} : json::object()));
+  return events;
+}
+
+TEST(Classify, ABlowUpThatNeverReachesTheTargetIsADivergence) {
+  const auto c = tw::classify(exited(0, blowup_events(false)));
+  EXPECT_EQ(c.outcome, Outcome::kDiverged) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["divergence"], "blow-up");
+  // 80.5 at step 3 is under 100 x 0.91; 28,896 at step 4 is over it.
+  EXPECT_EQ(c.evidence["blowup_step"], 4);
+  EXPECT_EQ(c.evidence["symptom_step"], 4);
+  EXPECT_DOUBLE_EQ(c.evidence["max_loss"].get<double>(), 28896.0);
+  EXPECT_NEAR(c.evidence["blowup_factor"].get<double>(), 28896.0 / 0.91, 1e-6);
+  EXPECT_FALSE(c.evidence.contains("recovered_from_blowup"));
+}
+
+TEST(Classify, AHugeFiniteLossIsADivergenceNotAStall) {
+  std::vector<json> events = {step(1, 2.0), step(2, 1e24), step(3, 1e24)};
+  events.push_back(end(false));
+  const auto c = tw::classify(exited(0, events));
+  EXPECT_EQ(c.outcome, Outcome::kDiverged) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["blowup_step"], 2);
+  EXPECT_DOUBLE_EQ(c.evidence["blowup_factor"].get<double>(), 5e23);
+}
+
+TEST(Classify, ASpikeThatStillReachesTheTargetIsHealthy) {
+  const auto c = tw::classify(exited(0, blowup_events(true)));
+  EXPECT_EQ(c.outcome, Outcome::kHealthy) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["recovered_from_blowup"], true);
+  EXPECT_EQ(c.evidence["blowup_step"], 4);
+  EXPECT_EQ(c.evidence["reached_step"], 6);
+  EXPECT_FALSE(c.evidence.contains("divergence"));
+}
+
+TEST(Classify, ASlowRiseWithoutTheTargetIsStalled) {
+  // Twice the first loss is bad training, not a blow-up.
+  std::vector<json> events;
+  for (int k = 1; k <= 10; ++k) events.push_back(step(k, 1.0 + 0.1 * k));
+  events.push_back(end(false));
+  const auto c = tw::classify(exited(0, events));
+  EXPECT_EQ(c.outcome, Outcome::kStalled) << c.evidence.dump();
+  EXPECT_FALSE(c.evidence.contains("blowup_step"));
+}
+
+TEST(Classify, TheBlowUpBoundStartsAtTheFirstFiniteLossOfRankZero) {
+  // A first non-finite step does not set the bound; other ranks' losses do not count.
+  std::vector<json> events = {
+      step(1, "inf"), step(2, 1.0),  step(3, 50.0, {{"rank", 1}}), step(3, 500.0, {{"rank", 1}}),
+      step(4, 99.0),  step(5, 101.0)};
+  events.push_back(end(false));
+  const auto c = tw::classify(exited(0, events));
+  EXPECT_EQ(c.outcome, Outcome::kDiverged) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["blowup_step"], 5);
+  EXPECT_EQ(c.evidence["recovered_from_nonfinite"], true);
+}
+
+TEST(Classify, ALeakKeepsPriorityOverABlowUp) {
+  std::vector<json> events;
+  for (int k = 1; k <= 20; ++k) events.push_back(step(k, k < 10 ? 1.0 : 1000.0, {{"mem", k * 64.0 * kMiB}}));
+  events.push_back(end(false));
+  const auto c = tw::classify(exited(0, events));
+  EXPECT_EQ(c.outcome, Outcome::kLeak) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["blowup_step"], 10);  // still recorded as evidence
+}
+
+TEST(Classify, AGuardThatStoppedABlowUpIsDetected) {
+  std::vector<json> events = {step(1, 1.0), step(2, 1e6)};
+  events.push_back(
+      {{"event", "guard"}, {"rank", 0}, {"action", "stop"}, {"guard", "loss_spike"}, {"step", 2}});
+  events.push_back(end(false));
+  EXPECT_EQ(tw::classify(exited(0, events)).outcome, Outcome::kDetected);
+}
+
 TEST(Classify, TransientNonFiniteLossIsNotDivergence) {
   // A skipped step (AMP loss scaling) that training recovers from.
   std::vector<json> events = {step(1, 1.0), step(2, "inf"), step(3, 0.5), step(4, 0.05)};
@@ -453,12 +539,14 @@ TEST(Outcomes, NamesRoundTrip) {
   EXPECT_FALSE(tw::parse_outcome("").has_value());
 }
 
-TEST(Verdicts, OnlyUnexpectedAndFlakyAreFailures) {
+TEST(Verdicts, OnlyUnexpectedFlakyAndSeedDependentAreFailures) {
   EXPECT_FALSE(tw::is_failure(tw::Verdict::kPass));
   EXPECT_FALSE(tw::is_failure(tw::Verdict::kUnpinned));
   EXPECT_TRUE(tw::is_failure(tw::Verdict::kUnexpected));
   EXPECT_TRUE(tw::is_failure(tw::Verdict::kFlaky));
-  for (const char* v : {"pass", "unexpected", "unpinned", "flaky"}) EXPECT_EQ(tw::to_string(*tw::parse_verdict(v)), std::string(v));
+  EXPECT_TRUE(tw::is_failure(tw::Verdict::kSeedDependent));
+  for (const char* v : {"pass", "unexpected", "unpinned", "flaky", "seed-dependent"})
+    EXPECT_EQ(tw::to_string(*tw::parse_verdict(v)), std::string(v));
   EXPECT_FALSE(tw::parse_verdict("fail").has_value());
 }
 

@@ -589,6 +589,94 @@ TEST(CliRepeat, DeterministicCellsAreIdenticalAcrossRepeats) {
   EXPECT_EQ(run_host("selftest --repeat 0 --out '" + tmp / "x" + "'").code, tw::kExitBadInput);
 }
 
+TEST(CliSeeds, EverySeedRunsEveryCellAndDisagreementIsAFailure) {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  const HostResult r =
+      run_host("selftest --jobs 2 --seeds 2 --seed 100 " + kQuickCells + " --out '" + out + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("seeds: 2 per cell (100 to 101); 0 cell(s) whose seeds disagree (seed-dependent)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("diverged@3 (2/2 seeds)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("4 cells x 2 seeds (8 to run)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[8/8]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(", seed 101 (2/2))"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(out + "/run.json")["seeds"], 2);
+  EXPECT_EQ(read_json(out + "/context.json")["seeds"], json({100, 101}));
+  // Each seed reached its cell: the first seed's files in cells/, the second's in cells/seed-101/.
+  EXPECT_EQ(read_json(out + "/cells/selftest_ok.none.cpu.result.json")["evidence"]["seed"], 100);
+  EXPECT_EQ(read_json(out + "/cells/seed-101/selftest_ok.none.cpu.result.json")["evidence"]["seed"], 101);
+  const json m = read_json(out + "/matrix.json");
+  EXPECT_EQ(m["context"]["seeds"], json({100, 101}));
+  ASSERT_EQ(m["cells"].size(), 4u);
+  for (const auto& c : m["cells"]) {
+    EXPECT_EQ(c["verdict"], "pass") << c["id"];
+    EXPECT_EQ(c["seeds"]["values"], json({100, 101})) << c["id"];
+    EXPECT_EQ(c["seeds"]["outcomes"], json({c["outcome"], c["outcome"]})) << c["id"];
+    EXPECT_EQ(c["seeds"]["counts"], json({{c["outcome"].get<std::string>(), 2}})) << c["id"];
+    ASSERT_EQ(c["seed_series"].size(), 1u) << c["id"];
+    if (c["id"] == "selftest_ok/none/cpu") {
+      EXPECT_EQ(c["seed_series"][0]["loss"].size(), 5u);
+      EXPECT_EQ(c["seeds"]["evidence"][1]["steps"], 5);
+    }
+  }
+  const std::string before = tmp / "before.json";
+  write(before, slurp(out + "/matrix.json"));
+
+  // The second seed's result edited: the seeds disagree, which fails the run on --resume.
+  const std::string second = out + "/cells/seed-101/selftest_ok.none.cpu.result.json";
+  json edited = read_json(second);
+  edited["outcome"] = "stalled";
+  write(second, edited.dump());
+  const HostResult again = run_host("run --resume '" + out + "'");
+  EXPECT_EQ(again.code, tw::kExitUnexpected) << again.err;
+  EXPECT_NE(again.err.find("(0 to run)"), std::string::npos) << again.err;
+  EXPECT_NE(again.out.find("healthy 1/2, stalled 1/2"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("1 seed-dependent"), std::string::npos) << again.out;
+  const json m2 = read_json(out + "/matrix.json");
+  EXPECT_EQ(m2["summary"]["seed_dependent"], 1);
+  for (const auto& c : m2["cells"])
+    if (c["id"] == "selftest_ok/none/cpu") EXPECT_EQ(c["verdict"], "seed-dependent");
+  EXPECT_NE(slurp(out + "/junit.xml").find("<failure type=\"seed-dependent\""), std::string::npos);
+  EXPECT_NE(slurp(out + "/matrix.md").find("healthy 1/2, stalled 1/2** ✗ (seed-dependent)"),
+            std::string::npos);
+  EXPECT_NE(run_host("report '" + out + "' --format csv").out.find(",\"healthy 1/2, stalled 1/2\""),
+            std::string::npos);
+
+  // The same seeds before and after: compared seed by seed.
+  const HostResult d = run_host("diff '" + before + "' '" + out + "'");
+  EXPECT_EQ(d.code, tw::kExitUnexpected) << d.out;
+  EXPECT_NE(d.out.find("(changed on seed(s) 101)"), std::string::npos) << d.out;
+
+  // pin: the cells whose seeds agree are pinned; the other is listed and the exit code says so.
+  fs::create_directory(tmp / "scenarios");
+  for (const char* name : {"selftest_ok", "selftest_diverge"})
+    write(tmp / ("scenarios/" + std::string(name) + ".json"),
+          std::string(R"({"name": ")") + name + R"(", "fault": ")" + name +
+              R"(", "devices": ["cpu"], "mitigations": [{"name": "none"}]})");
+  const HostResult pin = run_host("pin '" + out + "' --scenarios '" + tmp / "scenarios" + "'");
+  EXPECT_EQ(pin.code, tw::kExitUnexpected) << pin.err;
+  EXPECT_NE(
+      pin.err.find("1 cell(s) not pinned: their seeds disagree (seed-dependent)\n  selftest_ok/none/cpu\n"),
+      std::string::npos)
+      << pin.err;
+  EXPECT_NE(pin.out.find("selftest_diverge/none/cpu: (unpinned) -> diverged"), std::string::npos) << pin.out;
+  EXPECT_FALSE(read_json(tmp / "scenarios/selftest_ok.json")["mitigations"][0].contains("expect"));
+  EXPECT_EQ(read_json(tmp / "scenarios/selftest_diverge.json")["mitigations"][0]["expect"]["cpu"],
+            "diverged");
+
+  for (const std::string& bad : {"selftest --seeds 2 --repeat 2 --out '" + tmp / "x" + "'",
+                                 "selftest --seeds 0 --out '" + tmp / "x" + "'",
+                                 "selftest --seeds 101 --out '" + tmp / "x" + "'",
+                                 "run --resume '" + out + "' --seeds 3"}) {
+    const HostResult b = run_host(bad);
+    EXPECT_EQ(b.code, tw::kExitBadInput) << bad << "\n" << b.err;
+    EXPECT_NE(b.err.find("--seeds"), std::string::npos) << b.err;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "x"));
+}
+
 TEST(CliResume, HarnessKilledMidRunThenResumedEqualsAnUninterruptedRun) {
   TempDir tmp;
   const std::vector<std::string> cells = {"--filter", "selftest_ok/*",        "--filter", "selftest_segfault/*",

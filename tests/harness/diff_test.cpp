@@ -11,6 +11,7 @@
 #include "harness/merge.h"
 #include "harness/progress.h"
 #include "harness/repeat.h"
+#include "test_support.h"
 
 namespace {
 using nlohmann::json;
@@ -132,6 +133,101 @@ TEST(DiffMatrices, OutcomeAndKeyEvidenceChanges) {
   EXPECT_NE(md.find("| lr/none/cpu | diverged@3 | **healthy@40** ✗ |"), std::string::npos) << md;
 }
 
+// A cell run with seeds 1, 2, 3 whose outcomes were `outcomes`; the first seed's is the main one.
+json seeded(const std::string& id, const std::vector<std::string>& outcomes, json values = {1, 2, 3}) {
+  json c = cell(id, outcomes.front());
+  std::vector<json> results;
+  std::vector<uint64_t> seeds;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    results.push_back({{"outcome", outcomes[i]}, {"evidence", json::object()}});
+    seeds.push_back(values[i].get<uint64_t>());
+  }
+  c["seeds"] = tw::aggregate_seeds(seeds, results);
+  return c;
+}
+
+TEST(DiffMatrices, RunsWithTheSameSeedsCompareSeedBySeed) {
+  json ctx = context("1", "c");
+  ctx["seeds"] = {1, 2, 3};
+  const json a = matrix(ctx, {seeded("lr/none/cpu", {"diverged", "diverged", "diverged"}),
+                              seeded("lr/clip/cpu", {"healthy", "healthy", "healthy"})});
+  const json b = matrix(ctx, {seeded("lr/none/cpu", {"diverged", "diverged", "stalled"}),
+                              seeded("lr/clip/cpu", {"healthy", "healthy", "healthy"})});
+  const json d = tw::diff_matrices(a, b, {});
+  EXPECT_TRUE(tw::outcomes_changed(d)) << "the first seed agrees; the third does not";
+  EXPECT_TRUE(d["context"].empty()) << d.dump();
+  ASSERT_EQ(d["cells"].size(), 1u) << d.dump(1);
+  const json& c = d["cells"][0];
+  EXPECT_EQ(c["id"], "lr/none/cpu");
+  EXPECT_TRUE(c["outcome_changed"].get<bool>());
+  EXPECT_EQ(c["changed_seeds"], json({3}));
+  EXPECT_EQ(c["a_summary"], "diverged (3/3 seeds)");
+  EXPECT_EQ(c["b_summary"], "diverged 2/3, stalled 1/3");
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(
+      text.find("lr/none/cpu: outcome diverged (3/3 seeds) -> diverged 2/3, stalled 1/3; outcome per seed "
+                "diverged, diverged, diverged -> diverged, diverged, stalled (changed on seed(s) 3)"),
+      std::string::npos)
+      << text;
+}
+
+TEST(DiffMatrices, DifferentSeedsAreAContextDifferenceAndOnlyMainRecordsCompare) {
+  json ca = context("1", "c"), cb = context("1", "c");
+  ca["seeds"] = {1, 2, 3};
+  cb["seeds"] = {4, 5, 6};
+  const json a = matrix(ca, {seeded("lr/none/cpu", {"diverged", "diverged", "diverged"})});
+  const json b = matrix(cb, {seeded("lr/none/cpu", {"diverged", "stalled", "stalled"}, {4, 5, 6})});
+  const json d = tw::diff_matrices(a, b, {});
+  EXPECT_FALSE(tw::outcomes_changed(d)) << d.dump(1);
+  ASSERT_EQ(d["context"].size(), 1u) << d.dump(1);
+  EXPECT_EQ(d["context"][0]["label"], "seeds");
+  EXPECT_TRUE(d["cells"].empty()) << "the first seeds agree; the others are not the same seeds";
+  // One seed against several: the context says so too.
+  const json single = matrix(context("1", "c"), {cell("lr/none/cpu", "diverged")});
+  const json d2 = tw::diff_matrices(single, a, {});
+  EXPECT_FALSE(tw::outcomes_changed(d2));
+  ASSERT_EQ(d2["context"].size(), 1u) << d2.dump(1);
+  EXPECT_EQ(d2["context"][0]["key"], "seeds");
+}
+
+TEST(AggregateSeeds, OutcomesCountsAndKeyEvidenceOfEachSeed) {
+  const std::string long_message(300, 'x');
+  const json r1 = {
+      {"outcome", "diverged"},
+      {"evidence", {{"symptom_step", 16}, {"final_loss", "nan"}, {"wall_seconds", 2.0}, {"steps", 16}}}};
+  const json r2 = {{"outcome", "diverged"}, {"evidence", {{"symptom_step", 18}, {"peak_mem_bytes", 1e6}}}};
+  const json r3 = {{"outcome", "error"}, {"evidence", {{"message", long_message}, {"final_eval_loss", 0.5}}}};
+  const json s = tw::aggregate_seeds({7, 8, 9}, {r1, r2, r3});
+  EXPECT_EQ(s["values"], json({7, 8, 9}));
+  EXPECT_EQ(s["outcomes"], json({"diverged", "diverged", "error"}));
+  EXPECT_EQ(s["counts"], json({{"diverged", 2}, {"error", 1}}));
+  ASSERT_EQ(s["evidence"].size(), 3u);
+  EXPECT_EQ(s["evidence"][0],
+            json({{"symptom_step", 16}, {"final_loss", "nan"}, {"steps", 16}}));  // no timings
+  EXPECT_EQ(s["evidence"][1], json({{"symptom_step", 18}, {"peak_mem_bytes", 1e6}}));
+  EXPECT_EQ(s["evidence"][2]["final_eval_loss"], 0.5);
+  EXPECT_EQ(s["evidence"][2]["message"], std::string(tw::kSeedMessageChars, 'x') + "...");
+}
+
+TEST(SeedSeries, TheLossCurveOfAnEventFileInAtMostSixtyPoints) {
+  tw_test::TempDir tmp;
+  std::string lines = "{\"event\":\"start\",\"rank\":0}\n";
+  for (int k = 1; k <= 250; ++k) {
+    lines += json({{"event", "step"}, {"rank", 0}, {"step", k}, {"loss", 1.0 / k}, {"mem", 5}}).dump() + "\n";
+    lines += json({{"event", "step"}, {"rank", 1}, {"step", k}, {"loss", 9.0}}).dump() + "\n";
+  }
+  lines += "not json\n";
+  const json s = tw::seed_series_of(tmp.write("cell.jsonl", lines));
+  ASSERT_TRUE(s.contains("step") && s.contains("loss")) << s.dump();
+  EXPECT_FALSE(s.contains("mem"));
+  EXPECT_LE(s["loss"].size(), 61u);  // the last step is always kept
+  EXPECT_EQ(s["step"].size(), s["loss"].size());
+  EXPECT_EQ(s["step"].front(), 1);
+  EXPECT_EQ(s["step"].back(), 250);
+  for (const auto& l : s["loss"]) EXPECT_LT(l.get<double>(), 2.0);  // rank 0 only
+  EXPECT_EQ(tw::seed_series_of(tmp / "missing.jsonl"), json::object());
+}
+
 TEST(DiffMatrices, CellsOnOneSideAreListedButChangeNoOutcome) {
   const json a = matrix(json::object(), {cell("s/none/cpu", "healthy"), cell("gone/none/cpu", "healthy")});
   const json b = matrix(json::object(), {cell("s/none/cpu", "healthy"), cell("new/none/cuda", "oom")});
@@ -186,6 +282,25 @@ TEST(MergeShards, JoinsInPlanOrderAndRecordsWhereFrom) {
   EXPECT_EQ(m["context"]["merged_from"][0]["shard"], "2/3");
   EXPECT_FALSE(m["context"].contains("shard"));
   EXPECT_FALSE(m["context"].contains("shards_missing"));
+}
+
+TEST(MergeShards, CarriesEachCellsSeedsThrough) {
+  tw::ShardResult a = shard(0, 2, {{"a/none/cpu", 0}}), b = shard(1, 2, {{"b/none/cpu", 1}});
+  for (auto* s : {&a, &b}) {
+    s->settings["seeds"] = 3;
+    s->matrix["context"]["seeds"] = {7, 8, 9};
+  }
+  a.matrix["cells"][0]["seeds"] = seeded("a/none/cpu", {"healthy", "stalled", "healthy"}, {7, 8, 9})["seeds"];
+  a.matrix["cells"][0]["verdict"] = "seed-dependent";
+  a.matrix["cells"][0]["seed_series"] = json::array({json::object(), json::object()});
+  const json m = tw::merge_shards({a, b});
+  EXPECT_EQ(m["cells"][0]["seeds"]["outcomes"], json({"healthy", "stalled", "healthy"}));
+  EXPECT_EQ(m["cells"][0]["seed_series"].size(), 2u);
+  EXPECT_EQ(m["context"]["seeds"], json({7, 8, 9}));
+  EXPECT_EQ(m["summary"]["seed_dependent"], 1);
+  // Shards run with different seeds are not one run.
+  b.settings["seeds"] = 2;
+  EXPECT_THROW(tw::merge_shards({a, b}), tw::InputError);
 }
 
 TEST(MergeShards, RefusesWhatIsNotOneRun) {

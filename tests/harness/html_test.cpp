@@ -127,6 +127,49 @@ TEST(Html, DiffViewMarksChangedCells) {
   EXPECT_NE(html.find("<tr class=\"outcome-changed\"><td>lr_one/clip/cpu</td>"), std::string::npos);
 }
 
+TEST(Html, StacksAndSeedsAreShownInTheMatrixAndTheOpenedCell) {
+  json m = sample_matrix();
+  json& resnet = m["cells"][1];
+  resnet["mitigation"] = "resnet";
+  resnet["mitigation_name"] = "residual+batchnorm";
+  resnet["stack"] = {"residual", "batchnorm"};
+  resnet["seeds"] = {{"values", {7, 8, 9}},
+                     {"outcomes", {"healthy", "healthy", "healthy"}},
+                     {"counts", {{"healthy", 3}}},
+                     {"evidence", {{{"reached_step", 30}}, {{"reached_step", 31}}, {{"reached_step", 29}}}}};
+  json& none = m["cells"][0];
+  none["verdict"] = "seed-dependent";
+  none["seeds"] = {
+      {"values", {7, 8, 9}},
+      {"outcomes", {"diverged", "stalled", "diverged"}},
+      {"counts", {{"diverged", 2}, {"stalled", 1}}},
+      {"evidence",
+       {{{"symptom_step", 3}}, {{"final_loss", 2.5}, {"message", "<b>"}}, {{"symptom_step", 4}}}}};
+  const std::string html = tw::render_html(m);
+  EXPECT_NE(html.find("<th>resnet [residual+batchnorm]</th>"), std::string::npos);
+  EXPECT_NE(html.find(">healthy@30 (3/3 seeds)</a>"), std::string::npos);
+  EXPECT_NE(html.find("class=\"cell o-diverged v-seed-dependent\""), std::string::npos);
+  EXPECT_NE(html.find(">diverged 2/3, stalled 1/3</a><span class=\"note\">&#10007; seed-dependent</span>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<span><b>1</b> seed-dependent</span>"), std::string::npos);
+  const std::string first_panel =
+      html.substr(html.find("id=\"c0\""), html.find("id=\"c1\"") - html.find("id=\"c0\""));
+  EXPECT_NE(first_panel.find("<h3>Seeds: diverged 2/3, stalled 1/3</h3>"), std::string::npos) << first_panel;
+  EXPECT_NE(first_panel.find("<tr><th>seed</th><th>outcome</th><th>symptom_step</th><th>final_loss</th>"
+                             "<th>message</th></tr>"),
+            std::string::npos)
+      << first_panel;
+  EXPECT_NE(first_panel.find("<tr><td>8</td><td><span class=\"badge o-stalled\">stalled</span></td><td></td>"
+                             "<td>2.5</td><td>&lt;b&gt;</td></tr>"),
+            std::string::npos)
+      << first_panel;
+  const std::string second_panel =
+      html.substr(html.find("id=\"c1\""), html.find("id=\"c2\"") - html.find("id=\"c1\""));
+  EXPECT_NE(second_panel.find("<th>stack</th><td>residual + batchnorm (applied in this order)</td>"),
+            std::string::npos)
+      << second_panel;
+}
+
 TEST(SvgChart, LogScaleForCurvesOverDecadesAndGapsAtNonFiniteValues) {
   const std::string decades =
       tw::svg_line_chart("loss", json{1, 2, 3}, {{"loss", json{100.0, 1.0, 0.01}}}, {});

@@ -8,6 +8,7 @@
 
 #include "harness/errors.h"
 #include "harness/plan.h"
+#include "harness/runner.h"
 
 namespace tw {
 // Outcome names in failure messages instead of raw bytes.
@@ -311,6 +312,121 @@ TEST(PlanCells, ShardsDependOnTheCellNotItsPosition) {
   after.erase(std::remove_if(after.begin(), after.end(), [](const std::string& id) { return id.rfind("a_new_one/", 0) == 0; }),
               after.end());
   EXPECT_EQ(after, before);
+}
+
+// ---- stacks ----------------------------------------------------------------------------------
+
+tw::Scenario stack_scenario() {
+  tw::Scenario s;
+  s.name = "deep";
+  s.fault = "lr_too_high";
+  s.requires = {"gloo"};
+  tw::MitigationEntry none;
+  none.name = none.label = "none";
+  tw::MitigationEntry clip;
+  clip.name = clip.label = "gradient_clipping";
+  clip.params = {{"max_norm", 1.0}};
+  clip.stack = {{"gradient_clipping", {{"max_norm", 1.0}}}};
+  tw::MitigationEntry stack;
+  stack.stack = {
+      {"gradient_clipping", {{"max_norm", 5}}}, {"ddp", json::object()}, {"amp", {{"dtype", "bf16"}}}};
+  stack.name = tw::stack_name(stack.stack);
+  stack.label = "clip_ddp_amp";
+  stack.expect["cuda"] = tw::Outcome::kHealthy;
+  s.mitigations = {none, clip, stack};
+  return s;
+}
+
+tw::Catalog stack_catalog() {
+  tw::Catalog c = plan_catalog();
+  tw::ComponentInfo ddp;
+  ddp.name = "ddp";
+  ddp.requires = {"gloo"};
+  ddp.ranks = 2;
+  c.mitigations.push_back(ddp);
+  return c;
+}
+
+TEST(PlanStack, RequirementsAndRanksGatherFromEveryMember) {
+  tw::PlanOptions o;
+  o.devices = {"cpu", "cuda"};
+  o.caps.gpus = 1;
+  o.caps.gloo = true;
+  const auto cells = tw::plan_cells({stack_scenario()}, stack_catalog(), o);
+  EXPECT_EQ(ids(cells), (std::vector<std::string>{"deep/none/cpu", "deep/gradient_clipping/cpu",
+                                                  "deep/clip_ddp_amp/cpu", "deep/none/cuda",
+                                                  "deep/gradient_clipping/cuda", "deep/clip_ddp_amp/cuda"}));
+  const auto& cpu = find(cells, "deep/clip_ddp_amp/cpu");
+  EXPECT_EQ(cpu.mitigation, "gradient_clipping+ddp+amp");
+  EXPECT_EQ(cpu.label, "clip_ddp_amp");
+  EXPECT_EQ(cpu.requires, (std::vector<std::string>{"gloo", "gloo", "cuda"}));  // scenario's, ddp's, amp's
+  EXPECT_EQ(cpu.ranks, 2);  // ddp's
+  EXPECT_NE(cpu.unsupported_reason.find("'cuda'"), std::string::npos) << cpu.unsupported_reason;  // amp's
+  const auto& cuda = find(cells, "deep/clip_ddp_amp/cuda");
+  EXPECT_EQ(cuda.unsupported_reason, "");
+  EXPECT_EQ(cuda.expected, tw::Outcome::kHealthy);
+  EXPECT_EQ(find(cells, "deep/none/cpu").ranks, 1);
+}
+
+TEST(PlanStack, TheCellReceivesTheStackInApplicationOrder) {
+  tw::PlanOptions o;
+  o.devices = {"cuda"};
+  o.caps.gpus = 1;
+  o.caps.gloo = true;
+  const auto cells = tw::plan_cells({stack_scenario()}, stack_catalog(), o);
+  const json stacked = find(cells, "deep/clip_ddp_amp/cuda").to_json();
+  EXPECT_EQ(stacked["stack"], json::parse(R"([{"name": "gradient_clipping", "params": {"max_norm": 5}},
+                                               {"name": "ddp", "params": {}},
+                                               {"name": "amp", "params": {"dtype": "bf16"}}])"));
+  EXPECT_EQ(stacked["mitigation"], "gradient_clipping+ddp+amp");
+  EXPECT_EQ(stacked["mitigation_params"], json::object());
+  EXPECT_EQ(stacked["label"], "clip_ddp_amp");
+  const json single = find(cells, "deep/gradient_clipping/cuda").to_json();
+  EXPECT_EQ(single["stack"], json::parse(R"([{"name": "gradient_clipping", "params": {"max_norm": 1.0}}])"));
+  EXPECT_EQ(single["mitigation_params"], json({{"max_norm", 1.0}}));
+  EXPECT_EQ(find(cells, "deep/none/cuda").to_json()["stack"], json::array());
+  // An entry built in code with only a name is that mitigation as a stack of one.
+  const json built =
+      find(tw::plan_cells(plan_scenarios(), plan_catalog(), o), "lr_one/clip_1/cuda").to_json();
+  EXPECT_EQ(built["stack"],
+            json::parse(R"([{"name": "gradient_clipping", "params": {"label_was": "clip_1"}}])"));
+}
+
+TEST(PlanStack, TheMatrixRecordNamesTheMembersOfAStack) {
+  tw::PlanOptions o;
+  o.devices = {"cuda"};
+  o.caps.gpus = 1;
+  o.caps.gloo = true;
+  const auto cells = tw::plan_cells({stack_scenario()}, stack_catalog(), o);
+  tw::CellRecord rec;
+  rec.spec = find(cells, "deep/clip_ddp_amp/cuda");
+  rec.outcome = tw::Outcome::kHealthy;
+  const json j = rec.to_json();
+  EXPECT_EQ(j["id"], "deep/clip_ddp_amp/cuda");
+  EXPECT_EQ(j["mitigation"], "clip_ddp_amp");
+  EXPECT_EQ(j["mitigation_name"], "gradient_clipping+ddp+amp");
+  EXPECT_EQ(j["stack"], json({"gradient_clipping", "ddp", "amp"}));
+  rec.spec = find(cells, "deep/gradient_clipping/cuda");
+  EXPECT_FALSE(rec.to_json().contains("stack"));
+}
+
+// ---- seeds ------------------------------------------------------------------------------------
+
+TEST(VerdictForSeeds, PassOnlyWhenEverySeedMeetsTheExpectation) {
+  using tw::Outcome;
+  using tw::Verdict;
+  const std::optional<Outcome> diverged = Outcome::kDiverged;
+  EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kDiverged}),
+            Verdict::kPass);
+  EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kStalled, Outcome::kStalled}), Verdict::kUnexpected);
+  EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kStalled}),
+            Verdict::kSeedDependent);
+  EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kHealthy}), Verdict::kUnpinned);
+  EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kStalled}),
+            Verdict::kSeedDependent);
+  EXPECT_TRUE(tw::is_failure(Verdict::kSeedDependent));
+  EXPECT_STREQ(tw::to_string(Verdict::kSeedDependent), "seed-dependent");
+  EXPECT_EQ(tw::parse_verdict("seed-dependent"), Verdict::kSeedDependent);
 }
 
 TEST(Capabilities, ToJson) {

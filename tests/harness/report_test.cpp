@@ -57,8 +57,12 @@ TEST(CellSummary, MissingEvidenceGivesTheBareOutcome) {
 }
 
 TEST(SummarizeVerdicts, Counts) {
-  EXPECT_EQ(tw::summarize_verdicts(sample_matrix()),
-            json({{"total", 6}, {"pass", 3}, {"unexpected", 2}, {"unpinned", 1}, {"flaky", 0}}));
+  EXPECT_EQ(tw::summarize_verdicts(sample_matrix()), json({{"total", 6},
+                                                           {"pass", 3},
+                                                           {"unexpected", 2},
+                                                           {"unpinned", 1},
+                                                           {"flaky", 0},
+                                                           {"seed_dependent", 0}}));
   EXPECT_EQ(tw::summarize_verdicts(json::object())["total"], 0);
 }
 
@@ -264,10 +268,10 @@ TEST(Csv, HeaderAndOneLinePerCell) {
   ASSERT_EQ(rows.size(), 7u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"scenario", "fault", "mitigation", "device", "outcome", "expected",
                                                "verdict", "summary", "symptom_step", "detected_step", "final_loss",
-                                               "peak_mem_bytes", "wall_seconds"}));
-  for (const auto& r : rows) EXPECT_EQ(r.size(), 13u);
+                                               "peak_mem_bytes", "wall_seconds", "stack", "seeds"}));
+  for (const auto& r : rows) EXPECT_EQ(r.size(), 15u);
   EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one", "fault_of_lr_one", "lower_lr", "cpu", "diverged", "healthy",
-                                               "unexpected", "diverged@9", "9", "", "", "", ""}));
+                                               "unexpected", "diverged@9", "9", "", "", "", "", "", ""}));
   EXPECT_EQ(rows[5][5], "");  // unpinned: no expectation
   EXPECT_EQ(rows[1][12], "1.5");
 }
@@ -284,7 +288,7 @@ TEST(Csv, QuotesFieldsThatNeedIt) {
   ASSERT_EQ(rows.size(), tricky.size() + 1) << csv;
   for (std::size_t i = 0; i < tricky.size(); ++i) {
     SCOPED_TRACE(tricky[i]);
-    ASSERT_EQ(rows[i + 1].size(), 13u);
+    ASSERT_EQ(rows[i + 1].size(), 15u);
     EXPECT_EQ(rows[i + 1][0], tricky[i]);
     EXPECT_EQ(rows[i + 1][2], tricky[i]);
     EXPECT_EQ(rows[i + 1][10], tricky[i]);
@@ -293,6 +297,117 @@ TEST(Csv, QuotesFieldsThatNeedIt) {
   EXPECT_NE(csv.find("\"say \"\"hi\"\"\""), std::string::npos) << csv;
   // Plain fields stay unquoted.
   EXPECT_EQ(csv.find("\"cpu\""), std::string::npos);
+}
+
+// ---- stacks and seeds -----------------------------------------------------------------------
+
+json with_seeds(json c, const std::vector<std::string>& outcomes, const std::string& verdict) {
+  json values = json::array(), evidence = json::array(), counts = json::object();
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    values.push_back(100 + i);
+    evidence.push_back({{"steps", 10 + i}});
+    counts[outcomes[i]] = counts.value(outcomes[i], 0) + 1;
+  }
+  c["seeds"] = {{"values", values}, {"outcomes", outcomes}, {"counts", counts}, {"evidence", evidence}};
+  c["verdict"] = verdict;
+  return c;
+}
+
+// A stacked remedy whose three seeds agree, a cell whose seeds disagree, one pinned cell whose
+// seeds agree on another outcome, and a plain cell.
+json seeds_matrix() {
+  json resnet = cell("deep", "resnet", "cpu", "healthy", "healthy", {{"reached_step", 40}});
+  resnet["stack"] = {"residual", "batchnorm", "he_init"};
+  resnet["mitigation_name"] = "residual+batchnorm+he_init";
+  json cells = json::array();
+  cells.push_back(with_seeds(resnet, {"healthy", "healthy", "healthy"}, "pass"));
+  cells.push_back(with_seeds(cell("deep", "none", "cpu", "diverged", "diverged", {{"symptom_step", 16}}),
+                             {"diverged", "diverged", "stalled"}, "seed-dependent"));
+  cells.push_back(with_seeds(cell("lr_one", "none", "cpu", "stalled", "diverged", {{"final_loss", 2.5}}),
+                             {"stalled", "stalled", "stalled"}, "unexpected"));
+  cells.push_back(with_seeds(cell("lr_one", "clip", "cpu", "stalled", nullptr, {{"final_loss", 2.5}}),
+                             {"stalled", "healthy", "stalled"}, "seed-dependent"));
+  return {{"cells", cells}};
+}
+
+TEST(Seeds, TextSaysHowManySeedsAgreed) {
+  const json m = seeds_matrix();
+  EXPECT_EQ(tw::seeds_text(m["cells"][0]), "3/3 seeds");
+  EXPECT_FALSE(tw::seeds_disagree(m["cells"][0]));
+  EXPECT_EQ(tw::cell_display(m["cells"][0]), "healthy@40 (3/3 seeds)");
+  EXPECT_EQ(tw::seeds_text(m["cells"][1]), "diverged 2/3, stalled 1/3");
+  EXPECT_TRUE(tw::seeds_disagree(m["cells"][1]));
+  EXPECT_EQ(tw::cell_display(m["cells"][1]), "diverged 2/3, stalled 1/3");
+  EXPECT_EQ(tw::cell_display(m["cells"][3]), "stalled 2/3, healthy 1/3");  // most frequent first
+  const json plain = cell("a", "b", "cpu", "healthy", nullptr, {{"reached_step", 3}});
+  EXPECT_EQ(tw::seeds_text(plain), "");
+  EXPECT_EQ(tw::cell_display(plain), "healthy@3");
+  EXPECT_EQ(tw::mitigation_display(m["cells"][0]), "resnet [residual+batchnorm+he_init]");
+  EXPECT_EQ(tw::mitigation_display(plain), "b");
+}
+
+TEST(Seeds, SeedDependentIsCountedAndIsAFailure) {
+  const json s = tw::summarize_verdicts(seeds_matrix());
+  EXPECT_EQ(s, json({{"total", 4}, {"pass", 1}, {"unexpected", 1}, {"unpinned", 0}, {"flaky", 0},
+                     {"seed_dependent", 2}}));
+  EXPECT_EQ(tw::count_failures(seeds_matrix()), 3);
+  EXPECT_EQ(tw::count_failures(sample_matrix()), 2);
+  json odd = {{"cells", {cell("a", "b", "cpu", "healthy", "healthy")}}};
+  odd["cells"][0]["verdict"] = "no-such-verdict";
+  EXPECT_EQ(tw::count_failures(odd), 1);  // what is not known to pass does not pass
+}
+
+TEST(Seeds, ConsoleShowsCountsStacksAndTheSeedDependentTotal) {
+  const std::string out = tw::render_console(seeds_matrix(), /*color=*/false);
+  EXPECT_NE(out.find("  resnet [residual+batchnorm+he_init] healthy@40 (3/3 seeds)        pass"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("diverged 2/3, stalled 1/3     seed-dependent"), std::string::npos) << out;
+  EXPECT_NE(out.find("stalled loss 2.5 (3/3 seeds)  unexpected (expected diverged)"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent"), std::string::npos)
+      << out;
+}
+
+TEST(Seeds, MarkdownShowsCountsAndAColumnPerStack) {
+  const std::string md = tw::render_markdown(seeds_matrix());
+  const auto cpu = markdown_table(md, "cpu");
+  ASSERT_EQ(cpu.size(), 4u) << md;
+  EXPECT_EQ(cpu[0],
+            (std::vector<std::string>{"scenario", "resnet [residual+batchnorm+he_init]", "none", "clip"}));
+  EXPECT_EQ(cpu[2], (std::vector<std::string>{"deep", "healthy@40 (3/3 seeds)",
+                                              "**diverged 2/3, stalled 1/3** ✗ (seed-dependent)", "·"}));
+  EXPECT_EQ(cpu[3][2], "**stalled loss 2.5 (3/3 seeds)** ✗ (expected diverged)");
+  EXPECT_NE(md.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent."), std::string::npos)
+      << md;
+}
+
+TEST(Seeds, JunitFailsSeedDependentCellsAndListsEachSeed) {
+  const std::string xml = tw::render_junit(seeds_matrix());
+  EXPECT_EQ(xml_problem(xml), "") << xml;
+  EXPECT_NE(xml.find("<testsuites name=\"trainwreck\" tests=\"4\" failures=\"3\""), std::string::npos) << xml;
+  EXPECT_EQ(count(xml, "<failure "), 3u);
+  EXPECT_NE(xml.find("<testcase classname=\"deep\" name=\"resnet [residual+batchnorm+he_init] [cpu]\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(
+      xml.find("<failure type=\"seed-dependent\" message=\"diverged 2/3, stalled 1/3 (expected diverged); "
+               "seeds: 100 diverged, 101 diverged, 102 stalled\">"),
+      std::string::npos)
+      << xml;
+}
+
+TEST(Seeds, CsvHasTheStackAndTheSeedCounts) {
+  const auto rows = parse_csv(tw::render_csv(seeds_matrix()));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0][13], "stack");
+  EXPECT_EQ(rows[0][14], "seeds");
+  EXPECT_EQ(rows[1][2], "resnet");
+  EXPECT_EQ(rows[1][13], "residual+batchnorm+he_init");
+  EXPECT_EQ(rows[1][14], "3/3 seeds");
+  EXPECT_EQ(rows[2][13], "");
+  EXPECT_EQ(rows[2][14], "diverged 2/3, stalled 1/3");
+  EXPECT_EQ(rows[2][6], "seed-dependent");
 }
 
 TEST(Console, ListsEveryCellAndTheTotals) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,14 @@ tw::Catalog test_catalog() {
   tw::ComponentInfo lower;
   lower.name = "lower_lr";
   lower.params = {number("lr", 0, /*exclusive=*/true, /*max=*/10)};
-  c.mitigations = {none, clip, lower};
+  // Remedies that practice applies together (a residual net: blocks, BatchNorm, He init).
+  tw::ComponentInfo residual, batchnorm, he_init;
+  residual.name = "residual";
+  residual.params = {integer("every", 1, 100)};
+  batchnorm.name = "batchnorm";
+  he_init.name = "he_init";
+  he_init.params = {number("gain", 0, /*exclusive=*/true)};
+  c.mitigations = {none, clip, lower, residual, batchnorm, he_init};
 
   c.recipe = {number("lr", 0, /*exclusive=*/true), integer("batch_size", 1, 1 << 20),
               text("optimizer", {"sgd", "adam"})};
@@ -220,6 +228,73 @@ std::vector<Malformed> malformed_cases() {
        "mitigations[1].label", "a-z, 0-9"},
       {"label_with_slash", with(R"({"mitigations": [{"name": "lower_lr", "label": "lr/2"}]})"),
        "mitigations[0].label", "a-z, 0-9"},
+      // Stacks: "apply": [...] with a "label".
+      {"stack_with_name",
+       with(R"({"mitigations": [{"name": "none"}, {"name": "residual", "apply": ["residual", "batchnorm"],
+                                 "label": "resnet"}]})"),
+       "mitigations[1].name", "cannot be given with 'apply'"},
+      {"stack_without_label", with(R"({"mitigations": [{"apply": ["residual", "batchnorm"]}]})"),
+       "mitigations[0].label", "required for a stack"},
+      {"stack_empty", with(R"({"mitigations": [{"apply": [], "label": "s"}]})"), "mitigations[0].apply",
+       "non-empty array"},
+      {"stack_not_array", with(R"({"mitigations": [{"apply": "residual", "label": "s"}]})"),
+       "mitigations[0].apply", "non-empty array"},
+      {"stack_too_long",
+       with(R"({"mitigations": [{"apply": ["residual", "residual", "residual", "residual", "residual",
+                                           "residual", "residual", "residual", "residual"], "label": "s"}]})"),
+       "mitigations[0].apply", "at most 8"},
+      {"stack_unknown_member",
+       with(R"({"mitigations": [{"name": "none"}, {"name": "none", "label": "a"},
+                                {"name": "none", "label": "b"}, {"name": "none", "label": "c"},
+                                {"apply": ["residual", "foo"], "label": "s"}]})"),
+       "mitigations[4].apply[1]", "unknown mitigation 'foo'"},
+      {"stack_member_none", with(R"({"mitigations": [{"apply": ["none", "residual"], "label": "s"}]})"),
+       "mitigations[0].apply[0]", "'none' cannot be part of a stack"},
+      {"stack_member_twice",
+       with(R"({"mitigations": [{"apply": ["residual", "batchnorm", "residual"], "label": "s"}]})"),
+       "mitigations[0].apply[2]", "'residual' is already in this stack (apply[0])"},
+      {"stack_member_not_a_name", with(R"({"mitigations": [{"apply": ["residual", 3], "label": "s"}]})"),
+       "mitigations[0].apply[1]", "must be a mitigation name or an object"},
+      {"stack_member_unknown_field",
+       with(R"({"mitigations": [{"apply": [{"name": "residual", "parms": {}}], "label": "s"}]})"),
+       "mitigations[0].apply[0].parms", "unknown field"},
+      {"stack_member_without_name", with(R"({"mitigations": [{"apply": [{"params": {}}], "label": "s"}]})"),
+       "mitigations[0].apply[0].name", "is required"},
+      {"stack_member_unknown_name", with(R"({"mitigations": [{"apply": [{"name": "foo"}], "label": "s"}]})"),
+       "mitigations[0].apply[0].name", "unknown mitigation 'foo'"},
+      {"stack_member_params_not_object",
+       with(R"({"mitigations": [{"apply": [{"name": "residual", "params": [1]}], "label": "s"}]})"),
+       "mitigations[0].apply[0].params", "must be an object"},
+      {"stack_member_param_out_of_range",
+       with(R"({"mitigations": [{"apply": [{"name": "residual", "params": {"every": 0}}], "label": "s"}]})"),
+       "mitigations[0].apply[0].params.every", "must be >= 1"},
+      {"stack_params_not_object",
+       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s", "params": [1]}]})"),
+       "mitigations[0].params", "must be an object"},
+      {"stack_params_for_a_non_member",
+       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s",
+                                 "params": {"lower_lr": {"lr": 0.1}}}]})"),
+       "mitigations[0].params.lower_lr", "'lower_lr' is not in this stack (members: residual, batchnorm)"},
+      {"stack_params_bad_value",
+       with(R"({"mitigations": [{"name": "none"}, {"name": "none", "label": "a"},
+                                {"name": "none", "label": "b"}, {"apply": ["residual", "batchnorm"], "label": "s",
+                                 "params": {"residual": {"every": 2.5}}}]})"),
+       "mitigations[3].params.residual.every", "must be an integer"},
+      {"stack_params_unknown_param",
+       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s",
+                                 "params": {"batchnorm": {"momentum": 0.1}}}]})"),
+       "mitigations[0].params.batchnorm.momentum", "takes none"},
+      {"stack_params_given_twice",
+       with(R"({"mitigations": [{"apply": [{"name": "residual", "params": {"every": 2}}, "batchnorm"],
+                                 "label": "s", "params": {"residual": {"every": 3}}}]})"),
+       "mitigations[0].params.residual", "already given in mitigations[0].apply[0].params"},
+      {"stack_label_duplicate",
+       with(R"({"mitigations": [{"name": "none", "label": "resnet"},
+                                {"apply": ["residual"], "label": "resnet"}]})"),
+       "mitigations[1].label", "duplicate cell 'resnet'"},
+      {"stack_label_invalid",
+       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "Res Net"}]})"),
+       "mitigations[0].label", "a-z, 0-9"},
   };
 }
 
@@ -323,6 +398,7 @@ void expect_same(const tw::Scenario& a, const tw::Scenario& b) {
     EXPECT_EQ(a.mitigations[i].name, b.mitigations[i].name);
     EXPECT_EQ(a.mitigations[i].label, b.mitigations[i].label);
     EXPECT_EQ(a.mitigations[i].params, b.mitigations[i].params);
+    EXPECT_EQ(a.mitigations[i].stack, b.mitigations[i].stack);
     EXPECT_EQ(a.mitigations[i].expect, b.mitigations[i].expect);
   }
 }
@@ -347,6 +423,114 @@ TEST(ScenarioRoundTrip, MinimalScenarioRoundTrips) {
   const tw::Scenario second = tw::parse_scenario(first.to_json().dump(), "m2.json", test_catalog());
   expect_same(first, second);
   EXPECT_FALSE(first.to_json().contains("requires"));
+}
+
+// ---- stacks ----------------------------------------------------------------------------------
+
+json stack_scenario() {
+  json s = base_scenario();
+  s["mitigations"].push_back(json::parse(R"({"apply": ["residual", "batchnorm",
+                                                     {"name": "he_init", "params": {"gain": 2}}],
+      "label": "resnet", "params": {"residual": {"every": 2}}, "expect": {"cpu": "healthy"},
+      "note": "He et al. 2016"})"));
+  s["mitigations"].push_back(
+      json::parse(R"({"apply": [{"name": "residual", "params": {"every": 4}}], "label": "res4"})"));
+  return s;
+}
+
+TEST(ScenarioStack, EveryFormParsesIntoMembersInApplicationOrder) {
+  const tw::Scenario s = tw::parse_scenario(stack_scenario().dump(), "stack.json", test_catalog());
+  ASSERT_EQ(s.mitigations.size(), 5u);
+  const tw::MitigationEntry& resnet = s.mitigations[3];
+  EXPECT_TRUE(resnet.is_stack());
+  EXPECT_EQ(resnet.name, "residual+batchnorm+he_init");
+  EXPECT_EQ(resnet.label, "resnet");
+  EXPECT_EQ(resnet.params, json::object());
+  ASSERT_EQ(resnet.stack.size(), 3u);
+  EXPECT_EQ(resnet.stack[0], (tw::StackMember{"residual", {{"every", 2}}}));  // from "params" by member
+  EXPECT_EQ(resnet.stack[1], (tw::StackMember{"batchnorm", json::object()}));
+  EXPECT_EQ(resnet.stack[2], (tw::StackMember{"he_init", {{"gain", 2}}}));   // from the member's object
+  EXPECT_EQ(resnet.expect.at("cpu"), tw::Outcome::kHealthy);
+  // A stack of one is that mitigation, under its label.
+  const tw::MitigationEntry& res4 = s.mitigations[4];
+  EXPECT_FALSE(res4.is_stack());
+  EXPECT_EQ(res4.name, "residual");
+  EXPECT_EQ(res4.params, json({{"every", 4}}));
+  // A single mitigation is a stack of one; "none" is the empty stack.
+  EXPECT_EQ(s.mitigations[1].stack, (std::vector<tw::StackMember>{{"lower_lr", {{"lr", 0.01}}}}));
+  EXPECT_TRUE(s.mitigations[0].stack.empty());
+  EXPECT_EQ(tw::stack_name(resnet.stack), "residual+batchnorm+he_init");
+}
+
+TEST(ScenarioStack, RoundTripsInTheApplyForm) {
+  const tw::Scenario first = tw::parse_scenario(stack_scenario().dump(), "a.json", test_catalog());
+  const json out = first.to_json();
+  const json& resnet = out["mitigations"][3];
+  EXPECT_FALSE(resnet.contains("name"));
+  EXPECT_EQ(resnet["label"], "resnet");
+  EXPECT_EQ(resnet["apply"], json::parse(R"([{"name": "residual", "params": {"every": 2}}, "batchnorm",
+                                              {"name": "he_init", "params": {"gain": 2}}])"));
+  EXPECT_EQ(out["mitigations"][4]["name"], "residual");  // a stack of one: the plain form
+  EXPECT_EQ(out["mitigations"][4]["params"], json({{"every", 4}}));
+  const tw::Scenario second = tw::parse_scenario(out.dump(), "b.json", test_catalog());
+  expect_same(first, second);
+  EXPECT_EQ(second.to_json(), out);
+}
+
+TEST(ScenarioStack, MembersNotInTheCatalogAreNamedWithTheFile) {
+  json s = stack_scenario();
+  s["mitigations"][3]["apply"][1] = "layernorm";
+  try {
+    tw::parse_scenario(s.dump(), "scenarios/deep.json", test_catalog());
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.describe(),
+              "scenarios/deep.json: field 'mitigations[3].apply[1]': unknown mitigation 'layernorm' "
+              "(see 'trainwreck list')");
+  }
+}
+
+// ---- pin ------------------------------------------------------------------------------------
+
+json pin_cell(const std::string& label, const std::string& device, const std::string& outcome,
+              json seeds = nullptr) {
+  json c = {{"id", "deep/" + label + "/" + device}, {"scenario", "deep"}, {"mitigation", label},
+            {"device", device},                   {"outcome", outcome}};
+  if (!seeds.is_null()) c["seeds"] = seeds;
+  return c;
+}
+
+TEST(PinExpectations, WritesIntoEitherFormAndSkipsCellsWhoseSeedsDisagree) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(R"({"name": "deep", "fault": "lr_too_high",
+      "mitigations": [{"name": "none"},
+                      {"apply": ["residual", "batchnorm"], "label": "resnet", "expect": {"cuda": "stalled"}},
+                      {"name": "lower_lr", "label": "slow"}]})");
+  const json agree = {{"values", {1, 2}}, {"outcomes", {"healthy", "healthy"}}, {"counts", {{"healthy", 2}}}};
+  const json disagree = {{"values", {1, 2}}, {"outcomes", {"diverged", "stalled"}},
+                         {"counts", {{"diverged", 1}, {"stalled", 1}}}};
+  const json matrix = {{"cells",
+                        {pin_cell("none", "cpu", "diverged", disagree),
+                         pin_cell("resnet", "cpu", "healthy", agree), pin_cell("slow", "cpu", "unsupported"),
+                         pin_cell("resnet", "cuda", "stalled")}}};
+  std::ostringstream log;
+  std::vector<std::string> skipped;
+  EXPECT_EQ(tw::pin_expectations(doc, "deep", matrix, log, skipped), 1);
+  EXPECT_EQ(skipped, (std::vector<std::string>{"deep/none/cpu"}));
+  EXPECT_EQ(log.str(), "deep/resnet/cpu: (unpinned) -> healthy\n");
+  EXPECT_FALSE(doc["mitigations"][0].contains("expect"));
+  EXPECT_FALSE(doc["mitigations"][2].contains("expect"));  // unsupported: not pinned
+  // The stack keeps its form, its keys in their order, and the new expectation beside the old one.
+  const auto& resnet = doc["mitigations"][1];
+  EXPECT_EQ(resnet.dump(),
+            R"({"apply":["residual","batchnorm"],"label":"resnet","expect":{"cuda":"stalled","cpu":"healthy"}})");
+  // The file still parses as the same stack.
+  const tw::Scenario s = tw::parse_scenario(json(doc).dump(), "deep.json", test_catalog());
+  EXPECT_EQ(s.mitigations[1].name, "residual+batchnorm");
+  EXPECT_EQ(s.mitigations[1].expect.at("cpu"), tw::Outcome::kHealthy);
+  // Another scenario's cells are not this file's.
+  std::vector<std::string> none;
+  EXPECT_EQ(tw::pin_expectations(doc, "other", matrix, log, none), 0);
+  EXPECT_TRUE(none.empty());
 }
 
 TEST(RequiredGpus, KnownRequirements) {
