@@ -19,10 +19,51 @@
 # Device classes, chosen when ctest runs: the environment variable TRAINWRECK_CTEST_DEVICES
 # ("cpu", "cuda" or "cpu;cuda"); unset, cpu always and cuda when the probe finds a GPU. CUDA cells
 # on a machine without one would all be "unsupported", so they are not registered there.
+# But when CUDA is asked for (ctest -L REGEX matching "cuda", or TRAINWRECK_CTEST_DEVICES naming
+# cuda) and the probe finds no GPU, a test "<prefix>cuda-no-gpu" labelled cuda is registered that
+# fails: a GPU runner that lost its GPU does not pass with "no tests found". Plain ctest on a
+# machine without a GPU does not ask for CUDA and is not affected.
 
 if(TRAINWRECK_CELLS_DISCOVERING)
   # ---- at ctest time, included from the generated script --------------------------------------
+  # Whether ctest's label selection (-L REGEX or --label-regex REGEX) takes the label "cuda".
+  # CTest does not tell its scripts its arguments, so they are read from /proc (Linux).
+  function(_tw_cuda_label_asked out)
+    set(asked OFF)
+    if(EXISTS /proc/self/cmdline)
+      file(READ /proc/self/cmdline hex HEX)
+      string(REGEX MATCHALL ".." bytes "${hex}")
+      set(prev "")
+      set(arg "")
+      foreach(b IN LISTS bytes)
+        if(NOT b STREQUAL "00")
+          math(EXPR code "0x${b}")
+          string(ASCII ${code} ch)
+          string(APPEND arg "${ch}")
+          continue()
+        endif()
+        set(regex "")
+        set(has_regex OFF)
+        if(prev STREQUAL "-L" OR prev STREQUAL "--label-regex")
+          set(regex "${arg}")
+          set(has_regex ON)
+        endif()
+        if(has_regex AND "cuda" MATCHES "${regex}")
+          set(asked ON)
+        endif()
+        set(prev "${arg}")
+        set(arg "")
+      endforeach()
+    endif()
+    set(${out} ${asked} PARENT_SCOPE)
+  endfunction()
   set(_tw_devices "$ENV{TRAINWRECK_CTEST_DEVICES}")
+  set(_tw_cuda_asked OFF)
+  if("cuda" IN_LIST _tw_devices)
+    set(_tw_cuda_asked ON)
+  elseif(_tw_devices STREQUAL "")
+    _tw_cuda_label_asked(_tw_cuda_asked)
+  endif()
   set(_tw_list_device all)
   if(_tw_devices STREQUAL "cpu")
     set(_tw_list_device cpu)  # no probe needed
@@ -46,8 +87,12 @@ if(TRAINWRECK_CELLS_DISCOVERING)
     string(STRIP "${_tw_err}" _tw_err)
     add_test("${TRAINWRECK_CELLS_PREFIX}listing-failed" "${TRAINWRECK_CELLS_CMAKE}" -E echo
       "trainwreck list --cells failed (${_tw_rc}): ${_tw_err}")
+    set(_tw_labels "matrix;cpu")
+    if(_tw_cuda_asked)
+      list(APPEND _tw_labels cuda)
+    endif()
     set_tests_properties("${TRAINWRECK_CELLS_PREFIX}listing-failed" PROPERTIES
-      LABELS "matrix;cpu" WILL_FAIL TRUE)
+      LABELS "${_tw_labels}" WILL_FAIL TRUE)
     return()
   endif()
 
@@ -61,6 +106,7 @@ if(TRAINWRECK_CELLS_DISCOVERING)
     if(_tw_line STREQUAL "" OR _tw_line MATCHES "^#")
       continue()
     endif()
+
     # id, scenario, fault, mitigation, device, wall_seconds, expected, unsupported reason
     string(REPLACE "\t" ";" _tw_f "${_tw_line}")
     list(GET _tw_f 0 _tw_id)
@@ -104,6 +150,13 @@ if(TRAINWRECK_CELLS_DISCOVERING)
       endif()
     endif()
   endforeach()
+  if(_tw_cuda_asked AND _tw_gpus EQUAL 0)
+    # echo succeeds and WILL_FAIL turns that into the failure, with the message in the log.
+    set(_tw_name "${TRAINWRECK_CELLS_PREFIX}cuda-no-gpu")
+    add_test("${_tw_name}" "${TRAINWRECK_CELLS_CMAKE}" -E echo
+      "CUDA cells were asked for (ctest -L cuda or TRAINWRECK_CTEST_DEVICES) but the probe found no GPU: a GPU runner without its GPU must not pass. Without a GPU, run ctest -LE cuda or set TRAINWRECK_CTEST_DEVICES=cpu.")
+    set_tests_properties("${_tw_name}" PROPERTIES LABELS "cuda" WILL_FAIL TRUE)
+  endif()
   return()
 endif()
 

@@ -9,12 +9,12 @@ target_link_libraries(guarded_training PRIVATE trainwreck::guards)
 add_test(NAME example_guarded_training COMMAND guarded_training)
 set_tests_properties(example_guarded_training PROPERTIES LABELS "example" TIMEOUT 120)
 
-# cmake --install into a scratch prefix, then configure, build and run examples/consumer with
-# find_package(trainwreck).
+# cmake --install into a scratch prefix, check that the exported targets hold no absolute path,
+# then configure, build and run examples/consumer with find_package(trainwreck) and LibTorch
+# reached through another prefix (install_test.cmake sets its Torch_DIR).
 set(TRAINWRECK_CONSUMER_DIR ${CMAKE_CURRENT_BINARY_DIR}/install-test)
 set(TRAINWRECK_CONSUMER_ARGS
   -DCMAKE_PREFIX_PATH=${TRAINWRECK_CONSUMER_DIR}/prefix
-  -DTorch_DIR=${Torch_DIR}
   -Dnlohmann_json_DIR=${nlohmann_json_DIR}
   -DCMAKE_BUILD_TYPE=Release)
 if(CMAKE_CXX_COMPILER_LAUNCHER)
@@ -27,6 +27,7 @@ add_test(NAME install_consumer
     -DWORK_DIR=${TRAINWRECK_CONSUMER_DIR}
     -DSOURCE_DIR=${trainwreck_SOURCE_DIR}/examples/consumer
     -DGENERATOR=${CMAKE_GENERATOR}
+    -DTORCH_ROOT=${TORCH_INSTALL_PREFIX}
     -DARGS=${TRAINWRECK_CONSUMER_ARGS}
     -P ${trainwreck_SOURCE_DIR}/cmake/install_test.cmake)
 set_tests_properties(install_consumer PROPERTIES LABELS "install" TIMEOUT 600 RUN_SERIAL TRUE)

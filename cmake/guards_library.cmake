@@ -12,8 +12,11 @@ target_include_directories(trainwreck_guards PUBLIC
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_compile_features(trainwreck_guards PUBLIC cxx_std_17)
 target_compile_options(trainwreck_guards PRIVATE -Wall -Wextra)
-# The torch target carries LibTorch's include directories and ABI flags to users.
-target_link_libraries(trainwreck_guards PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
+# The torch target carries LibTorch's include directories and ABI flags to users. Only imported
+# targets: ${TORCH_LIBRARIES} holds absolute paths of this machine's LibTorch and CUDA (c10,
+# c10_cuda, nvrtc), which install(EXPORT) would write into trainwreckTargets.cmake; `torch` is
+# resolved where the package is used, by trainwreckConfig.cmake's find_dependency(Torch).
+target_link_libraries(trainwreck_guards PUBLIC torch nlohmann_json::nlohmann_json)
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
   # libcuda (in caffe2::cuda's link interface) stays out of the needed libraries, so programs
   # that link the guards start on machines without a GPU driver.

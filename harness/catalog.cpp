@@ -14,10 +14,21 @@ const ComponentInfo* find(const std::vector<ComponentInfo>& list, const std::str
   return nullptr;
 }
 
+// The shortest text that reads back as the same number: 1073741825, not 1.07374e+09, so a
+// bound and the value that broke it never print alike.
 std::string number_text(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.0e15) {
+    std::ostringstream os;
+    os << static_cast<long long>(v);
+    return os.str();
+  }
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::ostringstream os;
+    os.precision(precision);
+    os << v;
+    if (precision == 17 || std::stod(os.str()) == v) return os.str();
+  }
+  return std::to_string(v);
 }
 }  // namespace
 

@@ -590,7 +590,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
     if (f.has("--shard")) {
       rs.shard = parse_shard(f.one("--shard"), "--shard");
     } else if (const char* idx = getenv("TEST_SHARD_INDEX"); idx && getenv("TEST_TOTAL_SHARDS")) {
-      const long long n = parse_int(getenv("TEST_TOTAL_SHARDS"), "TEST_TOTAL_SHARDS", 1, 100000);
+      const long long n = parse_int(getenv("TEST_TOTAL_SHARDS"), "TEST_TOTAL_SHARDS", 1, kMaxShards);
       rs.shard = Shard{static_cast<int>(parse_int(idx, "TEST_SHARD_INDEX", 0, n - 1)), static_cast<int>(n)};
     }
     if (f.has("--seed")) rs.seed = static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, (1LL << 53)));
@@ -601,6 +601,8 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
       throw InputError("command line", "--seeds", "cannot be combined with --repeat");
   }
   if (f.has("--jobs")) rs.jobs = static_cast<int>(parse_int(f.one("--jobs"), "--jobs", 1, 256));
+  // Before anything runs or is written: never into a folder of the user's own files.
+  check_results_directory(rs.out, resume ? "--resume" : "--out");
   const bool quiet = f.has("--quiet");
   DiffOptions diff_opts = diff_options(f);
   json baseline;  // null: no comparison
@@ -638,6 +640,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   const std::string cells_dir = rs.out + "/cells";
   ensure_directory(rs.out);
   const DirectoryLock lock(rs.out);
+  claim_results_directory(rs.out);
   ensure_directory(cells_dir);
   const std::vector<Round> rounds = rounds_of(rs, cells_dir);
   for (const auto& round : rounds) ensure_directory(round.dir);
@@ -669,7 +672,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
         if (auto rec = load_result(c, rounds[round].dir)) finished[round][c.id] = *rec;
     }
   } else {
-    remove_tree(cells_dir);
+    remove_cell_files(cells_dir);
     for (const auto& round : rounds) ensure_directory(round.dir);
   }
   write_json_atomic(rs.out + "/run.json", rs.to_json());
@@ -880,9 +883,11 @@ int cmd_merge(int argc, char** argv) {
     shards.push_back(std::move(s));
   }
   const json merged = merge_shards(shards);
+  check_results_directory(out, "--out");
   ensure_directory(out);
   {
     const DirectoryLock lock(out);
+    claim_results_directory(out);
     for (const char* stale : kReportFiles) fs::remove(out + "/" + stale, ec);
     write_reports(out, merged, nullptr);
   }

@@ -10,10 +10,8 @@
 #include <fstream>
 
 #include "harness/process.h"
+#include "trainwreck/build_info.h"
 
-#ifndef TRAINWRECK_SOURCE_DIR
-#define TRAINWRECK_SOURCE_DIR "."
-#endif
 #ifndef TRAINWRECK_VERSION
 #define TRAINWRECK_VERSION "0.0.0"
 #endif
@@ -45,16 +43,6 @@ long long mem_total_mb() {
   return 0;
 }
 
-std::string command_output(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
 
 }  // namespace
 
@@ -70,12 +58,12 @@ std::string utc_timestamp() {
 json host_context() {
   utsname u{};
   uname(&u);
-  const std::string src = TRAINWRECK_SOURCE_DIR;
-  std::string rev = command_output("git -C '" + src + "' rev-parse --short=12 HEAD 2>/dev/null");
-  if (!rev.empty() && !command_output("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null").empty())
-    rev += "-dirty";
+  // What the binary was built from (recorded at build time), not what the source folder holds now.
+  const std::string rev = TRAINWRECK_GIT_REVISION;
+  const bool dirty = TRAINWRECK_GIT_DIRTY != 0;
   return {{"trainwreck", TRAINWRECK_VERSION},
-          {"git_revision", rev.empty() ? "unknown" : rev},
+          {"git_revision", dirty ? rev + "-dirty" : rev},
+          {"git_dirty", dirty},
           {"compiler", std::string(
 #if defined(__clang__)
                            "clang "

@@ -45,6 +45,9 @@ struct Shard {
   int count = 1;
 };
 
+// Most parts a run may be split into (--shard K/N, TEST_TOTAL_SHARDS).
+constexpr int kMaxShards = 100000;
+
 // "K/N" (1-based K, as users write it) -> Shard; throws InputError naming the flag.
 Shard parse_shard(const std::string& text, const std::string& flag);
 

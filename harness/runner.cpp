@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "harness/errors.h"
@@ -59,6 +60,7 @@ struct Running {
   std::size_t log_bytes = 0, log_dropped = 0;
   std::string tail;
   bool lingering = false;  // processes were still in the group after every rank exited
+  int64_t requested_mb = 0;  // limits.memory_mb as the scenario asked; spec has the budget used
 };
 
 void close_fd(int& fd) {
@@ -126,6 +128,49 @@ json extract_series(const std::vector<json>& events, std::size_t points) {
   return out;
 }
 
+namespace {
+// The smallest memory limit on the way from `leaf` up to `root` (cgroups nest), in MiB; 0: none.
+long long cgroup_limit_mb(const std::string& root, std::string leaf, const char* file) {
+  while (!leaf.empty() && (leaf.back() == '\n' || leaf.back() == '/')) leaf.pop_back();
+  long long mb = 0;
+  for (std::string rel = leaf;; rel = rel.substr(0, rel.rfind('/'))) {
+    if (std::FILE* f = std::fopen((root + rel + "/" + file).c_str(), "r")) {
+      unsigned long long limit = 0;  // "max" (v2) does not scan: no limit
+      if (std::fscanf(f, "%llu", &limit) == 1 && limit > 0 && limit < (1ULL << 62)) {
+        const long long limit_mb = static_cast<long long>(limit >> 20);
+        if (mb == 0 || limit_mb < mb) mb = limit_mb;
+      }
+      std::fclose(f);
+    }
+    if (rel.empty()) break;
+  }
+  return mb;
+}
+}  // namespace
+
+long long machine_memory_mb() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  long long mb = pages > 0 && page_size > 0 ? (static_cast<long long>(pages) * page_size) >> 20 : 0;
+  // A container's limit is what a cell can really have: cgroup v2 ("0::/path") or v1's memory
+  // controller ("N:memory:/path").
+  if (std::FILE* f = std::fopen("/proc/self/cgroup", "r")) {
+    char line[4096];
+    while (std::fgets(line, sizeof line, f)) {
+      const std::string l = line;
+      long long limit = 0;
+      if (l.rfind("0::", 0) == 0) {
+        limit = cgroup_limit_mb("/sys/fs/cgroup", l.substr(3), "memory.max");
+      } else if (const auto at = l.find(":memory:"); at != std::string::npos) {
+        limit = cgroup_limit_mb("/sys/fs/cgroup/memory", l.substr(at + 8), "memory.limit_in_bytes");
+      }
+      if (limit > 0 && (mb == 0 || limit < mb)) mb = limit;
+    }
+    std::fclose(f);
+  }
+  return mb;
+}
+
 int free_local_port() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 29500;
@@ -172,6 +217,10 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
     if (r.events_dropped > 0) rec.evidence["events_dropped"] = r.events_dropped;
     if (r.log_dropped > 0) rec.evidence["log_bytes_dropped"] = r.log_dropped;
     if (r.lingering) rec.evidence["lingering_processes_killed"] = true;
+    if (r.obs.unsupported_reason.empty()) {
+      rec.evidence["memory_budget_mb"] = r.spec.limits.memory_mb;
+      if (r.spec.limits.memory_mb != r.requested_mb) rec.evidence["memory_budget_requested_mb"] = r.requested_mb;
+    }
     rec.series = extract_series(r.obs.events);
     rec.log_tail = r.tail;
     rec.wall_seconds = r.obs.wall_seconds;
@@ -181,12 +230,18 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
     if (on_done) on_done(rec);
   };
 
+  const long long machine_mb = options_.machine_memory_mb > 0 ? options_.machine_memory_mb : machine_memory_mb();
   auto start_cell = [&](std::size_t index) {
-    const CellSpec& spec = cells[index];
-    if (on_start) on_start(spec);
+    if (on_start) on_start(cells[index]);
     auto r = std::make_unique<Running>();
     r->index = index;
-    r->spec = spec;
+    r->spec = cells[index];
+    const CellSpec& spec = r->spec;
+    // On the CPU the budget is the machine's memory; on CUDA it is the card's (the cell takes
+    // the whole card when it asks for more), so only a CPU cell's budget is capped here.
+    r->requested_mb = spec.limits.memory_mb;
+    if (spec.device != "cuda" && machine_mb > 0 && spec.limits.memory_mb > machine_mb)
+      r->spec.limits.memory_mb = machine_mb;
     r->obs.limits = spec.limits;
     if (options_.timeout_override > 0) {
       r->obs.limits.wall_seconds = options_.timeout_override;
@@ -217,23 +272,32 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
         ps.env.push_back("MASTER_ADDR=127.0.0.1");
         ps.env.push_back("MASTER_PORT=" + std::to_string(port));
       }
-      ps.data_limit_bytes = spec.limits.memory_mb * (1LL << 20) + options_.data_slack_bytes;
-      ps.process_group = rank == 0 ? 0 : r->pgid;
+      const long long host_mb = machine_mb > 0 ? std::min<long long>(spec.limits.memory_mb, machine_mb)
+                                                : spec.limits.memory_mb;
+      ps.data_limit_bytes = host_mb * (1LL << 20) + options_.data_slack_bytes;
+      // The first rank that starts leads the cell's group and the others join it, so the
+      // watchdog can always signal every rank, even when rank 0 could not be started.
+      ps.process_group = r->pgid > 0 ? r->pgid : 0;
       RankProc p;
       try {
-        ChildProcess child = spawn_process(ps);
+        ChildProcess child = options_.spawn ? options_.spawn(ps) : spawn_process(ps);
         p.pid = child.pid;
         p.event_fd = child.event_fd;
         p.output_fd = child.output_fd;
+        if (r->pgid <= 0) r->pgid = p.pid;
       } catch (const std::system_error& e) {
-        // Could not start: recorded as an error of this cell, the run goes on.
+        // Could not start: recorded as an error of this cell, the run goes on. For the peers it
+        // is a rank that exited at once: they get the peer grace period, then the group is ended.
         p.exited = true;
         p.exit.exited = true;
         p.exit.exit_code = 127;
         r->obs.events.push_back({{"event", "error"}, {"kind", "exception"}, {"rank", rank},
                                  {"message", std::string("could not start the cell process: ") + e.what()}});
+        if (!r->peer_exit) {
+          r->peer_exit = true;
+          r->peer_exit_at = Clock::now();
+        }
       }
-      if (rank == 0) r->pgid = p.pid;
       r->ranks.push_back(std::move(p));
     }
     running.push_back(std::move(r));
@@ -325,6 +389,8 @@ std::vector<CellRecord> Runner::run(const std::vector<CellSpec>& cells, const Do
       for (auto& r : running) {
         signal_group(r->pgid, SIGKILL);
         for (auto& p : r->ranks) {
+          // A rank outside the group (it could not join) is killed on its own, never awaited alive.
+          if (p.pid > 0 && !p.exited) kill(p.pid, SIGKILL);
           if (p.pid > 0) waitpid(p.pid, nullptr, 0);
           close_fd(p.event_fd);
           close_fd(p.output_fd);

@@ -9,6 +9,7 @@
 
 #include "harness/classify.h"
 #include "harness/plan.h"
+#include "harness/process.h"
 
 namespace tw {
 
@@ -22,8 +23,13 @@ struct RunnerOptions {
   std::size_t log_tail_bytes = 4096;       // kept in the result
   std::size_t event_cap_bytes = 32u << 20; // per cell; events beyond it are counted, not kept
   long long data_slack_bytes = 2LL << 30;  // RLIMIT_DATA = budget + this (a backstop)
+  // What the machine has, in MiB (0: read it, machine_memory_mb()). A CPU cell's budget
+  // (limits.memory_mb) is capped at it: a budget the machine cannot give is no budget at all.
+  long long machine_memory_mb = 0;
   std::string cells_dir;              // where <cell>.jsonl and <cell>.log go ("" = nowhere)
   std::vector<std::string> env;       // extra "KEY=VALUE" for every cell
+  // Starts one rank (spawn_process when empty); tests put a start that fails here.
+  std::function<ChildProcess(const ProcessSpec&)> spawn;
   // Set from a signal handler: nonzero stops the run (no cell is started, the running ones are
   // killed with their process groups, run() returns; only the finished cells were reported).
   const volatile std::sig_atomic_t* interrupt = nullptr;
@@ -62,6 +68,9 @@ class Runner {
  private:
   RunnerOptions options_;
 };
+
+// Physical memory in MiB, or the memory limit of this process's cgroup (v2) when that is lower.
+long long machine_memory_mb();
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for c10d rendezvous).
 int free_local_port();

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness/errors.h"
+#include "harness/store.h"
 
 namespace tw {
 namespace fs = std::filesystem;
@@ -67,8 +68,10 @@ Limits parse_limits(const json& v, const std::string& where) {
   check_keys(v, {"wall_seconds", "heartbeat_seconds", "memory_mb", "exclusive"}, where, "limits");
   Limits l;
   l.wall_seconds = get_positive(v, "wall_seconds", l.wall_seconds, 24 * 3600, where, "limits.wall_seconds");
-  l.heartbeat_seconds =
-      get_positive(v, "heartbeat_seconds", l.heartbeat_seconds, 24 * 3600, where, "limits.heartbeat_seconds");
+  // Unwritten, the heartbeat limit follows a shorter wall limit: a field the user never wrote is
+  // never the one blamed.
+  l.heartbeat_seconds = get_positive(v, "heartbeat_seconds", std::min(l.heartbeat_seconds, l.wall_seconds),
+                                     24 * 3600, where, "limits.heartbeat_seconds");
   l.memory_mb = static_cast<int64_t>(
       get_positive(v, "memory_mb", static_cast<double>(l.memory_mb), 1 << 24, where, "limits.memory_mb"));
   if (l.memory_mb < 16) throw InputError(where, "limits.memory_mb", "must be >= 16");
@@ -77,7 +80,9 @@ Limits parse_limits(const json& v, const std::string& where) {
     l.exclusive = e->get<bool>();
   }
   if (l.heartbeat_seconds > l.wall_seconds)
-    throw InputError(where, "limits.heartbeat_seconds", "must not exceed limits.wall_seconds");
+    throw InputError(where, "limits.heartbeat_seconds",
+                     "must not exceed limits.wall_seconds (" + std::to_string(static_cast<long long>(l.wall_seconds)) +
+                         (member_of(v, "wall_seconds") ? "" : ", the default") + ")");
   return l;
 }
 
@@ -209,6 +214,79 @@ MitigationEntry parse_mitigation(const json& m, const std::string& where, const 
   return e;
 }
 
+// nlohmann::json keeps the last of two equal keys without a word; a scenario whose "lr" is given
+// twice is a mistake to report (which one did the author mean?). The parser's callback sees every
+// key in order, so each open object keeps the keys it has seen.
+json parse_rejecting_duplicate_keys(const std::string& text, const std::string& where) {
+  struct Frame {
+    std::string path;  // "" for the document, "recipe", "mitigations[2]", ...
+    bool array = false;
+    std::size_t next_index = 0;
+    std::string key;  // the object's key being read
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> stack;
+  auto child_path = [&]() {
+    if (stack.empty()) return std::string();
+    Frame& f = stack.back();
+    if (f.array) return f.path + "[" + std::to_string(f.next_index++) + "]";
+    return f.path.empty() ? f.key : f.path + "." + f.key;
+  };
+  const json::parser_callback_t check = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start: {
+        Frame f;
+        f.path = child_path();
+        f.array = event == json::parse_event_t::array_start;
+        stack.push_back(std::move(f));
+        break;
+      }
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case json::parse_event_t::key: {
+        Frame& f = stack.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second)
+          throw InputError(where, f.path.empty() ? f.key : f.path + "." + f.key,
+                           "is given twice in the same object (JSON keeps only one: remove the other)");
+        break;
+      }
+      case json::parse_event_t::value:
+        if (!stack.empty() && stack.back().array) ++stack.back().next_index;
+        break;
+    }
+    return true;
+  };
+  return json::parse(text, check);
+}
+
+// A top-level key that belongs one level down ("steps" for "recipe.steps") is named with the
+// place it belongs, instead of only "unknown field".
+void misplaced_keys(const json& doc, const std::string& where, const Catalog& catalog) {
+  static const std::set<std::string> top = {"name",   "fault",   "description", "params",     "recipe",
+                                            "limits", "devices", "requires",    "mitigations"};
+  static const std::set<std::string> limit_keys = {"wall_seconds", "heartbeat_seconds", "memory_mb", "exclusive"};
+  const ComponentInfo* fault = nullptr;
+  if (const json* f = member_of(doc, "fault"); f && f->is_string()) fault = catalog.fault(f->get<std::string>());
+  auto has = [](const std::vector<ParamSpec>& specs, const std::string& key) {
+    return std::any_of(specs.begin(), specs.end(), [&](const ParamSpec& p) { return p.name == key; });
+  };
+  for (const auto& [key, v] : doc.items()) {
+    if (top.count(key)) continue;
+    std::vector<std::string> places;
+    if (fault && has(fault->params, key)) places.push_back("params." + key + " (a parameter of the fault)");
+    if (has(catalog.recipe, key)) places.push_back("recipe." + key + " (the training recipe)");
+    if (limit_keys.count(key)) places.push_back("limits." + key);
+    if (places.empty()) continue;
+    std::string list;
+    for (const auto& p : places) list += (list.empty() ? "" : " or ") + p;
+    throw InputError(where, key, "unknown top-level field: did you mean " + list + "?");
+  }
+}
+
 }  // namespace
 
 json Limits::to_json() const {
@@ -273,11 +351,12 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(where, "", "file is empty");
   json doc;
   try {
-    doc = json::parse(text);
+    doc = parse_rejecting_duplicate_keys(text, where);
   } catch (const json::exception& e) {  // not only parse_error: 1e400 is out_of_range
     throw InputError(where, "", std::string("not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) throw InputError(where, "", "the top level must be a JSON object");
+  misplaced_keys(doc, where, catalog);
   check_keys(doc, {"name", "fault", "description", "params", "recipe", "limits", "devices", "requires", "mitigations"},
              where, "");
 
@@ -345,15 +424,8 @@ Scenario load_scenario(const std::string& path, const Catalog& catalog) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path, "", "no such file");
   if (fs::is_directory(path, ec)) throw InputError(path, "", "is a directory, not a scenario file");
-  const auto size = fs::file_size(path, ec);
-  if (!ec && size > kMaxScenarioBytes)
-    throw InputError(path, "", "file is too large (" + std::to_string(size) + " bytes; the limit is " +
-                                   std::to_string(kMaxScenarioBytes) + ")");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "", "cannot be read");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse_scenario(buf.str(), path, catalog);
+  // Regular files only, read with a bound: a FIFO or /dev/zero would hang or exhaust memory.
+  return parse_scenario(read_input_file(path, kMaxScenarioBytes), path, catalog);
 }
 
 std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, const Catalog& catalog) {
@@ -365,6 +437,7 @@ std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, cons
       for (const auto& entry : fs::directory_iterator(p, ec))
         if (entry.is_regular_file() && entry.path().extension() == ".json") found.push_back(entry.path().string());
       if (ec) throw InputError(p, "", "cannot list directory: " + ec.message());
+      if (found.empty()) throw InputError(p, "", "holds no scenario files (*.json) (--scenarios)");
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else {

@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "harness/errors.h"
 
@@ -82,12 +84,150 @@ void write_json_atomic(const std::string& path, const nlohmann::json& value) {
   write_file_atomic(path, value.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
+namespace {
+// Reads a regular file, at most `max_bytes` + 1 bytes (one more shows that it is too large).
+// O_NONBLOCK: open() of a FIFO without a writer would otherwise wait forever. Returns an errno
+// value (0: read), or -1 when the path is not a regular file.
+int read_regular(const std::string& path, std::size_t max_bytes, std::string& out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return errno;
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  out.clear();
+  char buf[64 << 10];
+  while (out.size() <= max_bytes) {
+    const std::size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
+    const ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return 0;
+}
+
+// Results trainwreck reads back (matrix.json, run.json, results) are far below this.
+constexpr std::size_t kMaxResultFileBytes = std::size_t{1} << 30;
+}  // namespace
+
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ResultsError("cannot read " + path + ": " + strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
+  std::string out;
+  const int err = read_regular(path, kMaxResultFileBytes, out);
+  if (err < 0) throw ResultsError("cannot read " + path + ": not a regular file");
+  if (err > 0) fail(path, "read", err);
+  if (out.size() > kMaxResultFileBytes) throw ResultsError("cannot read " + path + ": larger than 1 GiB");
+  return out;
+}
+
+std::string read_input_file(const std::string& path, std::size_t max_bytes, const std::string& flag) {
+  std::string out;
+  const int err = read_regular(path, max_bytes, out);
+  if (err < 0) throw InputError(path, flag, "is not a regular file (a FIFO, device or socket is not read)");
+  if (err > 0) throw InputError(path, flag, std::string("cannot be read: ") + strerror(err));
+  if (out.size() > max_bytes)
+    throw InputError(path, flag, "file is too large (the limit is " + std::to_string(max_bytes) + " bytes)");
+  return out;
+}
+
+void check_results_directory(const std::string& dir, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(dir, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st))
+      throw InputError(dir, flag, "exists and is not a directory (results go into a directory)");
+  } else {
+    // Nothing could be created below a file: that is the argument's fault, not the disk's.
+    for (fs::path p = fs::path(dir).parent_path(); !p.empty(); p = p.parent_path()) {
+      const fs::file_status ps = fs::status(p, ec);
+      if (!fs::exists(ps)) {
+        if (p == p.parent_path()) break;
+        continue;
+      }
+      if (!fs::is_directory(ps)) throw InputError(dir, flag, p.string() + " is not a directory");
+      break;
+    }
+    return;
+  }
+  if (fs::exists(dir + "/" + kResultsMarker, ec)) return;
+  bool empty = true;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name != "run.lock") empty = false;
+  }
+  if (ec) throw InputError(dir, flag, "cannot list the directory: " + ec.message());
+  if (empty) return;
+  // A run from before the marker: its run.json (or a merge's matrix.json) has trainwreck's shape.
+  auto ours = [&](const std::string& file, std::initializer_list<const char*> keys) {
+    std::string text;
+    if (read_regular(dir + "/" + file, 64u << 20, text) != 0) return false;
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) return false;
+    for (const char* k : keys)
+      if (!j.contains(k)) return false;
+    return true;
+  };
+  if (ours("run.json", {"scenarios", "shard_count", "seed"}) || ours("matrix.json", {"context", "cells"})) return;
+  throw InputError(dir, flag,
+                   "is not empty and is not a trainwreck results directory (no " + std::string(kResultsMarker) +
+                       "); trainwreck never deletes or overwrites files it did not write: name a new or empty "
+                       "directory");
+}
+
+void claim_results_directory(const std::string& dir) {
+  ensure_directory(dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(dir + "/" + kResultsMarker, ec))
+    write_file_atomic(dir + "/" + kResultsMarker,
+                      "This directory holds trainwreck results; trainwreck may replace the files it wrote here.\n");
+}
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool round_folder(const std::string& name) {
+  for (const char* prefix : {"repeat-", "seed-"}) {
+    const std::string p = prefix;
+    if (name.size() > p.size() && name.compare(0, p.size(), p) == 0 &&
+        name.find_first_not_of("0123456789", p.size()) == std::string::npos)
+      return true;
+  }
+  return false;
+}
+}  // namespace
+
+void remove_cell_files(const std::string& cells_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> files, folders;
+  for (auto it = fs::directory_iterator(cells_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const fs::file_status st = it->symlink_status(ec);
+    if (fs::is_directory(st) && round_folder(name)) {
+      folders.push_back(it->path());
+    } else if (fs::is_regular_file(st) &&
+               (ends_with(name, ".jsonl") || ends_with(name, ".log") || ends_with(name, ".result.json") ||
+                ends_with(name, ".partial") || name.find(".tmp.") != std::string::npos)) {
+      files.push_back(it->path());
+    }
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) fail(cells_dir, "list", ec.value());
+  for (const auto& f : files)
+    if (::remove(f.c_str()) != 0 && errno != ENOENT) fail(f.string(), "remove", errno);
+  for (const auto& d : folders) {
+    remove_cell_files(d.string());
+    fs::remove(d, ec);  // only when empty: a user's file inside keeps its folder
+  }
 }
 
 PartialFile::PartialFile(std::string path) : path_(std::move(path)) {

@@ -5,6 +5,12 @@
 #include <c10/util/Exception.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <sstream>
 
@@ -218,6 +224,52 @@ Fingerprint Fingerprint::of(const std::string& op, const at::Tensor& tensor, int
   return f;
 }
 
+namespace {
+
+// A socket bound to loopback `host` (localhost: 127.0.0.1) and `port`, listening, for rank 0's
+// TCPStore to take over (TCPStoreOptions::masterListenFd); the store closes it.
+int loopback_listen_socket(const std::string& host, int port) {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&address);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = v6;
+    a->sin6_port = htons(static_cast<std::uint16_t>(port));
+    length = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&address);
+    a->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host.c_str(), &a->sin_addr) != 1) a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a->sin_port = htons(static_cast<std::uint16_t>(port));
+    length = sizeof *a;
+  }
+  const int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    throw std::runtime_error(std::string("rank 0 could not open its rendezvous socket: ") + std::strerror(errno));
+  // As c10d's own socket: a port left in TIME_WAIT by an earlier run can be bound again.
+  const int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 || listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    close(fd);
+    throw std::runtime_error("rank 0 could not listen on " + host + ":" + std::to_string(port) +
+                             " for the rendezvous: " + std::strerror(error));
+  }
+  return fd;
+}
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 c10::intrusive_ptr<c10d::Store> rendezvous(const std::string& host, int port, int rank, int world,
                                            milliseconds timeout) {
   c10d::TCPStoreOptions options;
@@ -226,6 +278,10 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const std::string& host, int port, in
   options.numWorkers = static_cast<std::size_t>(world);
   options.waitWorkers = true;
   options.timeout = timeout;
+  // c10d's server listens on every interface, and the store has no authentication: anyone who
+  // reaches the machine could join or write keys. A single-host rendezvous hands it a socket
+  // that listens on loopback only.
+  if (rank == 0 && is_loopback_host(host)) options.masterListenFd = loopback_listen_socket(host, port);
   const auto start = std::chrono::steady_clock::now();
   try {
     return c10::make_intrusive<c10d::TCPStore>(host, options);

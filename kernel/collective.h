@@ -68,6 +68,10 @@ class Collective {
   virtual std::string backend() const = 0;
 };
 
+// Whether `host` (MASTER_ADDR) names the loopback interface: 127.0.0.0/8, ::1 or localhost, as
+// the harness's single-host cells do.
+bool is_loopback_host(const std::string& host);
+
 // Rank 0 hosts a c10d::TCPStore on `port`; every rank connects. Rank 0 waits until all `world`
 // ranks joined; past `timeout` it throws CollectiveTimeout (as torchrun's store would, only sooner).
 c10::intrusive_ptr<c10d::Store> rendezvous(const std::string& host, int port, int rank, int world,

@@ -513,7 +513,9 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
   EXPECT_EQ(test_names("-L matrix"), expected);
   EXPECT_EQ(test_names("-L 'fault=selftest_diverge$'"), std::vector<std::string>{"cell:selftest_diverge/none/cpu"});
   EXPECT_EQ(test_names("-L 'mitigation=none$'").size(), expected.size());
-  EXPECT_TRUE(test_names("-L cuda").empty());  // no GPU here: no CUDA cell is registered
+  // No GPU here: no CUDA cell is registered, but asking for them registers the failing sentinel
+  // (CudaAskedWithoutAGpu.* runs it).
+  EXPECT_EQ(test_names("-L cuda"), std::vector<std::string>{"cell:cuda-no-gpu"});
   EXPECT_EQ(test_names("-L browser"), std::vector<std::string>{"cell:selftest_ok/none/cpu"});
   const std::vector<std::string> forced =
       [&] {
@@ -523,7 +525,9 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
           if (line.find("cell:") != std::string::npos) names.push_back(line);
         return names;
       }();
-  EXPECT_TRUE(forced.empty());  // the self-test scenarios have no CUDA cells at all
+  // The self-test scenarios have no CUDA cells at all; forced CUDA without a GPU is the sentinel.
+  ASSERT_EQ(forced.size(), 1u);
+  EXPECT_NE(forced[0].find("cell:cuda-no-gpu"), std::string::npos) << forced[0];
   // limits.exclusive becomes RUN_SERIAL: ctest -j runs nothing beside that cell either.
   const json shown = json::parse(sh(in_build + "--show-only=json-v1").out, nullptr, false);
   ASSERT_TRUE(shown.is_object() && shown.contains("tests"));
@@ -541,6 +545,33 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
   EXPECT_NE(junit.find("tests=\"3\""), std::string::npos) << junit.substr(0, 400);
   EXPECT_NE(junit.find("failures=\"0\""), std::string::npos) << junit.substr(0, 400);
   EXPECT_TRUE(fs::exists(tmp / "build/cells-ctest/selftest_segfault.none.cpu/matrix.json"));
+}
+
+// `ctest -L cuda` on a machine where the probe finds no GPU must fail, not report "no tests"
+// and exit 0; plain ctest (CUDA not asked for) is unaffected.
+TEST(CtestCells, CudaAskedForWithoutAGpuFails) {
+  const std::string cache = slurp(fs::path(HARNESS_HOST).parent_path().string() + "/CMakeCache.txt");
+  const std::string cmake = cache_value(cache, "CMAKE_COMMAND"), ctest = cache_value(cache, "CMAKE_CTEST_COMMAND");
+  if (cmake.empty() || ctest.empty()) GTEST_SKIP() << "no CMakeCache.txt next to the harness host";
+  TempDir tmp;
+  fs::create_directory(tmp / "project");
+  write(tmp / "project/CMakeLists.txt",
+        "cmake_minimum_required(VERSION 3.18)\nproject(cells NONE)\nenable_testing()\n"
+        "include(" TRAINWRECK_SOURCE_DIR "/cmake/ctest_cells.cmake)\n"
+        "trainwreck_add_cell_tests(" HARNESS_HOST " SELFTEST EXTRA_ARGS --timeout 20)\n");
+  ASSERT_EQ(run_shell("'" + cmake + "' -S '" + tmp / "project" + "' -B '" + tmp / "build" + "'").code, 0);
+  const std::string in_build = "cd '" + tmp / "build" + "' && env -u TRAINWRECK_CTEST_DEVICES '" + ctest + "' ";
+  for (const std::string& select : {"-L cuda", "--label-regex 'cpu|cuda' -R 'no-gpu|selftest_ok/'"}) {
+    const HostResult r = run_shell(in_build + select + " --output-on-failure");
+    EXPECT_NE(r.code, 0) << select << "\n" << r.out;
+    EXPECT_NE(r.out.find("probe found no GPU"), std::string::npos) << select << "\n" << r.out;
+  }
+  const HostResult forced = run_shell("cd '" + tmp / "build" + "' && TRAINWRECK_CTEST_DEVICES=cuda '" + ctest + "'");
+  EXPECT_NE(forced.code, 0) << forced.out;
+  // Not asked for: no sentinel, and the CPU cells pass.
+  for (const std::string& args : {"-N", "-N -L matrix", "-N -LE cuda"})
+    EXPECT_EQ(run_shell(in_build + args).out.find("cuda-no-gpu"), std::string::npos) << args;
+  EXPECT_EQ(run_shell(in_build + "-L cpu -R 'selftest_ok/'").code, 0);
 }
 
 // ---- reliability ------------------------------------------------------------------------------

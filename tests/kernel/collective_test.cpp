@@ -4,15 +4,26 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "harness/runner.h"
 #include "kernel/collective.h"
 #include "kernel/device_mapping.h"
+#include "tests/harness/listen_sockets.h"
 
 namespace {
 using std::chrono::milliseconds;
@@ -35,7 +46,7 @@ using RankBody = std::function<void(c10::intrusive_ptr<c10d::Store>, int rank, R
 
 // Runs `body` on two ranks, one thread each. Stores stay alive until both threads are done, so
 // rank 0's server never vanishes under a rank that is still waiting.
-std::vector<RankResult> run_two_ranks(const RankBody& body) {
+std::vector<RankResult> run_two_ranks(const RankBody& body, const std::string& host = "127.0.0.1") {
   const int port = tw::free_local_port();
   std::vector<RankResult> results(kWorld);
   std::vector<c10::intrusive_ptr<c10d::Store>> stores(kWorld);
@@ -45,7 +56,7 @@ std::vector<RankResult> run_two_ranks(const RankBody& body) {
       RankResult& out = results[static_cast<std::size_t>(rank)];
       const auto start = Clock::now();
       try {
-        stores[static_cast<std::size_t>(rank)] = tw::rendezvous("127.0.0.1", port, rank, kWorld, kRendezvousTimeout);
+        stores[static_cast<std::size_t>(rank)] = tw::rendezvous(host, port, rank, kWorld, kRendezvousTimeout);
         body(stores[static_cast<std::size_t>(rank)], rank, out);
       } catch (const tw::CollectiveTimeout& e) {
         out.error_type = "timeout";
@@ -185,6 +196,89 @@ TEST(Rendezvous, RankZeroStopsWaitingForAMissingRank) {
     EXPECT_NE(std::string(e.what()).find("1/2"), std::string::npos) << e.what();
   }
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 5.0);
+}
+
+// What rank 0's process listens on while the store is up: only loopback for a single-host
+// rendezvous (issue 19, item 10). c10d's default is every interface, where anyone who reaches the
+// machine could join the rendezvous or write its keys.
+void expect_store_on_loopback_only(const std::string& host) {
+  const auto results = run_two_ranks(
+      [](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+        if (rank == 0) {
+          out.details["port"] = dynamic_cast<c10d::TCPStore&>(*store).getPort();
+          out.details["listeners"] = nlohmann::json::array();
+          for (const auto& l : tw::test::listen_sockets_of(getpid()))
+            out.details["listeners"].push_back(
+                {{"address", l.text()}, {"port", l.port}, {"loopback", l.loopback}});
+        }
+        // Rank 0's store stays up until rank 0 has looked.
+        tw::store_barrier(*store, "looked", rank, kWorld, kRendezvousTimeout);
+      },
+      host);
+  for (const auto& r : results) ASSERT_EQ(r.error_type, "") << r.message;
+  const nlohmann::json& d = results[0].details;
+  bool store_seen = false;
+  for (const auto& l : d["listeners"]) {
+    EXPECT_TRUE(l["loopback"].get<bool>()) << "the store listens on " << l["address"] << ", beyond loopback";
+    store_seen = store_seen || l["port"] == d["port"];
+  }
+  EXPECT_TRUE(store_seen) << "no listening socket on the store's port " << d["port"] << ": " << d["listeners"];
+}
+
+TEST(Rendezvous, SingleHostStoreListensOnLoopbackOnly) { expect_store_on_loopback_only("127.0.0.1"); }
+
+TEST(Rendezvous, LocalhostStoreListensOnLoopbackOnly) { expect_store_on_loopback_only("localhost"); }
+
+TEST(Rendezvous, LoopbackHostsAreRecognised) {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "::1"})
+    EXPECT_TRUE(tw::is_loopback_host(host)) << host;
+  for (const char* host : {"0.0.0.0", "10.0.0.1", "::", "example.org", "", "128.0.0.1"})
+    EXPECT_FALSE(tw::is_loopback_host(host)) << host;
+}
+
+// A whole collective cell, run by the harness as a user runs it: while its ranks run, no process
+// of the run listens on anything but loopback.
+TEST(CollectiveCell, ListensOnlyOnLoopback) {
+  // No std::filesystem (TempDir): libtorch.so exports its own copies of those symbols.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/tw-listen-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      nftw(dir.c_str(), [](const char* path, const struct stat*, int, FTW*) { return std::remove(path); }, 16,
+           FTW_DEPTH | FTW_PHYS);
+    }
+  } cleanup{dir};
+  const std::string out = dir + "/results";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl(TRAINWRECK_EXE, TRAINWRECK_EXE, "run", "--device", "cpu", "--scenarios",
+          TRAINWRECK_SOURCE_DIR "/scenarios/collective_baseline.json",
+          "--filter", "collective_baseline/none/*",
+          "--out", out.c_str(), "--quiet", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::map<std::string, tw::test::ListenSocket> seen;  // "pid address" -> socket
+  int status = 0;
+  const auto start = Clock::now();
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    for (int p : tw::test::process_tree(pid))
+      for (const auto& l : tw::test::listen_sockets_of(p)) seen[std::to_string(p) + " " + l.text()] = l;
+    if (Clock::now() - start > std::chrono::seconds(240)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "the run did not finish in 240 s";
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "trainwreck run exited with status " << status;
+  // The store is up for the whole cell, so sampling sees it: an empty set means the test is blind.
+  EXPECT_FALSE(seen.empty()) << "no listening socket of the cell was seen";
+  for (const auto& [who, l] : seen) EXPECT_TRUE(l.loopback) << "process " << who << " listens beyond loopback";
 }
 
 tw::DeviceClaim claim(int rank, int index, int count, const std::string& uuid, const std::string& host = "node0") {
