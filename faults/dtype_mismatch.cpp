@@ -8,6 +8,7 @@ struct DtypeMismatch : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
     r.input_dtype = param_str(p, "dtype", "float64");
     r.cast_inputs = false;
+    r.int_scale = param(p, "int_scale", 100);
   }
 };
 }  // namespace
@@ -16,5 +17,6 @@ TW_REGISTER_FAULT(
     {"dtype_mismatch",
      "inputs in float64 or int64 fed to a float32 model",
      "data",
-     {{"dtype", ParamSpec::Type::kString, 0, 0, false, {"float64", "int64"}, "dtype the inputs arrive in"}}});
+     {{"dtype", ParamSpec::Type::kString, 0, 0, false, {"float64", "int64"}, "dtype the inputs arrive in"},
+      {"int_scale", ParamSpec::Type::kNumber, 0, 1e9, true, {}, "int64: the integers count 1/int_scale of a unit"}}});
 }  // namespace tw

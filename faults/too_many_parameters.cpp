@@ -15,7 +15,7 @@ namespace {
 // One served Linear layer in the chosen format.
 struct ServedLayer {
   std::string format;
-  at::Tensor weight;  // fp32 / bf16 dense, int8 codes, or a sparse COO tensor
+  at::Tensor weight;  // fp32 / bf16 dense, int8 codes, or a sparse CSR tensor
   at::Tensor scale;   // int8: one scale per output row
   at::Tensor bias;
 
@@ -33,7 +33,10 @@ struct ServedLayer {
     } else if (format == "pruned") {
       const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(w.numel() * (1.0 - prune_fraction)));
       const at::Tensor threshold = std::get<0>(w.abs().view(-1).topk(keep)).min();
-      s.weight = (w * (w.abs() >= threshold)).to_sparse();
+      // CSR with 32-bit indices, as sparse inference stores it: 8 bytes per kept weight.
+      const at::Tensor csr = (w * (w.abs() >= threshold)).to_sparse_csr();
+      s.weight = at::sparse_csr_tensor(csr.crow_indices().to(at::kInt), csr.col_indices().to(at::kInt),
+                                       csr.values(), csr.sizes(), csr.options());
     } else {
       s.weight = w.clone();
     }
@@ -43,7 +46,8 @@ struct ServedLayer {
   int64_t bytes() const {
     auto b = [](const at::Tensor& t) -> int64_t {
       if (!t.defined()) return 0;
-      if (t.is_sparse()) return t._indices().nbytes() + t._values().nbytes();
+      if (t.layout() == at::kSparseCsr)
+        return static_cast<int64_t>(t.crow_indices().nbytes() + t.col_indices().nbytes() + t.values().nbytes());
       return static_cast<int64_t>(t.nbytes());
     };
     return b(weight) + b(scale) + b(bias);

@@ -35,6 +35,15 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
+// The remedies of a cell in application order: its "stack", or the single mitigation of a cell
+// description that has none.
+json remedy_stack(const json& cell) {
+  if (cell.contains("stack")) return cell.at("stack");
+  const std::string name = cell.value("mitigation", "none");
+  if (name == "none") return json::array();
+  return json::array({{{"name", name}, {"params", cell.value("mitigation_params", json::object())}}});
+}
+
 }  // namespace
 
 void run_training_cell(const json& cell, const EventWriter& events) {
@@ -48,13 +57,16 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   const Fault* fault = find_fault(cell.at("fault").get<std::string>());
   if (!fault) throw std::runtime_error("unknown fault " + cell.at("fault").get<std::string>());
   const std::string mitigation = cell.value("mitigation", "none");
-  const Mitigation* remedy = mitigation == "none" ? nullptr : find_mitigation(mitigation);
-  if (mitigation != "none" && !remedy) throw std::runtime_error("unknown mitigation " + mitigation);
-
   Recipe recipe;
   recipe.apply_json(cell.value("recipe", json::object()));
   fault->apply(recipe, cell.value("fault_params", json::object()));
-  if (remedy) remedy->apply(recipe, cell.value("mitigation_params", json::object()));
+  // A stack applies its remedies in order, each to the recipe the one before it left.
+  for (const json& member : remedy_stack(cell)) {
+    const std::string name = member.at("name").get<std::string>();
+    const Mitigation* remedy = find_mitigation(name);
+    if (!remedy) throw std::runtime_error("unknown mitigation " + name);
+    remedy->apply(recipe, member.value("params", json::object()));
+  }
   // cuBLAS needs this before its first handle for deterministic results. ":16:8" rather than
   // ":4096:8": the workspace comes from the caching allocator and counts against the cell's
   // memory fraction, and 32 MiB of a 64 MiB budget would decide the oversized-batch cells.

@@ -37,7 +37,7 @@ Dataset::Dataset(const Recipe& r, uint64_t seed, c10::Device device)
   } else {
     stats_x = generate(std::min<int64_t>(size_, kStatsSample), seed).first;
   }
-  const at::Tensor fx = stats_x.to(at::kDouble);
+  const at::Tensor fx = represent(stats_x);
   mean_ = fx.mean(0);
   std_ = fx.std(0).clamp_min(1e-12);
   min_ = std::get<0>(fx.min(0));
@@ -60,12 +60,22 @@ std::pair<at::Tensor, at::Tensor> Dataset::generate(int64_t n, uint64_t seed) co
   return {raw, y};
 }
 
-at::Tensor Dataset::transform(at::Tensor raw) const {
+at::Tensor Dataset::represent(const at::Tensor& raw) const {
   at::Tensor x = raw.to(at::kDouble);
+  // Integer data are fixed-point counts (as a sensor's or a tokenizer's): nothing is lost to the
+  // rounding that a cast and a rescale cannot recover.
+  if (recipe_.input_dtype == "int64") return (x * recipe_.int_scale).round();
+  return x;
+}
+
+at::Tensor Dataset::transform(at::Tensor raw) const {
+  at::Tensor x = represent(raw);
+  // Preprocessing computes in floating point: its output is float32 (float64 data stay float64).
   if (recipe_.input_transform == "standardize") x = (x - mean_) / std_;
-  if (recipe_.input_transform == "minmax") x = (x - min_) / (max_ - min_).clamp_min(1e-12);
+  if (recipe_.input_transform == "minmax")
+    x = recipe_.minmax_low + (1 - recipe_.minmax_low) * (x - min_) / (max_ - min_).clamp_min(1e-12);
   if (recipe_.input_dtype == "float64") return x;
-  if (recipe_.input_dtype == "int64") return x.round().to(at::kLong);
+  if (recipe_.input_dtype == "int64" && recipe_.input_transform == "none") return x.to(at::kLong);
   return x.to(at::kFloat);
 }
 

@@ -18,6 +18,7 @@ class Dataset {
 
  private:
   std::pair<at::Tensor, at::Tensor> generate(int64_t n, uint64_t seed) const;  // raw x (cpu), y
+  at::Tensor represent(const at::Tensor& raw) const;  // as the source delivers it (float64)
   at::Tensor transform(at::Tensor raw) const;
 
   Recipe recipe_;

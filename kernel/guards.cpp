@@ -669,6 +669,29 @@ GuardReport LeakGuard::after_step(const StepContext& ctx) {
   return r;
 }
 
+LossSpikeGuard::LossSpikeGuard(double factor) : factor_(factor) {}
+
+GuardReport LossSpikeGuard::after_backward(const StepContext& ctx) {
+  GuardReport r;
+  const double loss = ctx.loss.item<double>();
+  if (first_ < 0 && std::isfinite(loss)) {
+    first_ = std::max(loss, 1e-12);
+    return r;
+  }
+  if (std::isfinite(loss) && (first_ < 0 || loss <= factor_ * first_)) return r;
+  r.guard = name();
+  r.action = GuardReport::Action::kStop;
+  r.step = ctx.step;
+  r.symptom_step = ctx.step;
+  std::ostringstream msg;
+  msg << "training loss " << loss << " at step " << ctx.step;
+  if (first_ > 0) msg << " is " << loss / first_ << "x its first value " << first_ << " (limit " << factor_ << "x)";
+  r.message = msg.str();
+  r.details = {{"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json(std::to_string(loss))},
+               {"first_loss", first_}, {"factor", factor_}};
+  return r;
+}
+
 StallDetector::StallDetector(int64_t window, double min_relative)
     : window_(std::max<int64_t>(2, window)), min_relative_(min_relative) {}
 

@@ -1,10 +1,20 @@
 #pragma once
-// The models the recipes describe: a plain MLP (any depth, activation, normalization, skip
-// connections) and a two-branch net whose second branch can be cut from the graph.
+// The models the recipes describe: a plain MLP (any depth, activation, normalization), its
+// pre-activation residual form, and a two-branch net whose second branch can be cut from the graph.
+#include <vector>
+
 #include "kernel/recipe.h"
 #include "kernel/torch_includes.h"
 
 namespace tw {
+
+enum class Activation { kRelu, kSigmoid, kTanh, kLeakyRelu, kRelu6, kCustomTanh, kCustomTanhWrong };
+enum class Norm { kNone, kBatchNorm, kLayerNorm };
+
+Activation parse_activation(const std::string& name);
+Norm parse_norm(const std::string& name);
+// The gain an initialization scheme uses for this activation (torch.nn.init.calculate_gain).
+double activation_gain(Activation a);
 
 struct NetImpl : torch::nn::Module {
   explicit NetImpl(const Recipe& recipe);
@@ -14,17 +24,26 @@ struct NetImpl : torch::nn::Module {
   // Fraction of hidden units whose pre-activation is <= 0 on every example of x.
   double dead_unit_fraction(const at::Tensor& x);
 
-
   Recipe recipe;
+  Activation activation = Activation::kRelu;
+  Norm norm_kind = Norm::kNone;
+  bool two_branch = false;
   torch::nn::BatchNorm1d input_bn{nullptr};
-  torch::nn::ModuleList layers;       // Linear layers, input to output (mlp)
-  torch::nn::ModuleList norms;        // one per hidden Linear when recipe.norm != none
+  // mlp: Linear layers, input to output. Plain: every hidden Linear is followed by its norm and
+  // the activation. Residual (pre-activation, He et al. 2016): layers[0] is the stem, each later
+  // hidden Linear is a block x + W(act(norm(x))), and a final norm and activation precede the
+  // output Linear.
+  torch::nn::ModuleList layers;
+  torch::nn::ModuleList norms;        // depth - 1 of them when norm_kind != kNone
   torch::nn::ModuleList branch_b;     // two_branch: the second branch's Linear layers
   torch::nn::Linear head{nullptr};    // two_branch: merges both branches
 
  private:
   at::Tensor act(const at::Tensor& x) const;
+  at::Tensor apply_norm(std::size_t i, const at::Tensor& x);
   at::Tensor branch(torch::nn::ModuleList& list, at::Tensor x);
+  // The hidden stack of the mlp; every pre-activation goes to `pre` when it is given.
+  at::Tensor hidden(at::Tensor x, std::vector<at::Tensor>* pre);
 };
 TORCH_MODULE(Net);
 

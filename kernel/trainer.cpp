@@ -241,6 +241,7 @@ Net train(CellEnv& env, Recipe& r) {
     std::vector<double> kept_values;
     double last_loss = NAN, eval_loss = NAN;
     int64_t reached_step = -1;
+    int64_t streak = 0, streak_start = -1;  // evaluations in a row at or under the target
     const auto t0 = std::chrono::steady_clock::now();
 
     // fp16 autocast needs dynamic loss scaling; bf16 has fp32's range and does not.
@@ -307,6 +308,9 @@ Net train(CellEnv& env, Recipe& r) {
           at::Tensor monitor = at::mse_loss(net->forward(x), y);
           if (r.keep_items_not_tensors) kept_values.push_back(monitor.item<double>());
           else kept_tensors.push_back(monitor);
+        } else if (r.keep_items_not_tensors) {
+          // The statistic a monitor logs, as a number: nothing of the batch stays alive.
+          kept_values.push_back(net->first_activation(x).mean().item<double>());
         } else {
           kept_tensors.push_back(net->first_activation(x));
         }
@@ -378,9 +382,17 @@ Net train(CellEnv& env, Recipe& r) {
           ev.emit("guard", guard_event(report, "stop"));
           break;
         }
-        if (std::isfinite(eval_loss) && eval_loss <= r.target_loss && reached_step < 0) {
-          reached_step = step;
-          if (r.stop_at_target) break;
+        // The target counts once it is held for target_hold_evals evaluations in a row (a
+        // first touch can be noise); reached_step is where that streak began.
+        if (std::isfinite(eval_loss) && eval_loss <= r.target_loss) {
+          if (streak_start < 0) streak_start = step;
+          if (++streak >= r.target_hold_evals && reached_step < 0) {
+            reached_step = streak_start;
+            if (r.stop_at_target) break;
+          }
+        } else {
+          streak = 0;
+          streak_start = -1;
         }
       }
     }
@@ -397,6 +409,8 @@ Net train(CellEnv& env, Recipe& r) {
     for (const auto& h : guards.history())
       if (!h.stop() && !h.skip()) ev.emit("guard", guard_event(h, "warn"));
     ev.emit("evidence", evidence);
+    // A run that went on after the target (stop_at_target off) must still be there at the end.
+    if (!r.stop_at_target && streak == 0) reached_step = -1;
     ev.emit("end", end_event(step, r, last_loss, eval_loss, reached_step));
   } catch (const c10::OutOfMemoryError& e) {
     const MemoryReading mem = read_memory(device);

@@ -1,13 +1,16 @@
-// Min-max scaling of every feature to [0, 1] with training-data extremes.
+// Min-max scaling of every feature to [low, 1] with the training data's extremes: [0, 1] (the
+// textbook default) or [-1, 1] (centred, as inputs to a network are usually scaled).
 #include "kernel/registry.h"
 
 namespace tw {
 namespace {
 struct MinmaxScale : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
+  void apply(Recipe& r, const nlohmann::json& p) const override {
     r.input_transform = "minmax";
+    r.minmax_low = param(p, "low", 0.0);
   }
 };
 }  // namespace
-TW_REGISTER_MITIGATION(MinmaxScale, {"minmax_scale", "min-max scaling to [0, 1]", "data", {}, {}});
+TW_REGISTER_MITIGATION(MinmaxScale, {"minmax_scale", "min-max scaling to [low, 1]", "data",
+                                     {{"low", ParamSpec::Type::kNumber, -1, 0, false, {}, "lower end: 0 or -1"}}, {}});
 }  // namespace tw

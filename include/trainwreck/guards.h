@@ -166,6 +166,21 @@ class LeakGuard : public Guard {
   std::size_t next_ = 0;
 };
 
+// The training loss exceeds `factor` times its first value (or is not finite): a blow-up,
+// caught whether or not the values ever overflow. A loose clipping threshold, for one, keeps a
+// divergence finite, and a non-finite check never fires. Reads the loss on the host each step
+// (one sync on CUDA).
+class LossSpikeGuard : public Guard {
+ public:
+  explicit LossSpikeGuard(double factor = 10.0);
+  std::string name() const override { return "loss_spike_guard"; }
+  GuardReport after_backward(const StepContext& ctx) override;
+
+ private:
+  double factor_;
+  double first_ = -1;  // the first finite loss seen
+};
+
 // The evaluation loss has not improved by `min_relative` over `window` evaluations.
 class StallDetector : public Guard {
  public:
