@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include <ATen/Parallel.h>
+
 #include "kernel/custom_tanh.h"
 #include "kernel/data.h"
 #include "kernel/model.h"
@@ -18,6 +20,8 @@ using nlohmann::json;
 
 // Trains `r` through the kernel's loop and returns the events it emitted.
 std::vector<json> train_events(tw::Recipe r, uint64_t seed = 20240611) {
+  // As a cell does: one intra-op thread (ctest runs tests side by side).
+  at::set_num_threads(static_cast<int>(r.intra_op_threads));
   std::FILE* f = std::tmpfile();
   const json cell = json::object();
   tw::EventWriter writer(fileno(f));
@@ -65,10 +69,8 @@ TEST(Evidence, PreActivationResidualNetTrainsFiftyLayers) {
   EXPECT_TRUE(end.value("reached_target", false)) << end.dump();
 }
 
-TEST(Evidence, PreActivationResidualNetTrainsAThousandLayers) {
-  const json end = end_of(train_events(deep_resnet(1000)));
-  EXPECT_TRUE(end.value("reached_target", false)) << end.dump();
-}
+// A thousand layers: the CTest cell test cell:deep_plain_net/resnet/cpu (the same recipe, as
+// the scenario applies it) checks that one.
 
 // He init keeps the signal's scale through the layers, so the first steps' gradients are several
 // times what LibTorch's default init gives: at the control's LR 0.05 with momentum 0.9 they
@@ -85,14 +87,15 @@ TEST(Evidence, HeInitWithReluAndWarmupTrainsTheControlRecipe) {
 TEST(Evidence, HeInitKeepsBiasesAndTheOutputLayer) {
   tw::Recipe r;
   r.bias_shift = -3;
-  torch::manual_seed(1);
-  tw::Net plain(r);
   r.init = "he";
   torch::manual_seed(1);
   tw::Net he(r);
   auto linear = [](tw::Net& n, std::size_t i) { return n->layers[i]->as<torch::nn::Linear>(); };
-  const std::size_t last = plain->layers->size() - 1;
-  EXPECT_TRUE(at::equal(linear(plain, last)->weight, linear(he, last)->weight));
+  // The output layer keeps LibTorch's default draw: uniform within 1/sqrt(fan_in) (a He draw
+  // with ReLU's gain, std sqrt(2/64), would cross that bound).
+  const auto out = linear(he, he->layers->size() - 1);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(out->weight.size(1)));
+  EXPECT_LE(out->weight.abs().max().item<double>(), bound + 1e-6);
   // The bias fault survives the init scheme: every hidden bias sits about 3 below zero.
   EXPECT_LT(linear(he, 0)->bias.mean().item<double>(), -2.5);
   // The gain follows the activation: ReLU's sqrt(2) here, sigmoid's 1 below.
