@@ -35,15 +35,6 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-// The remedies of a cell in application order: its "stack", or the single mitigation of a cell
-// description that has none.
-json remedy_stack(const json& cell) {
-  if (cell.contains("stack")) return cell.at("stack");
-  const std::string name = cell.value("mitigation", "none");
-  if (name == "none") return json::array();
-  return json::array({{{"name", name}, {"params", cell.value("mitigation_params", json::object())}}});
-}
-
 }  // namespace
 
 void run_training_cell(const json& cell, const EventWriter& events) {
@@ -60,8 +51,9 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   Recipe recipe;
   recipe.apply_json(cell.value("recipe", json::object()));
   fault->apply(recipe, cell.value("fault_params", json::object()));
-  // A stack applies its remedies in order, each to the recipe the one before it left.
-  for (const json& member : remedy_stack(cell)) {
+  // A stack applies its remedies in order, each to the recipe the one before it left (the
+  // harness sends every cell's as "stack": empty for none, one member for a single remedy).
+  for (const json& member : cell.value("stack", json::array())) {
     const std::string name = member.at("name").get<std::string>();
     const Mitigation* remedy = find_mitigation(name);
     if (!remedy) throw std::runtime_error("unknown mitigation " + name);

@@ -481,19 +481,33 @@ std::string cache_value(const std::string& cache, const std::string& key) {
   return "";
 }
 
-// cmake/ctest_cells.cmake in a throwaway project: every self-test cell becomes a CTest test with
-// its labels, listed when ctest runs, and the tests pass through ctest --output-junit.
-TEST(CtestCells, EveryCellIsATestWithLabels) {
+// CMake and CTest of the build the harness host came from (empty without a CMakeCache.txt).
+struct CmakeTools {
+  std::string cmake, ctest;
+};
+CmakeTools build_tools() {
   const std::string cache = slurp(fs::path(HARNESS_HOST).parent_path().string() + "/CMakeCache.txt");
-  const std::string cmake = cache_value(cache, "CMAKE_COMMAND"), ctest = cache_value(cache, "CMAKE_CTEST_COMMAND");
-  if (cmake.empty() || ctest.empty()) GTEST_SKIP() << "no CMakeCache.txt next to the harness host";
-  TempDir tmp;
+  return {cache_value(cache, "CMAKE_COMMAND"), cache_value(cache, "CMAKE_CTEST_COMMAND")};
+}
+
+// A throwaway project in tmp/project whose tests are the self-test cells (cmake/ctest_cells.cmake),
+// followed by `extra` CMake lines.
+void write_cells_project(TempDir& tmp, const std::string& extra) {
   fs::create_directory(tmp / "project");
   write(tmp / "project/CMakeLists.txt",
         "cmake_minimum_required(VERSION 3.18)\nproject(cells NONE)\nenable_testing()\n"
         "include(" TRAINWRECK_SOURCE_DIR "/cmake/ctest_cells.cmake)\n"
-        "trainwreck_add_cell_tests(" HARNESS_HOST " SELFTEST EXTRA_ARGS --timeout 20)\n"
-        "trainwreck_set_test_labels(LABELS matrix cpu browser TESTS cell:selftest_ok/none/cpu No.SuchTest)\n");
+        "trainwreck_add_cell_tests(" HARNESS_HOST " SELFTEST EXTRA_ARGS --timeout 20)\n" + extra);
+}
+
+// cmake/ctest_cells.cmake in a throwaway project: every self-test cell becomes a CTest test with
+// its labels, listed when ctest runs, and the tests pass through ctest --output-junit.
+TEST(CtestCells, EveryCellIsATestWithLabels) {
+  const CmakeTools tools = build_tools();
+  const std::string &cmake = tools.cmake, &ctest = tools.ctest;
+  if (cmake.empty() || ctest.empty()) GTEST_SKIP() << "no CMakeCache.txt next to the harness host";
+  TempDir tmp;
+  write_cells_project(tmp, "trainwreck_set_test_labels(LABELS matrix cpu browser TESTS cell:selftest_ok/none/cpu No.SuchTest)\n");
   auto sh = run_shell;
   const HostResult configure =
       sh("'" + cmake + "' -S '" + tmp / "project" + "' -B '" + tmp / "build" + "' >/dev/null && echo configured");
@@ -550,15 +564,11 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
 // `ctest -L cuda` on a machine where the probe finds no GPU must fail, not report "no tests"
 // and exit 0; plain ctest (CUDA not asked for) is unaffected.
 TEST(CtestCells, CudaAskedForWithoutAGpuFails) {
-  const std::string cache = slurp(fs::path(HARNESS_HOST).parent_path().string() + "/CMakeCache.txt");
-  const std::string cmake = cache_value(cache, "CMAKE_COMMAND"), ctest = cache_value(cache, "CMAKE_CTEST_COMMAND");
+  const CmakeTools tools = build_tools();
+  const std::string &cmake = tools.cmake, &ctest = tools.ctest;
   if (cmake.empty() || ctest.empty()) GTEST_SKIP() << "no CMakeCache.txt next to the harness host";
   TempDir tmp;
-  fs::create_directory(tmp / "project");
-  write(tmp / "project/CMakeLists.txt",
-        "cmake_minimum_required(VERSION 3.18)\nproject(cells NONE)\nenable_testing()\n"
-        "include(" TRAINWRECK_SOURCE_DIR "/cmake/ctest_cells.cmake)\n"
-        "trainwreck_add_cell_tests(" HARNESS_HOST " SELFTEST EXTRA_ARGS --timeout 20)\n");
+  write_cells_project(tmp, "");
   ASSERT_EQ(run_shell("'" + cmake + "' -S '" + tmp / "project" + "' -B '" + tmp / "build" + "'").code, 0);
   const std::string in_build = "cd '" + tmp / "build" + "' && env -u TRAINWRECK_CTEST_DEVICES '" + ctest + "' ";
   for (const std::string& select : {"-L cuda", "--label-regex 'cpu|cuda' -R 'no-gpu|selftest_ok/'"}) {
