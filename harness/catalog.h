@@ -23,7 +23,7 @@ struct ComponentInfo {
   std::string summary;
   std::string article_row;            // which row of the source article it belongs to
   std::vector<ParamSpec> params;      // accepted parameters (anything else is an error)
-  std::vector<std::string> requires;  // "cuda", "gpus>=2", ...
+  std::vector<std::string> requirements;  // "cuda", "gpus>=2", ...
   int ranks = 1;                      // processes per cell (distributed faults)
 };
 

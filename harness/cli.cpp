@@ -340,7 +340,7 @@ int cmd_list(int argc, char** argv, const Backend& backend) {
       params.push_back(pj);
     }
     json j = {{"name", c.name}, {"summary", c.summary}, {"article_row", c.article_row}, {"params", params}};
-    if (!c.requires.empty()) j["requires"] = c.requires;
+    if (!c.requirements.empty()) j["requires"] = c.requirements;
     if (c.ranks > 1) j["ranks"] = c.ranks;
     return j;
   };
@@ -370,9 +370,9 @@ int cmd_list(int argc, char** argv, const Backend& backend) {
     std::cout << "  " << row << "\n";
     for (const auto* c : by_row[row]) {
       std::cout << "    " << c->name << " - " << c->summary;
-      if (!c->requires.empty()) {
+      if (!c->requirements.empty()) {
         std::cout << " [requires";
-        for (const auto& r : c->requires) std::cout << " " << r;
+        for (const auto& r : c->requirements) std::cout << " " << r;
         std::cout << "]";
       }
       std::cout << "\n";

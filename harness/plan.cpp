@@ -136,18 +136,18 @@ std::vector<CellSpec> plan_cells(const std::vector<Scenario>& scenarios, const C
         c.recipe = s.recipe;
         c.limits = s.limits;
         c.ranks = fault->ranks;
-        c.requires = s.requires;
-        for (const auto& r : fault->requires) c.requires.push_back(r);
+        c.requirements = s.requirements;
+        for (const auto& r : fault->requirements) c.requirements.push_back(r);
         // A stack needs what each of its members needs, and as many ranks as the widest.
         for (const auto& member : c.stack) {
           const ComponentInfo* mit = catalog.mitigation(member.name);
           TW_CHECK(mit, "scenario validated against the catalog");
-          for (const auto& r : mit->requires) c.requires.push_back(r);
+          for (const auto& r : mit->requirements) c.requirements.push_back(r);
           c.ranks = std::max(c.ranks, mit->ranks);
         }
         auto e = m.expect.find(device);
         if (e != m.expect.end()) c.expected = e->second;
-        c.unsupported_reason = unmet(c.requires, device, options.caps);
+        c.unsupported_reason = unmet(c.requirements, device, options.caps);
         cells.push_back(std::move(c));
       }
     }

@@ -31,7 +31,7 @@ struct CellSpec {
   nlohmann::json recipe;
   Limits limits;
   int ranks = 1;
-  std::vector<std::string> requires;  // scenario's, fault's and every stack member's together
+  std::vector<std::string> requirements;  // scenario's, fault's and every stack member's together
   std::optional<Outcome> expected;
   std::string unsupported_reason;     // set when the machine lacks a requirement
   uint64_t seed = 0;                  // the run's seed; the cell derives its own from it and its id

@@ -214,8 +214,10 @@ std::string mitigation_display(const json& cell) {
   auto it = cell.find("stack");
   if (it == cell.end() || !it->is_array() || it->empty()) return label;
   std::string names;
-  for (const auto& m : *it)
-    names += (names.empty() ? "" : "+") + (m.is_string() ? m.get<std::string>() : "?");
+  for (const auto& m : *it) {
+    if (!names.empty()) names += '+';
+    names += m.is_string() ? m.get<std::string>() : std::string("?");
+  }
   return label + " [" + names + "]";
 }
 
@@ -434,7 +436,10 @@ namespace {
 std::string stack_of(const json& cell) {
   std::string names;
   if (cell.contains("stack") && cell["stack"].is_array())
-    for (const auto& m : cell["stack"]) names += (names.empty() ? "" : "+") + text(m);
+    for (const auto& m : cell["stack"]) {
+      if (!names.empty()) names += '+';
+      names += text(m);
+    }
   return names;
 }
 }  // namespace

@@ -326,7 +326,7 @@ json Scenario::to_json() const {
   }
   json j = {{"name", name},     {"fault", fault},   {"description", description}, {"params", params},
             {"recipe", recipe}, {"limits", limits.to_json()}, {"devices", devices}, {"mitigations", mits}};
-  if (!requires.empty()) j["requires"] = requires;
+  if (!requirements.empty()) j["requires"] = requirements;
   return j;
 }
 
@@ -391,14 +391,14 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   }
 
   const bool runs_on_cuda = std::find(s.devices.begin(), s.devices.end(), "cuda") != s.devices.end();
-  for (const auto& r : fault->requires)
+  for (const auto& r : fault->requirements)
     if (required_gpus(r, where, "fault") > 0 && !runs_on_cuda)
       throw InputError(where, "devices", "fault '" + s.fault + "' requires '" + r + "' but the scenario runs only on cpu");
   if (const json* r = member_of(doc, "requires")) {
-    s.requires = string_list(*r, where, "requires");
-    for (std::size_t i = 0; i < s.requires.size(); ++i) {
+    s.requirements = string_list(*r, where, "requires");
+    for (std::size_t i = 0; i < s.requirements.size(); ++i) {
       const std::string field = "requires[" + std::to_string(i) + "]";
-      const int gpus = required_gpus(s.requires[i], where, field);
+      const int gpus = required_gpus(s.requirements[i], where, field);
       if (gpus > 0 && std::find(s.devices.begin(), s.devices.end(), "cuda") == s.devices.end())
         throw InputError(where, field, "contradicts 'devices' (requires a GPU but the scenario runs only on cpu)");
     }

@@ -57,7 +57,7 @@ struct Scenario {
   nlohmann::json recipe = nlohmann::json::object();  // overrides of the healthy recipe
   Limits limits;
   std::vector<std::string> devices = {"cpu", "cuda"};  // device classes it applies to
-  std::vector<std::string> requires;
+  std::vector<std::string> requirements;
   std::vector<MitigationEntry> mitigations;
 
   nlohmann::json to_json() const;

@@ -48,7 +48,7 @@ tw::Catalog fuzz_catalog() {
   extra.faults.push_back(fault);
   tw::ComponentInfo gpu_fault;
   gpu_fault.name = "fuzz_gpu_fault";
-  gpu_fault.requires = {"gpus>=2", "nccl"};
+  gpu_fault.requirements = {"gpus>=2", "nccl"};
   gpu_fault.ranks = 2;
   extra.faults.push_back(gpu_fault);
   tw::ComponentInfo mitigation;

@@ -96,17 +96,17 @@ tw::Catalog plan_catalog() {
   tw::ComponentInfo lr, ddp, gloo;
   lr.name = "lr_too_high";
   ddp.name = "collective_mismatch";
-  ddp.requires = {"nccl"};
+  ddp.requirements = {"nccl"};
   ddp.ranks = 2;
   gloo.name = "gloo_mismatch";
-  gloo.requires = {"gloo"};
+  gloo.requirements = {"gloo"};
   gloo.ranks = 2;
   c.faults = {lr, ddp, gloo};
   tw::ComponentInfo none, clip, amp;
   none.name = "none";
   clip.name = "gradient_clipping";
   amp.name = "amp";
-  amp.requires = {"cuda"};
+  amp.requirements = {"cuda"};
   c.mitigations = {none, clip, amp};
   return c;
 }
@@ -135,7 +135,7 @@ std::vector<tw::Scenario> plan_scenarios() {
   two_gpus.name = "shape_mismatch";
   two_gpus.fault = "collective_mismatch";
   two_gpus.devices = {"cuda"};
-  two_gpus.requires = {"gpus>=2"};
+  two_gpus.requirements = {"gpus>=2"};
   two_gpus.mitigations = {mitigation("none", "none", {{"cuda", tw::Outcome::kHang}})};
   tw::Scenario cpu_only;
   cpu_only.name = "gloo_sizes";
@@ -191,7 +191,7 @@ TEST(PlanCells, CellsCarryTheirScenarioAndMitigation) {
   EXPECT_EQ(c.to_json()["id"], "lr_one/clip_100/cuda");
   const auto& d = find(cells, "shape_mismatch/none/cuda");
   EXPECT_EQ(d.ranks, 2);
-  EXPECT_EQ(d.requires, (std::vector<std::string>{"gpus>=2", "nccl"}));  // scenario's, then the fault's
+  EXPECT_EQ(d.requirements, (std::vector<std::string>{"gpus>=2", "nccl"}));  // scenario's, then the fault's
   EXPECT_EQ(d.unsupported_reason, "");
 }
 
@@ -243,7 +243,7 @@ TEST(PlanCells, MissingBackendsAndCudaOnlyMitigations) {
   EXPECT_NE(find(cells, "gloo_sizes/none/cpu").unsupported_reason.find("Gloo"), std::string::npos);
   // The mitigation's own requirement counts too: AMP needs a CUDA cell.
   const auto& amp = find(cells, "gloo_sizes/amp/cpu");
-  EXPECT_EQ(amp.requires, (std::vector<std::string>{"gloo", "cuda"}));
+  EXPECT_EQ(amp.requirements, (std::vector<std::string>{"gloo", "cuda"}));
   EXPECT_NE(amp.unsupported_reason, "");
 }
 
@@ -320,7 +320,7 @@ tw::Scenario stack_scenario() {
   tw::Scenario s;
   s.name = "deep";
   s.fault = "lr_too_high";
-  s.requires = {"gloo"};
+  s.requirements = {"gloo"};
   tw::MitigationEntry none;
   none.name = none.label = "none";
   tw::MitigationEntry clip;
@@ -341,7 +341,7 @@ tw::Catalog stack_catalog() {
   tw::Catalog c = plan_catalog();
   tw::ComponentInfo ddp;
   ddp.name = "ddp";
-  ddp.requires = {"gloo"};
+  ddp.requirements = {"gloo"};
   ddp.ranks = 2;
   c.mitigations.push_back(ddp);
   return c;
@@ -359,7 +359,7 @@ TEST(PlanStack, RequirementsAndRanksGatherFromEveryMember) {
   const auto& cpu = find(cells, "deep/clip_ddp_amp/cpu");
   EXPECT_EQ(cpu.mitigation, "gradient_clipping+ddp+amp");
   EXPECT_EQ(cpu.label, "clip_ddp_amp");
-  EXPECT_EQ(cpu.requires, (std::vector<std::string>{"gloo", "gloo", "cuda"}));  // scenario's, ddp's, amp's
+  EXPECT_EQ(cpu.requirements, (std::vector<std::string>{"gloo", "gloo", "cuda"}));  // scenario's, ddp's, amp's
   EXPECT_EQ(cpu.ranks, 2);  // ddp's
   EXPECT_NE(cpu.unsupported_reason.find("'cuda'"), std::string::npos) << cpu.unsupported_reason;  // amp's
   const auto& cuda = find(cells, "deep/clip_ddp_amp/cuda");

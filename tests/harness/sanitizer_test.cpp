@@ -16,12 +16,16 @@ constexpr bool kSanitized = false;
 #endif
 
 // volatile: keeps the compiler from proving the faults at compile time.
-int read_past_end(volatile int index) {
+int read_past_end(int index_in) {
+  volatile int index = index_in;
   std::unique_ptr<int[]> data(new int[4]());
   return data[index];
 }
 
-int overflow(volatile int value) { return value + 1; }
+int overflow(int value_in) {
+  volatile int value = value_in;
+  return value + 1;
+}
 
 TEST(Sanitizers, HeapOverflowIsFatal) {
   if (!kSanitized) GTEST_SKIP() << "plain build: scripts/sanitize runs this under ASan";

@@ -59,7 +59,7 @@ tw::Catalog test_catalog() {
                boolean("verbose")};
   tw::ComponentInfo mismatch;
   mismatch.name = "collective_mismatch";
-  mismatch.requires = {"nccl", "gpus>=2"};
+  mismatch.requirements = {"nccl", "gpus>=2"};
   mismatch.ranks = 2;
   c.faults = {lr, mismatch};
 
@@ -357,7 +357,7 @@ TEST(ScenarioParse, ValidScenarioHasEveryField) {
   EXPECT_DOUBLE_EQ(s.limits.heartbeat_seconds, 10);
   EXPECT_EQ(s.limits.memory_mb, 512);
   EXPECT_EQ(s.devices, (std::vector<std::string>{"cpu", "cuda"}));
-  EXPECT_TRUE(s.requires.empty());
+  EXPECT_TRUE(s.requirements.empty());
   ASSERT_EQ(s.mitigations.size(), 3u);
   EXPECT_EQ(s.mitigations[0].label, "none");  // label defaults to the name
   EXPECT_EQ(s.mitigations[1].name, "lower_lr");
@@ -392,7 +392,7 @@ void expect_same(const tw::Scenario& a, const tw::Scenario& b) {
   EXPECT_EQ(a.limits.memory_mb, b.limits.memory_mb);
   EXPECT_EQ(a.limits.exclusive, b.limits.exclusive);
   EXPECT_EQ(a.devices, b.devices);
-  EXPECT_EQ(a.requires, b.requires);
+  EXPECT_EQ(a.requirements, b.requirements);
   ASSERT_EQ(a.mitigations.size(), b.mitigations.size());
   for (std::size_t i = 0; i < a.mitigations.size(); ++i) {
     EXPECT_EQ(a.mitigations[i].name, b.mitigations[i].name);
