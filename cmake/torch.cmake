@@ -8,15 +8,41 @@ find_package(Torch REQUIRED)
 message(STATUS "LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 
 set(TRAINWRECK_TORCH_DEFINITIONS "")
+# The libraries a pip wheel's LibTorch loads (CUDA runtime, NCCL, cuDNN, ...) live next to it
+# under nvidia/*/lib, found through its own RPATH. Executables search them first, so that the
+# linker resolves NCCL's symbols against the NCCL LibTorch was built with and the process loads
+# one CUDA runtime, LibTorch's, not the toolkit's beside it. Empty for a LibTorch zip.
+file(GLOB TRAINWRECK_TORCH_RUNTIME_DIRS LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/lib")
+set(TRAINWRECK_TORCH_CUDA_MAJOR "")
 if(TARGET torch_cuda OR TARGET caffe2::cuda)
+  # The CUDA major version LibTorch was built for: the libcudart.so.N its CUDA library needs.
+  find_program(TRAINWRECK_READELF NAMES readelf)
+  find_file(TRAINWRECK_TORCH_CUDA_LIB libtorch_cuda.so PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+  if(TRAINWRECK_READELF AND TRAINWRECK_TORCH_CUDA_LIB)
+    execute_process(COMMAND ${TRAINWRECK_READELF} -d ${TRAINWRECK_TORCH_CUDA_LIB} OUTPUT_VARIABLE _tw_dynamic ERROR_QUIET)
+    if(_tw_dynamic MATCHES "libcudart\\.so\\.([0-9]+)")
+      set(TRAINWRECK_TORCH_CUDA_MAJOR ${CMAKE_MATCH_1})
+    endif()
+  endif()
+  if(NOT CUDAToolkit_VERSION)
+    find_package(CUDAToolkit QUIET)
+  endif()
+endif()
+if(TRAINWRECK_TORCH_CUDA_MAJOR AND CUDAToolkit_VERSION_MAJOR
+   AND NOT TRAINWRECK_TORCH_CUDA_MAJOR STREQUAL CUDAToolkit_VERSION_MAJOR)
+  # Code compiled against this toolkit would load its CUDA runtime beside LibTorch's.
+  message(WARNING "LibTorch was built for CUDA ${TRAINWRECK_TORCH_CUDA_MAJOR}, the CUDA toolkit is "
+    "${CUDAToolkit_VERSION}: trainwreck's own CUDA code paths are left out (CUDA cells are unsupported); "
+    "install a ${TRAINWRECK_TORCH_CUDA_MAJOR}.x toolkit to build them")
+  set(TRAINWRECK_WITH_CUDA OFF)
+  set(TRAINWRECK_CUDA_OFF_REASON "LibTorch is built for CUDA ${TRAINWRECK_TORCH_CUDA_MAJOR}, the toolkit is ${CUDAToolkit_VERSION}")
+  list(APPEND TRAINWRECK_TORCH_DEFINITIONS "TRAINWRECK_CUDA_OFF_REASON=\"${TRAINWRECK_CUDA_OFF_REASON}\"")
+elseif(TARGET torch_cuda OR TARGET caffe2::cuda)
   set(TRAINWRECK_WITH_CUDA ON)
   list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_CUDA)
   # LibTorch's CUDA headers include the CUDA runtime's (cuda_runtime_api.h) and c10d's NCCL ones
   # include nccl.h; its CMake config adds neither folder. The runtime's come from the toolkit,
   # nccl.h preferably from the NCCL wheel LibTorch was built against.
-  if(NOT CUDAToolkit_INCLUDE_DIRS)
-    find_package(CUDAToolkit QUIET)
-  endif()
   set(TRAINWRECK_CUDA_INCLUDE_DIRS ${CUDAToolkit_INCLUDE_DIRS})
   find_path(TRAINWRECK_NCCL_INCLUDE_DIR nccl.h
     HINTS "${TORCH_INSTALL_PREFIX}/../nvidia/nccl/include" "${TORCH_INSTALL_PREFIX}/../nvidia/cu13/include"
@@ -32,15 +58,14 @@ else()
   set(TRAINWRECK_WITH_CUDA OFF)
 endif()
 
-# LibTorch's flags (ABI) without -Werror noise from its headers.
-separate_arguments(TRAINWRECK_TORCH_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-
+# Every target that includes LibTorch takes the usage requirements of its imported `torch`
+# target: include folders (as system headers), the ABI flag and the C++ standard LibTorch asks
+# for (C++20 from 2.12 on). Object libraries get them too; linking is left to the executables.
 function(trainwreck_torch_target target)
   target_include_directories(${target} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/include)
-  target_include_directories(${target} SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS} ${TRAINWRECK_CUDA_INCLUDE_DIRS})
-  target_compile_options(${target} PRIVATE ${TRAINWRECK_TORCH_FLAGS})
+  target_include_directories(${target} SYSTEM PRIVATE ${TRAINWRECK_CUDA_INCLUDE_DIRS})
   target_compile_definitions(${target} PRIVATE ${TRAINWRECK_TORCH_DEFINITIONS})
-  target_link_libraries(${target} PRIVATE nlohmann_json::nlohmann_json)
+  target_link_libraries(${target} PRIVATE torch nlohmann_json::nlohmann_json)
 endfunction()
 
 file(GLOB TRAINWRECK_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernel/*.cpp)
@@ -70,7 +95,13 @@ file(GLOB TRAINWRECK_COMPONENT_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_SOURCE_DIR}/faults/*.cpp ${CMAKE_CURRENT_SOURCE_DIR}/mitigations/*.cpp)
 add_library(trainwreck_components OBJECT ${TRAINWRECK_COMPONENT_SOURCES})
 trainwreck_torch_target(trainwreck_components)
-# Separate objects: ccache then rebuilds only the component that changed.
+# Each file is a screen of code behind LibTorch's headers, which take nearly all of its compile
+# time: compiled in a few batches, the headers are parsed a few times instead of once per file,
+# and touching one component recompiles its batch only.
+option(TRAINWRECK_UNITY_BUILD "Compile faults and mitigations in batches (unity build)" ON)
+if(TRAINWRECK_UNITY_BUILD)
+  set_target_properties(trainwreck_components PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 20)
+endif()
 
 # Links only what is used, so libcuda.so.1 (in caffe2::cuda's link interface) is not a
 # needed library and the executable starts on machines without a GPU driver.
@@ -82,11 +113,17 @@ function(trainwreck_torch_executable target)
     target_link_libraries(${target} PRIVATE trainwreck_cuda_kernels)
   endif()
   target_link_options(${target} PRIVATE "LINKER:--as-needed")
+  if(TRAINWRECK_TORCH_RUNTIME_DIRS)
+    # Before the toolkit's folder that CMake's own run path names (LINK_FLAGS precede it).
+    string(REPLACE ";" ":" _dirs "${TRAINWRECK_TORCH_RUNTIME_DIRS}")
+    target_link_options(${target} PRIVATE "LINKER:-rpath,${_dirs}" "LINKER:-rpath-link,${_dirs}")
+  endif()
 endfunction()
 
 trainwreck_torch_executable(trainwreck app/main.cpp)
 
 # Unit tests of the LibTorch side (guards, data, budgeted allocator, ...).
+if(TRAINWRECK_BUILD_TESTS)
 file(GLOB TRAINWRECK_KERNEL_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/kernel/*_test.cpp)
 trainwreck_torch_executable(kernel_tests ${TRAINWRECK_KERNEL_TESTS})
 target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
@@ -97,6 +134,7 @@ add_dependencies(kernel_tests trainwreck)
 
 # Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
 gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS kernel DISCOVERY_TIMEOUT 120)
+endif()
 
 # The matrix as a regression suite: one CTest test per cell, every cell must match its pinned
 # expectation. ctest -L matrix, -L cpu, -L cuda (CUDA cells when a GPU is present),

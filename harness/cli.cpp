@@ -651,6 +651,9 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
                   {"devices", plan.devices},
                   {"started_at", utc_timestamp()}};
   if (!probe.error.empty()) context["probe_error"] = probe.error;
+  // A CUDA runtime other than LibTorch's, or two of them, is said before any cell runs.
+  for (const auto& w : probe.info.value("runtime_warnings", json::array()))
+    std::cerr << "trainwreck: warning: " << (w.is_string() ? w.get<std::string>() : w.dump()) << "\n";
   if (rs.shard.count > 1) context["shard"] = std::to_string(rs.shard.index + 1) + "/" + std::to_string(rs.shard.count);
   if (rs.repeat > 1) context["repeat"] = rs.repeat;
   if (rs.seeds > 1) {

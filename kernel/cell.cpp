@@ -12,6 +12,7 @@
 #include "harness/plan.h"
 #include "kernel/memory.h"
 #include "kernel/registry.h"
+#include "kernel/torch_build.h"
 
 #ifdef TRAINWRECK_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -146,6 +147,11 @@ json probe_environment() {
   info["nccl"] = c10d::getNcclVersion();
 #endif
   info["intraop_threads_default"] = at::get_num_threads();
+  info["libtorch_build"] = libtorch_build_info();
+  info["loaded_libraries"] = loaded_runtime_libraries();
+  const auto mismatches =
+      runtime_mismatches(info["libtorch_build"], info["loaded_libraries"], info.value("cuda_runtime", ""));
+  if (!mismatches.empty()) info["runtime_warnings"] = mismatches;
   return info;
 }
 

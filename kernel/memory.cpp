@@ -105,13 +105,14 @@ MemoryReading read_memory(c10::Device device) {
     r.allocated = stats.allocated_bytes[agg].current;
     r.reserved = stats.reserved_bytes[agg].current;
     r.peak = stats.allocated_bytes[agg].peak;
+    r.peak_reserved = stats.reserved_bytes[agg].peak;
     return r;
   }
 #endif
   (void)device;
   if (auto* a = BudgetCpuAllocator::instance()) {
     r.allocated = r.reserved = a->current();
-    r.peak = a->peak();
+    r.peak = r.peak_reserved = a->peak();
   }
   return r;
 }

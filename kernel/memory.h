@@ -18,6 +18,7 @@ struct MemoryReading {
   int64_t allocated = 0;  // bytes in live tensors
   int64_t reserved = 0;   // bytes held by the allocator (CUDA), = allocated on the CPU
   int64_t peak = 0;       // high-water mark of allocated
+  int64_t peak_reserved = 0;  // high-water mark of reserved
 };
 
 MemoryReading read_memory(c10::Device device);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -251,7 +252,10 @@ Net train(CellEnv& env, Recipe& r) {
     bool dtype_stop = false;
     double lr_factor = 1.0;  // a guard that lowers the LR scales the schedule from then on
     double lr_set = NAN;
+    std::vector<double> step_seconds;  // each step's wall time, to the loss read that ends it
+    step_seconds.reserve(static_cast<std::size_t>(std::max<int64_t>(r.steps, 0)));
     for (step = 1; step <= r.steps; ++step) {
+      const auto step_t0 = std::chrono::steady_clock::now();
       const double current = optimizer->param_groups().front().options().get_lr();
       if (std::isfinite(lr_set) && current != lr_set) lr_factor *= current / lr_set;
       const double lr = scheduled_lr(r, step) * lr_factor;
@@ -348,7 +352,8 @@ Net train(CellEnv& env, Recipe& r) {
         break;
       }
 
-      last_loss = loss_sum.item<double>();
+      last_loss = loss_sum.item<double>();  // waits for the step's kernels on CUDA
+      step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - step_t0).count());
       json se = {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", lr}};
       if (first_w.grad().defined()) se["grad_first"] = loss_json(first_w.grad().norm().item<double>());
       else se["grad_first"] = 0.0;
@@ -399,6 +404,15 @@ Net train(CellEnv& env, Recipe& r) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const MemoryReading mem = read_memory(device);
     json evidence = {{"train_seconds", seconds}, {"batch_size", batch}, {"peak_alloc_bytes", mem.peak}};
+    if (!step_seconds.empty()) {
+      // The median step: what a speed comparison between builds reads (evaluations, the first
+      // step's warm-up and a stray slow step do not move it).
+      auto mid = step_seconds.begin() + static_cast<std::ptrdiff_t>(step_seconds.size() / 2);
+      std::nth_element(step_seconds.begin(), mid, step_seconds.end());
+      evidence["step_seconds_median"] = *mid;
+      evidence["steps_timed"] = step_seconds.size();
+    }
+    if (device.is_cuda()) evidence["peak_reserved_bytes"] = mem.peak_reserved;
     if (r.activation == "relu" || r.activation == "relu6" || r.activation == "leaky_relu")
       evidence["dead_unit_fraction"] = net->dead_unit_fraction(data.eval().first.to(first_w.scalar_type()));
     if (!kept_values.empty()) evidence["kept_loss_values"] = kept_values.size();

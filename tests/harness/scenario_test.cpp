@@ -322,6 +322,11 @@ TEST_P(MalformedScenario, IsAnInputErrorNamingFileAndField) {
 INSTANTIATE_TEST_SUITE_P(Table, MalformedScenario, testing::ValuesIn(malformed_cases()),
                          [](const testing::TestParamInfo<Malformed>& info) { return std::string(info.param.name); });
 
+// LibTorch 2.12 and later need C++20 (ATen stops with #error under C++17), so the whole
+// project compiles as C++20 with every LibTorch: the harness too, where a C++20 keyword used as
+// a name (such as `requires`) is caught on machines without LibTorch.
+static_assert(__cplusplus >= 202002L, "trainwreck compiles as C++20 (CMAKE_CXX_STANDARD 20)");
+
 TEST(MalformedScenarioTable, HasManyDistinctCases) {
   const auto cases = malformed_cases();
   std::set<std::string> names, texts;
