@@ -50,8 +50,16 @@ Usage:
   trainwreck list --cells [--json] [--device D] [--filter GLOB]... [--scenarios PATH]...
                                 the cells a run would have, one per line (first line: what the
                                 probe found when --device is not cpu)
-  trainwreck diff A B [--loss-tolerance X] [--memory-tolerance X] [--format text|md|json]
-                                compare two runs (results directories or matrix.json files)
+  trainwreck diff A B [--noise A2] [--loss-tolerance X] [--memory-tolerance X] [--growth-tolerance X]
+                    [--speed-threshold X] [--min-seconds S] [--fail-on LIST] [--format text|md|json]
+                                compare two runs (results directories or matrix.json files): host,
+                                outcomes, loss curves (identical / within tolerance / drifted),
+                                steps to target, median step time (slower/faster beyond
+                                max(--speed-threshold, default 0.07, and the A/A noise of --noise A2,
+                                a rerun of A); cells under --min-seconds, default 0.05, are too
+                                short), memory (peak and growth per step). Exit 1 on a changed
+                                outcome, or on a tier named in --fail-on
+                                (speed,memory,numerics,steps,host)
   trainwreck merge DIR... --out DIR
                                 join the results of the shards of one run into one matrix
   trainwreck report DIR [--format text|md|html|junit|csv|json] [--out FILE] [--baseline A]
@@ -98,7 +106,7 @@ matrix.json, matrix.md, junit.xml and report.html once every cell has a result.
 
 Exit codes: 0 every cell as expected (diff: no outcome changed); 1 at least one unexpected,
 flaky or seed-dependent outcome, a changed outcome against the baseline (on any seed, when
-both runs have the same seeds), shards missing from a merge, or cells pin left unpinned; 2 bad
+both runs have the same seeds) or a diff tier named in --fail-on, shards missing from a merge, or cells pin left unpinned; 2 bad
 input or usage (nothing was run or written); 3 internal error; 4 results could not be written
 (no matrix.json is left claiming a complete run); 130 / 143 interrupted by SIGINT / SIGTERM (the
 running cells are killed, the finished ones kept: --resume DIR finishes the run).
@@ -804,22 +812,58 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
 }
 
 int cmd_diff(int argc, char** argv) {
-  const Flags f = parse_flags("diff", argc, argv, 2, {"--loss-tolerance", "--memory-tolerance", "--format"}, {}, 2);
+  const Flags f = parse_flags("diff", argc, argv, 2,
+                              {"--loss-tolerance", "--memory-tolerance", "--growth-tolerance", "--speed-threshold",
+                               "--min-seconds", "--noise", "--fail-on", "--format"},
+                              {}, 2);
   if (f.positional.size() != 2)
     throw InputError("command line", "diff", "needs two runs to compare (trainwreck diff A B)");
   const std::string format = f.one("--format", "text");
   if (format != "text" && format != "md" && format != "json")
     throw InputError("command line", "--format", "must be text, md or json (got '" + format + "')");
   DiffOptions o = diff_options(f);
+  if (f.has("--growth-tolerance"))
+    o.growth_tolerance = parse_fraction(f.one("--growth-tolerance"), "--growth-tolerance");
+  if (f.has("--speed-threshold")) o.speed_threshold = parse_fraction(f.one("--speed-threshold"), "--speed-threshold");
+  if (f.has("--min-seconds")) {
+    const std::string text = f.one("--min-seconds");
+    const double v = parse_number(text);
+    if (!(v >= 0) || v > 86400)
+      throw InputError("command line", "--min-seconds", "must be a number of seconds in [0, 86400] (got '" + text + "')");
+    o.min_seconds = v;
+  }
+  std::set<std::string> fail_on;
+  for (const auto& list : f.all("--fail-on")) {
+    std::size_t pos = 0;
+    while (pos <= list.size()) {
+      const std::size_t comma = std::min(list.find(',', pos), list.size());
+      const std::string item = list.substr(pos, comma - pos);
+      if (!fail_on_choices().count(item))
+        throw InputError("command line", "--fail-on",
+                         "must be a comma-separated list of speed, memory, numerics, steps, host (got '" + item + "')");
+      fail_on.insert(item);
+      pos = comma + 1;
+    }
+  }
   o.a_name = f.positional[0];
   o.b_name = f.positional[1];
   const json a = load_matrix(o.a_name);
   const json b = load_matrix(o.b_name);
-  const json d = diff_matrices(a, b, o);
+  json noise;  // null: no A/A run, the thresholds alone
+  if (f.has("--noise")) {
+    o.noise_name = f.one("--noise");
+    noise = load_matrix(o.noise_name);
+  }
+  const json d = diff_matrices(a, b, o, noise);
   if (format == "json") std::cout << d.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   else if (format == "md") std::cout << render_diff_markdown(d);
   else std::cout << render_diff_text(d, isatty(1));
-  return outcomes_changed(d) ? kExitUnexpected : kExitAsExpected;
+  const std::vector<std::string> failures = diff_failures(d, fail_on);
+  if (failures.empty()) return kExitAsExpected;
+  std::string why;
+  for (const auto& r : failures) why += (why.empty() ? "" : ", ") + r;
+  std::cerr << "trainwreck: diff fails: " << why << "\n";
+  return kExitUnexpected;
 }
 
 int cmd_report(int argc, char** argv) {

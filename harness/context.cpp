@@ -6,8 +6,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <vector>
 
 #include "harness/process.h"
 #include "trainwreck/build_info.h"
@@ -19,17 +27,21 @@
 namespace tw {
 using nlohmann::json;
 
+// Instruction sets that change which kernels LibTorch picks, and so its speed and its rounding
+// (bf16/fp16 paths, fused multiply-add, matrix units).
+const char* const kNumericsCpuFlags[] = {
+    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl",
+    "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+    // aarch64
+    "asimd", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm"};
+
 namespace {
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
+std::string read_text(const char* path) {
+  std::ifstream in(path);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
 }
 
 long long mem_total_mb() {
@@ -46,6 +58,75 @@ long long mem_total_mb() {
 
 }  // namespace
 
+json cpu_info_from(const std::string& cpuinfo) {
+  // The first processor's block describes the host (a mixed-core machine still shares its
+  // instruction sets).
+  std::map<std::string, std::string> fields;
+  std::istringstream in(cpuinfo);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) {
+      if (!fields.empty()) break;
+      continue;
+    }
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    const auto start = line.find_first_not_of(" \t", colon + 1);
+    fields.emplace(key, start == std::string::npos ? "" : line.substr(start));
+  }
+  auto get = [&](const char* key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? std::string() : it->second;
+  };
+  auto integer = [&](const char* key) -> json {
+    const std::string v = get(key);
+    if (v.empty()) return nullptr;
+    char* end = nullptr;
+    const long long n = std::strtoll(v.c_str(), &end, 0);  // "0x41" on aarch64, "6" on x86
+    return end && *end == '\0' ? json(n) : json(v);
+  };
+  json info = json::object();
+  // x86 names the model; aarch64 names implementer and part only.
+  std::string model = get("model name");
+  if (model.empty()) model = get("Processor");
+  if (model.empty()) model = get("cpu model");
+  info["cpu"] = model.empty() ? "unknown" : model;
+  std::string vendor = get("vendor_id");
+  if (vendor.empty()) vendor = get("CPU implementer");
+  if (!vendor.empty()) info["cpu_vendor"] = vendor;
+  if (fields.count("cpu family")) {
+    info["cpu_family"] = integer("cpu family");
+    info["cpu_model"] = integer("model");
+    info["cpu_stepping"] = integer("stepping");
+  } else if (fields.count("CPU part")) {
+    info["cpu_family"] = integer("CPU architecture");
+    info["cpu_model"] = integer("CPU part");
+    info["cpu_stepping"] = integer("CPU revision");
+  }
+  const std::string flag_text = fields.count("flags") ? get("flags") : get("Features");
+  std::set<std::string> flags;
+  std::istringstream fs(flag_text);
+  for (std::string f; fs >> f;) flags.insert(f);
+  if (!flags.empty()) {
+    json relevant = json::array();
+    for (const char* f : kNumericsCpuFlags)
+      if (flags.count(f)) relevant.push_back(f);
+    info["cpu_flags"] = relevant;
+    // Every flag, in a short form: a new microcode or hypervisor that hides an instruction set
+    // the list above does not name still shows.
+    std::string all;
+    for (const auto& f : flags) all += f + " ";
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (const unsigned char ch : all) h = (h ^ ch) * 1099511628211ULL;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    info["cpu_flags_hash"] = std::string(hex, 12);
+    info["cpu_flags_count"] = flags.size();
+  }
+  return info;
+}
+
 std::string utc_timestamp() {
   const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
@@ -61,21 +142,23 @@ json host_context() {
   // What the binary was built from (recorded at build time), not what the source folder holds now.
   const std::string rev = TRAINWRECK_GIT_REVISION;
   const bool dirty = TRAINWRECK_GIT_DIRTY != 0;
-  return {{"trainwreck", TRAINWRECK_VERSION},
-          {"git_revision", dirty ? rev + "-dirty" : rev},
-          {"git_dirty", dirty},
-          {"compiler", std::string(
+  const std::string compiler = std::string(
 #if defined(__clang__)
                            "clang "
 #elif defined(__GNUC__)
                            "g++ "
 #endif
-                           ) + __VERSION__},
-          {"cpu", cpu_model()},
-          {"cpu_cores", static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))},
-          {"memory_mb", mem_total_mb()},
-          {"os", std::string(u.sysname) + " " + u.release},
-          {"arch", u.machine}};
+                           ) + __VERSION__;
+  json host = {{"trainwreck", TRAINWRECK_VERSION},
+               {"git_revision", dirty ? rev + "-dirty" : rev},
+               {"git_dirty", dirty},
+               {"compiler", compiler},
+               {"cpu_cores", static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))},
+               {"memory_mb", mem_total_mb()},
+               {"os", std::string(u.sysname) + " " + u.release},
+               {"arch", u.machine}};
+  host.update(cpu_info_from(read_text("/proc/cpuinfo")));
+  return host;
 }
 
 Capabilities capabilities_from(const json& info) {

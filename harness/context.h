@@ -11,6 +11,13 @@ namespace tw {
 // Host facts gathered in the harness process (no CUDA).
 nlohmann::json host_context();
 
+// The CPU as /proc/cpuinfo describes it (the first processor): "cpu" (model name), "cpu_vendor",
+// "cpu_family", "cpu_model", "cpu_stepping" (x86; aarch64: architecture, part, revision),
+// "cpu_flags" (the instruction sets that matter for speed and rounding
+// that the CPU has: sse4_2, avx2, fma, avx512f, avx512_bf16, amx_*, ...), "cpu_flags_hash" (12 hex
+// digits over every flag, sorted) and "cpu_flags_count". Keys whose line is missing are left out.
+nlohmann::json cpu_info_from(const std::string& cpuinfo);
+
 struct ProbeResult {
   nlohmann::json info = nlohmann::json::object();  // as reported by Backend::probe
   std::string error;                               // why the probe failed, if it did

@@ -1,8 +1,11 @@
 #include "harness/diff.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -13,6 +16,8 @@ namespace tw {
 using nlohmann::json;
 
 namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // The environment facts an upgrade is about, in the order they are shown; other context keys
 // follow in alphabetical order under their dotted path.
@@ -25,11 +30,19 @@ const std::vector<std::pair<std::string, std::string>>& known_context_keys() {
       {"probe.nccl", "NCCL"},
       {"probe.cudnn", "cuDNN"},
       {"probe.gpu_name", "GPU"},
+      {"probe.gpu_names", "GPUs"},
       {"probe.cuda_device_count", "GPU count"},
       {"probe.gpu_memory_mb", "GPU memory (MiB)"},
       {"probe.gpu_compute_capability", "compute capability"},
       {"host.compiler", "compiler"},
       {"host.cpu", "CPU"},
+      {"host.cpu_vendor", "CPU vendor"},
+      {"host.cpu_family", "CPU family"},
+      {"host.cpu_model", "CPU model number"},
+      {"host.cpu_stepping", "CPU stepping"},
+      {"host.cpu_flags", "CPU flags"},
+      {"host.cpu_flags_hash", "CPU flag hash"},
+      {"host.cpu_flags_count", "CPU flag count"},
       {"host.cpu_cores", "CPU cores"},
       {"host.memory_mb", "host memory (MiB)"},
       {"host.os", "OS"},
@@ -41,6 +54,24 @@ const std::vector<std::pair<std::string, std::string>>& known_context_keys() {
       {"devices", "devices"},
   };
   return keys;
+}
+
+// The facts that say which machine ran: when one differs, the numbers may differ for that reason
+// alone. (A driver is part of the host: an upgrade of the driver itself shows here too.)
+const std::vector<std::string>& host_keys() {
+  static const std::vector<std::string> keys = {
+      "host.cpu",          "host.cpu_vendor",      "host.cpu_family",      "host.cpu_model",
+      "host.cpu_stepping", "host.cpu_flags",       "host.cpu_flags_hash",  "host.cpu_cores",
+      "host.os",           "host.arch",            "probe.gpu_name",       "probe.gpu_names",
+      "probe.cuda_device_count", "probe.gpu_compute_capability", "probe.nvidia_driver",
+      "probe.cuda_driver_api"};
+  return keys;
+}
+
+std::string label_of(const std::string& key) {
+  for (const auto& [k, label] : known_context_keys())
+    if (k == key) return label;
+  return key;
 }
 
 // Bookkeeping of one run, different by nature between any two runs.
@@ -66,6 +97,11 @@ std::string show(const json& v) {
     os << v.get<double>();
     return os.str();
   }
+  if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); })) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : " ") + x.get<std::string>();
+    return out.empty() ? "(none)" : out;
+  }
   return v.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -83,19 +119,376 @@ const json& field(const json& obj, const char* key) {
 
 const json& cells_of(const json& matrix) {
   static const json empty = json::array();
+  if (!matrix.is_object()) return empty;
   auto it = matrix.find("cells");
   return it == matrix.end() || !it->is_array() ? empty : *it;
+}
+
+std::string percent(double fraction) {
+  if (std::isinf(fraction)) return "inf";
+  std::ostringstream os;
+  os.precision(3);
+  os << fraction * 100 << "%";
+  return os.str();
+}
+
+std::string signed_percent(double fraction) {
+  std::string s = fraction >= 0 ? "+" : "";
+  s += percent(fraction);
+  return s;
 }
 
 std::string percent_change(const json& a, const json& b) {
   bool oa = false, ob = false;
   const double x = number(a, oa), y = number(b, ob);
   if (!oa || !ob || x == 0) return "";
+  return signed_percent((y - x) / std::fabs(x));
+}
+
+std::string milliseconds(double seconds) {
   std::ostringstream os;
   os.precision(3);
-  const double pct = (y - x) / std::fabs(x) * 100;
-  os << (pct >= 0 ? "+" : "") << pct << "%";
+  if (std::fabs(seconds) >= 1) os << seconds << " s";
+  else os << seconds * 1000 << " ms";
   return os.str();
+}
+
+// The relative difference of two recorded values: 0 when they are the same (bit for bit, or the
+// same word), infinite when only one is finite or they are different words.
+double relative_difference(const json& x, const json& y) {
+  if (x == y) return 0;
+  bool ox = false, oy = false;
+  const double a = number(x, ox), b = number(y, oy);
+  if (!ox || !oy || !std::isfinite(a) || !std::isfinite(b)) return kInf;
+  const double m = std::max(std::fabs(a), std::fabs(b));
+  return m == 0 ? 0 : std::fabs(a - b) / m;
+}
+
+json fraction_json(double v) { return std::isinf(v) ? json("inf") : json(v); }
+
+// ---- host ---------------------------------------------------------------------------------------
+
+json compare_host(const std::map<std::string, json>& ca, const std::map<std::string, json>& cb) {
+  json h = {{"changed", false}, {"fields", json::array()}, {"unknown", json::array()}};
+  for (const auto& key : host_keys()) {
+    const bool in_a = ca.count(key) > 0, in_b = cb.count(key) > 0;
+    if (!in_a && !in_b) continue;
+    const json va = in_a ? ca.at(key) : json(nullptr);
+    const json vb = in_b ? cb.at(key) : json(nullptr);
+    json entry = {{"key", key}, {"label", label_of(key)}, {"a", va}, {"b", vb}};
+    if (!in_a || !in_b) {
+      h["unknown"].push_back(entry);
+      continue;
+    }
+    if (va == vb) continue;
+    if (va.is_array() && vb.is_array()) {
+      json added = json::array(), removed = json::array();
+      for (const auto& x : vb)
+        if (std::find(va.begin(), va.end(), x) == va.end()) added.push_back(x);
+      for (const auto& x : va)
+        if (std::find(vb.begin(), vb.end(), x) == vb.end()) removed.push_back(x);
+      entry["added"] = added;
+      entry["removed"] = removed;
+    }
+    h["fields"].push_back(entry);
+  }
+  h["changed"] = !h["fields"].empty();
+  return h;
+}
+
+// ---- numerics -----------------------------------------------------------------------------------
+
+int tier_rank(const std::string& tier) {
+  if (tier == "identical") return 0;
+  if (tier == "within tolerance") return 1;
+  if (tier == "drifted") return 2;
+  return -1;  // not comparable
+}
+
+// The seed a cell's main record ran with: its first seed, else the run's.
+json main_seed(const json& cell, const json& context) {
+  const json& values = field(field(cell, "seeds"), "values");
+  if (values.is_array() && !values.empty()) return values[0];
+  return field(context, "seed");
+}
+
+// Both runs had the same seeds for this cell (so seed i of one is seed i of the other).
+bool same_seed_values(const json& ca, const json& cb) {
+  const json& va = field(field(ca, "seeds"), "values");
+  const json& vb = field(field(cb, "seeds"), "values");
+  return va.is_array() && va == vb;
+}
+
+json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const json& ctx_b, const json* noise_cell,
+                      const json& ctx_noise, double tolerance) {
+  json seeds = json::array();
+  const json seed_a = main_seed(ca, ctx_a), seed_b = main_seed(cb, ctx_b);
+  json main;
+  if (!seed_a.is_null() && !seed_b.is_null() && seed_a != seed_b) {
+    main = {{"tier", "not comparable"}, {"reason", "different seeds (" + show(seed_a) + ", " + show(seed_b) + ")"}};
+  } else {
+    main = compare_curves(field(ca, "series"), field(cb, "series"), tolerance);
+  }
+  main["seed"] = seed_a.is_null() ? seed_b : seed_a;
+  seeds.push_back(main);
+  if (same_seed_values(ca, cb)) {
+    const json& values = ca["seeds"]["values"];
+    const json& sa = field(ca, "seed_series");
+    const json& sb = field(cb, "seed_series");
+    for (std::size_t i = 1; i < values.size(); ++i) {
+      json s;
+      if (sa.is_array() && sb.is_array() && sa.size() >= i && sb.size() >= i)
+        s = compare_curves(sa[i - 1], sb[i - 1], tolerance);
+      else
+        s = {{"tier", "not comparable"}, {"reason", "no loss curve of this seed"}};
+      s["seed"] = values[i];
+      seeds.push_back(s);
+    }
+  }
+  std::string tier = "not comparable";
+  for (const auto& s : seeds) {
+    const std::string t = s.value("tier", "");
+    if (tier_rank(t) > tier_rank(tier)) tier = t;
+  }
+  json n = {{"tier", tier}, {"seeds", seeds}};
+  if (noise_cell) {
+    const json seed_n = main_seed(*noise_cell, ctx_noise);
+    if (seed_n.is_null() || seed_a.is_null() || seed_n == seed_a)
+      n["noise_tier"] = compare_curves(field(ca, "series"), field(*noise_cell, "series"), tolerance)["tier"];
+  }
+  return n;
+}
+
+// ---- steps to target ----------------------------------------------------------------------------
+
+json compare_steps(const json& ca, const json& cb, const json& ctx_a, const json& ctx_b) {
+  json seeds = json::array();
+  auto compare = [&](const json& ea, const json& eb, const json& seed) {
+    json s = {{"seed", seed}};
+    for (const char* key : {"reached_step", "steps"})
+      if (field(ea, key) != field(eb, key)) s[key] = {{"a", field(ea, key)}, {"b", field(eb, key)}};
+    if (s.size() > 1) seeds.push_back(s);
+  };
+  const json seed_a = main_seed(ca, ctx_a);
+  compare(field(ca, "evidence"), field(cb, "evidence"), seed_a.is_null() ? main_seed(cb, ctx_b) : seed_a);
+  if (same_seed_values(ca, cb)) {
+    const json& values = ca["seeds"]["values"];
+    const json& ea = field(ca["seeds"], "evidence");
+    const json& eb = field(cb["seeds"], "evidence");
+    if (ea.is_array() && eb.is_array())
+      for (std::size_t i = 1; i < values.size() && i < ea.size() && i < eb.size(); ++i) compare(ea[i], eb[i], values[i]);
+  }
+  return {{"changed", !seeds.empty()}, {"seeds", seeds}};
+}
+
+// ---- speed --------------------------------------------------------------------------------------
+
+struct Timing {
+  double step_seconds = 0;
+  double total_seconds = -1;  // < 0: not known
+  int samples = 0;
+};
+
+// Where a step time comes from, best first: the kernel's median step time, then a mean.
+const char* const kTimingSources[] = {"step_seconds_median", "median_step_ms", "train_seconds/steps"};
+
+std::optional<double> step_time(const json& ev, const std::string& source) {
+  bool ok = false;
+  if (source == "step_seconds_median") {
+    const double v = number(field(ev, "step_seconds_median"), ok);
+    if (ok && v > 0 && std::isfinite(v)) return v;
+  } else if (source == "median_step_ms") {
+    const double v = number(field(ev, "median_step_ms"), ok);
+    if (ok && v > 0 && std::isfinite(v)) return v / 1000;
+  } else {
+    bool ok2 = false;
+    const double t = number(field(ev, "train_seconds"), ok);
+    const double n = number(field(ev, "steps"), ok2);
+    if (ok && ok2 && t > 0 && n > 0 && std::isfinite(t)) return t / n;
+  }
+  return std::nullopt;
+}
+
+double total_time(const json& ev, double step_seconds) {
+  bool ok = false;
+  const double t = number(field(ev, "train_seconds"), ok);
+  if (ok && t >= 0) return t;
+  const double n = number(field(ev, "steps"), ok);
+  return ok && n > 0 ? step_seconds * n : -1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// A cell's step time from one source: the median over its seeds when every seed recorded one,
+// else its main record's.
+std::optional<Timing> timing_of(const json& cell, const std::string& source) {
+  const json& ev = field(cell, "evidence");
+  const auto main = step_time(ev, source);
+  if (!main) return std::nullopt;
+  Timing t;
+  t.step_seconds = *main;
+  t.total_seconds = total_time(ev, *main);
+  t.samples = 1;
+  const json& per_seed = field(field(cell, "seeds"), "evidence");
+  if (per_seed.is_array() && per_seed.size() > 1) {
+    std::vector<double> steps, totals;
+    for (const auto& e : per_seed) {
+      const auto s = step_time(e, source);
+      if (!s) return t;
+      steps.push_back(*s);
+      totals.push_back(total_time(e, *s));
+    }
+    t.step_seconds = median(steps);
+    t.total_seconds = *std::min_element(totals.begin(), totals.end());
+    t.samples = static_cast<int>(steps.size());
+  }
+  return t;
+}
+
+json compare_speed(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o) {
+  json s = {{"verdict", "not measured"}};
+  std::optional<Timing> ta, tb;
+  std::string source;
+  for (const char* src : kTimingSources) {
+    ta = timing_of(ca, src);
+    tb = timing_of(cb, src);
+    if (ta && tb) {
+      source = src;
+      break;
+    }
+  }
+  if (source.empty()) {
+    bool any_a = false, any_b = false;
+    for (const char* src : kTimingSources) {
+      any_a = any_a || timing_of(ca, src).has_value();
+      any_b = any_b || timing_of(cb, src).has_value();
+    }
+    s["reason"] = !any_a && !any_b ? "no step time recorded"
+                  : !any_a         ? "no step time in " + o.a_name
+                  : !any_b         ? "no step time in " + o.b_name
+                                   : "the two runs recorded different step times";
+    return s;
+  }
+  s["source"] = source;
+  s["a_step_seconds"] = ta->step_seconds;
+  s["b_step_seconds"] = tb->step_seconds;
+  if (ta->total_seconds >= 0) s["a_seconds"] = ta->total_seconds;
+  if (tb->total_seconds >= 0) s["b_seconds"] = tb->total_seconds;
+  if (ta->samples > 1 || tb->samples > 1) s["samples"] = {ta->samples, tb->samples};
+  const double change = (tb->step_seconds - ta->step_seconds) / ta->step_seconds;
+  s["change"] = change;
+  double band = o.speed_threshold;
+  if (noise_cell) {
+    const auto tn = timing_of(*noise_cell, source);
+    if (tn && (tn->total_seconds < 0 || tn->total_seconds >= o.min_seconds)) {
+      const double noise = std::fabs(tn->step_seconds - ta->step_seconds) / ta->step_seconds;
+      s["noise"] = noise;
+      band = std::max(band, noise);
+    }
+  }
+  s["band"] = band;
+  const bool short_a = ta->total_seconds >= 0 && ta->total_seconds < o.min_seconds;
+  const bool short_b = tb->total_seconds >= 0 && tb->total_seconds < o.min_seconds;
+  if (short_a || short_b) {
+    s["verdict"] = "too short";
+    s["reason"] = "trained for less than " + milliseconds(o.min_seconds);
+    return s;
+  }
+  s["verdict"] = change > band ? "slower" : change < -band ? "faster" : "within band";
+  return s;
+}
+
+// ---- memory -------------------------------------------------------------------------------------
+
+struct MemoryField {
+  std::string key, label;
+  bool growth;
+};
+
+const std::vector<MemoryField>& known_memory_fields() {
+  static const std::vector<MemoryField> fields = {
+      {"peak_mem_bytes", "peak memory", false},
+      {"peak_alloc_bytes", "peak allocated", false},
+      {"peak_reserved_bytes", "peak reserved", false},
+      {"mem_growth_bytes_per_step", "growth per step", true},
+      {"mem_growth_bytes", "growth over the run", true},
+  };
+  return fields;
+}
+
+// The memory fields either side's evidence has: the known ones, then any other "*peak*_bytes".
+std::vector<MemoryField> memory_fields_of(const json& ea, const json& eb) {
+  std::vector<MemoryField> out;
+  std::set<std::string> known;
+  for (const auto& f : known_memory_fields()) {
+    known.insert(f.key);
+    if ((ea.is_object() && ea.contains(f.key)) || (eb.is_object() && eb.contains(f.key))) out.push_back(f);
+  }
+  std::set<std::string> extra;
+  for (const json* e : {&ea, &eb})
+    if (e->is_object())
+      for (const auto& [k, v] : e->items())
+        if (!known.count(k) && k.find("peak") != std::string::npos && k.size() > 6 &&
+            k.compare(k.size() - 6, 6, "_bytes") == 0)
+          extra.insert(k);
+  for (const auto& k : extra) out.push_back({k, k, false});
+  return out;
+}
+
+double memory_floor(const MemoryField& f, const DiffOptions& o) {
+  if (!f.growth) return 0;
+  // Growth over the run: a thousand steps of the per-step floor.
+  return f.key == "mem_growth_bytes_per_step" ? o.growth_floor_bytes_per_step : o.growth_floor_bytes_per_step * 1024;
+}
+
+json compare_memory(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o) {
+  const json& ea = field(ca, "evidence");
+  const json& eb = field(cb, "evidence");
+  static const json none;
+  const json& en = field(noise_cell ? *noise_cell : none, "evidence");
+  json fields = json::array();
+  bool changed = false;
+  for (const auto& f : memory_fields_of(ea, eb)) {
+    const json& va = field(ea, f.key.c_str());
+    const json& vb = field(eb, f.key.c_str());
+    json entry = {{"key", f.key}, {"label", f.label}, {"a", va}, {"b", vb}};
+    const double tolerance = f.growth ? o.growth_tolerance : o.memory_tolerance;
+    if (va.is_null() || vb.is_null()) {
+      entry["verdict"] = "one side only";
+      fields.push_back(entry);
+      continue;
+    }
+    bool oa = false, ob = false;
+    const double x = number(va, oa), y = number(vb, ob);
+    if (!oa || !ob) {
+      entry["verdict"] = va == vb ? "same" : "changed";
+      changed = changed || va != vb;
+      fields.push_back(entry);
+      continue;
+    }
+    double band = tolerance;
+    bool on = false;
+    const double n = number(field(en, f.key.c_str()), on);
+    if (on) {
+      const double m = std::max(std::fabs(x), std::fabs(n));
+      const double noise = m == 0 ? 0 : std::fabs(n - x) / m;
+      entry["noise"] = noise;
+      band = std::max(band, noise);
+    }
+    entry["band"] = band;
+    if (x != 0) entry["change"] = (y - x) / std::fabs(x);
+    const double d = y - x;
+    const double scale = std::max(std::fabs(x), std::fabs(y));
+    const bool same = std::fabs(d) <= band * scale || std::fabs(d) <= memory_floor(f, o);
+    entry["verdict"] = same ? "same" : d > 0 ? "grew" : "shrank";
+    changed = changed || !same;
+    fields.push_back(entry);
+  }
+  return {{"changed", changed}, {"fields", fields}};
 }
 
 }  // namespace
@@ -108,18 +501,86 @@ bool within_tolerance(const json& a, const json& b, double relative) {
   return std::fabs(x - y) <= relative * std::max(std::fabs(x), std::fabs(y));
 }
 
-json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
+json compare_curves(const json& a, const json& b, double tolerance) {
+  auto usable = [](const json& series) {
+    const json& steps = field(series, "step");
+    const json& loss = field(series, "loss");
+    return steps.is_array() && loss.is_array() && !steps.empty() && steps.size() == loss.size();
+  };
+  if (!usable(a) || !usable(b)) {
+    const std::string which = !usable(a) && !usable(b) ? "either run" : !usable(a) ? "the baseline" : "the candidate";
+    return {{"tier", "not comparable"}, {"reason", "no loss curve in " + which}};
+  }
+  const json& sa = a["step"];
+  const json& la = a["loss"];
+  std::map<double, const json*> b_at;
+  for (std::size_t i = 0; i < b["step"].size(); ++i)
+    if (b["step"][i].is_number()) b_at.emplace(b["step"][i].get<double>(), &b["loss"][i]);
+  int compared = 0;
+  json first_differing, last_equal, max_step, first_drift;
+  double max_rel = 0;
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    if (!sa[i].is_number()) continue;
+    auto it = b_at.find(sa[i].get<double>());
+    if (it == b_at.end()) continue;
+    ++compared;
+    const json& x = la[i];
+    const json& y = *it->second;
+    const bool differs = !(x == y);
+    if (differs && first_differing.is_null()) first_differing = sa[i];
+    if (!differs && first_differing.is_null()) last_equal = sa[i];
+    const double r = relative_difference(x, y);
+    if (differs && (max_step.is_null() || r > max_rel)) {
+      max_rel = r;
+      max_step = sa[i];
+    }
+    if (r > tolerance && first_drift.is_null()) first_drift = sa[i];
+  }
+  json out = {{"steps_compared", compared}, {"a_last_step", sa.back()}, {"b_last_step", b["step"].back()}};
+  if (compared == 0) {
+    out["tier"] = "not comparable";
+    out["reason"] = "no step in common";
+    return out;
+  }
+  if (first_differing.is_null()) {
+    out["tier"] = "identical";
+    return out;
+  }
+  out["tier"] = max_rel <= tolerance ? "within tolerance" : "drifted";
+  out["first_differing_step"] = first_differing;
+  out["last_equal_step"] = last_equal;
+  out["max_rel_diff"] = fraction_json(max_rel);
+  out["max_rel_diff_step"] = max_step;
+  if (!first_drift.is_null()) out["first_drift_step"] = first_drift;
+  return out;
+}
+
+json diff_matrices(const json& a, const json& b, const DiffOptions& options, const json& noise) {
   json d = {{"a", options.a_name},
             {"b", options.b_name},
-            {"tolerances", {{"loss", options.loss_tolerance}, {"memory", options.memory_tolerance}}},
+            {"noise", noise.is_object() ? json(options.noise_name) : json(nullptr)},
+            {"tolerances",
+             {{"loss", options.loss_tolerance},
+              {"memory", options.memory_tolerance},
+              {"growth", options.growth_tolerance},
+              {"growth_floor_bytes_per_step", options.growth_floor_bytes_per_step},
+              {"speed", options.speed_threshold},
+              {"min_seconds", options.min_seconds}}},
             {"context", json::array()},
             {"cells", json::array()},
+            {"per_cell", json::array()},
             {"only_a", json::array()},
             {"only_b", json::array()}};
 
-  std::map<std::string, json> ca, cb;
+  std::map<std::string, json> ca, cb, cn;
   flatten(field(a, "context"), "", ca);
   flatten(field(b, "context"), "", cb);
+  d["host_changed"] = compare_host(ca, cb);
+  if (noise.is_object()) {
+    flatten(field(noise, "context"), "", cn);
+    const json hn = compare_host(ca, cn);
+    if (hn["changed"].get<bool>()) d["host_changed"]["noise_host_differs"] = hn["fields"];
+  }
   std::set<std::string> keys;
   for (const auto& [k, v] : ca) keys.insert(k);
   for (const auto& [k, v] : cb) keys.insert(k);
@@ -133,10 +594,19 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
   for (const auto& key : std::vector<std::string>(keys.begin(), keys.end()))
     if (!ignored_context_key(key)) add_context(key, key);
 
-  std::map<std::string, const json*> by_id_b;
+  const json& ctx_a = field(a, "context");
+  const json& ctx_b = field(b, "context");
+  const json& ctx_n = field(noise, "context");
+  std::map<std::string, const json*> by_id_b, by_id_noise;
   for (const auto& c : cells_of(b)) by_id_b[c.value("id", "")] = &c;
+  for (const auto& c : cells_of(noise)) by_id_noise[c.value("id", "")] = &c;
   std::set<std::string> seen_a;
   int compared = 0, outcome_changed = 0, evidence_changed = 0;
+  json numerics_counts = {{"identical", 0}, {"within_tolerance", 0}, {"drifted", 0}, {"not_comparable", 0}, {"cell_seeds", 0}};
+  json steps_counts = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
+  json speed_counts = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
+  json memory_counts = {{"changed", 0}, {"fields", json::object()}};
+  std::vector<double> speed_changes;  // of the cells timed long enough
   for (const auto& ca_cell : cells_of(a)) {
     const std::string id = ca_cell.value("id", "");
     seen_a.insert(id);
@@ -147,6 +617,8 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
     }
     ++compared;
     const json& cb_cell = *it->second;
+    const auto nit = by_id_noise.find(id);
+    const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second;
     const json& ea = field(ca_cell, "evidence");
     const json& eb = field(cb_cell, "evidence");
     json changes = json::array();
@@ -171,23 +643,98 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
         outcome_differs = true;
       }
     }
-    // The step where a symptom showed or a guard fired is the evidence documentation quotes.
-    for (const char* key : {"symptom_step", "detected_step"})
+    // The step where a symptom showed, a guard fired or the target was reached is the evidence
+    // documentation quotes.
+    for (const char* key : {"symptom_step", "detected_step", "reached_step"})
       if (field(ea, key) != field(eb, key)) changes.push_back({{"field", key}, {"a", field(ea, key)}, {"b", field(eb, key)}});
+
+    const json steps = compare_steps(ca_cell, cb_cell, ctx_a, ctx_b);
+    {
+      json reached_a = json::array(), reached_b = json::array();
+      std::string which;
+      for (const auto& s : steps["seeds"]) {
+        if (s.contains("reached_step"))
+          steps_counts["reached_step_changed"] = steps_counts["reached_step_changed"].get<int>() + 1;
+        if (s.contains("steps")) steps_counts["steps_changed"] = steps_counts["steps_changed"].get<int>() + 1;
+      }
+      if (same_seed_values(ca_cell, cb_cell) && field(sa, "evidence").is_array() && field(sb, "evidence").is_array() &&
+          sa["evidence"].size() == sb["evidence"].size()) {
+        for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
+          reached_a.push_back(field(sa["evidence"][i], "reached_step"));
+          reached_b.push_back(field(sb["evidence"][i], "reached_step"));
+          if (i > 0 && reached_a.back() != reached_b.back() && i < sa["values"].size())
+            which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
+        }
+        if (!which.empty())
+          changes.push_back({{"field", "seed_reached_step"},
+                             {"a", reached_a},
+                             {"b", reached_b},
+                             {"note", "changed on seed(s) " + which}});
+      }
+      if (steps["changed"].get<bool>()) steps_counts["changed"] = steps_counts["changed"].get<int>() + 1;
+    }
+
     if (!within_tolerance(field(ea, "final_loss"), field(eb, "final_loss"), options.loss_tolerance)) {
       json ch = {{"field", "final_loss"}, {"a", field(ea, "final_loss")}, {"b", field(eb, "final_loss")}};
       const std::string pct = percent_change(ch["a"], ch["b"]);
       if (!pct.empty()) ch["note"] = pct;
       changes.push_back(ch);
     }
-    if (!within_tolerance(field(ea, "peak_mem_bytes"), field(eb, "peak_mem_bytes"), options.memory_tolerance)) {
-      json ch = {{"field", "peak_mem_bytes"}, {"a", field(ea, "peak_mem_bytes")}, {"b", field(eb, "peak_mem_bytes")}};
-      const std::string pct = percent_change(ch["a"], ch["b"]);
+
+    const json numerics = compare_numerics(ca_cell, cb_cell, ctx_a, ctx_b, noise_cell, ctx_n, options.loss_tolerance);
+    for (const auto& s : numerics["seeds"]) {
+      numerics_counts["cell_seeds"] = numerics_counts["cell_seeds"].get<int>() + 1;
+      std::string t = s.value("tier", "");
+      std::replace(t.begin(), t.end(), ' ', '_');
+      numerics_counts[t] = numerics_counts.value(t, 0) + 1;
+    }
+    if (numerics["tier"] == "drifted") {
+      std::string note;
+      for (const auto& s : numerics["seeds"]) {
+        if (s["tier"] != "drifted") continue;
+        if (!note.empty()) note += "; ";
+        note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
+                (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
+                " at step " + show(s["max_rel_diff_step"]);
+      }
+      changes.push_back({{"field", "loss_curve"}, {"a", nullptr}, {"b", nullptr}, {"note", note}});
+    }
+
+    const json memory = compare_memory(ca_cell, cb_cell, noise_cell, options);
+    for (const auto& f : memory["fields"]) {
+      const std::string key = f["key"].get<std::string>();
+      json& counts = memory_counts["fields"][key];
+      if (counts.is_null()) counts = {{"label", f["label"]}, {"compared", 0}, {"grew", 0}, {"shrank", 0}};
+      const std::string verdict = f["verdict"].get<std::string>();
+      if (verdict == "one side only") continue;
+      counts["compared"] = counts["compared"].get<int>() + 1;
+      if (verdict == "same") continue;
+      if (verdict == "grew" || verdict == "shrank") counts[verdict] = counts[verdict].get<int>() + 1;
+      json ch = {{"field", key}, {"a", f["a"]}, {"b", f["b"]}};
+      const std::string pct = percent_change(f["a"], f["b"]);
       if (!pct.empty()) ch["note"] = pct;
+      if (f.contains("band")) ch["band"] = f["band"];
       changes.push_back(ch);
     }
+    if (memory["changed"].get<bool>()) memory_counts["changed"] = memory_counts["changed"].get<int>() + 1;
+
+    const json speed = compare_speed(ca_cell, cb_cell, noise_cell, options);
+    {
+      std::string v = speed["verdict"].get<std::string>();
+      if (v == "slower" || v == "faster" || v == "within band") speed_changes.push_back(speed["change"].get<double>());
+      std::replace(v.begin(), v.end(), ' ', '_');
+      speed_counts[v] = speed_counts.value(v, 0) + 1;
+    }
+
     if (field(ca_cell, "expected") != field(cb_cell, "expected"))
       changes.push_back({{"field", "expected"}, {"a", field(ca_cell, "expected")}, {"b", field(cb_cell, "expected")}});
+
+    d["per_cell"].push_back({{"id", id},
+                             {"outcome", {{"a", field(ca_cell, "outcome")}, {"b", field(cb_cell, "outcome")}, {"changed", outcome_differs}}},
+                             {"numerics", numerics},
+                             {"steps", steps},
+                             {"speed", speed},
+                             {"memory", memory}});
     if (changes.empty()) continue;
     if (outcome_differs) ++outcome_changed;
     else ++evidence_changed;
@@ -206,12 +753,22 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options) {
   }
   for (const auto& c : cells_of(b))
     if (!seen_a.count(c.value("id", ""))) d["only_b"].push_back(c.value("id", ""));
+  speed_counts["threshold"] = options.speed_threshold;
+  speed_counts["noise_band"] = noise.is_object();
+  // Every cell slower by about the same factor points at the machine (a loaded host, another
+  // CPU) rather than at one kernel.
+  speed_counts["median_change"] = speed_changes.empty() ? json(nullptr) : json(median(speed_changes));
   d["summary"] = {{"compared", compared},
                   {"outcome_changed", outcome_changed},
                   {"evidence_changed", evidence_changed},
                   {"only_a", d["only_a"].size()},
                   {"only_b", d["only_b"].size()},
-                  {"context_changed", d["context"].size()}};
+                  {"context_changed", d["context"].size()},
+                  {"host_changed", d["host_changed"]["changed"]},
+                  {"numerics", numerics_counts},
+                  {"steps", steps_counts},
+                  {"speed", speed_counts},
+                  {"memory", memory_counts}};
   return d;
 }
 
@@ -219,28 +776,74 @@ bool outcomes_changed(const json& diff) {
   return diff.contains("summary") && diff["summary"].value("outcome_changed", 0) > 0;
 }
 
+const std::set<std::string>& fail_on_choices() {
+  static const std::set<std::string> choices = {"speed", "memory", "numerics", "steps", "host"};
+  return choices;
+}
+
+std::vector<std::string> diff_failures(const json& diff, const std::set<std::string>& fail_on) {
+  std::vector<std::string> out;
+  if (!diff.is_object() || !diff.contains("summary")) return out;
+  const json& s = diff["summary"];
+  auto count = [&](const char* group, const char* key) {
+    const json& g = field(s, group);
+    return g.is_object() ? g.value(key, 0) : 0;
+  };
+  if (outcomes_changed(diff)) out.push_back(std::to_string(s["outcome_changed"].get<int>()) + " outcome(s) changed");
+  if (fail_on.count("speed") && count("speed", "slower") > 0)
+    out.push_back(std::to_string(count("speed", "slower")) + " cell(s) slower beyond the band");
+  if (fail_on.count("memory")) {
+    int grew = 0;
+    const json& fields = field(field(s, "memory"), "fields");
+    if (fields.is_object())
+      for (const auto& [k, v] : fields.items()) grew += v.value("grew", 0);
+    if (grew > 0) out.push_back(std::to_string(grew) + " memory field(s) grew beyond the band");
+  }
+  if (fail_on.count("numerics") && count("numerics", "drifted") > 0)
+    out.push_back(std::to_string(count("numerics", "drifted")) + " loss curve(s) drifted");
+  if (fail_on.count("steps") && count("steps", "changed") > 0)
+    out.push_back(std::to_string(count("steps", "changed")) + " cell(s) with changed steps");
+  if (fail_on.count("host") && s.value("host_changed", false)) out.push_back("a different host");
+  return out;
+}
+
 std::string describe_change(const json& ch) {
   const std::string f = ch.value("field", "");
   std::string s = f + " " + show(ch["a"]) + " -> " + show(ch["b"]);
-  if (f == "peak_mem_bytes") {
-    auto mib = [](const json& v) {
-      if (!v.is_number()) return show(v);
-      std::ostringstream os;
-      os.precision(4);
-      os << v.get<double>() / (1024.0 * 1024.0) << " MiB";
-      return os.str();
-    };
-    s = "peak memory " + mib(ch["a"]) + " -> " + mib(ch["b"]);
-  }
-  if (f == "seed_outcomes" && ch["a"].is_array() && ch["b"].is_array()) {
-    auto list = [](const json& v) {
-      std::string out;
-      for (const auto& o : v) out += (out.empty() ? "" : ", ") + show(o);
-      return out;
-    };
+  auto mib = [](const json& v) {
+    if (!v.is_number()) return show(v);
+    std::ostringstream os;
+    os.precision(4);
+    os << v.get<double>() / (1024.0 * 1024.0) << " MiB";
+    return os.str();
+  };
+  if (f == "peak_mem_bytes") s = "peak memory " + mib(ch["a"]) + " -> " + mib(ch["b"]);
+  auto kib = [](const json& v) {
+    if (!v.is_number()) return show(v);
+    std::ostringstream os;
+    os.precision(4);
+    os << v.get<double>() / 1024.0 << " KiB";
+    return os.str();
+  };
+  for (const auto& m : known_memory_fields())
+    if (f == m.key && f != "peak_mem_bytes")
+      s = m.label + " " + (f == "mem_growth_bytes_per_step" ? kib(ch["a"]) + " -> " + kib(ch["b"])
+                                                            : mib(ch["a"]) + " -> " + mib(ch["b"]));
+  auto list = [](const json& v) {
+    std::string out;
+    for (const auto& o : v) out += (out.empty() ? "" : ", ") + show(o);
+    return out;
+  };
+  if (f == "seed_outcomes" && ch["a"].is_array() && ch["b"].is_array())
     s = "outcome per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
-  }
-  if (ch.contains("note")) s += " (" + ch["note"].get<std::string>() + ")";
+  if (f == "seed_reached_step" && ch["a"].is_array() && ch["b"].is_array())
+    s = "steps to target per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
+  if (f == "reached_step") s = "steps to target " + show(ch["a"]) + " -> " + show(ch["b"]);
+  if (f == "loss_curve") return "loss curve drifted (" + ch.value("note", "") + ")";
+  std::string note = ch.contains("note") && ch["note"].is_string() ? ch["note"].get<std::string>() : "";
+  if (ch.contains("band") && ch["band"].is_number())
+    note += (note.empty() ? "" : "; ") + std::string("band ") + percent(ch["band"].get<double>());
+  if (!note.empty()) s += " (" + note + ")";
   return s;
 }
 
@@ -256,6 +859,167 @@ std::string summary_line(const json& d) {
   return os.str();
 }
 
+int count_of(const json& d, const char* group, const char* key) {
+  const json& g = field(field(d, "summary"), group);
+  return g.is_object() ? g.value(key, 0) : 0;
+}
+
+std::string host_value(const json& v) { return show(v); }
+
+
+// The host block: one line per differing fact, list values (CPU flags) as what went and came.
+std::vector<std::string> host_lines(const json& d) {
+  std::vector<std::string> lines;
+  const json& h = field(d, "host_changed");
+  for (const auto& f : field(h, "fields")) {
+    std::string line = f.value("label", "") + ": " + host_value(f["a"]) + " -> " + host_value(f["b"]);
+    if (f.contains("added") || f.contains("removed")) {
+      line = f.value("label", "") + ":";
+      if (!f["removed"].empty()) line += " without " + show(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
+      if (!f["added"].empty())
+        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show(f["added"]) + " (new in " + d.value("b", "B") + ")";
+      if (f["removed"].empty() && f["added"].empty()) line += " " + host_value(f["a"]) + " -> " + host_value(f["b"]);
+    }
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string host_warning_heading(const json& d) {
+  return "WARNING: different host: " + d.value("a", "A") + " and " + d.value("b", "B") +
+         " did not run on the same machine. Numerics and speed may differ because of the host, not the "
+         "software under test; rerun " + d.value("a", "A") + " on " + d.value("b", "B") +
+         "'s host to tell the two apart.";
+}
+
+std::string unknown_host_note(const json& d) {
+  const json& u = field(field(d, "host_changed"), "unknown");
+  if (!u.is_array() || u.empty()) return "";
+  std::string which;
+  for (const auto& f : u) which += (which.empty() ? "" : ", ") + f.value("label", "");
+  return "Host facts recorded by one run only (" + which + "): whether the host differs cannot be told from them.";
+}
+
+std::string noise_host_note(const json& d) {
+  const json& n = field(field(d, "host_changed"), "noise_host_differs");
+  if (!n.is_array() || n.empty()) return "";
+  std::string which;
+  for (const auto& f : n) which += (which.empty() ? "" : ", ") + f.value("label", "");
+  return "WARNING: the A/A run " + show(d["noise"]) + " did not run on " + d.value("a", "A") + "'s host (" + which +
+         "): its noise band is not " + d.value("a", "A") + "'s.";
+}
+
+std::string fraction_text(const json& v) {
+  return v.is_number() ? percent(v.get<double>()) : show(v);
+}
+
+// The tier summary, one line per tier.
+std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const json& s = d["summary"];
+  const json& tol = field(d, "tolerances");
+  std::ostringstream os;
+  os << s.value("outcome_changed", 0) << " changed";
+  out.push_back({"outcomes", os.str()});
+  os.str("");
+  os << count_of(d, "numerics", "identical") << " identical, " << count_of(d, "numerics", "within_tolerance")
+     << " within tolerance (" << fraction_text(field(tol, "loss")) << "), " << count_of(d, "numerics", "drifted")
+     << " drifted, " << count_of(d, "numerics", "not_comparable") << " not comparable (of "
+     << count_of(d, "numerics", "cell_seeds") << " cell-seeds)";
+  out.push_back({"loss curves", os.str()});
+  os.str("");
+  os << count_of(d, "steps", "changed") << " cell(s) changed (" << count_of(d, "steps", "reached_step_changed")
+     << " cell-seed(s) reached the target at another step, " << count_of(d, "steps", "steps_changed")
+     << " ran another number of steps)";
+  out.push_back({"steps", os.str()});
+  os.str("");
+  os << count_of(d, "speed", "slower") << " slower, " << count_of(d, "speed", "faster") << " faster, "
+     << count_of(d, "speed", "within_band") << " within the band, " << count_of(d, "speed", "too_short")
+     << " too short (< " << milliseconds(field(tol, "min_seconds").is_number() ? tol["min_seconds"].get<double>() : 0)
+     << "), " << count_of(d, "speed", "not_measured") << " not measured";
+  if (const json& mc = field(field(s, "speed"), "median_change"); mc.is_number())
+    os << "; median change " << signed_percent(mc.get<double>());
+  os << "; median step time, threshold "
+     << fraction_text(field(tol, "speed"));
+  if (field(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
+  else os << " alone (no --noise run: no noise band)";
+  out.push_back({"speed", os.str()});
+  os.str("");
+  const json& fields = field(field(s, "memory"), "fields");
+  bool first = true;
+  if (fields.is_object())
+    for (const auto& m : known_memory_fields()) {
+      if (!fields.contains(m.key)) continue;
+      const json& f = fields[m.key];
+      os << (first ? "" : "; ") << m.label << " " << f.value("grew", 0) << " grew, " << f.value("shrank", 0)
+         << " shrank of " << f.value("compared", 0);
+      first = false;
+    }
+  if (fields.is_object())
+    for (const auto& [k, f] : fields.items()) {
+      bool known = false;
+      for (const auto& m : known_memory_fields()) known = known || m.key == k;
+      if (known) continue;
+      os << (first ? "" : "; ") << k << " " << f.value("grew", 0) << " grew, " << f.value("shrank", 0) << " shrank of "
+         << f.value("compared", 0);
+      first = false;
+    }
+  if (first) os << "no memory recorded";
+  os << " (peak tolerance " << fraction_text(field(tol, "memory")) << ", growth " << fraction_text(field(tol, "growth"));
+  if (field(d, "noise").is_string()) os << ", or the A/A noise when larger";
+  os << ")";
+  out.push_back({"memory", os.str()});
+  return out;
+}
+
+// A loss curve that is not bit-identical, in words.
+std::string curve_text(const json& s) {
+  std::ostringstream os;
+  const std::string tier = s.value("tier", "");
+  os << tier;
+  if (tier == "drifted" && s.contains("first_drift_step")) os << " from step " << show(s["first_drift_step"]);
+  os << ", max relative difference " << fraction_text(s["max_rel_diff"]) << " at step " << show(s["max_rel_diff_step"])
+     << "; the curves part at step " << show(s["first_differing_step"]);
+  if (!s["last_equal_step"].is_null()) os << " (identical through step " << show(s["last_equal_step"]) << ")";
+  if (s["a_last_step"] != s["b_last_step"])
+    os << "; last step " << show(s["a_last_step"]) << " -> " << show(s["b_last_step"]);
+  return os.str();
+}
+
+// Cell-seeds whose curves are comparable and not identical: {id, seed label, words}.
+std::vector<std::array<std::string, 3>> curve_rows(const json& d) {
+  std::vector<std::array<std::string, 3>> rows;
+  for (const auto& c : d["per_cell"]) {
+    const json& seeds = c["numerics"]["seeds"];
+    for (const auto& s : seeds) {
+      const std::string tier = s.value("tier", "");
+      if (tier != "within tolerance" && tier != "drifted") continue;
+      rows.push_back({c.value("id", ""), s["seed"].is_null() ? std::string() : "seed " + show(s["seed"]), curve_text(s)});
+    }
+  }
+  return rows;
+}
+
+std::string speed_text(const json& s) {
+  std::ostringstream os;
+  os << s.value("verdict", "") << ": " << milliseconds(s["a_step_seconds"].get<double>()) << " -> "
+     << milliseconds(s["b_step_seconds"].get<double>()) << " per step (" << signed_percent(s["change"].get<double>())
+     << "; band " << percent(s["band"].get<double>());
+  if (s.contains("noise")) os << ", A/A noise " << percent(s["noise"].get<double>());
+  os << ")";
+  return os.str();
+}
+
+std::vector<std::pair<std::string, std::string>> speed_rows(const json& d) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& c : d["per_cell"]) {
+    const std::string v = c["speed"].value("verdict", "");
+    if (v == "slower" || v == "faster") rows.push_back({c.value("id", ""), speed_text(c["speed"])});
+  }
+  return rows;
+}
+
+std::string context_value(const json& v) { return show(v); }
 
 }  // namespace
 
@@ -265,14 +1029,29 @@ std::string render_diff_text(const json& d, bool color) {
   const char* bold = color ? "\033[1m" : "";
   const char* reset = color ? "\033[0m" : "";
   std::ostringstream os;
+  if (field(field(d, "host_changed"), "changed") == true) {
+    os << red << bold << host_warning_heading(d) << reset << "\n";
+    for (const auto& line : host_lines(d)) os << red << "  " << line << reset << "\n";
+    os << "\n";
+  }
+  if (const std::string n = noise_host_note(d); !n.empty()) os << red << bold << n << reset << "\n\n";
   os << bold << "Diff " << d.value("a", "A") << " -> " << d.value("b", "B") << reset << "\n";
+  if (const std::string u = unknown_host_note(d); !u.empty()) os << yellow << u << reset << "\n";
+  if (d.contains("per_cell")) {
+    os << "\nSummary (" << d["summary"]["compared"] << " cells compared):\n";
+    for (const auto& [label, text] : tier_lines(d)) {
+      std::string l = label;
+      l.resize(std::max<std::size_t>(l.size(), 14), ' ');
+      os << "  " << l << text << "\n";
+    }
+  }
   os << "\nContext:";
   if (d["context"].empty()) os << " the same\n";
   else os << "\n";
   for (const auto& c : d["context"]) {
     std::string label = c.value("label", "");
     label.resize(std::max<std::size_t>(label.size(), 22), ' ');
-    os << "  " << label << show(c["a"]) << " -> " << show(c["b"]) << "\n";
+    os << "  " << label << context_value(c["a"]) << " -> " << context_value(c["b"]) << "\n";
   }
   os << "\nChanged cells:";
   if (d["cells"].empty()) os << " none\n";
@@ -289,6 +1068,19 @@ std::string render_diff_text(const json& d, bool color) {
     }
     os << "\n";
   }
+  if (d.contains("per_cell")) {
+    const auto curves = curve_rows(d);
+    if (!curves.empty()) {
+      os << "\nLoss curves not bit-identical:\n";
+      for (const auto& [id, seed, text] : curves)
+        os << "  " << id << (seed.empty() ? "" : " (" + seed + ")") << ": " << text << "\n";
+    }
+    const auto speed = speed_rows(d);
+    if (!speed.empty()) {
+      os << "\nSpeed beyond the band:\n";
+      for (const auto& [id, text] : speed) os << "  " << (text.rfind("slower", 0) == 0 ? yellow : "") << id << reset << ": " << text << "\n";
+    }
+  }
   for (const auto& [key, side] : {std::pair<const char*, const char*>{"only_a", "a"}, {"only_b", "b"}}) {
     if (d[key].empty()) continue;
     os << "\nOnly in " << d.value(side, side) << ":\n";
@@ -301,15 +1093,27 @@ std::string render_diff_text(const json& d, bool color) {
 std::string render_diff_markdown(const json& d) {
   std::ostringstream os;
   os << "## Diff: " << md_escape(d.value("a", "A")) << " → " << md_escape(d.value("b", "B")) << "\n\n";
+  if (field(field(d, "host_changed"), "changed") == true) {
+    os << "> **" << md_escape(host_warning_heading(d)) << "**\n>\n";
+    for (const auto& line : host_lines(d)) os << "> - " << md_escape(line) << "\n";
+    os << "\n";
+  }
+  if (const std::string n = noise_host_note(d); !n.empty()) os << "> **" << md_escape(n) << "**\n\n";
+  if (const std::string u = unknown_host_note(d); !u.empty()) os << md_escape(u) << "\n\n";
   os << summary_line(d) << "\n\n";
+  if (d.contains("per_cell")) {
+    os << "| tier | cells |\n|---|---|\n";
+    for (const auto& [label, text] : tier_lines(d)) os << "| " << md_escape(label) << " | " << md_escape(text) << " |\n";
+    os << "\n";
+  }
   os << "### Context\n\n";
   if (d["context"].empty()) {
     os << "No difference.\n\n";
   } else {
     os << "| | " << md_escape(d.value("a", "A")) << " | " << md_escape(d.value("b", "B")) << " |\n|---|---|---|\n";
     for (const auto& c : d["context"])
-      os << "| " << md_escape(c.value("label", "")) << " | " << md_escape(show(c["a"])) << " | " << md_escape(show(c["b"]))
-         << " |\n";
+      os << "| " << md_escape(c.value("label", "")) << " | " << md_escape(context_value(c["a"])) << " | "
+         << md_escape(context_value(c["b"])) << " |\n";
     os << "\n";
   }
   os << "### Changed cells\n\n";
@@ -328,6 +1132,21 @@ std::string render_diff_markdown(const json& d) {
          << md_escape(changes) << " |\n";
     }
     os << "\n";
+  }
+  if (d.contains("per_cell")) {
+    const auto curves = curve_rows(d);
+    if (!curves.empty()) {
+      os << "### Loss curves not bit-identical\n\n| cell | seed | curves |\n|---|---|---|\n";
+      for (const auto& [id, seed, text] : curves)
+        os << "| " << md_escape(id) << " | " << md_escape(seed) << " | " << md_escape(text) << " |\n";
+      os << "\n";
+    }
+    const auto speed = speed_rows(d);
+    if (!speed.empty()) {
+      os << "### Speed beyond the band\n\n| cell | median step time |\n|---|---|\n";
+      for (const auto& [id, text] : speed) os << "| " << md_escape(id) << " | " << md_escape(text) << " |\n";
+      os << "\n";
+    }
   }
   for (const auto& [key, side] : {std::pair<const char*, const char*>{"only_a", "a"}, {"only_b", "b"}}) {
     if (d[key].empty()) continue;

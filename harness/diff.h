@@ -1,29 +1,71 @@
 #pragma once
-// Compares two matrices (a baseline A and a candidate B): the environment first, then every cell
-// whose outcome or key evidence changed, then cells present on one side only.
+// Compares two matrices (a baseline A and a candidate B) the way regression tracking does, per
+// cell: outcome, numerics (loss curves: identical, within tolerance, drifted), steps to the
+// target, speed (median step time against a noise band) and every memory field; the host first
+// (a different machine is a warning), then the rest of the environment.
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace tw {
 
 struct DiffOptions {
   double loss_tolerance = 0.01;    // relative: |a - b| <= tol * max(|a|, |b|) is no change
-  double memory_tolerance = 0.10;  // relative, for peak memory
+  double memory_tolerance = 0.10;  // relative, for every peak memory field
+  double growth_tolerance = 0.10;  // relative, for memory growth (per step and over the run)
+  double growth_floor_bytes_per_step = 1024;  // growth changes smaller than this are no change
+  double speed_threshold = 0.07;   // relative change of the median step time that counts
+  double min_seconds = 0.05;       // cells that trained for less are too short to time
   std::string a_name = "A";        // how the two sides are called in the output
   std::string b_name = "B";
+  std::string noise_name;          // the A/A rerun's name, when one is given
 };
 
-// The diff as data:
+// The diff as data. Keys kept from the first version (the HTML report reads them):
 // {"a", "b", "tolerances", "context": [{"key", "label", "a", "b"}],
 //  "cells": [{"id", "scenario", "mitigation", "device", "outcome_changed", "a_outcome", "b_outcome",
 //             "a_summary", "b_summary", "changes": [{"field", "a", "b", "note"?}],
 //             "changed_seeds"?: [seed...] (both runs had these seeds; the outcome changed on them)}],
 //  "only_a": [id...], "only_b": [id...],
-//  "summary": {"compared", "outcome_changed", "evidence_changed", "only_a", "only_b", "context_changed"}}
-nlohmann::json diff_matrices(const nlohmann::json& a, const nlohmann::json& b, const DiffOptions& options);
+//  "summary": {"compared", "outcome_changed", "evidence_changed", "only_a", "only_b", "context_changed", ...}}
+// "cells" lists the cells whose behaviour changed (outcome, key evidence, steps to target, a drifted
+// loss curve, memory beyond its band); speed is never a "change" there.
+// Added:
+//  "noise": the A/A run's name or null,
+//  "host_changed": {"changed", "fields": [{"key", "label", "a", "b", "added"?, "removed"?}],
+//                   "unknown": [{"key", "label", "a", "b"}] (recorded on one side only),
+//                   "noise_host_differs"?: [...] (the A/A run was not on A's host)},
+//  "per_cell": [{"id", "outcome": {"a", "b", "changed"},
+//                "numerics": {"tier", "seeds": [{"seed", "tier", "steps_compared", "first_differing_step",
+//                             "last_equal_step", "max_rel_diff", "max_rel_diff_step", "first_drift_step",
+//                             "a_last_step", "b_last_step", "reason"}], "noise_tier"?},
+//                "steps": {"changed", "seeds": [{"seed", "reached_step": {"a", "b"}?, "steps": {"a", "b"}?}]},
+//                "speed": {"verdict", "source", "a_step_seconds", "b_step_seconds", "a_seconds", "b_seconds",
+//                          "change", "noise"?, "band", "reason"?},
+//                "memory": {"changed", "fields": [{"key", "label", "a", "b", "change", "noise"?, "band",
+//                           "verdict"}]}}] (every compared cell),
+//  "summary": {..., "numerics": {"identical", "within_tolerance", "drifted", "not_comparable", "cell_seeds"},
+//              "steps": {"changed", "reached_step_changed", "steps_changed"},
+//              "speed": {"slower", "faster", "within_band", "too_short", "not_measured", "threshold", "noise_band",
+//                        "median_change" (over the cells timed long enough; null when none)},
+//              "memory": {"changed", "fields": {key: {"label", "compared", "grew", "shrank"}}},
+//              "host_changed"}
+// `noise`, when not null, is an A/A rerun of A (same build, same host): its distance from A is the
+// per-cell noise of speed and memory, and a change counts only beyond max(threshold, noise).
+nlohmann::json diff_matrices(const nlohmann::json& a, const nlohmann::json& b, const DiffOptions& options,
+                             const nlohmann::json& noise = nullptr);
 
 // True when some cell present on both sides has a different outcome: the upgrade changed behaviour.
 bool outcomes_changed(const nlohmann::json& diff);
+
+// The tiers that may fail a diff besides outcomes (`--fail-on`): "speed" (a cell slower beyond its
+// band), "memory" (a memory field grew beyond its band), "numerics" (a drifted loss curve), "steps"
+// (steps to target changed), "host" (a different host).
+const std::set<std::string>& fail_on_choices();
+// Outcome changes always; the other tiers when named in `fail_on`. Returns the reasons, empty when
+// the diff passes.
+std::vector<std::string> diff_failures(const nlohmann::json& diff, const std::set<std::string>& fail_on);
 
 std::string render_diff_text(const nlohmann::json& diff, bool color);
 std::string render_diff_markdown(const nlohmann::json& diff);
@@ -33,5 +75,10 @@ std::string describe_change(const nlohmann::json& change);
 
 // Relative comparison used for losses and memory; non-finite values ("nan", "inf") must match exactly.
 bool within_tolerance(const nlohmann::json& a, const nlohmann::json& b, double relative);
+
+// Two loss curves ({"step": [...], "loss": [...]}) on the steps both recorded: "tier" is
+// "identical" (every value bit-identical), "within tolerance" (max relative difference <= tolerance),
+// "drifted" or "not comparable" (with "reason"); see diff_matrices for the other keys.
+nlohmann::json compare_curves(const nlohmann::json& a, const nlohmann::json& b, double tolerance);
 
 }  // namespace tw

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/context.h"
 #include "harness/diff.h"
 #include "harness/errors.h"
 #include "harness/merge.h"
@@ -381,3 +382,491 @@ TEST(Progress, StatusLineRedrawnInPlaceOnATerminal) {
 }
 
 }  // namespace
+
+// ---- tiers: numerics, steps to target, speed, memory, host ---------------------------------------
+
+namespace tiers {
+
+json curve(std::vector<double> loss, int first_step = 1, int stride = 10) {
+  json steps = json::array();
+  for (std::size_t i = 0; i < loss.size(); ++i) steps.push_back(first_step + static_cast<int>(i) * stride);
+  return {{"step", steps}, {"loss", loss}};
+}
+
+// A healthy cell with a loss curve and the given evidence (seconds, memory, steps to target).
+json trained(const std::string& id, const json& series, json evidence = json::object()) {
+  json c = cell(id, "healthy", std::move(evidence));
+  c["series"] = series;
+  return c;
+}
+
+json host_context(const std::string& cpu = "Intel(R) Xeon(R) Processor",
+                  json flags = {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}) {
+  return {{"host",
+           {{"compiler", "g++ 12"},
+            {"cpu", cpu},
+            {"cpu_vendor", "GenuineIntel"},
+            {"cpu_family", 6},
+            {"cpu_model", 143},
+            {"cpu_stepping", 8},
+            {"cpu_flags", flags},
+            {"cpu_flags_hash", "0123456789ab"},
+            {"cpu_cores", 2},
+            {"os", "Linux 6.1"}}},
+          {"probe", {{"libtorch", "2.11.0"}}},
+          {"seed", 1}};
+}
+
+const json* per_cell(const json& d, const std::string& id) {
+  for (const auto& c : d["per_cell"])
+    if (c["id"] == id) return &c;
+  return nullptr;
+}
+
+const std::vector<double> kLoss = {1.0, 0.8, 0.6, 0.45, 0.3, 0.2, 0.15, 0.1};
+
+TEST(DiffTiers, BitIdenticalCurvesAreIdentical) {
+  const json m = matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss), {{"final_loss", 0.1}})}));
+  const json d = tw::diff_matrices(m, m, {});
+  const json* c = per_cell(d, "s/none/cpu");
+  ASSERT_NE(c, nullptr) << d.dump(1);
+  EXPECT_EQ((*c)["numerics"]["tier"], "identical");
+  EXPECT_EQ((*c)["numerics"]["seeds"][0]["steps_compared"], 8);
+  EXPECT_EQ(d["summary"]["numerics"]["identical"], 1);
+  EXPECT_EQ(d["summary"]["numerics"]["cell_seeds"], 1);
+  EXPECT_FALSE(d["host_changed"]["changed"].get<bool>());
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_EQ(text.find("WARNING"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Loss curves not bit-identical"), std::string::npos) << text;
+  EXPECT_NE(text.find("loss curves   1 identical, 0 within tolerance (1%), 0 drifted"), std::string::npos) << text;
+}
+
+TEST(DiffTiers, ASmallDifferenceIsWithinToleranceAndDriftedAtToleranceZero) {
+  std::vector<double> moved = kLoss;
+  moved[5] = 0.2 * (1 - 0.00024);  // -0.024 % from step 51 on
+  moved[6] = 0.15 * (1 - 0.0001);
+  const json a = matrix(host_context(), json::array({trained("bf16/amp/cpu", curve(kLoss))}));
+  const json b = matrix(host_context(), json::array({trained("bf16/amp/cpu", curve(moved))}));
+  const json d = tw::diff_matrices(a, b, {});
+  const json& s = (*per_cell(d, "bf16/amp/cpu"))["numerics"]["seeds"][0];
+  EXPECT_EQ(s["tier"], "within tolerance") << s.dump();
+  EXPECT_EQ(s["first_differing_step"], 51);
+  EXPECT_EQ(s["last_equal_step"], 41);
+  EXPECT_EQ(s["max_rel_diff_step"], 51);
+  EXPECT_NEAR(s["max_rel_diff"].get<double>(), 0.00024, 1e-9);
+  EXPECT_FALSE(s.contains("first_drift_step"));
+  EXPECT_EQ(d["summary"]["numerics"]["within_tolerance"], 1);
+  EXPECT_TRUE(d["cells"].empty()) << "within tolerance is not a change of behaviour\n" << d.dump(1);
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("Loss curves not bit-identical:\n  bf16/amp/cpu (seed 1): within tolerance, max relative "
+                      "difference 0.024% at step 51; the curves part at step 51 (identical through step 41)"),
+            std::string::npos)
+      << text;
+
+  tw::DiffOptions exact;
+  exact.loss_tolerance = 0;
+  const json d0 = tw::diff_matrices(a, b, exact);
+  const json& s0 = (*per_cell(d0, "bf16/amp/cpu"))["numerics"]["seeds"][0];
+  EXPECT_EQ(s0["tier"], "drifted");
+  EXPECT_EQ(s0["first_drift_step"], 51);
+  EXPECT_EQ(d0["summary"]["numerics"]["drifted"], 1);
+}
+
+TEST(DiffTiers, ADriftedCurveSaysWhereTheCurvesPartAndIsAChange) {
+  std::vector<double> moved = kLoss;
+  moved[3] = 0.45 * 1.001;  // parts at step 31, within 1 %
+  moved[4] = 0.3 * 1.05;    // beyond 1 % from step 41
+  moved[7] = 0.1 * 1.20;    // the largest difference at step 71
+  const json a = matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss), {{"final_loss", 0.1}})}));
+  const json b = matrix(host_context(), json::array({trained("s/none/cpu", curve(moved), {{"final_loss", 0.1}})}));
+  const json d = tw::diff_matrices(a, b, {});
+  const json& s = (*per_cell(d, "s/none/cpu"))["numerics"]["seeds"][0];
+  EXPECT_EQ(s["tier"], "drifted");
+  EXPECT_EQ(s["first_differing_step"], 31);
+  EXPECT_EQ(s["last_equal_step"], 21);
+  EXPECT_EQ(s["first_drift_step"], 41);
+  EXPECT_EQ(s["max_rel_diff_step"], 71);
+  EXPECT_NEAR(s["max_rel_diff"].get<double>(), 0.2 / 1.2, 1e-9);
+  // A drifted curve is a change even when the final loss agrees (it was the only thing compared).
+  ASSERT_EQ(d["cells"].size(), 1u) << d.dump(1);
+  EXPECT_EQ(d["cells"][0]["changes"][0]["field"], "loss_curve");
+  EXPECT_EQ(d["summary"]["evidence_changed"], 1);
+  EXPECT_FALSE(tw::outcomes_changed(d));
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("s/none/cpu: loss curve drifted (seed 1: from step 41, max 16.7% at step 71)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("s/none/cpu (seed 1): drifted from step 41, max relative difference 16.7% at step 71; the "
+                      "curves part at step 31 (identical through step 21)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(tw::render_diff_markdown(d).find("### Loss curves not bit-identical"), std::string::npos);
+  EXPECT_TRUE(tw::diff_failures(d, {}).empty());
+  EXPECT_EQ(tw::diff_failures(d, {"numerics"}), std::vector<std::string>{"1 loss curve(s) drifted"});
+}
+
+TEST(DiffTiers, EverySeedsCurveIsComparedWhenBothRunsHadTheSameSeeds) {
+  auto seeded_cell = [](const std::vector<double>& third) {
+    json c = seeded("s/none/cpu", {"healthy", "healthy", "healthy"});
+    c["series"] = curve(kLoss);
+    c["seed_series"] = {curve(kLoss), curve(third)};
+    return c;
+  };
+  std::vector<double> moved = kLoss;
+  moved[2] = 0.7;
+  json ctx = host_context();
+  ctx["seeds"] = {1, 2, 3};
+  const json d = tw::diff_matrices(matrix(ctx, json::array({seeded_cell(kLoss)})), matrix(ctx, json::array({seeded_cell(moved)})), {});
+  const json& n = (*per_cell(d, "s/none/cpu"))["numerics"];
+  ASSERT_EQ(n["seeds"].size(), 3u) << n.dump(1);
+  EXPECT_EQ(n["seeds"][0]["tier"], "identical");
+  EXPECT_EQ(n["seeds"][1]["tier"], "identical");
+  EXPECT_EQ(n["seeds"][2]["tier"], "drifted");
+  EXPECT_EQ(n["seeds"][2]["seed"], 3);
+  EXPECT_EQ(n["tier"], "drifted");  // the worst seed's
+  EXPECT_EQ(d["summary"]["numerics"]["identical"], 2);
+  EXPECT_EQ(d["summary"]["numerics"]["drifted"], 1);
+
+  // Another main seed: the curves are not comparable (and not "drifted").
+  json other = matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss))}));
+  other["context"]["seed"] = 2;
+  const json d2 = tw::diff_matrices(matrix(host_context(), json::array({trained("s/none/cpu", curve(moved))})), other, {});
+  EXPECT_EQ((*per_cell(d2, "s/none/cpu"))["numerics"]["tier"], "not comparable");
+  EXPECT_EQ(d2["summary"]["numerics"]["not_comparable"], 1);
+}
+
+TEST(DiffTiers, StepsToTargetAndStepsRun) {
+  json ctx = host_context();
+  ctx["seeds"] = {1, 2, 3};
+  auto with_steps = [](int main_reached, int main_steps, int third_reached) {
+    json c = seeded("s/adam/cpu", {"healthy", "healthy", "healthy"});
+    c["evidence"] = {{"reached_step", main_reached}, {"steps", main_steps}, {"final_loss", 0.1}};
+    c["seeds"]["evidence"] = {{{"reached_step", main_reached}, {"steps", main_steps}},
+                              {{"reached_step", 50}, {"steps", 300}},
+                              {{"reached_step", third_reached}, {"steps", 300}}};
+    return c;
+  };
+  const json a = matrix(ctx, json::array({with_steps(60, 300, 90)}));
+  const json same = tw::diff_matrices(a, a, {});
+  EXPECT_FALSE((*per_cell(same, "s/adam/cpu"))["steps"]["changed"].get<bool>());
+  EXPECT_EQ(same["summary"]["steps"]["changed"], 0);
+
+  const json d = tw::diff_matrices(a, matrix(ctx, json::array({with_steps(20, 260, 100)})), {});
+  const json& st = (*per_cell(d, "s/adam/cpu"))["steps"];
+  EXPECT_TRUE(st["changed"].get<bool>());
+  ASSERT_EQ(st["seeds"].size(), 2u) << st.dump(1);
+  EXPECT_EQ(st["seeds"][0]["seed"], 1);
+  EXPECT_EQ(st["seeds"][0]["reached_step"], json({{"a", 60}, {"b", 20}}));
+  EXPECT_EQ(st["seeds"][0]["steps"], json({{"a", 300}, {"b", 260}}));
+  EXPECT_EQ(st["seeds"][1]["seed"], 3);
+  EXPECT_FALSE(st["seeds"][1].contains("steps"));
+  EXPECT_EQ(d["summary"]["steps"]["changed"], 1);
+  EXPECT_EQ(d["summary"]["steps"]["reached_step_changed"], 2);
+  EXPECT_EQ(d["summary"]["steps"]["steps_changed"], 1);
+  ASSERT_EQ(d["cells"].size(), 1u);
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("s/adam/cpu: steps to target 60 -> 20; steps to target per seed 60, 50, 90 -> 20, 50, 100 "
+                      "(changed on seed(s) 3)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(tw::diff_failures(d, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+}
+
+// A cell that trained `steps` steps at `step_ms` per step.
+json timed(const std::string& id, double step_ms, int steps = 100, const char* how = "step_seconds_median") {
+  json ev = {{"steps", steps}, {"train_seconds", step_ms * steps / 1000}};
+  if (std::string(how) == "step_seconds_median") ev["step_seconds_median"] = step_ms / 1000;
+  return cell(id, "healthy", ev);
+}
+
+TEST(DiffTiers, SpeedAgainstTheThresholdAlone) {
+  const json a = matrix(host_context(), json::array({timed("slow/x/cpu", 10), timed("fast/x/cpu", 10), timed("same/x/cpu", 10),
+                                         timed("tiny/x/cpu", 0.1), cell("none/x/cpu", "healthy"),
+                                         timed("mean/x/cpu", 10, 100, "train_seconds")}));
+  const json b = matrix(host_context(), json::array({timed("slow/x/cpu", 12), timed("fast/x/cpu", 8), timed("same/x/cpu", 10.5),
+                                         timed("tiny/x/cpu", 0.3), cell("none/x/cpu", "healthy"),
+                                         timed("mean/x/cpu", 11, 100, "train_seconds")}));
+  const json d = tw::diff_matrices(a, b, {});
+  auto speed = [&](const std::string& id) { return (*per_cell(d, id))["speed"]; };
+  EXPECT_EQ(speed("slow/x/cpu")["verdict"], "slower") << speed("slow/x/cpu").dump();
+  EXPECT_NEAR(speed("slow/x/cpu")["change"].get<double>(), 0.2, 1e-9);
+  EXPECT_EQ(speed("slow/x/cpu")["band"], 0.07);
+  EXPECT_FALSE(speed("slow/x/cpu").contains("noise"));
+  EXPECT_EQ(speed("slow/x/cpu")["source"], "step_seconds_median");
+  EXPECT_EQ(speed("fast/x/cpu")["verdict"], "faster");
+  EXPECT_EQ(speed("same/x/cpu")["verdict"], "within band");  // +5 % < 7 %
+  EXPECT_EQ(speed("tiny/x/cpu")["verdict"], "too short");    // 10 ms of training
+  EXPECT_EQ(speed("none/x/cpu")["verdict"], "not measured");
+  EXPECT_EQ(speed("mean/x/cpu")["verdict"], "slower");  // train_seconds / steps when no median
+  EXPECT_EQ(speed("mean/x/cpu")["source"], "train_seconds/steps");
+  const json& s = d["summary"]["speed"];
+  EXPECT_EQ(s["slower"], 2);
+  EXPECT_EQ(s["faster"], 1);
+  EXPECT_EQ(s["within_band"], 1);
+  EXPECT_EQ(s["too_short"], 1);
+  EXPECT_EQ(s["not_measured"], 1);
+  EXPECT_FALSE(s["noise_band"].get<bool>());
+  EXPECT_NEAR(s["median_change"].get<double>(), 0.075, 1e-9);  // of -20 %, +5 %, +10 %, +20 %
+  EXPECT_TRUE(d["cells"].empty()) << "speed is not a change of behaviour\n" << d.dump(1);
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("speed         2 slower, 1 faster, 1 within the band, 1 too short (< 50 ms), 1 not measured; "
+                      "median change +7.5%; median step time, threshold 7% alone (no --noise run: no noise band)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Speed beyond the band:\n  slow/x/cpu: slower: 10 ms -> 12 ms per step (+20%; band 7%)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fast/x/cpu: faster: 10 ms -> 8 ms per step (-20%; band 7%)"), std::string::npos) << text;
+  EXPECT_NE(tw::render_diff_markdown(d).find("| slow/x/cpu | slower: 10 ms -> 12 ms per step (+20%; band 7%) |"),
+            std::string::npos);
+  EXPECT_TRUE(tw::diff_failures(d, {}).empty());
+  EXPECT_EQ(tw::diff_failures(d, {"speed"}), std::vector<std::string>{"2 cell(s) slower beyond the band"});
+
+  tw::DiffOptions strict;
+  strict.speed_threshold = 0.01;
+  strict.min_seconds = 0;
+  const json d2 = tw::diff_matrices(a, b, strict);
+  EXPECT_EQ((*per_cell(d2, "same/x/cpu"))["speed"]["verdict"], "slower");
+  EXPECT_EQ((*per_cell(d2, "tiny/x/cpu"))["speed"]["verdict"], "slower");
+}
+
+TEST(DiffTiers, SpeedAgainstTheNoiseBandOfAnAARun) {
+  const json a = matrix(host_context(), json::array({timed("noisy/x/cpu", 10), timed("quiet/x/cpu", 10)}));
+  // The A/A rerun: the noisy cell moved by 30 %, the quiet one by 2 %.
+  const json a2 = matrix(host_context(), json::array({timed("noisy/x/cpu", 13), timed("quiet/x/cpu", 10.2)}));
+  const json b = matrix(host_context(), json::array({timed("noisy/x/cpu", 12), timed("quiet/x/cpu", 12)}));
+  tw::DiffOptions o;
+  o.noise_name = "A2";
+  const json d = tw::diff_matrices(a, b, o, a2);
+  const json& noisy = (*per_cell(d, "noisy/x/cpu"))["speed"];
+  EXPECT_EQ(noisy["verdict"], "within band") << noisy.dump();  // +20 % inside a 30 % band
+  EXPECT_NEAR(noisy["noise"].get<double>(), 0.3, 1e-9);
+  EXPECT_NEAR(noisy["band"].get<double>(), 0.3, 1e-9);
+  const json& quiet = (*per_cell(d, "quiet/x/cpu"))["speed"];
+  EXPECT_EQ(quiet["verdict"], "slower");  // the 7 % threshold is the floor of the band
+  EXPECT_NEAR(quiet["band"].get<double>(), 0.07, 1e-9);
+  EXPECT_EQ(d["noise"], "A2");
+  EXPECT_TRUE(d["summary"]["speed"]["noise_band"].get<bool>());
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("threshold 7% or the A/A noise of A2 when larger"), std::string::npos) << text;
+  EXPECT_NE(text.find("quiet/x/cpu: slower: 10 ms -> 12 ms per step (+20%; band 7%, A/A noise 2%)"), std::string::npos)
+      << text;
+  // Without the A/A run, both are slower.
+  EXPECT_EQ(tw::diff_matrices(a, b, {})["summary"]["speed"]["slower"], 2);
+}
+
+TEST(DiffTiers, TheMedianStepTimeOverSeeds) {
+  auto seeded_timed = [](std::vector<double> ms) {
+    json c = seeded("s/x/cpu", {"healthy", "healthy", "healthy"});
+    c["evidence"] = {{"steps", 100}, {"step_seconds_median", ms[0] / 1000}, {"train_seconds", ms[0] / 10}};
+    c["seeds"]["evidence"] = json::array();
+    for (double m : ms) c["seeds"]["evidence"].push_back({{"steps", 100}, {"step_seconds_median", m / 1000}, {"train_seconds", m / 10}});
+    return c;
+  };
+  // The first seed alone looks 50 % slower; the median over seeds moved by 1 %.
+  const json d = tw::diff_matrices(matrix(host_context(), json::array({seeded_timed({10, 10, 10})})),
+                                   matrix(host_context(), json::array({seeded_timed({15, 10.1, 10})})), {});
+  const json& s = (*per_cell(d, "s/x/cpu"))["speed"];
+  EXPECT_EQ(s["verdict"], "within band") << s.dump();
+  EXPECT_EQ(s["samples"], json({3, 3}));
+}
+
+TEST(DiffTiers, EveryMemoryFieldWithItsOwnBand) {
+  const json ea = {{"peak_mem_bytes", 100e6}, {"peak_alloc_bytes", 100e6}, {"peak_reserved_bytes", 200e6},
+                   {"mem_growth_bytes_per_step", 0.0}, {"mem_growth_bytes", 0.0}, {"cuda_peak_workspace_bytes", 1e6}};
+  json eb = ea;
+  eb["peak_alloc_bytes"] = 120e6;            // +20 %: grew
+  eb["peak_reserved_bytes"] = 210e6;         // +5 %: the same
+  eb["mem_growth_bytes_per_step"] = 512.0;   // under the 1 KiB/step floor: the same
+  eb["cuda_peak_workspace_bytes"] = 0.5e6;   // an unknown peak field: shrank
+  json leak_a = {{"mem_growth_bytes_per_step", 2048.0}}, leak_b = {{"mem_growth_bytes_per_step", 8192.0}};
+  const json a = matrix(host_context(), json::array({cell("m/x/cpu", "healthy", ea), cell("leak/x/cpu", "leak", leak_a),
+                                         cell("new/x/cpu", "healthy", {{"peak_mem_bytes", 1e6}})}));
+  const json b = matrix(host_context(), json::array({cell("m/x/cpu", "healthy", eb), cell("leak/x/cpu", "leak", leak_b),
+                                         cell("new/x/cpu", "healthy", {{"peak_mem_bytes", 1e6}, {"peak_reserved_bytes", 4e6}})}));
+  const json d = tw::diff_matrices(a, b, {});
+  std::map<std::string, std::string> verdict;
+  for (const auto& f : (*per_cell(d, "m/x/cpu"))["memory"]["fields"])
+    verdict[f["key"].get<std::string>()] = f["verdict"].get<std::string>();
+  EXPECT_EQ(verdict["peak_mem_bytes"], "same");
+  EXPECT_EQ(verdict["peak_alloc_bytes"], "grew");
+  EXPECT_EQ(verdict["peak_reserved_bytes"], "same");
+  EXPECT_EQ(verdict["mem_growth_bytes_per_step"], "same");
+  EXPECT_EQ(verdict["mem_growth_bytes"], "same");
+  EXPECT_EQ(verdict["cuda_peak_workspace_bytes"], "shrank");
+  EXPECT_EQ((*per_cell(d, "leak/x/cpu"))["memory"]["fields"][0]["verdict"], "grew");
+  // A field one run does not record (a newer kernel's) is no change.
+  EXPECT_EQ((*per_cell(d, "new/x/cpu"))["memory"]["fields"][1]["verdict"], "one side only");
+  EXPECT_FALSE((*per_cell(d, "new/x/cpu"))["memory"]["changed"].get<bool>());
+  const json& m = d["summary"]["memory"];
+  EXPECT_EQ(m["changed"], 2);
+  EXPECT_EQ(m["fields"]["peak_alloc_bytes"]["grew"], 1);
+  EXPECT_EQ(m["fields"]["mem_growth_bytes_per_step"]["grew"], 1);
+  EXPECT_EQ(m["fields"]["mem_growth_bytes_per_step"]["compared"], 2);
+  EXPECT_EQ(m["fields"]["peak_reserved_bytes"]["compared"], 1);
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("m/x/cpu: peak allocated 95.37 MiB -> 114.4 MiB (+20%; band 10%); cuda_peak_workspace_bytes"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("leak/x/cpu: growth per step 2 KiB -> 8 KiB (+300%; band 10%)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("memory        peak memory 0 grew, 0 shrank of 2; peak allocated 1 grew, 0 shrank of 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(tw::diff_failures(d, {"memory"}), std::vector<std::string>{"2 memory field(s) grew beyond the band"});
+
+  // Each field's tolerance, and the A/A noise widening a band.
+  tw::DiffOptions loose;
+  loose.memory_tolerance = 0.25;
+  const json d2 = tw::diff_matrices(a, b, loose);
+  EXPECT_EQ(d2["summary"]["memory"]["fields"]["peak_alloc_bytes"]["grew"], 0);
+  EXPECT_EQ(d2["summary"]["memory"]["fields"]["mem_growth_bytes_per_step"]["grew"], 1);
+  json a2 = a;
+  a2["cells"][0]["evidence"]["peak_alloc_bytes"] = 125e6;  // the rerun moved by 20 %
+  const json d3 = tw::diff_matrices(a, b, {}, a2);
+  EXPECT_EQ(d3["summary"]["memory"]["fields"]["peak_alloc_bytes"]["grew"], 0) << d3.dump(1);
+  EXPECT_NEAR((*per_cell(d3, "m/x/cpu"))["memory"]["fields"][1]["band"].get<double>(), 0.2, 1e-9);
+}
+
+TEST(DiffTiers, AnOutcomeChangeAlwaysFailsTheOtherTiersWhenAskedFor) {
+  const json a = matrix(host_context(), json::array({cell("lr/none/cpu", "diverged"), timed("t/x/cpu", 10)}));
+  const json b = matrix(host_context(), json::array({cell("lr/none/cpu", "healthy"), timed("t/x/cpu", 10)}));
+  const json d = tw::diff_matrices(a, b, {});
+  EXPECT_TRUE(tw::outcomes_changed(d));
+  EXPECT_TRUE((*per_cell(d, "lr/none/cpu"))["outcome"]["changed"].get<bool>());
+  EXPECT_EQ(tw::diff_failures(d, {}), std::vector<std::string>{"1 outcome(s) changed"});
+  const json same = tw::diff_matrices(a, a, {});
+  for (const auto& tier : tw::fail_on_choices()) EXPECT_TRUE(tw::diff_failures(same, {tier}).empty()) << tier;
+  EXPECT_NE(tw::render_diff_text(d, false).find("outcomes      1 changed"), std::string::npos);
+}
+
+TEST(DiffTiers, ADifferentHostIsALoudWarningAtTheTop) {
+  const json a = matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss))}));
+  json hb = host_context("AMD EPYC 9654 96-Core Processor", {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16"});
+  hb["host"]["os"] = "Linux 6.8";
+  hb["host"]["cpu_flags_hash"] = "ba9876543210";
+  hb["probe"]["libtorch"] = "2.15.0";
+  const json b = matrix(hb, json::array({trained("s/none/cpu", curve(kLoss))}));
+  const json d = tw::diff_matrices(a, b, {});
+  const json& h = d["host_changed"];
+  EXPECT_TRUE(h["changed"].get<bool>()) << h.dump(1);
+  EXPECT_TRUE(d["summary"]["host_changed"].get<bool>());
+  std::set<std::string> keys;
+  for (const auto& f : h["fields"]) keys.insert(f["key"].get<std::string>());
+  EXPECT_EQ(keys, (std::set<std::string>{"host.cpu", "host.cpu_flags", "host.cpu_flags_hash", "host.os"}));
+  for (const auto& f : h["fields"])
+    if (f["key"] == "host.cpu_flags") {
+      EXPECT_EQ(f["removed"], json({"amx_bf16", "amx_tile"}));
+      EXPECT_TRUE(f["added"].empty());
+    }
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_EQ(text.find("WARNING: different host: A and B did not run on the same machine."), 0u) << text;
+  EXPECT_NE(text.find("  CPU: Intel(R) Xeon(R) Processor -> AMD EPYC 9654 96-Core Processor\n"), std::string::npos);
+  EXPECT_NE(text.find("  CPU flags: without amx_bf16 amx_tile (B lacks them)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  OS: Linux 6.1 -> Linux 6.8\n"), std::string::npos) << text;
+  EXPECT_LT(text.find("WARNING"), text.find("Diff A -> B"));
+  const std::string md = tw::render_diff_markdown(d);
+  EXPECT_NE(md.find("> **WARNING: different host"), std::string::npos) << md;
+  EXPECT_LT(md.find("WARNING"), md.find("### Context"));
+  EXPECT_TRUE(tw::diff_failures(d, {}).empty()) << "a new host alone changes no outcome";
+  EXPECT_EQ(tw::diff_failures(d, {"host"}), std::vector<std::string>{"a different host"});
+
+  // The LibTorch version alone is the upgrade under test, not a different host.
+  json hc = host_context();
+  hc["probe"]["libtorch"] = "2.15.0";
+  hc["probe"]["build_config"] = "USE_MKLDNN=ON";  // probe fields show in the context, generically
+  const json d2 = tw::diff_matrices(a, matrix(hc, json::array({trained("s/none/cpu", curve(kLoss))})), {});
+  EXPECT_FALSE(d2["host_changed"]["changed"].get<bool>());
+  EXPECT_EQ(d2["context"].size(), 2u) << d2["context"].dump(1);
+  EXPECT_EQ(tw::render_diff_text(d2, false).find("WARNING"), std::string::npos);
+
+  // A baseline that did not record the CPU's flags: said, not warned.
+  json old = host_context();
+  old["host"].erase("cpu_flags");
+  old["host"].erase("cpu_flags_hash");
+  const json d3 = tw::diff_matrices(matrix(old, json::array()), matrix(host_context(), json::array()), {});
+  EXPECT_FALSE(d3["host_changed"]["changed"].get<bool>());
+  EXPECT_EQ(d3["host_changed"]["unknown"].size(), 2u);
+  EXPECT_NE(tw::render_diff_text(d3, false).find("Host facts recorded by one run only (CPU flags, CPU flag hash)"),
+            std::string::npos);
+
+  // An A/A run from another host: its noise band is not A's.
+  tw::DiffOptions o;
+  o.noise_name = "A2";
+  const json d4 = tw::diff_matrices(a, a, o, b);
+  EXPECT_FALSE(d4["host_changed"]["changed"].get<bool>());
+  EXPECT_NE(tw::render_diff_text(d4, false).find("WARNING: the A/A run A2 did not run on A's host"), std::string::npos);
+}
+
+TEST(CpuInfo, ModelFamilyAndTheFlagsThatMatterForNumerics) {
+  const std::string x86 =
+      "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+      "model name\t: Intel(R) Xeon(R) Platinum 8480+\nstepping\t: 8\n"
+      "flags\t\t: fpu sse sse2 sse4_1 sse4_2 avx avx2 fma avx512f avx512_bf16 amx_tile amx_bf16 hypervisor\n\n"
+      "processor\t: 1\nvendor_id\t: GenuineIntel\nmodel name\t: other\n";
+  const json c = tw::cpu_info_from(x86);
+  EXPECT_EQ(c["cpu"], "Intel(R) Xeon(R) Platinum 8480+");
+  EXPECT_EQ(c["cpu_vendor"], "GenuineIntel");
+  EXPECT_EQ(c["cpu_family"], 6);
+  EXPECT_EQ(c["cpu_model"], 143);
+  EXPECT_EQ(c["cpu_stepping"], 8);
+  EXPECT_EQ(c["cpu_flags"], json({"sse4_1", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}));
+  EXPECT_EQ(c["cpu_flags_count"], 13);
+  ASSERT_TRUE(c["cpu_flags_hash"].is_string());
+  EXPECT_EQ(c["cpu_flags_hash"].get<std::string>().size(), 12u);
+  // A flag outside the list still changes the hash; the order of the flags does not.
+  std::string fewer = x86;
+  fewer.replace(fewer.find(" hypervisor"), 11, "");
+  EXPECT_NE(tw::cpu_info_from(fewer)["cpu_flags_hash"], c["cpu_flags_hash"]);
+  std::string reordered = x86;
+  reordered.replace(reordered.find("fpu sse sse2"), 12, "sse2 sse fpu");
+  EXPECT_EQ(tw::cpu_info_from(reordered)["cpu_flags_hash"], c["cpu_flags_hash"]);
+
+  const json arm = tw::cpu_info_from(
+      "processor\t: 0\nBogoMIPS\t: 2100.00\nFeatures\t: fp asimd asimdhp sve sve2 bf16 i8mm\n"
+      "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd4f\nCPU revision\t: 1\n");
+  EXPECT_EQ(arm["cpu"], "unknown");
+  EXPECT_EQ(arm["cpu_vendor"], "0x41");
+  EXPECT_EQ(arm["cpu_model"], 0xd4f);
+  EXPECT_EQ(arm["cpu_flags"], json({"asimd", "asimdhp", "sve", "sve2", "bf16", "i8mm"}));
+  EXPECT_EQ(tw::cpu_info_from("")["cpu"], "unknown");
+
+  // This machine's record carries the same keys.
+  const json host = tw::host_context();
+  EXPECT_TRUE(host["cpu"].is_string());
+  EXPECT_TRUE(host.contains("cpu_cores"));
+}
+
+TEST(CliDiff, NoiseRunFailOnAndTheJsonOfEveryTier) {
+  tw_test::TempDir tmp;
+  const json a = matrix(host_context(), json::array({timed("t/x/cpu", 10), trained("c/x/cpu", curve(kLoss))}));
+  const json a2 = matrix(host_context(), json::array({timed("t/x/cpu", 13), trained("c/x/cpu", curve(kLoss))}));
+  const json b = matrix(host_context(), json::array({timed("t/x/cpu", 12), trained("c/x/cpu", curve(kLoss))}));
+  const std::string pa = tmp.write("a.json", a.dump()), pa2 = tmp.write("a2.json", a2.dump()),
+                    pb = tmp.write("b.json", b.dump());
+  const auto diff = [&](const std::string& flags) { return tw_test::run_host("diff '" + pa + "' '" + pb + "' " + flags); };
+  EXPECT_EQ(diff("").code, 0) << "slower, but speed does not fail unless asked";
+  const auto slow = diff("--fail-on speed");
+  EXPECT_EQ(slow.code, tw::kExitUnexpected) << slow.out;
+  EXPECT_NE(slow.err.find("trainwreck: diff fails: 1 cell(s) slower beyond the band"), std::string::npos) << slow.err;
+  EXPECT_EQ(diff("--fail-on speed --noise '" + pa2 + "'").code, 0) << "+20 % is inside the 30 % A/A noise";
+  EXPECT_EQ(diff("--fail-on speed --speed-threshold 0.25").code, 0);
+  EXPECT_EQ(diff("--fail-on speed,memory --min-seconds 5").code, 0) << "1 s of training is too short then";
+  const auto j = diff("--format json --noise '" + pa2 + "'");
+  ASSERT_EQ(j.code, 0) << j.err;
+  const json d = json::parse(j.out);
+  EXPECT_EQ(d["noise"], pa2);
+  EXPECT_EQ(d["summary"]["speed"]["within_band"], 1);
+  EXPECT_EQ(d["summary"]["numerics"]["identical"], 1);
+  for (const char* key : {"host_changed", "per_cell", "cells", "context", "tolerances", "only_a", "only_b"})
+    EXPECT_TRUE(d.contains(key)) << key;
+  const auto md = diff("--format md");
+  EXPECT_NE(md.out.find("| speed | 1 slower"), std::string::npos) << md.out;
+  for (const std::string& bad : {"--fail-on sped", "--fail-on speed,", "--speed-threshold -1", "--min-seconds x",
+                                 "--noise /nonexistent/run", "--growth-tolerance nan"}) {
+    const auto r = diff(bad);
+    EXPECT_EQ(r.code, tw::kExitBadInput) << bad << "\n" << r.err;
+  }
+}
+
+}  // namespace tiers
