@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -63,7 +64,14 @@ Usage:
   trainwreck merge DIR... --out DIR
                                 join the results of the shards of one run into one matrix
   trainwreck report DIR [--format text|md|html|junit|csv|json] [--out FILE] [--baseline A]
-                                render a finished run again
+                                [--catalog LIST]
+                                render a finished run again; --format md --out DIR (a
+                                directory, a path ending in '/' or without an extension)
+                                writes an evidence page per article row with its figures
+                                (index.md, <row>.md, figures/<scenario>-<device>.svg);
+                                --catalog LIST (what trainwreck list --json printed) gives
+                                the article rows and descriptions a matrix written before
+                                run recorded them lacks
   trainwreck pin DIR [--scenarios PATH]... [--dry-run]
                                 write a finished run's outcomes into the scenarios as
                                 expectations for its device classes; a cell whose seeds
@@ -102,7 +110,8 @@ Flags of run (and selftest):
   --quiet            no progress on stderr
 
 A run writes DIR/context.json, run.json, cells/<cell>.{jsonl,log,result.json}, then
-matrix.json, matrix.md, junit.xml and report.html once every cell has a result.
+matrix.json, matrix.md, junit.xml, report.html and figures/<scenario>-<device>.svg once every
+cell has a result.
 
 Exit codes: 0 every cell as expected (diff: no outcome changed); 1 at least one unexpected,
 flaky or seed-dependent outcome, a changed outcome against the baseline (on any seed, when
@@ -518,6 +527,9 @@ std::optional<CellRecord> load_result(const CellSpec& c, const std::string& dir)
 // Writes the reports of a complete matrix; matrix.json goes last, so that its presence means
 // every other file was written too.
 void write_reports(const std::string& dir, const json& matrix, const json& diff) {
+  const auto figures = render_figures(matrix);
+  if (!figures.empty()) ensure_directory(dir + "/figures");
+  for (const auto& [name, svg] : figures) write_file_atomic(dir + "/" + name, svg);
   write_file_atomic(dir + "/matrix.md", render_markdown(matrix));
   write_file_atomic(dir + "/junit.xml", render_junit(matrix));
   write_file_atomic(dir + "/report.html", render_html(matrix, diff));
@@ -546,6 +558,24 @@ void add_seeds(json& cj, const CellSpec& c, const std::vector<Round>& rounds,
 }
 
 const char* const kReportFiles[] = {"matrix.json", "matrix.md", "junit.xml", "report.html", "diff.md"};
+
+// Removes the reports an earlier run or merge left in DIR: the files above and the figures
+// (figures/<scenario>-<device>.svg; any other file in figures/ is left where it is).
+void remove_stale_reports(const std::string& dir) {
+  std::error_code ec;
+  for (const char* stale : kReportFiles) fs::remove(dir + "/" + stale, ec);
+  for (auto it = fs::directory_iterator(dir + "/figures", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    for (const char* device : {"-cpu.svg", "-cuda.svg"}) {
+      const std::string tail = device;
+      if (name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0 &&
+          it->is_regular_file(ec)) {
+        std::error_code rm;
+        fs::remove(it->path(), rm);
+      }
+    }
+  }
+}
 
 int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   const std::string command = selftest ? "selftest" : "run";
@@ -669,11 +699,8 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
     for (const auto& round : rounds) context["seeds"].push_back(round.seed);
   }
   if (baseline.is_object()) context["baseline"] = diff_opts.a_name;
-  {
-    // Whatever an earlier run here left is not the result of this one.
-    std::error_code ec;
-    for (const char* stale : kReportFiles) fs::remove(rs.out + "/" + stale, ec);
-  }
+  // Whatever an earlier run here left is not the result of this one.
+  remove_stale_reports(rs.out);
   std::vector<std::map<std::string, CellRecord>> finished(rounds.size());
   if (resume) {
     remove_half_written(rs.out);
@@ -783,6 +810,14 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
     matrix["cells"].push_back(cj);
   }
   matrix["summary"] = summarize_verdicts(matrix);
+  {
+    // What a reader of the matrix needs to know of each scenario: its article row and description.
+    std::vector<Scenario> ran;
+    for (const auto& s : scenarios)
+      if (std::any_of(cells.begin(), cells.end(), [&](const CellSpec& c) { return c.scenario == s.name; }))
+        ran.push_back(s);
+    matrix["scenarios"] = scenario_info_block(ran, catalog);
+  }
   json diff;
   if (baseline.is_object()) {
     diff_opts.b_name = rs.out;
@@ -807,6 +842,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
               << "); " << matrix["summary"]["seed_dependent"]
               << " cell(s) whose seeds disagree (seed-dependent)\n";
   if (diff.is_object()) std::cout << "\n" << render_diff_text(diff, isatty(1));
+  std::cout << render_run_footer(matrix, rs.out, isatty(1));
   const bool failed = count_failures(matrix) > 0 || outcomes_changed(diff);
   return failed ? kExitUnexpected : kExitAsExpected;
 }
@@ -866,9 +902,17 @@ int cmd_diff(int argc, char** argv) {
   return kExitUnexpected;
 }
 
+// --format md --out DIR: DIR is a directory when it is one, or when the path ends in '/' or has
+// no extension; then the evidence pages and their figures are written there.
+bool names_a_directory(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) || (!path.empty() && path.back() == '/') || fs::path(path).extension().empty();
+}
+
 int cmd_report(int argc, char** argv) {
   const Flags f = parse_flags("report", argc, argv, 2,
-                              {"--format", "--out", "--baseline", "--loss-tolerance", "--memory-tolerance"}, {}, 1);
+                              {"--format", "--out", "--baseline", "--loss-tolerance", "--memory-tolerance", "--catalog"},
+                              {}, 1);
   if (f.positional.empty())
     throw InputError("command line", "report", "needs a finished run (trainwreck report DIR --format FORMAT)");
   const std::string format = f.one("--format", "text");
@@ -877,13 +921,33 @@ int cmd_report(int argc, char** argv) {
     throw InputError("command line", "--format", "must be text, md, html, junit, csv or json (got '" + format + "')");
   if (f.has("--baseline") && format != "html" && format != "text" && format != "md")
     throw InputError("command line", "--baseline", "applies to the text, md and html formats only");
-  const json matrix = load_matrix(f.positional.front());
+  const bool pages = format == "md" && f.has("--out") && names_a_directory(f.one("--out"));
+  if (pages && f.has("--baseline"))
+    throw InputError("command line", "--baseline", "applies to one Markdown file, not to the evidence pages (--out DIR)");
+  json matrix = load_matrix(f.positional.front());
+  if (f.has("--catalog")) {
+    // A matrix written before run recorded its scenarios: their article rows and descriptions
+    // from what `trainwreck list --json` printed.
+    const std::string path = f.one("--catalog");
+    const json listing = json::parse(read_input_file(path, 16u << 20, "--catalog"), nullptr, false);
+    if (listing.is_discarded() || !listing.is_object() || !listing.contains("faults"))
+      throw InputError(path, "--catalog", "not the output of trainwreck list --json (a JSON object with \"faults\")");
+    fill_scenario_info(matrix, listing);
+  }
   json diff;
   if (f.has("--baseline")) {
     DiffOptions o = diff_options(f);
     o.a_name = f.one("--baseline");
     o.b_name = f.positional.front();
     diff = diff_matrices(load_matrix(o.a_name), matrix, o);
+  }
+  if (pages) {
+    const std::string dir = f.one("--out");
+    const auto files = render_evidence_pages(matrix);
+    ensure_directory(dir);
+    ensure_directory(dir + "/figures");
+    for (const auto& [name, content] : files) write_file_atomic(dir + "/" + name, content);
+    return kExitAsExpected;
   }
   const bool to_file = f.has("--out");
   std::string out;
@@ -935,7 +999,7 @@ int cmd_merge(int argc, char** argv) {
   {
     const DirectoryLock lock(out);
     claim_results_directory(out);
-    for (const char* stale : kReportFiles) fs::remove(out + "/" + stale, ec);
+    remove_stale_reports(out);
     write_reports(out, merged, nullptr);
   }
   if (!f.has("--quiet")) std::cout << render_console(merged, isatty(1));

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "harness/diff.h"
+#include "harness/figures.h"
+#include "harness/outcome.h"
 #include "harness/report.h"
 
 namespace tw {
@@ -22,22 +24,43 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-siz
 .muted{color:var(--muted)}
 .totals span{display:inline-block;margin-right:14px}
 table{border-collapse:collapse}
-table.matrix{margin:4px 0 8px}
-table.matrix th,table.matrix td{border:1px solid var(--line);padding:6px 8px;vertical-align:top;text-align:left}
-table.matrix thead th{background:var(--panel);font-weight:600;font-size:13px}
-table.matrix tbody th{background:var(--panel);font-weight:600;white-space:nowrap}
-table.matrix tbody th small{display:block;font-weight:400;color:var(--muted)}
-td.cell{min-width:120px}
-td.cell a{color:inherit;text-decoration:none;font-weight:600;display:block}
-td.cell a:hover{text-decoration:underline}
-td.cell .note{display:block;font-size:12px;font-weight:400}
-td.empty{background:#fff;color:#aab}
-td.v-unexpected,details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
-td.v-flaky,td.v-seed-dependent{box-shadow:inset 0 0 0 3px #bc4c00}
+nav.jump a{margin-right:14px}
+table.overview{width:100%;table-layout:fixed;margin:4px 0 8px}
+table.overview col.c-row{width:105px}table.overview col.c-scenario{width:225px}table.overview col.c-fault{width:135px}
+table.overview col.c-healed{width:26%}table.overview col.c-caught{width:19%}
+table.overview th,table.overview td{border:1px solid var(--line);padding:5px 6px;vertical-align:top;text-align:left}
+table.overview thead th{background:var(--panel);font-weight:600;font-size:13px}
+table.overview tbody{border-top:2px solid #8c959f}
+table.overview th.article{background:var(--panel);font-weight:600}
+table.overview th.scenario{font-weight:600;overflow-wrap:anywhere}
+table.overview th.scenario a{color:inherit}
+table.overview th.scenario small{display:block;font-weight:400;color:var(--muted)}
+table.overview .none{color:#aab}
+a.chip{display:inline-block;margin:0 4px 4px 0;padding:1px 7px;border-radius:10px;font-size:12.5px;font-weight:600;
+  text-decoration:none;line-height:1.5;overflow-wrap:anywhere}
+a.chip small{font-weight:400;font-size:11.5px}
+a.chip:hover{text-decoration:underline}
+a.chip.v-unexpected{box-shadow:inset 0 0 0 2px #d1242f}
+a.chip.v-flaky,a.chip.v-seed-dependent{box-shadow:inset 0 0 0 2px #bc4c00}
+a.chip.v-unpinned{outline:1px dashed #8c959f;outline-offset:-1px}
+.mark{color:#d1242f;font-weight:600}
+details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
 details.v-flaky>summary,details.v-seed-dependent>summary{box-shadow:inset 0 0 0 3px #bc4c00}
+details.scenario{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
+details.scenario>summary{cursor:pointer;padding:7px 10px}
+details.scenario>summary .counts span{margin-left:12px;font-size:12px;color:var(--muted)}
+details.scenario[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
+details.scenario>.body{padding:10px 12px}
+p.desc{max-width:110ch;margin:0 0 10px}
+.scenario-main{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.figure-box svg{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px}
+table.remedies{flex:1 1 380px}
+table.remedies td,table.remedies th{border:1px solid var(--line);padding:3px 7px;text-align:left;font-size:13px;vertical-align:top}
+table.remedies th{background:var(--panel)}
+table.remedies tr.v-unexpected td,table.remedies tr.v-seed-dependent td,table.remedies tr.v-flaky td{background:#fff1f0}
+h4{font-size:14px;margin:14px 0 4px}
 table.seeds td,table.seeds th{border:1px solid var(--line);padding:3px 8px;text-align:left;font-size:13px}
 table.seeds th{background:var(--panel)}
-td.v-unpinned{box-shadow:inset 0 0 0 2px #8c959f;border-style:dashed}
 .o-healthy{background:#dafbe1;color:#116329}.o-diverged{background:#ffebe9;color:#a40e26}
 .o-stalled{background:#fff8c5;color:#7d4e00}.o-oom{background:#fbefff;color:#6e40c9}
 .o-leak{background:#ffeff7;color:#99286e}.o-hang{background:#ddf4ff;color:#0a3069}
@@ -45,7 +68,7 @@ td.v-unpinned{box-shadow:inset 0 0 0 2px #8c959f;border-style:dashed}
 .o-detected{background:#d8f0ff;color:#0550ae}.o-unsupported{background:#f6f8fa;color:#59636e}
 .badge{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;font-weight:600}
 .legend .badge{margin:0 4px 4px 0}
-.changed{display:block;font-size:12px;font-weight:600;color:#9a6700}
+.changed{font-size:12px;font-weight:600;color:#9a6700}
 details.cellpanel{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
 details.cellpanel>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details.cellpanel[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
@@ -67,32 +90,57 @@ tr.outcome-changed td{background:#fff1f0}
 // its #fragment), and marks the page as rendered so headless checks can see the script ran.
 const char* kScript = R"js(
 (function () {
+  // Opens a details element and every one around it (a cell sits inside its scenario).
+  function reveal(el) {
+    for (var p = el; p; p = p.parentElement) if (p.tagName === 'DETAILS') p.open = true;
+  }
   function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));
     var el = id && document.getElementById(id);
-    if (el && el.tagName === 'DETAILS') { el.open = true; el.scrollIntoView(); }
+    if (el) { reveal(el); el.scrollIntoView(); }
   }
   window.addEventListener('hashchange', openTarget);
-  var links = document.querySelectorAll('table.matrix a[href^="#"]');
+  var links = document.querySelectorAll('a[href^="#"]');
+  var chips = 0;
   for (var i = 0; i < links.length; i++) {
+    if (links[i].classList.contains('chip')) chips++;
     links[i].addEventListener('click', function () {
-      var el = document.getElementById(this.getAttribute('href').slice(1));
-      if (el) el.open = true;
+      var el = document.getElementById(decodeURIComponent(this.getAttribute('href').slice(1)));
+      if (el) reveal(el);
     });
   }
   var toggle = document.getElementById('toggle-all');
   if (toggle) {
     toggle.hidden = false;
     toggle.addEventListener('click', function () {
-      var panels = document.querySelectorAll('details.cellpanel');
+      var panels = document.querySelectorAll('details.scenario');
       var open = false;
       for (var k = 0; k < panels.length; k++) if (!panels[k].open) open = true;
       for (var k = 0; k < panels.length; k++) panels[k].open = open;
-      toggle.textContent = open ? 'Collapse all cells' : 'Expand all cells';
+      toggle.textContent = open ? 'Collapse all scenarios' : 'Expand all scenarios';
     });
   }
   openTarget();
-  document.documentElement.setAttribute('data-report-ready', String(links.length));
+  // The page as laid out, for headless checks: its width, and the figures on screen that drew a
+  // curve and a legend (a figure in a closed scenario is not laid out).
+  var root = document.documentElement, figures = document.querySelectorAll('svg.figure'), drawn = 0, shown = 0;
+  for (var f = 0; f < figures.length; f++) {
+    var box = figures[f].getBoundingClientRect();
+    if (figures[f].closest('details:not([open])') || box.width < 100 || box.height < 100) continue;
+    var paths = figures[f].querySelectorAll('g.curves path'), curve = false;
+    for (var p = 0; p < paths.length; p++) if (paths[p].getTotalLength() > 0) curve = true;
+    var entries = figures[f].querySelectorAll('g.legend-entry'), legend = 0;
+    for (var e = 0; e < entries.length; e++) {
+      var b = entries[e].getBoundingClientRect();
+      if (b.width > 0 && b.height > 0) legend++;
+    }
+    if (curve && legend > 0) drawn++;
+    shown += legend;
+  }
+  root.setAttribute('data-figures-drawn', String(drawn));
+  root.setAttribute('data-legend-entries-drawn', String(shown));
+  root.setAttribute('data-page-width', String(root.scrollWidth));
+  root.setAttribute('data-report-ready', String(chips));
 })();
 )js";
 
@@ -247,6 +295,34 @@ std::string charts_for(const json& cell) {
   if (series.contains("mem"))
     os << svg_line_chart("memory", steps, {{"allocated", series["mem"]}}, markers, 1.0 / (1024.0 * 1024.0), " MiB");
   os << "</div>";
+  return os.str();
+}
+
+// A cell's own panel: its curves, evidence, seeds and the last output of its process.
+std::string cell_panel(const json& c, std::size_t i) {
+  std::ostringstream os;
+  const std::string outcome = c.value("outcome", "");
+  const std::string verdict = c.value("verdict", "unpinned");
+  os << "<details class=\"cellpanel " << verdict_class(verdict) << "\" id=\"c" << i
+     << "\"><summary><span class=\"badge " << outcome_class(outcome) << "\">" << html_escape(outcome)
+     << "</span> <b>" << html_escape(c.value("id", "")) << "</b> &#8212; " << html_escape(cell_display(c))
+     << " <span class=\"muted\">(" << html_escape(verdict);
+  if (!member(c, "expected").is_null() && verdict != "pass") os << ", expected " << html_escape(show(member(c, "expected")));
+  os << ")</span></summary><div class=\"body\">" << charts_for(c);
+  std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
+  if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
+  if (member(c, "stack").is_array()) {
+    std::string members;
+    for (const auto& m : c["stack"]) members += (members.empty() ? "" : " + ") + show(m);
+    rows.push_back({"stack", members + " (applied in this order)"});
+  }
+  rows.push_back({"expected", member(c, "expected").is_null() ? "(not pinned)" : show(member(c, "expected"))});
+  flatten(member(c, "evidence"), "", rows);
+  if (c.contains("repeat")) flatten(c["repeat"], "repeat", rows);
+  os << kv_table(rows) << seeds_table(c);
+  const std::string tail = c.value("log_tail", "");
+  if (!tail.empty()) os << "<h3>Last output</h3><pre>" << html_escape(tail) << "</pre>";
+  os << "</div></details>\n";
   return os.str();
 }
 
@@ -442,7 +518,19 @@ std::string render_html(const json& matrix, const json& diff) {
   if (member(ctx, "shard").is_string()) os << "; shard " << html_escape(show(ctx["shard"]));
   if (member(ctx, "merged_from").is_array())
     os << "; merged from " << ctx["merged_from"].size() << " shard result(s)";
-  os << "</p></header>\n";
+  {
+    std::string env;
+    const json& probe = member(ctx, "probe");
+    const json& host = member(ctx, "host");
+    if (member(probe, "libtorch").is_string()) env += "LibTorch " + show(probe["libtorch"]);
+    if (member(host, "compiler").is_string()) env += (env.empty() ? "" : ", ") + show(host["compiler"]);
+    if (member(ctx, "seeds").is_array() && ctx["seeds"].size() > 1)
+      env += (env.empty() ? "" : ", ") + std::to_string(ctx["seeds"].size()) + " seeds (" + show(ctx["seeds"].front()) +
+             " to " + show(ctx["seeds"].back()) + ")";
+    if (!env.empty()) os << ". " << html_escape(env);
+  }
+  os << "</p><nav class=\"jump\"><a href=\"#overview\">Overview</a><a href=\"#scenarios\">Scenarios</a>"
+     << (with_diff ? "<a href=\"#diff\">Changes</a>" : "") << "<a href=\"#context\">Context</a></nav></header>\n";
 
   if (with_diff) {
     const json& s = diff["summary"];
@@ -479,103 +567,143 @@ std::string render_html(const json& matrix, const json& diff) {
     os << "</section>\n";
   }
 
-  // One table per device: rows are scenarios, columns mitigations, in first-seen order.
-  std::vector<std::string> devices;
-  for (const auto& c : cells) {
-    const std::string d = c.value("device", "");
-    if (std::find(devices.begin(), devices.end(), d) == devices.end()) devices.push_back(d);
-  }
-  os << "<section id=\"matrix\">";
+  // The overview: per device, one line per scenario, grouped by the article's rows; each remedy
+  // is a chip in the column that says how it reads against the fault.
+  const std::vector<std::string> devices = matrix_devices(matrix);
+  std::vector<std::pair<std::string, std::vector<ArticleRow>>> layout;
+  for (const auto& device : devices) layout.push_back({device, article_rows(matrix, device)});
+  auto chip = [&](std::size_t i) {
+    const json& c = cells[i];
+    const std::string verdict = c.value("verdict", "unpinned");
+    const std::string role = remedy_role(c);
+    std::ostringstream os;
+    std::string title = c.value("id", "") + ": " + cell_display(c) + " (" + verdict;
+    if (verdict == "unexpected") title += ", expected " + show(member(c, "expected"));
+    title += ")";
+    if (member(c, "stack").is_array()) title += "; " + mitigation_display(c);
+    os << "<a class=\"chip " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict) << "\" href=\"#c"
+       << i << "\" title=\"" << html_escape(title) << "\">";
+    if (role == "fault") {
+      os << html_escape(outcome_short(c));
+    } else {
+      const std::string key = outcome_short(c);
+      const std::string outcome = c.value("outcome", "");
+      // Healed and caught say their outcome by the column; the key number and seeds remain.
+      std::string small = key;
+      if ((role == "healed" || role == "caught") && small.rfind(outcome, 0) == 0) small = small.substr(outcome.size());
+      if (!small.empty() && small[0] == ' ') small = small.substr(1);
+      os << html_escape(c.value("mitigation", "")) << (small.empty() ? "" : " <small>" + html_escape(small) + "</small>");
+    }
+    if (verdict == "unexpected") os << " <b class=\"mark\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</b>";
+    else if (verdict == "seed-dependent" || verdict == "flaky") os << " <b class=\"mark\">&#10007; " << verdict << "</b>";
+    auto ch = changed.find(c.value("id", ""));
+    if (ch != changed.end()) {
+      const json& d = *ch->second;
+      os << " <b class=\"changed\">&#916; "
+         << html_escape(d.value("outcome_changed", false) ? "was " + show(d["a_summary"]) : std::string("evidence"))
+         << "</b>";
+    }
+    os << "</a>";
+    return os.str();
+  };
+  auto block_id = [](const ScenarioBlock& b) {
+    const std::string f = figure_file_name(b.scenario, b.device);
+    return "s-" + f.substr(0, f.size() - 4);
+  };
+
+  os << "<section id=\"overview\">";
   if (cells.empty()) os << "<p class=\"nodata\">This matrix has no cells.</p>";
-  for (const auto& device : devices) {
-    std::vector<std::string> rows, columns;
-    std::map<std::pair<std::string, std::string>, std::size_t> at;
-    std::map<std::string, std::string> fault_of;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      const json& c = cells[i];
-      if (c.value("device", "") != device) continue;
-      // A column per label and stack: one label may name different stacks in two scenarios.
-      const std::string row = c.value("scenario", ""), col = mitigation_display(c);
-      if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
-      if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
-      at[{row, col}] = i;
-      fault_of[row] = c.value("fault", "");
-    }
-    os << "<h2>" << html_escape(device_heading(device, ctx)) << "</h2>\n<table class=\"matrix\" data-device=\""
-       << html_escape(device) << "\"><thead><tr><th>scenario</th>";
-    for (const auto& col : columns) os << "<th>" << html_escape(col) << "</th>";
-    os << "</tr></thead><tbody>\n";
+  for (const auto& [device, rows] : layout) {
+    os << "<h2>" << html_escape(device_heading(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
+       << html_escape(device) << "\"><colgroup><col class=\"c-row\"><col class=\"c-scenario\"><col class=\"c-fault\">"
+       << "<col class=\"c-healed\"><col class=\"c-caught\"><col class=\"c-other\"></colgroup><thead><tr><th>article row</th>"
+       << "<th>scenario</th><th>none (the fault)</th><th>healed</th><th>caught</th><th>not enough</th></tr></thead>\n";
     for (const auto& row : rows) {
-      os << "<tr><th scope=\"row\">" << html_escape(row) << "<small>" << html_escape(fault_of[row]) << "</small></th>";
-      for (const auto& col : columns) {
-        auto it = at.find({row, col});
-        if (it == at.end()) {
-          os << "<td class=\"empty\">&#183;</td>";
-          continue;
-        }
-        const json& c = cells[it->second];
-        const std::string verdict = c.value("verdict", "unpinned");
-        os << "<td class=\"cell " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict)
-           << "\" title=\"" << html_escape(c.value("id", "") + ": " + verdict) << "\"><a href=\"#c" << it->second
-           << "\">" << html_escape(cell_display(c)) << "</a>";
-        if (verdict == "unexpected") os << "<span class=\"note\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</span>";
-        else if (verdict == "unpinned") os << "<span class=\"note\">unpinned</span>";
-        else if (verdict == "flaky") os << "<span class=\"note\">flaky</span>";
-        else if (verdict == "seed-dependent") os << "<span class=\"note\">&#10007; seed-dependent</span>";
-        auto ch = changed.find(c.value("id", ""));
-        if (ch != changed.end()) {
-          const json& d = *ch->second;
-          std::string what;
-          for (const auto& change : d["changes"]) what += (what.empty() ? "" : "; ") + describe_change(change);
-          os << "<span class=\"changed\" title=\"" << html_escape(what) << "\">&#916; "
-             << html_escape(d.value("outcome_changed", false) ? "was " + show(d["a_summary"]) : std::string("evidence"))
-             << "</span>";
-        }
-        os << "</td>";
+      os << "<tbody>";
+      bool first = true;
+      for (const auto& b : row.scenarios) {
+        std::map<std::string, std::string> column;
+        for (const std::size_t i : b.cells) column[remedy_role(cells[i])] += chip(i);
+        os << "<tr>";
+        if (first)
+          os << "<th scope=\"rowgroup\" rowspan=\"" << row.scenarios.size() << "\" class=\"article\">"
+             << html_escape(article_row_title(row.name)) << "</th>";
+        first = false;
+        os << "<th scope=\"row\" class=\"scenario\"><a href=\"#" << html_escape(block_id(b)) << "\">"
+           << html_escape(b.scenario) << "</a>";
+        if (b.fault != b.scenario) os << "<small>" << html_escape(b.fault) << "</small>";
+        os << "</th>";
+        for (const char* role : {"fault", "healed", "caught", "not enough"})
+          os << "<td>" << (column.count(role) ? column[role] : "<span class=\"none\">&#8212;</span>") << "</td>";
+        os << "</tr>\n";
       }
-      os << "</tr>\n";
+      os << "</tbody>\n";
     }
-    os << "</tbody></table>\n";
+    os << "</table>\n";
   }
-  os << "</section>\n";
+  os << "<p class=\"muted\">Each chip is one cell: the remedy, the key number of its first seed and how many seeds "
+        "agreed; it opens the scenario with the cell. A red frame marks an outcome that differs from the pinned "
+        "expectation, an orange one seeds or repeats that disagree, a dashed one a cell with no expectation "
+        "pinned.</p></section>\n";
 
   os << "<section class=\"legend\"><h2>Outcomes</h2><p>";
   for (const auto& [name, what] : outcome_legend())
     os << "<span class=\"badge o-" << name << "\">" << name << "</span>" << html_escape(what) << ". ";
-  os << "</p><p class=\"muted\">A red frame marks an outcome that differs from the pinned expectation; an "
-        "orange one, repeats or seeds that disagree (<code>diverged 2/3, stalled 1/3</code>); a dashed frame, "
-        "a cell with no expectation pinned. The key number: <code>diverged@k</code> non-finite (or blown-up) "
-        "loss at step k, <code>healthy@k</code> target reached at step k, <code>detected@k (+n)</code> a guard "
-        "stopped the run n steps after the symptom.</p></section>\n";
+  os << "</p><p class=\"muted\">The key number: <code>diverged@k</code> non-finite (or blown-up) loss at step k, "
+        "<code>healthy@k</code> target held from step k, <code>detected@k (+n)</code> a guard stopped the run n "
+        "steps after the symptom.</p></section>\n";
 
-  os << "<section id=\"cells\"><h2>Cells</h2><p><button id=\"toggle-all\" type=\"button\" hidden>Expand all cells</button> "
-        "<span class=\"muted\">Each cell: loss, gradient norm of the first and last layer, and memory per step "
-        "(dashed lines: red where the symptom showed, blue where a guard fired, green where the target was "
-        "reached; &#215; a non-finite value), then its evidence.</span></p>\n";
-  for (std::size_t i = 0; i < cells.size(); ++i) {
-    const json& c = cells[i];
-    const std::string outcome = c.value("outcome", "");
-    const std::string verdict = c.value("verdict", "unpinned");
-    os << "<details class=\"cellpanel " << verdict_class(verdict) << "\" id=\"c" << i
-       << "\"><summary><span class=\"badge " << outcome_class(outcome) << "\">" << html_escape(outcome)
-       << "</span> <b>" << html_escape(c.value("id", "")) << "</b> &#8212; " << html_escape(cell_display(c))
-       << " <span class=\"muted\">(" << html_escape(verdict);
-    if (!member(c, "expected").is_null() && verdict != "pass") os << ", expected " << html_escape(show(member(c, "expected")));
-    os << ")</span></summary><div class=\"body\">" << charts_for(c);
-    std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
-    if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
-    if (member(c, "stack").is_array()) {
-      std::string members;
-      for (const auto& m : c["stack"]) members += (members.empty() ? "" : " + ") + show(m);
-      rows.push_back({"stack", members + " (applied in this order)"});
+  // The scenarios: per article row, one block each, closed; opened, the description, the figure
+  // of every remedy's loss, a line per remedy, and every cell's own curves and evidence.
+  os << "<section id=\"scenarios\"><h2>Scenarios</h2><p><button id=\"toggle-all\" type=\"button\" hidden>Expand all "
+        "scenarios</button> <span class=\"muted\">Figures: the training loss of every remedy on a log scale (first "
+        "seed thick, other seeds thin); &#9675; where the symptom appeared, &#9670; where a guard stopped the run, "
+        "&#215; a loss that is not finite.</span></p>\n";
+  for (const auto& [device, rows] : layout) {
+    if (devices.size() > 1) os << "<h2 class=\"device\">" << html_escape(device_heading(device, ctx)) << "</h2>\n";
+    for (const auto& row : rows) {
+      os << "<h3>" << html_escape(article_row_title(row.name)) << "</h3>\n";
+      for (const auto& b : row.scenarios) {
+        std::map<std::string, int> counts;
+        bool failed = false;
+        for (const std::size_t i : b.cells) {
+          ++counts[remedy_role(cells[i])];
+          failed = failed || is_failure(parse_verdict(cells[i].value("verdict", "unpinned")).value_or(Verdict::kUnexpected));
+        }
+        os << "<details class=\"scenario" << (failed ? " v-unexpected" : "") << "\" id=\"" << html_escape(block_id(b))
+           << "\"><summary><b>" << html_escape(b.scenario) << "</b> <span class=\"muted\">" << html_escape(b.device)
+           << " &#183; fault " << html_escape(b.fault);
+        if (!b.fault_summary.empty()) os << ": " << html_escape(b.fault_summary);
+        os << "</span><span class=\"counts\">";
+        for (const auto& [role, what] : {std::pair<const char*, const char*>{"healed", "healed"},
+                                         {"caught", "caught"}, {"not enough", "not enough"}})
+          if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
+        if (failed) os << "<span class=\"mark\">&#10007; unexpected</span>";
+        os << "</span></summary><div class=\"body\">";
+        if (!b.description.empty()) os << "<p class=\"desc\">" << html_escape(b.description) << "</p>";
+        os << "<div class=\"scenario-main\"><div class=\"figure-box\">"
+           << svg_scenario_figure(matrix, b.cells, b.scenario + " on " + b.device + ": every remedy")
+           << "</div><table class=\"remedies\"><thead><tr><th>remedy</th><th>reads</th><th>outcome</th><th>seeds</th>"
+           << "<th>verdict</th></tr></thead><tbody>";
+        for (const std::size_t i : b.cells) {
+          const json& c = cells[i];
+          const std::string verdict = c.value("verdict", "unpinned");
+          std::string seeds = seeds_text(c);
+          const std::string keys = per_seed_keys(c);
+          if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seeds.substr(0, seeds.find(' ')) + ": ") + keys;
+          os << "<tr class=\"" << verdict_class(verdict) << "\"><td><a href=\"#c" << i << "\">"
+             << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(remedy_role(c))
+             << "</td><td><span class=\"badge " << outcome_class(c.value("outcome", "")) << "\">"
+             << html_escape(cell_summary(c)) << "</span></td><td>" << html_escape(seeds) << "</td><td>"
+             << html_escape(verdict);
+          if (verdict == "unexpected") os << " (expected " << html_escape(show(member(c, "expected"))) << ")";
+          os << "</td></tr>";
+        }
+        os << "</tbody></table></div><h4>Cells</h4>";
+        for (const std::size_t i : b.cells) os << cell_panel(cells[i], i);
+        os << "</div></details>\n";
+      }
     }
-    rows.push_back({"expected", member(c, "expected").is_null() ? "(not pinned)" : show(member(c, "expected"))});
-    flatten(member(c, "evidence"), "", rows);
-    if (c.contains("repeat")) flatten(c["repeat"], "repeat", rows);
-    os << kv_table(rows) << seeds_table(c);
-    const std::string tail = c.value("log_tail", "");
-    if (!tail.empty()) os << "<h3>Last output</h3><pre>" << html_escape(tail) << "</pre>";
-    os << "</div></details>\n";
   }
   os << "</section>\n";
 

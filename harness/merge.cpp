@@ -94,6 +94,14 @@ json merge_shards(const std::vector<ShardResult>& shards) {
   }
   json merged = {{"context", context}, {"cells", json::array()}};
   for (const auto& p : placed) merged["cells"].push_back(*p.cell);
+  // What each shard recorded of its scenarios (article row, description): the union.
+  for (const auto& s : shards) {
+    auto it = s.matrix.find("scenarios");
+    if (it == s.matrix.end() || !it->is_object()) continue;
+    if (!merged.contains("scenarios")) merged["scenarios"] = json::object();
+    for (const auto& [name, info] : it->items())
+      if (!merged["scenarios"].contains(name)) merged["scenarios"][name] = info;
+  }
   merged["summary"] = summarize_verdicts(merged);
   return merged;
 }

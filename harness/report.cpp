@@ -1,14 +1,19 @@
 #include "harness/report.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 #include <vector>
 
+#include "harness/catalog.h"
 #include "harness/errors.h"
+#include "harness/figures.h"
 #include "harness/outcome.h"
+#include "harness/scenario.h"
 #include "harness/store.h"
 
 namespace tw {
@@ -92,6 +97,16 @@ std::string text(const json& v) {
   if (v.is_null()) return "";
   if (v.is_number_float()) return fmt(v.get<double>(), 4);
   return v.dump();
+}
+
+// A number as it is, to the last digit that tells it apart (the shortest text that reads back
+// as the same double); anything else as text().
+std::string exact(const json& v) {
+  if (!v.is_number_float()) return text(v);
+  const double d = v.get<double>();
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return r.ec == std::errc() ? std::string(buf, r.ptr) : text(v);
 }
 
 // A reference into the matrix (json::value() would return a copy).
@@ -296,76 +311,464 @@ std::string render_console(const json& matrix, bool color) {
   return os.str();
 }
 
+namespace {
+std::string stack_of(const json& cell) {
+  std::string names;
+  if (cell.contains("stack") && cell["stack"].is_array())
+    for (const auto& m : cell["stack"]) {
+      if (!names.empty()) names += '+';
+      names += text(m);
+    }
+  return names;
+}
+}  // namespace
+
+// ---- the layout for people -----------------------------------------------------------------------
+
+namespace {
+
+// The source article's rows, in its order.
+const std::vector<std::string>& article_order() {
+  static const std::vector<std::string> order = {"data", "model too complex", "hyper-parameters", "hardware",
+                                                 "code", "framework / environment", "FAQ", "control"};
+  return order;
+}
+
+std::string verdict_of(const json& c) { return c.value("verdict", "unpinned"); }
+
+// The outcome without its word, where the column already says it: "@40", "@15 (+0)".
+std::string key_number(const json& cell) {
+  const std::string outcome = cell.value("outcome", "?");
+  const std::string summary = cell_summary(cell);
+  if (summary.rfind(outcome + "@", 0) == 0) return summary.substr(outcome.size());
+  return summary;
+}
+
+std::string seed_count(const json& cell) {
+  const std::string seeds = seeds_text(cell);
+  if (seeds.empty() || seeds_disagree(cell)) return seeds;
+  return seeds.substr(0, seeds.find(' '));  // "3/3 seeds" -> "3/3"
+}
+
+// A remedy as one entry of the overview's column: "lower_lr @40 3/3", "adam (stalled 3/3)".
+std::string overview_entry(const json& cell, bool markdown) {
+  const std::string role = remedy_role(cell);
+  const std::string label = markdown ? "`" + md_escape(cell.value("mitigation", "")) + "`" : cell.value("mitigation", "");
+  std::string what;
+  if (role == "fault") {
+    what = outcome_short(cell);
+  } else if ((role == "healed" || role == "caught") && !seeds_disagree(cell)) {
+    const std::string key = key_number(cell), n = seed_count(cell);
+    what = label + (key == cell.value("outcome", "") ? "" : " " + key) + (n.empty() ? "" : " " + n);
+  } else {
+    what = label + " (" + outcome_short(cell) + ")";
+  }
+  return what;
+}
+
+std::string verdict_note_md(const json& c) {
+  const std::string v = verdict_of(c);
+  if (v == "unexpected") return " ✗ expected " + text(c.value("expected", json()));
+  if (v == "seed-dependent") return " ✗ seed-dependent";
+  if (v == "flaky") return " ✗ flaky";
+  if (v == "unpinned") return " (unpinned)";
+  return "";
+}
+
+std::string md_entry(const json& c) {
+  const std::string v = verdict_of(c);
+  std::string e = md_escape(overview_entry(c, true));
+  if (v == "unexpected" || v == "seed-dependent" || v == "flaky") e = "**" + e + "**";
+  return e + md_escape(verdict_note_md(c));
+}
+
+std::string device_title(const std::string& device, const json& ctx) {
+  std::string h = device;
+  const json probe = ctx.value("probe", json::object()), host = ctx.value("host", json::object());
+  if (device == "cuda" && probe.contains("gpu_name")) h += " (" + text(probe["gpu_name"]) + ")";
+  else if (device == "cpu" && host.contains("cpu")) h += " (" + text(host["cpu"]) + ")";
+  return h;
+}
+
+// Stacks named in a set of cells: "`resnet` = residual + batchnorm + he_init", once each.
+std::string stacks_line(const json& cells, const std::vector<std::size_t>& which) {
+  std::vector<std::string> seen;
+  std::string out;
+  for (const std::size_t i : which) {
+    const json& c = cells[i];
+    const std::string stack = stack_of(c);
+    if (stack.find('+') == std::string::npos) continue;
+    const std::string entry = "`" + md_escape(c.value("mitigation", "")) + "` = " + stack;
+    if (std::find(seen.begin(), seen.end(), entry) != seen.end()) continue;
+    seen.push_back(entry);
+    std::string members = stack;
+    std::size_t at = 0;
+    while ((at = members.find('+', at)) != std::string::npos) {
+      members.replace(at, 1, " + ");
+      at += 3;
+    }
+    out += (out.empty() ? "" : "; ") + ("`" + md_escape(c.value("mitigation", "")) + "` = " + md_escape(members));
+  }
+  return out.empty() ? "" : "Stacks: " + out + ".";
+}
+
+// Text folded into lines of at most `width` characters (words longer than that stay whole).
+std::string wrap(const std::string& text_in, std::size_t width) {
+  std::istringstream words(text_in);
+  std::string out, line;
+  for (std::string w; words >> w;) {
+    if (!line.empty() && line.size() + 1 + w.size() > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + w;
+  }
+  return out + line;
+}
+
+std::string context_line(const json& ctx) {
+  std::string out;
+  const json probe = ctx.value("probe", json::object()), host = ctx.value("host", json::object());
+  auto add = [&](const std::string& s) { out += (out.empty() ? "" : "; ") + s; };
+  if (probe.contains("libtorch")) add("LibTorch " + text(probe["libtorch"]));
+  if (probe.contains("cuda_runtime")) add("CUDA " + text(probe["cuda_runtime"]));
+  if (probe.contains("gpu_name")) add(text(probe["gpu_name"]));
+  if (host.contains("cpu")) add(text(host["cpu"]));
+  if (host.contains("compiler")) add(text(host["compiler"]));
+  if (host.contains("git_revision")) add("trainwreck " + text(host["git_revision"]));
+  if (ctx.contains("seeds") && ctx["seeds"].is_array() && ctx["seeds"].size() > 1)
+    add(std::to_string(ctx["seeds"].size()) + " seeds (" + text(ctx["seeds"].front()) + " to " +
+        text(ctx["seeds"].back()) + ")");
+  else if (ctx.contains("seed"))
+    add("seed " + text(ctx["seed"]));
+  if (ctx.contains("finished_at")) add("finished " + text(ctx["finished_at"]));
+  return out;
+}
+
+const char* kMarkdownLegend =
+    "Legend: `healthy@k` held the loss target from step k; `diverged@k` a non-finite loss, or a loss 100x the\n"
+    "first (blow-up), at step k; `stalled` trained to the end without reaching the target; `detected@k (+n)` a\n"
+    "guard stopped the run at step k, n steps after the symptom; `oom` out of memory; `leak +X/step` steady\n"
+    "memory growth; `hang` killed by the watchdog; `crash SIG` killed by a signal; `error` an exception or an\n"
+    "exit without a result; `unsupported` the machine lacks a requirement. `3/3` every seed had that outcome;\n"
+    "`diverged 2/3, stalled 1/3` seeds that disagree. ✗ marks an outcome that differs from the pinned\n"
+    "expectation, or seeds or repeats that disagree. The key step is the first seed's.\n";
+
+}  // namespace
+
+json scenario_info_block(const std::vector<Scenario>& scenarios, const Catalog& catalog) {
+  json out = json::object();
+  for (const auto& s : scenarios) {
+    json j = {{"fault", s.fault}, {"description", s.description}};
+    if (const ComponentInfo* f = catalog.fault(s.fault)) {
+      j["fault_summary"] = f->summary;
+      j["article_row"] = f->article_row;
+    }
+    out[s.name] = j;
+  }
+  return out;
+}
+
+void fill_scenario_info(json& matrix, const json& listing) {
+  if (!matrix.contains("scenarios") || !matrix["scenarios"].is_object()) matrix["scenarios"] = json::object();
+  json& info = matrix["scenarios"];
+  std::map<std::string, const json*> faults, scenarios;
+  const json fault_list = listing.value("faults", json::array()), scenario_list = listing.value("scenarios", json::array());
+  for (const auto& f : fault_list)
+    if (f.is_object() && f.contains("name") && f["name"].is_string()) faults[f["name"].get<std::string>()] = &f;
+  for (const auto& s : scenario_list)
+    if (s.is_object() && s.contains("name") && s["name"].is_string()) scenarios[s["name"].get<std::string>()] = &s;
+  for (const auto& c : cells_of(matrix)) {
+    const std::string name = c.value("scenario", "");
+    json& j = info[name];
+    if (!j.is_object()) j = json::object();
+    const std::string fault = c.value("fault", "");
+    if (!j.contains("fault")) j["fault"] = fault;
+    if (auto s = scenarios.find(name); s != scenarios.end() && !j.contains("description") &&
+                                      s->second->contains("description") && (*s->second)["description"].is_string())
+      j["description"] = (*s->second)["description"];
+    if (auto f = faults.find(fault); f != faults.end()) {
+      for (const char* k : {"article_row", "summary"}) {
+        const std::string key = std::string(k) == "summary" ? "fault_summary" : k;
+        if (!j.contains(key) && f->second->contains(k) && (*f->second)[k].is_string()) j[key] = (*f->second)[k];
+      }
+    }
+  }
+}
+
+const json& scenario_info(const json& matrix, const std::string& scenario) {
+  static const json empty = json::object();
+  auto it = matrix.find("scenarios");
+  if (it == matrix.end() || !it->is_object()) return empty;
+  auto s = it->find(scenario);
+  return s == it->end() || !s->is_object() ? empty : *s;
+}
+
+std::vector<std::string> matrix_devices(const json& matrix) { return devices_of(matrix); }
+
+std::string article_row_title(const std::string& name) { return name.empty() ? "other scenarios" : name; }
+
+std::vector<ArticleRow> article_rows(const json& matrix, const std::string& device) {
+  const json& cells = cells_of(matrix);
+  std::vector<ArticleRow> rows;
+  std::map<std::string, std::size_t> row_at;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> block_at;  // scenario -> (row, block)
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const json& c = cells[i];
+    if (c.value("device", "") != device) continue;
+    const std::string scenario = c.value("scenario", "");
+    auto b = block_at.find(scenario);
+    if (b == block_at.end()) {
+      const json& info = scenario_info(matrix, scenario);
+      const std::string row = info.value("article_row", "");
+      if (!row_at.count(row)) {
+        row_at[row] = rows.size();
+        rows.push_back({row, {}});
+      }
+      ScenarioBlock block;
+      block.scenario = scenario;
+      block.device = device;
+      block.fault = c.value("fault", info.value("fault", ""));
+      block.fault_summary = info.value("fault_summary", "");
+      block.description = info.value("description", "");
+      rows[row_at[row]].scenarios.push_back(block);
+      b = block_at.emplace(scenario, std::make_pair(row_at[row], rows[row_at[row]].scenarios.size() - 1)).first;
+    }
+    auto& list = rows[b->second.first].scenarios[b->second.second].cells;
+    // The bare fault first: every remedy is read against it.
+    if (c.value("mitigation", "") == "none") list.insert(list.begin(), i);
+    else list.push_back(i);
+  }
+  const auto& order = article_order();
+  auto rank = [&](const std::string& name) {
+    auto it = std::find(order.begin(), order.end(), name);
+    if (it != order.end()) return static_cast<std::size_t>(it - order.begin());
+    return name.empty() ? order.size() + 1 : order.size();
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const ArticleRow& a, const ArticleRow& b) {
+    return rank(a.name) < rank(b.name);
+  });
+  return rows;
+}
+
+std::string remedy_role(const json& cell) {
+  if (cell.value("mitigation", "") == "none") return "fault";
+  if (seeds_disagree(cell)) return "not enough";
+  const std::string outcome = cell.value("outcome", "");
+  if (outcome == "healthy") return "healed";
+  if (outcome == "detected") return "caught";
+  return "not enough";
+}
+
+std::string outcome_short(const json& cell) {
+  if (seeds_disagree(cell)) return seeds_text(cell);
+  const std::string n = seed_count(cell);
+  return cell_summary(cell) + (n.empty() ? "" : " " + n);
+}
+
+std::string per_seed_keys(const json& cell) {
+  auto it = cell.find("seeds");
+  if (it == cell.end() || !it->is_object()) return "";
+  const json outcomes = it->value("outcomes", json::array()), evidence = it->value("evidence", json::array());
+  if (!outcomes.is_array() || outcomes.size() < 2) return "";
+  std::string out;
+  bool numbers = false;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const std::string o = text(outcomes[i]);
+    const json ev = evidence.is_array() && i < evidence.size() && evidence[i].is_object() ? evidence[i] : json::object();
+    std::string key;
+    const char* step = o == "diverged" ? "symptom_step" : o == "detected" ? "detected_step" : o == "healthy" ? "reached_step" : "";
+    if (*step && ev.contains(step)) key = "@" + text(ev[step]);
+    else if (o == "stalled" && ev.contains("final_loss")) key = text(ev["final_loss"]);
+    else key = o;
+    if (key != o) numbers = true;
+    if (seeds_disagree(cell) && key.rfind(o, 0) != 0) key = o + (key[0] == '@' ? "" : " ") + key;
+    out += (out.empty() ? "" : ", ") + key;
+  }
+  // Outcome words alone say no more than the seed count does.
+  return numbers ? out : "";
+}
+
+std::string heading_anchor(const std::string& heading) {
+  std::string out;
+  for (const unsigned char c : heading) {
+    if (std::isalnum(c) || c == '_' || c == '-') out += static_cast<char>(std::tolower(c));
+    else if (c == ' ') out += '-';
+  }
+  return out;
+}
+
 std::string render_markdown(const json& matrix) {
   std::ostringstream os;
   const json ctx = matrix.value("context", json::object());
+  const json& cells = cells_of(matrix);
   for (const auto& device : devices_of(matrix)) {
-    std::vector<std::string> columns;
-    std::vector<std::string> rows;
-    std::map<std::pair<std::string, std::string>, const json*> at;
-    std::map<std::string, std::string> fault_of;
-    for (const auto& c : cells_of(matrix)) {
-      if (c.value("device", "") != device) continue;
-      // A column per label and stack: one label may name different stacks in two scenarios.
-      const std::string row = c.value("scenario", ""), col = mitigation_display(c);
-      if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
-      if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
-      at[{row, col}] = &c;
-      fault_of[row] = c.value("fault", "");
-    }
-    os << "### " << device;
-    if (device == "cuda" && ctx.contains("probe") && ctx["probe"].contains("gpu_name"))
-      os << " (" << text(ctx["probe"]["gpu_name"]) << ")";
-    else if (device == "cpu" && ctx.contains("host"))
-      os << " (" << text(ctx["host"].value("cpu", json(""))) << ")";
-    os << "\n\n| scenario |";
-    for (const auto& col : columns) os << " " << md_escape(col) << " |";
-    os << "\n|---|";
-    for (std::size_t i = 0; i < columns.size(); ++i) os << "---|";
-    os << "\n";
-    for (const auto& row : rows) {
-      os << "| " << md_escape(row) << " |";
-      for (const auto& col : columns) {
-        auto it = at.find({row, col});
-        if (it == at.end()) {
-          os << " · |";
-          continue;
+    os << "### " << md_escape(device_title(device, ctx)) << "\n";
+    for (const auto& row : article_rows(matrix, device)) {
+      os << "\n#### " << md_escape(article_row_title(row.name)) << "\n\n"
+         << "| scenario | none | healed | caught | not enough |\n|---|---|---|---|---|\n";
+      std::vector<std::size_t> all;
+      for (const auto& block : row.scenarios) {
+        std::map<std::string, std::string> column;
+        for (const std::size_t i : block.cells) {
+          const json& c = cells[i];
+          std::string& col = column[remedy_role(c)];
+          col += (col.empty() ? "" : ", ") + md_entry(c);
+          all.push_back(i);
         }
-        const json& c = *it->second;
-        const std::string verdict = c.value("verdict", "unpinned");
-        std::string cell = md_escape(cell_display(c));
-        if (verdict == "unexpected") cell = "**" + cell + "** ✗ (expected " + text(c.value("expected", json())) + ")";
-        else if (verdict == "unpinned") cell += " (unpinned)";
-        else if (verdict == "flaky") cell += " (flaky)";
-        else if (verdict == "seed-dependent") cell = "**" + cell + "** ✗ (seed-dependent)";
-        os << " " << cell << " |";
+        auto get = [&](const char* role) { return column.count(role) ? column[role] : std::string("—"); };
+        os << "| `" << md_escape(block.scenario) << "`";
+        if (block.fault != block.scenario) os << " (" << md_escape(block.fault) << ")";
+        os << " | " << get("fault") << " | " << get("healed") << " | " << get("caught") << " | " << get("not enough")
+           << " |\n";
       }
-      os << "\n";
+      const std::string stacks = stacks_line(cells, all);
+      if (!stacks.empty()) os << "\n" << wrap(stacks, 110) << "\n";
     }
     os << "\n";
   }
   const json s = summarize_verdicts(matrix);
   os << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
      << s["unpinned"] << " unpinned" << other_failures(s) << ".\n\n"
-     << "Legend: `healthy@k` reached the loss target at step k; `diverged@k` non-finite loss, or a loss 100x "
-        "the first (blow-up), at step k; `stalled` trained to the end without reaching the target; "
-        "`detected@k (+n)` a guard stopped the run at step k, n steps after the symptom; `oom` out of memory; "
-        "`leak +X/step` steady memory growth; `hang` killed by the watchdog; `crash SIG` killed by a signal; "
-        "`error` an exception or exit without a result; `unsupported` the machine lacks a requirement. ✗ marks "
-        "an outcome that differs from the pinned expectation, or seeds that disagree (`diverged 2/3, stalled "
-        "1/3`); `(3/3 seeds)` every seed had that outcome; `label [a+b]` a stack of remedies applied together.\n";
-  if (ctx.contains("host") || ctx.contains("probe")) {
-    os << "\nContext: ";
-    const json probe = ctx.value("probe", json::object());
-    if (probe.contains("libtorch")) os << "LibTorch " << text(probe["libtorch"]) << "; ";
-    if (probe.contains("cuda_runtime")) os << "CUDA " << text(probe["cuda_runtime"]) << "; ";
-    if (probe.contains("gpu_name")) os << text(probe["gpu_name"]) << "; ";
-    if (ctx.contains("host")) os << text(ctx["host"].value("cpu", json(""))) << "; ";
-    if (ctx.contains("host")) os << "trainwreck " << text(ctx["host"].value("git_revision", json("")));
-    os << "\n";
+     << kMarkdownLegend;
+  const std::string context = context_line(ctx);
+  if (!context.empty()) os << "\n" << wrap("Context: " + context, 110) << "\n";
+  return os.str();
+}
+
+namespace {
+
+std::string row_file(const std::string& row) {
+  std::string slug;
+  for (const unsigned char c : article_row_title(row)) {
+    if (std::isalnum(c)) slug += static_cast<char>(std::tolower(c));
+    else if (!slug.empty() && slug.back() != '-') slug += '-';
+  }
+  while (!slug.empty() && slug.back() == '-') slug.pop_back();
+  return (slug.empty() ? "other" : slug) + ".md";
+}
+
+std::string block_heading(const ScenarioBlock& b) { return b.scenario + " (" + b.device + ")"; }
+
+std::string figure_title(const ScenarioBlock& b) { return b.scenario + " on " + b.device + ": every remedy"; }
+
+}  // namespace
+
+std::map<std::string, std::string> render_figures(const json& matrix) {
+  std::map<std::string, std::string> out;
+  for (const auto& device : devices_of(matrix))
+    for (const auto& row : article_rows(matrix, device))
+      for (const auto& b : row.scenarios)
+        out["figures/" + figure_file_name(b.scenario, b.device)] = svg_scenario_figure(matrix, b.cells, figure_title(b));
+  return out;
+}
+
+std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
+  std::map<std::string, std::string> out = render_figures(matrix);
+  const json ctx = matrix.value("context", json::object());
+  const json& cells = cells_of(matrix);
+  const std::string context = context_line(ctx);
+  // Rows across devices, in the article's order; each page holds a row's scenarios on every device.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<ScenarioBlock>> by_row;
+  for (const auto& device : devices_of(matrix))
+    for (const auto& row : article_rows(matrix, device)) {
+      if (!by_row.count(row.name)) order.push_back(row.name);
+      auto& list = by_row[row.name];
+      list.insert(list.end(), row.scenarios.begin(), row.scenarios.end());
+    }
+  const auto& article = article_order();
+  std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
+    auto rank = [&](const std::string& n) {
+      auto it = std::find(article.begin(), article.end(), n);
+      return it != article.end() ? static_cast<std::size_t>(it - article.begin())
+                                 : n.empty() ? article.size() + 1 : article.size();
+    };
+    return rank(a) < rank(b);
+  });
+
+  std::ostringstream index;
+  index << "# Evidence by row of the article\n\n"
+        << wrap("What each failure does and what each remedy changes, one page per row of the article, as the "
+                "run recorded it: every remedy of a scenario is a cell run in its own process, and its outcome "
+                "is what the harness classified. Generated by `trainwreck report RUN --format md --out DIR` "
+                "from the run's matrix.json.",
+                100)
+        << "\n\n";
+  if (!context.empty()) index << wrap("Run: " + context + ".", 100) << "\n\n";
+  index << "| article row | scenarios |\n|---|---|\n";
+  for (const auto& row : order) {
+    const std::string file = row_file(row);
+    std::ostringstream page;
+    page << "# " << md_escape(article_row_title(row)) << "\n\n";
+    if (!context.empty()) page << wrap("Run: " + context + ".", 100) << "\n\n";
+    page << wrap("Each scenario: what the fault is, its loss next to every remedy's (figure), and a line per "
+                 "remedy: how it reads against the fault (healed: healthy; caught: a guard stopped the run "
+                 "with a diagnosis; not enough: neither), its outcome with the key number, and each seed's "
+                 "key number.",
+                 100)
+         << "\n";
+    std::string names;
+    for (const auto& b : by_row[row]) {
+      const std::string heading = block_heading(b);
+      names += (names.empty() ? "" : ", ") + ("[`" + md_escape(b.scenario) + "`](" + file + "#" +
+                                              heading_anchor(heading) + ")");
+      page << "\n## " << md_escape(heading) << "\n\n";
+      std::string what = "Fault `" + b.fault + "`";
+      if (!b.fault_summary.empty()) what += ": " + b.fault_summary;
+      page << wrap(what + ".", 100) << "\n";
+      if (!b.description.empty()) page << "\n" << wrap(b.description, 100) << "\n";
+      page << "\n![Training loss per step of every remedy, " << md_escape(block_heading(b)) << "](figures/"
+           << figure_file_name(b.scenario, b.device) << ")\n\n"
+           << "| remedy | reads | outcome | seeds | verdict |\n|---|---|---|---|---|\n";
+      for (const std::size_t i : b.cells) {
+        const json& c = cells[i];
+        const std::string v = verdict_of(c);
+        std::string verdict = v;
+        if (v == "unexpected") verdict = "✗ unexpected (expected " + text(c.value("expected", json())) + ")";
+        else if (v == "seed-dependent" || v == "flaky") verdict = "✗ " + v;
+        std::string seeds = seed_count(c);
+        const std::string keys = per_seed_keys(c);
+        if (!keys.empty()) seeds += (seeds.empty() ? "" : ": ") + keys;
+        page << "| `" << md_escape(c.value("mitigation", "")) << "` | " << remedy_role(c) << " | "
+             << md_escape(seeds_disagree(c) ? "first seed " + cell_summary(c) : cell_summary(c)) << " | "
+             << md_escape(seeds.empty() ? "1 seed" : seeds) << " | " << md_escape(verdict) << " |\n";
+      }
+      const std::string stacks = stacks_line(cells, b.cells);
+      if (!stacks.empty()) page << "\n" << wrap(stacks, 100) << "\n";
+    }
+    index << "| [" << md_escape(article_row_title(row)) << "](" << file << ") | " << names << " |\n";
+    out[file] = page.str();
+  }
+  index << "\n" << kMarkdownLegend;
+  out["index.md"] = index.str();
+  return out;
+}
+
+std::string render_run_footer(const json& matrix, const std::string& dir, bool color) {
+  std::ostringstream os;
+  const char* red = color ? "\033[31m" : "";
+  const char* reset = color ? "\033[0m" : "";
+  const std::string at = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+  os << "\nresults: " << at << "matrix.md, " << at << "report.html (figures in " << at << "figures/)\n";
+  for (const auto& c : cells_of(matrix)) {
+    const std::string v = verdict_of(c);
+    if (!is_failure(parse_verdict(v).value_or(Verdict::kUnexpected))) continue;
+    std::string line = c.value("id", "") + ": " + cell_display(c);
+    if (v == "unexpected") line += ", expected " + text(c.value("expected", json()));
+    os << red << v << reset << "  " << line << "\n";
   }
   return os.str();
 }
+
+namespace {
+// A cell the machine could not run (it lacks a GPU, a second GPU, ...): JUnit's "skipped".
+bool not_run(const json& cell) { return cell.value("outcome", "") == "unsupported"; }
+std::string reason_of(const json& cell) {
+  const json& ev = evidence_of(cell);
+  return ev.contains("reason") ? " (" + text(ev["reason"]) + ")" : "";
+}
+}  // namespace
 
 std::string render_junit(const json& matrix) {
   std::ostringstream os;
@@ -392,14 +795,25 @@ std::string render_junit(const json& matrix) {
     double time = 0;
     for (const json* c : cells) {
       const std::string v = c->value("verdict", "");
-      failures += is_failure(parse_verdict(v).value_or(Verdict::kUnexpected)) ? 1 : 0;
-      skipped += v == "unpinned" ? 1 : 0;
+      const bool failure = is_failure(parse_verdict(v).value_or(Verdict::kUnexpected));
+      failures += failure ? 1 : 0;
+      skipped += !failure && not_run(*c) ? 1 : 0;
       time += evidence_of(*c).value("wall_seconds", 0.0);
     }
     os << "  <testsuite name=\"" << xml_escape(name) << "\" tests=\"" << cells.size() << "\" failures=\"" << failures
        << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << junit_time(time) << "\"";
     if (!timestamp.empty()) os << " timestamp=\"" << xml_escape(timestamp) << "\"";
     os << ">\n";
+    // A cell that ran without a pinned expectation passes (it is not a failure, and it ran), and
+    // says so twice: a suite property per such cell, and the first line of its system-out.
+    std::string properties;
+    for (const json* c : cells)
+      if (c->value("verdict", "") == "unpinned" && !not_run(*c))
+        properties += "      <property name=\"unpinned\" value=\"" +
+                      xml_escape(valid_utf8(mitigation_display(*c) + " [" + c->value("device", "") + "]: " +
+                                            cell_display(*c))) +
+                      "\"/>\n";
+    if (!properties.empty()) os << "    <properties>\n" << properties << "    </properties>\n";
     for (const json* c : cells) {
       const std::string v = c->value("verdict", "");
       const json& ev = evidence_of(*c);
@@ -416,11 +830,12 @@ std::string render_junit(const json& matrix) {
         if (!seeds.empty()) message += "; seeds: " + seeds;
         os << "      <failure type=\"" << xml_escape(v) << "\" message=\"" << xml_escape(valid_utf8(message))
            << "\">" << xml_escape(valid_utf8(detail)) << "</failure>\n";
-      } else if (v == "unpinned") {
-        os << "      <skipped message=\"" << xml_escape("no expectation pinned; observed " + cell_display(*c))
+      } else if (not_run(*c)) {
+        os << "      <skipped message=\"" << xml_escape(valid_utf8("not run: " + cell_display(*c) + reason_of(*c)))
            << "\"/>\n";
       }
       std::string out = detail;
+      if (v == "unpinned" && !not_run(*c)) out = "unpinned: no expectation pinned; observed " + cell_display(*c) + "\n" + out;
       const std::string tail = c->value("log_tail", "");
       if (!tail.empty()) out += "\n--- last output of the cell ---\n" + tail;
       os << "      <system-out>" << xml_escape(valid_utf8(out)) << "</system-out>\n";
@@ -432,31 +847,24 @@ std::string render_junit(const json& matrix) {
   return os.str();
 }
 
-namespace {
-std::string stack_of(const json& cell) {
-  std::string names;
-  if (cell.contains("stack") && cell["stack"].is_array())
-    for (const auto& m : cell["stack"]) {
-      if (!names.empty()) names += '+';
-      names += text(m);
-    }
-  return names;
-}
-}  // namespace
-
 std::string render_csv(const json& matrix) {
   std::ostringstream os;
-  os << "scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
-        "final_loss,peak_mem_bytes,wall_seconds,stack,seeds\n";
+  os << "id,scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
+        "reached_step,final_loss,final_eval_loss,peak_mem_bytes,mem_growth_bytes_per_step,wall_seconds,stack,seeds,"
+        "article_row\n";
   for (const auto& c : cells_of(matrix)) {
     const json& ev = evidence_of(c);
-    auto field = [&](const char* k) { return ev.contains(k) ? csv_field(text(ev[k])) : std::string(); };
-    os << csv_field(c.value("scenario", "")) << "," << csv_field(c.value("fault", "")) << ","
-       << csv_field(c.value("mitigation", "")) << "," << csv_field(c.value("device", "")) << ","
-       << csv_field(c.value("outcome", "")) << "," << csv_field(text(c.value("expected", json()))) << ","
-       << csv_field(c.value("verdict", "")) << "," << csv_field(cell_summary(c)) << "," << field("symptom_step")
-       << "," << field("detected_step") << "," << field("final_loss") << "," << field("peak_mem_bytes") << ","
-       << field("wall_seconds") << "," << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << "\n";
+    // Numbers exactly as the matrix holds them: a spreadsheet or a script gets no rounded value.
+    auto field = [&](const char* k) { return ev.contains(k) ? csv_field(exact(ev[k])) : std::string(); };
+    os << csv_field(c.value("id", "")) << "," << csv_field(c.value("scenario", "")) << ","
+       << csv_field(c.value("fault", "")) << "," << csv_field(c.value("mitigation", "")) << ","
+       << csv_field(c.value("device", "")) << "," << csv_field(c.value("outcome", "")) << ","
+       << csv_field(text(c.value("expected", json()))) << "," << csv_field(c.value("verdict", "")) << ","
+       << csv_field(cell_summary(c)) << "," << field("symptom_step") << "," << field("detected_step") << ","
+       << field("reached_step") << "," << field("final_loss") << "," << field("final_eval_loss") << ","
+       << field("peak_mem_bytes") << "," << field("mem_growth_bytes_per_step") << "," << field("wall_seconds") << ","
+       << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << ","
+       << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", "")) << "\n";
   }
   return os.str();
 }

@@ -44,24 +44,45 @@ json sample_matrix() {
           {"cells", cells}};
 }
 
-TEST(Html, OneMatrixTablePerDeviceAndAPanelPerCell) {
-  const std::string html = tw::render_html(sample_matrix());
+TEST(Html, OverviewPerDeviceByArticleRowAndAPanelPerCell) {
+  json m = sample_matrix();
+  m["scenarios"] = {{"lr_one", {{"article_row", "hyper-parameters"}, {"description", "SGD at LR 1.0 & a <tanh> net."},
+                                {"fault_summary", "SGD at learning rate 1.0"}}},
+                    {"deep", {{"article_row", "model too complex"}}}};
+  const std::string html = tw::render_html(m);
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
-  EXPECT_EQ(count(html, "<table class=\"matrix\""), 2u);
+  EXPECT_EQ(count(html, "<table class=\"overview\""), 2u);
   EXPECT_NE(html.find("<h2>cpu (Test CPU)</h2>"), std::string::npos);
   EXPECT_NE(html.find("<h2>cuda (NVIDIA H100)</h2>"), std::string::npos);
-  // cpu: columns none, clip; rows lr_one, deep (with an empty slot for deep/clip).
-  EXPECT_NE(html.find("<thead><tr><th>scenario</th><th>none</th><th>clip</th></tr></thead>"), std::string::npos);
-  EXPECT_EQ(count(html, "<td class=\"empty\">"), 1u);
+  EXPECT_NE(html.find("<th>none (the fault)</th><th>healed</th><th>caught</th><th>not enough</th>"), std::string::npos);
+  // The article's order: "model too complex" comes before "hyper-parameters".
+  const std::size_t deep_row = html.find(">model too complex</th>"), lr_row = html.find(">hyper-parameters</th>");
+  ASSERT_NE(deep_row, std::string::npos);
+  ASSERT_NE(lr_row, std::string::npos);
+  EXPECT_LT(deep_row, lr_row);
+  // Every cell a chip in the overview, and a panel in its scenario's block.
+  EXPECT_EQ(count(html, "<a class=\"chip "), 4u);
   EXPECT_EQ(count(html, "<details class=\"cellpanel"), 4u);
+  EXPECT_EQ(count(html, "<details class=\"scenario"), 3u);  // lr_one and deep on cpu, lr_one on cuda
   for (int i = 0; i < 4; ++i) {
-    EXPECT_NE(html.find("<a href=\"#c" + std::to_string(i) + "\">"), std::string::npos) << i;
+    EXPECT_NE(html.find("href=\"#c" + std::to_string(i) + "\""), std::string::npos) << i;
     EXPECT_NE(html.find("id=\"c" + std::to_string(i) + "\""), std::string::npos) << i;
   }
-  EXPECT_NE(html.find("class=\"cell o-diverged v-pass\""), std::string::npos);
-  EXPECT_NE(html.find("class=\"cell o-crash v-unexpected\""), std::string::npos);
+  EXPECT_NE(html.find("<a class=\"chip o-diverged v-pass\""), std::string::npos);
+  EXPECT_NE(html.find("<a class=\"chip o-crash v-unexpected\""), std::string::npos);
   EXPECT_NE(html.find("&#10007; expected diverged"), std::string::npos);
-  EXPECT_NE(html.find("class=\"cell o-stalled v-unpinned\""), std::string::npos);
+  EXPECT_NE(html.find("<a class=\"chip o-stalled v-unpinned\""), std::string::npos);
+  // The healed remedy in its column, with its key number.
+  EXPECT_NE(html.find("\">clip <small>@30</small></a>"), std::string::npos) << html;
+  // The scenario block: description (escaped), the figure with a legend entry per remedy.
+  EXPECT_NE(html.find("<p class=\"desc\">SGD at LR 1.0 &amp; a &lt;tanh&gt; net.</p>"), std::string::npos);
+  EXPECT_NE(html.find("id=\"s-lr_one-cpu\""), std::string::npos);
+  EXPECT_NE(html.find("<a href=\"#s-lr_one-cpu\">lr_one</a>"), std::string::npos);
+  const std::size_t block = html.find("id=\"s-lr_one-cpu\"");
+  const std::string lr_block = html.substr(block, html.find("</details>\n", html.find("id=\"c1\"")) - block);
+  EXPECT_EQ(count(lr_block, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"figure\""), 1u);
+  EXPECT_EQ(count(lr_block, "<g class=\"legend-entry\">"), 2u);
+  EXPECT_NE(lr_block.find("fault fault_of_lr_one: SGD at learning rate 1.0"), std::string::npos);
   // The diverging cell: loss, gradient (first and last layer) and memory charts.
   const std::string first_panel = html.substr(html.find("id=\"c0\""), html.find("id=\"c1\"") - html.find("id=\"c0\""));
   EXPECT_EQ(count(first_panel, "<svg "), 3u);
@@ -75,6 +96,13 @@ TEST(Html, OneMatrixTablePerDeviceAndAPanelPerCell) {
   EXPECT_NE(html.find("<section id=\"context\">"), std::string::npos);
   EXPECT_NE(html.find("<td>2.11.0</td>"), std::string::npos);
   EXPECT_EQ(html.find("id=\"diff\""), std::string::npos);
+}
+
+TEST(Html, AMatrixWithoutScenarioInfoKeepsOneGroup) {
+  const std::string html = tw::render_html(sample_matrix());
+  EXPECT_NE(html.find(">other scenarios</th>"), std::string::npos);
+  EXPECT_EQ(html.find("<p class=\"desc\">"), std::string::npos);
+  EXPECT_EQ(count(html, "<a class=\"chip "), 4u);
 }
 
 TEST(Html, SelfContained) {
@@ -146,11 +174,18 @@ TEST(Html, StacksAndSeedsAreShownInTheMatrixAndTheOpenedCell) {
       {"evidence",
        {{{"symptom_step", 3}}, {{"final_loss", 2.5}, {"message", "<b>"}}, {{"symptom_step", 4}}}}};
   const std::string html = tw::render_html(m);
-  EXPECT_NE(html.find("<th>resnet [residual+batchnorm]</th>"), std::string::npos);
-  EXPECT_NE(html.find(">healthy@30 (3/3 seeds)</a>"), std::string::npos);
-  EXPECT_NE(html.find("class=\"cell o-diverged v-seed-dependent\""), std::string::npos);
-  EXPECT_NE(html.find(">diverged 2/3, stalled 1/3</a><span class=\"note\">&#10007; seed-dependent</span>"),
+  // The overview: the label with its key number and seed count, the stack in the chip's title.
+  EXPECT_NE(html.find("title=\"lr_one/clip/cpu: healthy@30 (3/3 seeds) (pass); resnet [residual+batchnorm]\">"
+                      "resnet <small>@30 3/3</small></a>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<a class=\"chip o-diverged v-seed-dependent\""), std::string::npos);
+  EXPECT_NE(html.find(">diverged 2/3, stalled 1/3 <b class=\"mark\">&#10007; seed-dependent</b></a>"),
             std::string::npos);
+  // The scenario's line per remedy: the stack in full, each seed's key number.
+  EXPECT_NE(html.find("<a href=\"#c1\">resnet [residual+batchnorm]</a></td><td>healed</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>3/3: @30, @31, @29</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>diverged@3, stalled 2.5, diverged@4</td>"), std::string::npos) << html;
   EXPECT_NE(html.find("<span><b>1</b> seed-dependent</span>"), std::string::npos);
   const std::string first_panel =
       html.substr(html.find("id=\"c0\""), html.find("id=\"c1\"") - html.find("id=\"c0\""));
@@ -207,9 +242,21 @@ std::string find_chromium() {
   return "";
 }
 
+// The value of attribute `name` on the <html> element of a dumped DOM ("" when absent).
+std::string root_attribute(const std::string& dom, const std::string& name) {
+  const std::size_t open = dom.find("<html");
+  if (open == std::string::npos) return "";
+  const std::string tag = dom.substr(open, dom.find('>', open) - open);
+  const std::size_t at = tag.find(" " + name + "=\"");
+  if (at == std::string::npos) return "";
+  const std::size_t from = at + name.size() + 3;
+  return tag.substr(from, tag.find('"', from) - from);
+}
+
 // Renders report.html of a self-test run in headless Chromium: the page's script must have run
-// without an error and the matrix must be in the DOM; the screenshot is kept when
-// TRAINWRECK_SCREENSHOT_DIR names a directory, to be looked at.
+// without an error, the overview must be in the DOM, a scenario opened by its link must show its
+// figure with a curve and a legend, and the page must fit 1400 pixels. The screenshots are kept
+// when TRAINWRECK_SCREENSHOT_DIR names a directory, to be looked at.
 TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
   const std::string chromium = find_chromium();
   if (chromium.empty()) GTEST_SKIP() << "no chromium binary found (apt-get install chromium, or set CHROMIUM)";
@@ -224,24 +271,73 @@ TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
   // Its own profile directory, so that parallel runs and a user's browser do not interfere.
   const std::string browser = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
                               "--user-data-dir='" + dir + "/profile' --window-size=1400,1000 ";
-  ASSERT_EQ(shell(browser + "--dump-dom 'file://" + page + "' >'" + dir + "/dom.html' 2>'" + dir + "/err'"), 0)
-      << slurp(dir + "/err");
-  const std::string dom = slurp(dir + "/dom.html");
-  EXPECT_NE(dom.find("data-report-ready=\"6\""), std::string::npos) << dom.substr(0, 400);  // six matrix links wired
-  const std::string html_tag = dom.substr(dom.find("<html"), dom.find('>', dom.find("<html")) - dom.find("<html"));
-  EXPECT_EQ(html_tag.find("data-script-error"), std::string::npos) << html_tag;
-  EXPECT_NE(dom.find("<table class=\"matrix\" data-device=\"cpu\">"), std::string::npos);
+  auto dump = [&](const std::string& url, const std::string& out) {
+    EXPECT_EQ(shell(browser + "--dump-dom '" + url + "' >'" + out + "' 2>'" + dir + "/err'"), 0) << slurp(dir + "/err");
+    return slurp(out);
+  };
+  const std::string dom = dump("file://" + page, dir + "/dom.html");
+  EXPECT_EQ(root_attribute(dom, "data-report-ready"), "6") << dom.substr(0, 600);  // six chips wired
+  EXPECT_EQ(root_attribute(dom, "data-script-error"), "");
+  EXPECT_NE(dom.find("<table class=\"overview\" data-device=\"cpu\">"), std::string::npos);
   EXPECT_NE(dom.find("<button id=\"toggle-all\" type=\"button\">"), std::string::npos);  // unhidden by the script
   EXPECT_EQ(count(dom, "<svg "), count(slurp(page), "<svg "));
+  EXPECT_EQ(count(dom, "class=\"figure\""), 6u);  // a figure per scenario
+  EXPECT_EQ(root_attribute(dom, "data-figures-drawn"), "0");  // every scenario closed: nothing laid out
+  const std::string width = root_attribute(dom, "data-page-width");
+  ASSERT_FALSE(width.empty());
+  EXPECT_LE(std::stoi(width), 1400) << "the overview scrolls sideways at 1400 px";
 
-  const std::string png = dir + "/report.png";
-  ASSERT_EQ(shell(browser + "--screenshot='" + png + "' 'file://" + page + "' >/dev/null 2>'" + dir + "/err'"), 0)
+  // A scenario's link opens it: its figure is drawn, with a curve and its legend.
+  const std::string opened = dump("file://" + page + "#s-selftest_leak-cpu", dir + "/opened.html");
+  EXPECT_EQ(root_attribute(opened, "data-script-error"), "");
+  EXPECT_NE(opened.find("<details class=\"scenario\" id=\"s-selftest_leak-cpu\" open=\"\">"), std::string::npos);
+  EXPECT_EQ(root_attribute(opened, "data-figures-drawn"), "1");
+  EXPECT_EQ(root_attribute(opened, "data-legend-entries-drawn"), "1");
+
+  // The opened scenario in a window as tall as the page: headless Chromium paints nothing in a
+  // screenshot of a page its script scrolled.
+  const std::string tall = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
+                           "--user-data-dir='" + dir + "/profile' --window-size=1400,6000 ";
+  for (const auto& [name, command] : {std::pair<std::string, std::string>{"report.png", browser + "'file://" + page + "'"},
+                                      {"report-opened.png", tall + "'file://" + page + "#s-selftest_leak-cpu'"}}) {
+    const std::string png = dir + "/" + name;
+    ASSERT_EQ(shell(command.substr(0, command.find("'file://")) + "--screenshot='" + png + "' " +
+                    command.substr(command.find("'file://")) + " >/dev/null 2>'" + dir + "/err'"),
+              0)
+        << slurp(dir + "/err");
+    const std::string image = slurp(png);
+    ASSERT_GT(image.size(), 10000u);
+    EXPECT_EQ(image.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+    if (const char* keep = getenv("TRAINWRECK_SCREENSHOT_DIR"); keep && fs::is_directory(keep))
+      fs::copy_file(png, std::string(keep) + "/" + name, fs::copy_options::overwrite_existing);
+  }
+}
+
+// The committed CPU reference (27 scenarios, 114 cells, 3 seeds), re-rendered: the overview of
+// the largest matrix fits 1400 pixels, and an opened scenario draws a curve per remedy's seeds.
+TEST(HtmlBrowser, ReferenceReportFitsTheWindowAndDrawsItsFigures) {
+  const std::string chromium = find_chromium();
+  if (chromium.empty()) GTEST_SKIP() << "no chromium binary found (apt-get install chromium, or set CHROMIUM)";
+  const std::string reference = std::string(TRAINWRECK_SOURCE_DIR) + "/results/reference/cpu";
+  if (!fs::exists(reference + "/matrix.json")) GTEST_SKIP() << "no committed reference in " << reference;
+  const tw_test::TempDir tmp;
+  const std::string& dir = tmp.path();
+  const std::string catalog = fs::exists(reference + "/catalog.json") ? " --catalog '" + reference + "/catalog.json'" : "";
+  const tw_test::ShellResult r =
+      tw_test::run_host("report '" + reference + "' --format html --out '" + dir + "/report.html'" + catalog);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string browser = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
+                              "--user-data-dir='" + dir + "/profile' --window-size=1400,1000 ";
+  const std::string url = "file://" + dir + "/report.html#s-lr_too_high-cpu";
+  ASSERT_EQ(shell(browser + "--dump-dom '" + url + "' >'" + dir + "/dom.html' 2>'" + dir + "/err'"), 0)
       << slurp(dir + "/err");
-  const std::string image = slurp(png);
-  ASSERT_GT(image.size(), 10000u);
-  EXPECT_EQ(image.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
-  if (const char* keep = getenv("TRAINWRECK_SCREENSHOT_DIR"); keep && fs::is_directory(keep))
-    fs::copy_file(png, std::string(keep) + "/report.png", fs::copy_options::overwrite_existing);
+  const std::string dom = slurp(dir + "/dom.html");
+  EXPECT_EQ(root_attribute(dom, "data-script-error"), "");
+  const std::string width = root_attribute(dom, "data-page-width");
+  ASSERT_FALSE(width.empty());
+  EXPECT_LE(std::stoi(width), 1400) << "the overview scrolls sideways at 1400 px";
+  EXPECT_EQ(root_attribute(dom, "data-figures-drawn"), "1");
+  EXPECT_GE(std::stoi("0" + root_attribute(dom, "data-legend-entries-drawn")), 5);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/figures.h"
 #include "harness/report.h"
 #include "test_support.h"
 
@@ -95,34 +96,43 @@ std::vector<std::vector<std::string>> markdown_table(const std::string& md, cons
   return rows;
 }
 
-TEST(Markdown, OneRowPerScenarioOneColumnPerMitigation) {
+TEST(Markdown, OneLinePerScenarioRemediesByHowTheyRead) {
   const std::string md = tw::render_markdown(sample_matrix());
   const auto cpu = markdown_table(md, "cpu");
   ASSERT_EQ(cpu.size(), 4u) << md;  // header, separator, two scenarios
-  EXPECT_EQ(cpu[0], (std::vector<std::string>{"scenario", "none", "clip", "lower_lr"}));
-  EXPECT_EQ(cpu[1], (std::vector<std::string>{"---", "---", "---", "---"}));
-  EXPECT_EQ(cpu[2][0], "lr_one");
-  EXPECT_EQ(cpu[2][1], "diverged@3");
-  EXPECT_EQ(cpu[2][2], "healthy@40");
-  EXPECT_EQ(cpu[2][3], "**diverged@9** ✗ (expected healthy)");
-  EXPECT_EQ(cpu[3][0], "deep_sigmoid");
-  EXPECT_EQ(cpu[3][2], "stalled loss 0.7 (unpinned)");
-  EXPECT_EQ(cpu[3][3], "·");  // no such cell
+  EXPECT_EQ(cpu[0], (std::vector<std::string>{"scenario", "none", "healed", "caught", "not enough"}));
+  EXPECT_EQ(cpu[2], (std::vector<std::string>{"`lr_one` (fault_of_lr_one)", "diverged@3", "`clip` @40", "—",
+                                              "**`lower_lr` (diverged@9)** ✗ expected healthy"}));
+  EXPECT_EQ(cpu[3], (std::vector<std::string>{"`deep_sigmoid` (fault_of_deep_sigmoid)", "stalled loss 0.69", "—", "—",
+                                              "`clip` (stalled loss 0.7) (unpinned)"}));
   const auto cuda = markdown_table(md, "cuda");
   ASSERT_EQ(cuda.size(), 3u) << md;
-  EXPECT_EQ(cuda[0], (std::vector<std::string>{"scenario", "none"}));
-  EXPECT_EQ(cuda[2][1], "**crash SIGSEGV** ✗ (expected diverged)");
-  EXPECT_EQ(count(md, "✗ (expected"), 2u);
+  EXPECT_EQ(cuda[2][1], "**crash SIGSEGV** ✗ expected diverged");
+  EXPECT_EQ(count(md, "✗ expected"), 2u);
   EXPECT_NE(md.find("6 cells: 3 as expected, 2 unexpected, 1 unpinned."), std::string::npos) << md;
   EXPECT_NE(md.find("### cpu (Test CPU)"), std::string::npos) << md;
+  EXPECT_NE(md.find("#### other scenarios"), std::string::npos) << md;  // no article rows in this matrix
+}
+
+TEST(Markdown, ATablePerArticleRowInTheArticlesOrderAndShortLines) {
+  json m = sample_matrix();
+  m["scenarios"] = {{"lr_one", {{"article_row", "hyper-parameters"}}}, {"deep_sigmoid", {{"article_row", "data"}}}};
+  const std::string md = tw::render_markdown(m);
+  const std::size_t data = md.find("#### data"), hyper = md.find("#### hyper-parameters");
+  ASSERT_NE(data, std::string::npos) << md;
+  ASSERT_NE(hyper, std::string::npos) << md;
+  EXPECT_LT(data, hyper);  // the article's order, not the plan's
+  EXPECT_EQ(count(md, "| scenario | none | healed | caught | not enough |"), 3u);  // two rows on cpu, one on cuda
+  for (const auto& line : lines(md))
+    if (line.rfind("|", 0) != 0) EXPECT_LE(line.size(), 120u) << line;
 }
 
 TEST(Markdown, PipesAndNewlinesDoNotBreakTheTable) {
-  json m = {{"cells", {cell("a|b", "x", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}})}}};
+  json m = {{"cells", {cell("a|b", "none", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}})}}};
   const auto rows = markdown_table(tw::render_markdown(m), "cpu");
   ASSERT_EQ(rows.size(), 3u);
-  ASSERT_EQ(rows[2].size(), 2u);
-  EXPECT_EQ(rows[2][0], "a|b");
+  ASSERT_EQ(rows[2].size(), 5u);
+  EXPECT_EQ(rows[2][0], "`a|b` (fault_of_a|b)");
   EXPECT_EQ(rows[2][1], "crash SIG NEW");
 }
 
@@ -190,7 +200,16 @@ TEST(Junit, TestcasePerCellFailuresAndSkips) {
   EXPECT_EQ(count(xml, "<testcase "), 6u);
   EXPECT_EQ(count(xml, "</testcase>"), 6u);
   EXPECT_EQ(count(xml, "<failure "), 2u);
-  EXPECT_EQ(count(xml, "<skipped "), 1u);
+  // The unpinned cell ran: not skipped, but named by a suite property and its output's first line.
+  EXPECT_EQ(count(xml, "<skipped "), 0u);
+  EXPECT_NE(xml.find("<testsuite name=\"deep_sigmoid\" tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"0\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<properties>\n      <property name=\"unpinned\" value=\"clip [cpu]: stalled loss 0.7\"/>\n"
+                     "    </properties>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<system-out>unpinned: no expectation pinned; observed stalled loss 0.7\n"), std::string::npos);
   EXPECT_EQ(count(xml, "<testsuite "), 2u);  // one suite per scenario, across devices
   EXPECT_NE(xml.find("<testsuites name=\"trainwreck\" tests=\"6\" failures=\"2\" errors=\"0\" time=\""),
             std::string::npos)
@@ -211,7 +230,22 @@ TEST(Junit, EscapesMarkupAndControlCharacters) {
   EXPECT_EQ(xml.find('\x01'), std::string::npos);
   EXPECT_EQ(xml.find('\x1f'), std::string::npos);
   EXPECT_EQ(count(xml, "<failure "), 1u);
-  EXPECT_EQ(count(xml, "<skipped "), 1u);
+  EXPECT_EQ(count(xml, "<property name=\"unpinned\" value=\"none [cpu]: crash a&lt;b &amp; &quot;c&quot;"), 1u)
+      << xml;
+}
+
+TEST(Junit, OnlyACellThatDidNotRunIsSkipped) {
+  json m = {{"cells",
+             {cell("nccl", "none", "cpu", "unsupported", nullptr, {{"reason", "needs 2 GPUs"}}),
+              cell("nccl", "timeout", "cpu", "unsupported", "hang", {{"reason", "needs 2 GPUs"}}),
+              cell("nccl", "ran", "cpu", "hang", nullptr)}}};
+  const std::string xml = tw::render_junit(m);
+  EXPECT_EQ(xml_problem(xml), "") << xml;
+  EXPECT_EQ(count(xml, "<skipped "), 1u) << xml;  // the pinned one that could not run is a failure
+  EXPECT_NE(xml.find("<skipped message=\"not run: unsupported (needs 2 GPUs)\"/>"), std::string::npos) << xml;
+  EXPECT_EQ(count(xml, "<failure "), 1u);
+  EXPECT_NE(xml.find("skipped=\"1\""), std::string::npos);
+  EXPECT_EQ(count(xml, "<property "), 1u);
 }
 
 TEST(Junit, ThePropertyCheckerCatchesBrokenXml) {
@@ -263,17 +297,30 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   return rows;
 }
 
-TEST(Csv, HeaderAndOneLinePerCell) {
-  const auto rows = parse_csv(tw::render_csv(sample_matrix()));
+TEST(Csv, HeaderAndOneLinePerCellWithItsIdAndExactNumbers) {
+  json m = sample_matrix();
+  m["cells"][0]["evidence"]["peak_mem_bytes"] = 428272.0;
+  m["cells"][0]["evidence"]["final_loss"] = 10456444960768.123;
+  m["cells"][1]["evidence"]["final_eval_loss"] = 0.0812345678901234;
+  m["scenarios"] = {{"lr_one", {{"article_row", "hyper-parameters"}}}};
+  const auto rows = parse_csv(tw::render_csv(m));
   ASSERT_EQ(rows.size(), 7u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"scenario", "fault", "mitigation", "device", "outcome", "expected",
-                                               "verdict", "summary", "symptom_step", "detected_step", "final_loss",
-                                               "peak_mem_bytes", "wall_seconds", "stack", "seeds"}));
-  for (const auto& r : rows) EXPECT_EQ(r.size(), 15u);
-  EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one", "fault_of_lr_one", "lower_lr", "cpu", "diverged", "healthy",
-                                               "unexpected", "diverged@9", "9", "", "", "", "", "", ""}));
-  EXPECT_EQ(rows[5][5], "");  // unpinned: no expectation
-  EXPECT_EQ(rows[1][12], "1.5");
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "scenario", "fault", "mitigation", "device", "outcome", "expected",
+                                               "verdict", "summary", "symptom_step", "detected_step", "reached_step",
+                                               "final_loss", "final_eval_loss", "peak_mem_bytes",
+                                               "mem_growth_bytes_per_step", "wall_seconds", "stack", "seeds",
+                                               "article_row"}));
+  for (const auto& r : rows) EXPECT_EQ(r.size(), 20u);
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one/lower_lr/cpu", "lr_one", "fault_of_lr_one", "lower_lr", "cpu",
+                                               "diverged", "healthy", "unexpected", "diverged@9", "9", "", "", "", "",
+                                               "", "", "", "", "", "hyper-parameters"}));
+  EXPECT_EQ(rows[5][6], "");  // unpinned: no expectation
+  EXPECT_EQ(rows[5][19], "");  // no article row known
+  EXPECT_EQ(rows[1][16], "1.5");
+  EXPECT_EQ(rows[1][14], "428272");              // all digits, not 4.283e+05
+  EXPECT_EQ(rows[1][12], "10456444960768.123");  // as the matrix holds it
+  EXPECT_EQ(std::stod(rows[2][13]), 0.0812345678901234);
+  EXPECT_EQ(rows[2][11], "40");
 }
 
 TEST(Csv, QuotesFieldsThatNeedIt) {
@@ -288,11 +335,12 @@ TEST(Csv, QuotesFieldsThatNeedIt) {
   ASSERT_EQ(rows.size(), tricky.size() + 1) << csv;
   for (std::size_t i = 0; i < tricky.size(); ++i) {
     SCOPED_TRACE(tricky[i]);
-    ASSERT_EQ(rows[i + 1].size(), 15u);
-    EXPECT_EQ(rows[i + 1][0], tricky[i]);
-    EXPECT_EQ(rows[i + 1][2], tricky[i]);
-    EXPECT_EQ(rows[i + 1][10], tricky[i]);
-    EXPECT_EQ(rows[i + 1][7], "stalled loss " + tricky[i]);
+    ASSERT_EQ(rows[i + 1].size(), 20u);
+    EXPECT_EQ(rows[i + 1][0], tricky[i] + "/" + tricky[i] + "/cpu");
+    EXPECT_EQ(rows[i + 1][1], tricky[i]);
+    EXPECT_EQ(rows[i + 1][3], tricky[i]);
+    EXPECT_EQ(rows[i + 1][12], tricky[i]);
+    EXPECT_EQ(rows[i + 1][8], "stalled loss " + tricky[i]);
   }
   EXPECT_NE(csv.find("\"say \"\"hi\"\"\""), std::string::npos) << csv;
   // Plain fields stay unquoted.
@@ -369,15 +417,15 @@ TEST(Seeds, ConsoleShowsCountsStacksAndTheSeedDependentTotal) {
       << out;
 }
 
-TEST(Seeds, MarkdownShowsCountsAndAColumnPerStack) {
+TEST(Seeds, MarkdownShowsCountsAndNamesTheStacks) {
   const std::string md = tw::render_markdown(seeds_matrix());
   const auto cpu = markdown_table(md, "cpu");
   ASSERT_EQ(cpu.size(), 4u) << md;
-  EXPECT_EQ(cpu[0],
-            (std::vector<std::string>{"scenario", "resnet [residual+batchnorm+he_init]", "none", "clip"}));
-  EXPECT_EQ(cpu[2], (std::vector<std::string>{"deep", "healthy@40 (3/3 seeds)",
-                                              "**diverged 2/3, stalled 1/3** ✗ (seed-dependent)", "·"}));
-  EXPECT_EQ(cpu[3][2], "**stalled loss 2.5 (3/3 seeds)** ✗ (expected diverged)");
+  EXPECT_EQ(cpu[2], (std::vector<std::string>{"`deep` (fault_of_deep)", "**diverged 2/3, stalled 1/3** ✗ seed-dependent",
+                                              "`resnet` @40 3/3", "—", "—"}));
+  EXPECT_EQ(cpu[3], (std::vector<std::string>{"`lr_one` (fault_of_lr_one)", "**stalled loss 2.5 3/3** ✗ expected diverged",
+                                              "—", "—", "**`clip` (stalled 2/3, healthy 1/3)** ✗ seed-dependent"}));
+  EXPECT_NE(md.find("Stacks: `resnet` = residual + batchnorm + he_init."), std::string::npos) << md;
   EXPECT_NE(md.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent."), std::string::npos)
       << md;
 }
@@ -400,14 +448,14 @@ TEST(Seeds, JunitFailsSeedDependentCellsAndListsEachSeed) {
 TEST(Seeds, CsvHasTheStackAndTheSeedCounts) {
   const auto rows = parse_csv(tw::render_csv(seeds_matrix()));
   ASSERT_EQ(rows.size(), 5u);
-  EXPECT_EQ(rows[0][13], "stack");
-  EXPECT_EQ(rows[0][14], "seeds");
-  EXPECT_EQ(rows[1][2], "resnet");
-  EXPECT_EQ(rows[1][13], "residual+batchnorm+he_init");
-  EXPECT_EQ(rows[1][14], "3/3 seeds");
-  EXPECT_EQ(rows[2][13], "");
-  EXPECT_EQ(rows[2][14], "diverged 2/3, stalled 1/3");
-  EXPECT_EQ(rows[2][6], "seed-dependent");
+  EXPECT_EQ(rows[0][17], "stack");
+  EXPECT_EQ(rows[0][18], "seeds");
+  EXPECT_EQ(rows[1][3], "resnet");
+  EXPECT_EQ(rows[1][17], "residual+batchnorm+he_init");
+  EXPECT_EQ(rows[1][18], "3/3 seeds");
+  EXPECT_EQ(rows[2][17], "");
+  EXPECT_EQ(rows[2][18], "diverged 2/3, stalled 1/3");
+  EXPECT_EQ(rows[2][7], "seed-dependent");
 }
 
 TEST(Console, ListsEveryCellAndTheTotals) {
@@ -420,3 +468,121 @@ TEST(Console, ListsEveryCellAndTheTotals) {
 }
 
 }  // namespace
+
+// ---- the layout for people: article rows, figures, evidence pages -------------------------------
+
+namespace {
+
+json layout_matrix() {
+  json m = seeds_matrix();
+  m["cells"][0]["series"] = {{"step", {1, 2, 3}}, {"loss", {1.0, 0.1, 0.01}}};
+  m["cells"][0]["seed_series"] = {{{"step", {1, 2, 3}}, {"loss", {1.0, 0.2, 0.02}}},
+                                  {{"step", {1, 2, 3}}, {"loss", {1.0, 0.3, 0.03}}}};
+  m["cells"][1]["series"] = {{"step", {1, 2, 3}}, {"loss", {1.0, 1e6, "nan"}}};
+  m["cells"][1]["evidence"]["symptom_step"] = 3;
+  m["cells"][1]["evidence"]["target_loss"] = 0.1;
+  json guard = cell("deep", "guard", "cpu", "detected", "detected", {{"detected_step", 2}, {"detection_latency_steps", 0}});
+  guard["series"] = {{"step", {1, 2}}, {"loss", {1.0, 1e6}}};
+  m["cells"].push_back(guard);
+  m["scenarios"] = {{"deep", {{"article_row", "model too complex"}, {"description", "A thousand sigmoid layers."},
+                              {"fault_summary", "vanishing gradients"}}},
+                    {"lr_one", {{"article_row", "hyper-parameters"}}}};
+  return m;
+}
+
+}  // namespace
+
+TEST(Layout, ArticleRowsInTheArticlesOrderTheBareFaultFirst) {
+  const json m = layout_matrix();
+  const auto rows = tw::article_rows(m, "cpu");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].name, "model too complex");
+  EXPECT_EQ(rows[1].name, "hyper-parameters");
+  ASSERT_EQ(rows[0].scenarios.size(), 1u);
+  const tw::ScenarioBlock& deep = rows[0].scenarios[0];
+  EXPECT_EQ(deep.description, "A thousand sigmoid layers.");
+  EXPECT_EQ(deep.fault_summary, "vanishing gradients");
+  EXPECT_EQ(deep.cells, (std::vector<std::size_t>{1, 0, 4}));  // none first, then plan order
+  EXPECT_EQ(tw::remedy_role(m["cells"][1]), "fault");
+  EXPECT_EQ(tw::remedy_role(m["cells"][0]), "healed");
+  EXPECT_EQ(tw::remedy_role(m["cells"][4]), "caught");
+  EXPECT_EQ(tw::remedy_role(m["cells"][3]), "not enough");  // seeds that disagree heal nothing
+  EXPECT_EQ(tw::outcome_short(m["cells"][0]), "healthy@40 3/3");
+  EXPECT_EQ(tw::outcome_short(m["cells"][3]), "stalled 2/3, healthy 1/3");
+  EXPECT_TRUE(tw::article_rows(m, "cuda").empty());
+  EXPECT_EQ(tw::heading_anchor("lr_too_high (cpu)"), "lr_too_high-cpu");
+}
+
+TEST(Layout, ACatalogListingFillsWhatTheMatrixLacksAndKeepsWhatItHas) {
+  json m = layout_matrix();
+  const json listing = {
+      {"faults", {{{"name", "fault_of_lr_one"}, {"summary", "LR 1.0"}, {"article_row", "data"}},
+                  {{"name", "fault_of_deep"}, {"summary", "other"}, {"article_row", "code"}}}},
+      {"scenarios", {{{"name", "lr_one"}, {"description", "LR one."}}}}};
+  tw::fill_scenario_info(m, listing);
+  EXPECT_EQ(tw::scenario_info(m, "lr_one")["article_row"], "hyper-parameters");  // the matrix's own
+  EXPECT_EQ(tw::scenario_info(m, "lr_one")["fault_summary"], "LR 1.0");
+  EXPECT_EQ(tw::scenario_info(m, "lr_one")["description"], "LR one.");
+  EXPECT_EQ(tw::scenario_info(m, "deep")["article_row"], "model too complex");
+  EXPECT_EQ(tw::scenario_info(m, "nowhere"), json::object());
+}
+
+TEST(Figure, EveryRemedyOverlaidOnALogAxisWithMarksAndALegend) {
+  const json m = layout_matrix();
+  const std::string svg = tw::svg_scenario_figure(m, {1, 0, 4}, "deep on cpu: every remedy");
+  EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"figure\"", 0), 0u);
+  EXPECT_EQ(count(svg, "<g class=\"legend-entry\">"), 3u);
+  EXPECT_NE(svg.find(">none <tspan fill=\"#59636e\">diverged 2/3, stalled 1/3</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">resnet <tspan fill=\"#59636e\">healthy@40 3/3</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("log scale; first seed thick, the other 2 thin"), std::string::npos);
+  // Curves: resnet's three seeds, the bare fault's and the guard's first seed.
+  const std::string curves = svg.substr(svg.find("<g class=\"curves\">"), svg.find("<g class=\"marks\">") - svg.find("<g class=\"curves\">"));
+  EXPECT_EQ(count(curves, "<path "), 5u) << curves;
+  EXPECT_EQ(count(curves, "stroke-opacity=\"0.55\""), 2u);
+  // Decades from 0.01 to 1e6, the symptom, the guard and the NaN marked; the target line.
+  EXPECT_NE(svg.find(">0.01</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">1e6</text>"), std::string::npos);
+  EXPECT_NE(svg.find("none: symptom at step 3"), std::string::npos);
+  EXPECT_NE(svg.find("guard: guard fired at step 2"), std::string::npos);
+  EXPECT_NE(svg.find("none: loss nan at step 3"), std::string::npos);
+  EXPECT_NE(svg.find("target 0.1 (eval loss)"), std::string::npos);
+  // Nothing to draw: said so, with the legend still there.
+  const std::string empty = tw::svg_scenario_figure(sample_matrix(), {5}, "t");
+  EXPECT_NE(empty.find("no remedy reported a finite loss"), std::string::npos);
+  EXPECT_NE(empty.find(", no loss curve"), std::string::npos);
+  EXPECT_EQ(tw::figure_file_name("a/b c", "cpu"), "a_b_c-cpu.svg");
+}
+
+TEST(Evidence, APagePerArticleRowWithItsFiguresAndShortLines) {
+  const auto files = tw::render_evidence_pages(layout_matrix());
+  std::vector<std::string> names;
+  for (const auto& [name, content] : files) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"figures/deep-cpu.svg", "figures/lr_one-cpu.svg", "hyper-parameters.md",
+                                             "index.md", "model-too-complex.md"}));
+  const std::string& page = files.at("model-too-complex.md");
+  EXPECT_EQ(page.rfind("# model too complex\n", 0), 0u) << page;
+  EXPECT_NE(page.find("## deep (cpu)\n\nFault `fault_of_deep`: vanishing gradients.\n\nA thousand sigmoid layers.\n"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("](figures/deep-cpu.svg)"), std::string::npos);
+  EXPECT_NE(page.find("| `none` | fault | first seed diverged@3 | diverged 2/3, stalled 1/3 | ✗ seed-dependent |"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("| `resnet` | healed | healthy@40 | 3/3 | pass |"), std::string::npos) << page;
+  EXPECT_NE(page.find("Stacks: `resnet` = residual + batchnorm + he_init."), std::string::npos) << page;
+  const std::string& index = files.at("index.md");
+  EXPECT_LT(index.find("[model too complex](model-too-complex.md)"), index.find("[hyper-parameters](hyper-parameters.md)"));
+  EXPECT_NE(index.find("[`deep`](model-too-complex.md#deep-cpu)"), std::string::npos) << index;
+  for (const auto& [name, content] : files)
+    if (name.size() > 3 && name.compare(name.size() - 3, 3, ".md") == 0)
+      for (const auto& line : lines(content)) EXPECT_LE(line.size(), 120u) << name << ": " << line;
+}
+
+TEST(RunFooter, WhereTheResultsAreThenEachFailedCell) {
+  const std::string out = tw::render_run_footer(seeds_matrix(), "results/latest", /*color=*/false);
+  EXPECT_EQ(out,
+            "\nresults: results/latest/matrix.md, results/latest/report.html (figures in results/latest/figures/)\n"
+            "seed-dependent  deep/none/cpu: diverged 2/3, stalled 1/3\n"
+            "unexpected  lr_one/none/cpu: stalled loss 2.5 (3/3 seeds), expected diverged\n"
+            "seed-dependent  lr_one/clip/cpu: stalled 2/3, healthy 1/3\n");
+}

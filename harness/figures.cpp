@@ -1,0 +1,323 @@
+#include "harness/figures.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "harness/html_report.h"
+#include "harness/report.h"
+
+namespace tw {
+using nlohmann::json;
+
+namespace {
+
+// Plot geometry (SVG user units); the legend sits to the right of the plot.
+constexpr double kWidth = 900, kLeft = 64, kPlotWidth = 500, kTop = 50, kPlotHeight = 280;
+constexpr double kLegendX = kLeft + kPlotWidth + 26, kLegendRow = 18;
+constexpr std::size_t kLegendChars = 42;  // about 300 units of 12-unit text
+constexpr const char* kFont = "system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif";
+constexpr const char* kBareFaultColor = "#24292f";
+// Distinct on white and for the common colour-vision deficiencies as far as ten colours can be;
+// past ten, the colours repeat dashed.
+constexpr const char* kPalette[] = {"#0969da", "#e16f24", "#1a7f37", "#8250df", "#bf3989",
+                                    "#0a8b9c", "#9a6700", "#cf222e", "#57606a", "#4e79a7"};
+constexpr std::size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
+
+const json& member(const json& obj, const char* key) {
+  static const json null;
+  if (!obj.is_object()) return null;
+  auto it = obj.find(key);
+  return it == obj.end() ? null : *it;
+}
+
+// A loss value: a number, "nan"/"inf"/"-inf" for a non-finite one, null for a step without one.
+bool value_of(const json& v, double& out) {
+  if (v.is_number()) {
+    out = v.get<double>();
+    return true;
+  }
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "inf" || s == "+inf") out = std::numeric_limits<double>::infinity();
+    else if (s == "-inf") out = -std::numeric_limits<double>::infinity();
+    else out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  return false;
+}
+
+struct Curve {
+  std::vector<double> x, y;  // y may be NaN or infinite (a gap, marked)
+};
+
+Curve curve_of(const json& series) {
+  Curve c;
+  const json& loss = member(series, "loss");
+  const json& steps = member(series, "step");
+  if (!loss.is_array()) return c;
+  for (std::size_t i = 0; i < loss.size(); ++i) {
+    double y = 0, x = static_cast<double>(i + 1);
+    if (!value_of(loss[i], y)) continue;
+    if (steps.is_array() && i < steps.size() && steps[i].is_number()) x = steps[i].get<double>();
+    if (!std::isfinite(x)) continue;
+    c.x.push_back(x);
+    c.y.push_back(y);
+  }
+  return c;
+}
+
+bool plottable(double y) { return std::isfinite(y) && y > 0; }
+
+std::string num(double v, int precision = 3) {
+  std::ostringstream os;
+  os.precision(precision);
+  os << v;
+  return os.str();
+}
+
+// 1, 2 or 5 times a power of ten, giving at most about `ticks` intervals over `range`.
+double nice_step(double range, int ticks) {
+  const double raw = range / ticks;
+  const double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (const double m : {1.0, 2.0, 5.0})
+    if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+std::string decade_label(int k) {
+  if (k >= -3 && k <= 4) return num(std::pow(10.0, k), 6);
+  return "1e" + std::to_string(k);
+}
+
+std::string shorten(const std::string& s, std::size_t n) {
+  if (s.size() <= n) return s;
+  return s.substr(0, n - 1) + "\u2026";
+}
+
+}  // namespace
+
+std::string figure_file_name(const std::string& scenario, const std::string& device) {
+  std::string out;
+  for (const char c : scenario + "-" + device) {
+    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '-' || c == '.';
+    out += safe ? c : '_';
+  }
+  if (out.empty() || out[0] == '.') out = "_" + out;
+  return out + ".svg";
+}
+
+std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_t>& cells, const std::string& title) {
+  const json& all = member(matrix, "cells");
+  struct Entry {
+    const json* cell = nullptr;
+    std::vector<Curve> curves;  // first seed, then the others
+    std::string color, dash;
+  };
+  std::vector<Entry> entries;
+  std::size_t seeds = 1;
+  double target = std::numeric_limits<double>::quiet_NaN();
+  for (const std::size_t i : cells) {
+    if (!all.is_array() || i >= all.size()) continue;
+    Entry e;
+    e.cell = &all[i];
+    e.curves.push_back(curve_of(member(*e.cell, "series")));
+    const json& more = member(*e.cell, "seed_series");
+    if (more.is_array())
+      for (const auto& s : more) e.curves.push_back(curve_of(s));
+    seeds = std::max(seeds, e.curves.size());
+    const std::size_t k = entries.size();
+    if (e.cell->value("mitigation", "") == "none") {
+      e.color = kBareFaultColor;
+    } else {
+      e.color = kPalette[k % kPaletteSize];
+      if (k >= kPaletteSize) e.dash = "6 3";
+    }
+    double t = 0;
+    if (value_of(member(member(*e.cell, "evidence"), "target_loss"), t) && plottable(t) && std::isnan(target)) target = t;
+    entries.push_back(std::move(e));
+  }
+
+  // Axes: steps over every curve; the loss in whole decades around every positive finite value.
+  double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin;
+  double ymin = std::numeric_limits<double>::infinity(), ymax = -ymin;
+  for (const auto& e : entries)
+    for (const auto& c : e.curves)
+      for (std::size_t i = 0; i < c.x.size(); ++i) {
+        xmin = std::min(xmin, c.x[i]);
+        xmax = std::max(xmax, c.x[i]);
+        if (plottable(c.y[i])) {
+          ymin = std::min(ymin, c.y[i]);
+          ymax = std::max(ymax, c.y[i]);
+        }
+      }
+  const bool have = std::isfinite(ymin);
+  if (have && plottable(target)) {
+    ymin = std::min(ymin, target);
+    ymax = std::max(ymax, target);
+  }
+  if (!std::isfinite(xmin)) xmin = 0, xmax = 1;
+  if (xmax - xmin < 1) xmax = xmin + 1;
+  const double lo = have ? std::floor(std::log10(ymin)) : 0;
+  double hi = have ? std::ceil(std::log10(ymax)) : 1;
+  if (hi <= lo) hi = lo + 1;
+  auto px = [&](double x) { return kLeft + (x - xmin) / (xmax - xmin) * kPlotWidth; };
+  auto py = [&](double y) { return kTop + (1 - (std::log10(y) - lo) / (hi - lo)) * kPlotHeight; };
+
+  const double legend_height = kLegendRow * static_cast<double>(entries.size() + 4);
+  const double height = std::max(kTop + kPlotHeight + 44, kTop + legend_height);
+
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(1);
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"figure\" width=\"" << kWidth << "\" height=\"" << height
+     << "\" viewBox=\"0 0 " << kWidth << " " << height << "\" role=\"img\" font-family=\"" << kFont << "\">"
+     << "<title>" << html_escape(title) << "</title>"
+     << "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+     << "<text x=\"" << kLeft << "\" y=\"20\" font-size=\"14\" font-weight=\"600\" fill=\"#1f2328\">"
+     << html_escape(title) << "</text>"
+     << "<text x=\"" << kLeft << "\" y=\"38\" font-size=\"11\" fill=\"#59636e\">training loss per step, log scale"
+     << (seeds > 1 ? "; first seed thick, the other " + std::to_string(seeds - 1) + " thin" : std::string())
+     << "</text>";
+
+  // Frame, grid and tick labels.
+  os << "<g class=\"axes\"><rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << kPlotWidth << "\" height=\""
+     << kPlotHeight << "\" fill=\"none\" stroke=\"#d0d7de\"/>";
+  if (have) {
+    const int decades = static_cast<int>(hi - lo);
+    const int every = std::max(1, (decades + 7) / 8);
+    for (int k = static_cast<int>(lo); k <= static_cast<int>(hi); ++k) {
+      const double y = py(std::pow(10.0, k));
+      if (k != static_cast<int>(lo) && k != static_cast<int>(hi))
+        os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlotWidth << "\" y1=\"" << y << "\" y2=\"" << y
+           << "\" stroke=\"#eaeef2\"/>";
+      if ((k - static_cast<int>(lo)) % every == 0)
+        os << "<text x=\"" << kLeft - 6 << "\" y=\"" << y + 4 << "\" font-size=\"11\" text-anchor=\"end\" fill=\"#59636e\">"
+           << decade_label(k) << "</text>";
+    }
+  }
+  const double step = nice_step(xmax - xmin, 6);
+  for (double x = std::ceil(xmin / step) * step; x <= xmax + 1e-9; x += step) {
+    os << "<line x1=\"" << px(x) << "\" x2=\"" << px(x) << "\" y1=\"" << kTop + kPlotHeight << "\" y2=\""
+       << kTop + kPlotHeight + 4 << "\" stroke=\"#8c959f\"/><text x=\"" << px(x) << "\" y=\"" << kTop + kPlotHeight + 16
+       << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">" << num(x, 6) << "</text>";
+  }
+  os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight + 34
+     << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">step</text></g>";
+  if (have && plottable(target))
+    os << "<g class=\"target\"><line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlotWidth << "\" y1=\"" << py(target)
+       << "\" y2=\"" << py(target) << "\" stroke=\"#8c959f\" stroke-dasharray=\"2 3\"/><text x=\"" << kLeft + kPlotWidth - 4
+       << "\" y=\"" << py(target) - 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">target "
+       << html_escape(num(target)) << " (eval loss)</text></g>";
+  if (!have)
+    os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight / 2
+       << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"#59636e\">no remedy reported a finite loss</text>";
+
+  // Curves: every further seed first (thin), then the first seeds (thick) on top, the bare fault last.
+  auto path_of = [&](const Curve& c) {
+    std::ostringstream d;
+    d.setf(std::ios::fixed);
+    d.precision(1);
+    bool down = false;
+    for (std::size_t i = 0; i < c.x.size(); ++i) {
+      if (!have || !plottable(c.y[i])) {
+        down = false;
+        continue;
+      }
+      d << (down ? " L" : " M") << px(c.x[i]) << " " << py(c.y[i]);
+      down = true;
+    }
+    return d.str();
+  };
+  auto draw = [&](const Entry& e, const Curve& c, bool first) {
+    const std::string d = path_of(c);
+    if (d.empty()) return;
+    os << "<path d=\"" << d << "\" fill=\"none\" stroke=\"" << e.color << "\" stroke-width=\"" << (first ? "2" : "0.9")
+       << "\" stroke-linejoin=\"round\"" << (first ? "" : " stroke-opacity=\"0.55\"")
+       << (e.dash.empty() ? "" : " stroke-dasharray=\"" + e.dash + "\"") << "/>";
+    if (first && d.find('L') == std::string::npos) {  // a single point draws no line
+      std::istringstream in(d.substr(d.find('M') + 1));
+      double cx = 0, cy = 0;
+      in >> cx >> cy;
+      os << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"2.5\" fill=\"" << e.color << "\"/>";
+    }
+  };
+  os << "<g class=\"curves\">";
+  for (const auto& e : entries)
+    for (std::size_t s = 1; s < e.curves.size(); ++s) draw(e, e.curves[s], false);
+  for (std::size_t k = entries.size(); k-- > 0;) draw(entries[k], entries[k].curves.front(), true);
+  os << "</g>";
+
+  // Marks on each first-seed curve: symptom, detection, and where the loss stopped being finite.
+  os << "<g class=\"marks\">";
+  for (const auto& e : entries) {
+    const Curve& c = e.curves.front();
+    const json& ev = member(*e.cell, "evidence");
+    auto at = [&](double step, double& x, double& y) {
+      x = px(std::clamp(step, xmin, xmax));
+      y = kTop;  // no finite loss there: the top edge
+      for (std::size_t i = 0; i < c.x.size(); ++i)
+        if (c.x[i] <= step && have && plottable(c.y[i])) y = py(c.y[i]);
+        else if (c.x[i] > step) break;
+      for (std::size_t i = 0; i < c.x.size(); ++i)
+        if (c.x[i] == step) y = have && plottable(c.y[i]) ? py(c.y[i]) : kTop;
+    };
+    const std::string who = e.cell->value("mitigation", "");
+    double v = 0, x = 0, y = 0;
+    if (value_of(member(ev, "symptom_step"), v) && std::isfinite(v)) {
+      at(v, x, y);
+      os << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"4.5\" fill=\"#ffffff\" stroke=\"" << e.color
+         << "\" stroke-width=\"2\"><title>" << html_escape(who + ": symptom at step " + num(v, 6)) << "</title></circle>";
+    }
+    if (value_of(member(ev, "detected_step"), v) && std::isfinite(v)) {
+      at(v, x, y);
+      os << "<path d=\"M" << x << " " << y - 6 << " L" << x + 6 << " " << y << " L" << x << " " << y + 6 << " L" << x - 6
+         << " " << y << " Z\" fill=\"" << e.color << "\" stroke=\"#ffffff\" stroke-width=\"1\"><title>"
+         << html_escape(who + ": guard fired at step " + num(v, 6)) << "</title></path>";
+    }
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+      if (!std::isfinite(c.y[i])) {
+        os << "<text x=\"" << px(c.x[i]) << "\" y=\"" << kTop + 10 << "\" font-size=\"12\" text-anchor=\"middle\" fill=\""
+           << e.color << "\">&#215;<title>" << html_escape(who + ": loss " + num(c.y[i]) + " at step " + num(c.x[i], 6))
+           << "</title></text>";
+        break;  // the first one says where it happened
+      }
+  }
+  os << "</g>";
+
+  // Legend: one row per remedy with its outcome, then the marks.
+  os << "<g class=\"legend\">";
+  double ly = kTop + 4;
+  for (const auto& e : entries) {
+    const std::string label = e.cell->value("mitigation", "");
+    const std::string outcome = outcome_short(*e.cell);
+    const bool curve = !path_of(e.curves.front()).empty();
+    os << "<g class=\"legend-entry\"><title>" << html_escape(mitigation_display(*e.cell) + ": " + cell_display(*e.cell))
+       << "</title><line x1=\"" << kLegendX << "\" x2=\"" << kLegendX + 20 << "\" y1=\"" << ly + 5 << "\" y2=\"" << ly + 5
+       << "\" stroke=\"" << e.color << "\" stroke-width=\"" << (curve ? "2.5" : "1") << "\""
+       << (!e.dash.empty() ? " stroke-dasharray=\"" + e.dash + "\"" : curve ? "" : " stroke-dasharray=\"1 2\"")
+       << "/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9 << "\" font-size=\"12\" fill=\"#1f2328\">"
+       << html_escape(shorten(label, 24)) << " <tspan fill=\"#59636e\">"
+       << html_escape(shorten(outcome + (curve ? "" : ", no loss curve"), kLegendChars - std::min<std::size_t>(label.size(), 24)))
+       << "</tspan></text></g>";
+    ly += kLegendRow;
+  }
+  ly += 8;
+  os << "<circle cx=\"" << kLegendX + 10 << "\" cy=\"" << ly + 5 << "\" r=\"4\" fill=\"#ffffff\" stroke=\"#59636e\" "
+     << "stroke-width=\"2\"/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
+     << "\" font-size=\"11\" fill=\"#59636e\">symptom appeared</text>";
+  ly += kLegendRow;
+  os << "<path d=\"M" << kLegendX + 10 << " " << ly - 1 << " L" << kLegendX + 16 << " " << ly + 5 << " L" << kLegendX + 10
+     << " " << ly + 11 << " L" << kLegendX + 4 << " " << ly + 5 << " Z\" fill=\"#59636e\"/><text x=\"" << kLegendX + 26
+     << "\" y=\"" << ly + 9 << "\" font-size=\"11\" fill=\"#59636e\">guard stopped the run</text>";
+  ly += kLegendRow;
+  os << "<text x=\"" << kLegendX + 10 << "\" y=\"" << ly + 10 << "\" font-size=\"12\" text-anchor=\"middle\" "
+     << "fill=\"#59636e\">&#215;</text><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
+     << "\" font-size=\"11\" fill=\"#59636e\">loss not finite (NaN or Inf)</text>";
+  os << "</g></svg>";
+  return os.str();
+}
+
+}  // namespace tw
