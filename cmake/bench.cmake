@@ -9,6 +9,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/guards_library.cmake)
 
 add_executable(guards_bench ${trainwreck_SOURCE_DIR}/bench/guards_bench.cpp)
 target_link_libraries(guards_bench PRIVATE trainwreck::guards benchmark::benchmark)
+trainwreck_torch_runtime_paths(guards_bench)
 
 # A few iterations of each variant: seconds, not a measurement.
 add_test(NAME bench_guards_smoke

@@ -4,6 +4,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/guards_library.cmake)
 
 add_executable(guarded_training ${trainwreck_SOURCE_DIR}/examples/guarded_training.cpp)
 target_link_libraries(guarded_training PRIVATE trainwreck::guards)
+trainwreck_torch_runtime_paths(guarded_training)
 # Exits non-zero unless the non-finite guard stopped the run at the step the loss went bad and
 # the rollback policy recovered it.
 add_test(NAME example_guarded_training COMMAND guarded_training)

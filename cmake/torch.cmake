@@ -103,6 +103,15 @@ if(TRAINWRECK_UNITY_BUILD)
   set_target_properties(trainwreck_components PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 20)
 endif()
 
+# An executable that links LibTorch searches the wheel's runtime folders first, before the
+# toolkit's folder that CMake's own run path names (link options precede it on the command line).
+function(trainwreck_torch_runtime_paths target)
+  if(TRAINWRECK_TORCH_RUNTIME_DIRS)
+    string(REPLACE ";" ":" _dirs "${TRAINWRECK_TORCH_RUNTIME_DIRS}")
+    target_link_options(${target} PRIVATE "LINKER:-rpath,${_dirs}" "LINKER:-rpath-link,${_dirs}")
+  endif()
+endfunction()
+
 # Links only what is used, so libcuda.so.1 (in caffe2::cuda's link interface) is not a
 # needed library and the executable starts on machines without a GPU driver.
 function(trainwreck_torch_executable target)
@@ -113,11 +122,7 @@ function(trainwreck_torch_executable target)
     target_link_libraries(${target} PRIVATE trainwreck_cuda_kernels)
   endif()
   target_link_options(${target} PRIVATE "LINKER:--as-needed")
-  if(TRAINWRECK_TORCH_RUNTIME_DIRS)
-    # Before the toolkit's folder that CMake's own run path names (LINK_FLAGS precede it).
-    string(REPLACE ";" ":" _dirs "${TRAINWRECK_TORCH_RUNTIME_DIRS}")
-    target_link_options(${target} PRIVATE "LINKER:-rpath,${_dirs}" "LINKER:-rpath-link,${_dirs}")
-  endif()
+  trainwreck_torch_runtime_paths(${target})
 endfunction()
 
 trainwreck_torch_executable(trainwreck app/main.cpp)
