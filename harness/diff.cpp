@@ -200,8 +200,9 @@ json compare_host(const std::map<std::string, json>& ca, const std::map<std::str
 
 int tier_rank(const std::string& tier) {
   if (tier == "identical") return 0;
-  if (tier == "within tolerance") return 1;
-  if (tier == "drifted") return 2;
+  if (tier == "identical on shared steps") return 1;
+  if (tier == "within tolerance") return 2;
+  if (tier == "drifted") return 3;
   return -1;  // not comparable
 }
 
@@ -217,6 +218,14 @@ bool same_seed_values(const json& ca, const json& cb) {
   const json& va = field(field(ca, "seeds"), "values");
   const json& vb = field(field(cb, "seeds"), "values");
   return va.is_array() && va == vb;
+}
+
+// The curve of seed i of a cell: 0 is its main series, i > 0 its seed_series[i - 1].
+const json& seed_curve(const json& cell, std::size_t i) {
+  static const json none;
+  if (i == 0) return field(cell, "series");
+  const json& more = field(cell, "seed_series");
+  return more.is_array() && more.size() >= i ? more[i - 1] : none;
 }
 
 json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const json& ctx_b, const json* noise_cell,
@@ -245,16 +254,31 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
       seeds.push_back(s);
     }
   }
+  // The A/A run's curve of the same seed against A's: a drift it shows too is A's own noise
+  // (a nondeterministic kernel, another thread count), not something B changed.
+  if (noise_cell) {
+    const json seed_n = main_seed(*noise_cell, ctx_noise);
+    const bool same_seeds = same_seed_values(ca, *noise_cell);
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+      if (i == 0 && !(seed_n.is_null() || seed_a.is_null() || seed_n == seed_a)) continue;
+      if (i > 0 && !same_seeds) break;
+      const json noise = compare_curves(seed_curve(ca, i), seed_curve(*noise_cell, i), tolerance);
+      seeds[i]["noise_tier"] = noise["tier"];
+      if (seeds[i]["tier"] == "drifted" && noise["tier"] == "drifted") seeds[i]["drifts_in_noise"] = true;
+    }
+  }
   std::string tier = "not comparable";
   for (const auto& s : seeds) {
     const std::string t = s.value("tier", "");
     if (tier_rank(t) > tier_rank(tier)) tier = t;
   }
   json n = {{"tier", tier}, {"seeds", seeds}};
-  if (noise_cell) {
-    const json seed_n = main_seed(*noise_cell, ctx_noise);
-    if (seed_n.is_null() || seed_a.is_null() || seed_n == seed_a)
-      n["noise_tier"] = compare_curves(field(ca, "series"), field(*noise_cell, "series"), tolerance)["tier"];
+  if (seeds[0].contains("noise_tier")) n["noise_tier"] = seeds[0]["noise_tier"];
+  if (tier == "drifted") {
+    bool all_noise = true;
+    for (const auto& s : seeds)
+      if (s["tier"] == "drifted") all_noise = all_noise && s.value("drifts_in_noise", false);
+    n["drifts_in_noise"] = all_noise;
   }
   return n;
 }
@@ -343,7 +367,11 @@ std::optional<Timing> timing_of(const json& cell, const std::string& source) {
       totals.push_back(total_time(e, *s));
     }
     t.step_seconds = median(steps);
-    t.total_seconds = *std::min_element(totals.begin(), totals.end());
+    // The shortest seed of those whose duration is known: one seed without a duration (-1)
+    // must not hide another that trained too briefly to time.
+    t.total_seconds = -1;
+    for (const double total : totals)
+      if (total >= 0 && (t.total_seconds < 0 || total < t.total_seconds)) t.total_seconds = total;
     t.samples = static_cast<int>(steps.size());
   }
   return t;
@@ -470,20 +498,26 @@ json compare_memory(const json& ca, const json& cb, const json* noise_cell, cons
       fields.push_back(entry);
       continue;
     }
+    // Every relative figure is against A, the base the printed change uses: |B - A| <= band * |A|.
     double band = tolerance;
+    double allowed = 0;  // the A/A run's own distance from A, in bytes
     bool on = false;
     const double n = number(field(en, f.key.c_str()), on);
     if (on) {
-      const double m = std::max(std::fabs(x), std::fabs(n));
-      const double noise = m == 0 ? 0 : std::fabs(n - x) / m;
-      entry["noise"] = noise;
-      band = std::max(band, noise);
+      allowed = std::fabs(n - x);
+      if (x != 0) {
+        const double noise = allowed / std::fabs(x);
+        entry["noise"] = noise;
+        band = std::max(band, noise);
+      } else if (n == 0) {
+        entry["noise"] = 0.0;
+      }
     }
     entry["band"] = band;
     if (x != 0) entry["change"] = (y - x) / std::fabs(x);
     const double d = y - x;
-    const double scale = std::max(std::fabs(x), std::fabs(y));
-    const bool same = std::fabs(d) <= band * scale || std::fabs(d) <= memory_floor(f, o);
+    const bool same = std::fabs(d) <= band * std::fabs(x) || std::fabs(d) <= allowed ||
+                      std::fabs(d) <= memory_floor(f, o);
     entry["verdict"] = same ? "same" : d > 0 ? "grew" : "shrank";
     changed = changed || !same;
     fields.push_back(entry);
@@ -543,7 +577,12 @@ json compare_curves(const json& a, const json& b, double tolerance) {
     return out;
   }
   if (first_differing.is_null()) {
-    out["tier"] = "identical";
+    // Equal where both have a value; a curve with steps the other lacks (a run cut short) is not
+    // identical as a whole.
+    std::size_t a_steps = 0;
+    for (const auto& x : sa) a_steps += x.is_number() ? 1 : 0;
+    const auto n = static_cast<std::size_t>(compared);
+    out["tier"] = n < a_steps || n < b_at.size() ? "identical on shared steps" : "identical";
     return out;
   }
   out["tier"] = max_rel <= tolerance ? "within tolerance" : "drifted";
@@ -602,7 +641,8 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
   for (const auto& c : cells_of(noise)) by_id_noise[c.value("id", "")] = &c;
   std::set<std::string> seen_a;
   int compared = 0, outcome_changed = 0, evidence_changed = 0;
-  json numerics_counts = {{"identical", 0}, {"within_tolerance", 0}, {"drifted", 0}, {"not_comparable", 0}, {"cell_seeds", 0}};
+  json numerics_counts = {{"identical", 0}, {"identical_on_shared_steps", 0}, {"within_tolerance", 0}, {"drifted", 0}, {"drifted_in_noise", 0},
+                          {"not_comparable", 0}, {"cell_seeds", 0}};
   json steps_counts = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
   json speed_counts = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
   json memory_counts = {{"changed", 0}, {"fields", json::object()}};
@@ -650,27 +690,34 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
 
     const json steps = compare_steps(ca_cell, cb_cell, ctx_a, ctx_b);
     {
-      json reached_a = json::array(), reached_b = json::array();
-      std::string which;
       for (const auto& s : steps["seeds"]) {
         if (s.contains("reached_step"))
           steps_counts["reached_step_changed"] = steps_counts["reached_step_changed"].get<int>() + 1;
         if (s.contains("steps")) steps_counts["steps_changed"] = steps_counts["steps_changed"].get<int>() + 1;
       }
-      if (same_seed_values(ca_cell, cb_cell) && field(sa, "evidence").is_array() && field(sb, "evidence").is_array() &&
-          sa["evidence"].size() == sb["evidence"].size()) {
+      // Every seed's steps to target and steps run, when another seed than the first changed
+      // (the first seed's are the main record's: reached_step above, steps below).
+      auto per_seed = [&](const char* key) {
+        if (!same_seed_values(ca_cell, cb_cell) || !field(sa, "evidence").is_array() ||
+            !field(sb, "evidence").is_array() || sa["evidence"].size() != sb["evidence"].size())
+          return;
+        json va = json::array(), vb = json::array();
+        std::string which;
         for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
-          reached_a.push_back(field(sa["evidence"][i], "reached_step"));
-          reached_b.push_back(field(sb["evidence"][i], "reached_step"));
-          if (i > 0 && reached_a.back() != reached_b.back() && i < sa["values"].size())
+          va.push_back(field(sa["evidence"][i], key));
+          vb.push_back(field(sb["evidence"][i], key));
+          if (i > 0 && va.back() != vb.back() && i < sa["values"].size())
             which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
         }
         if (!which.empty())
-          changes.push_back({{"field", "seed_reached_step"},
-                             {"a", reached_a},
-                             {"b", reached_b},
-                             {"note", "changed on seed(s) " + which}});
-      }
+          changes.push_back(
+              {{"field", std::string("seed_") + key}, {"a", va}, {"b", vb}, {"note", "changed on seed(s) " + which}});
+      };
+      per_seed("reached_step");
+      // Steps run fail `--fail-on steps` too: the cell is named by this change.
+      if (field(ea, "steps") != field(eb, "steps"))
+        changes.push_back({{"field", "steps"}, {"a", field(ea, "steps")}, {"b", field(eb, "steps")}});
+      per_seed("steps");
       if (steps["changed"].get<bool>()) steps_counts["changed"] = steps_counts["changed"].get<int>() + 1;
     }
 
@@ -684,14 +731,15 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
     const json numerics = compare_numerics(ca_cell, cb_cell, ctx_a, ctx_b, noise_cell, ctx_n, options.loss_tolerance);
     for (const auto& s : numerics["seeds"]) {
       numerics_counts["cell_seeds"] = numerics_counts["cell_seeds"].get<int>() + 1;
-      std::string t = s.value("tier", "");
+      std::string t = s.value("drifts_in_noise", false) ? "drifted in noise" : s.value("tier", "");
       std::replace(t.begin(), t.end(), ' ', '_');
       numerics_counts[t] = numerics_counts.value(t, 0) + 1;
     }
-    if (numerics["tier"] == "drifted") {
+    // A drift the A/A run shows too is counted apart and changes nothing.
+    if (numerics["tier"] == "drifted" && !numerics.value("drifts_in_noise", false)) {
       std::string note;
       for (const auto& s : numerics["seeds"]) {
-        if (s["tier"] != "drifted") continue;
+        if (s["tier"] != "drifted" || s.value("drifts_in_noise", false)) continue;
         if (!note.empty()) note += "; ";
         note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
                 (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
@@ -838,6 +886,9 @@ std::string describe_change(const json& ch) {
     s = "outcome per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
   if (f == "seed_reached_step" && ch["a"].is_array() && ch["b"].is_array())
     s = "steps to target per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
+  if (f == "seed_steps" && ch["a"].is_array() && ch["b"].is_array())
+    s = "steps run per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
+  if (f == "steps") s = "steps run " + show(ch["a"]) + " -> " + show(ch["b"]);
   if (f == "reached_step") s = "steps to target " + show(ch["a"]) + " -> " + show(ch["b"]);
   if (f == "loss_curve") return "loss curve drifted (" + ch.value("note", "") + ")";
   std::string note = ch.contains("note") && ch["note"].is_string() ? ch["note"].get<std::string>() : "";
@@ -866,6 +917,7 @@ int count_of(const json& d, const char* group, const char* key) {
 
 std::string host_value(const json& v) { return show(v); }
 
+}  // namespace
 
 // The host block: one line per differing fact, list values (CPU flags) as what went and came.
 std::vector<std::string> host_lines(const json& d) {
@@ -909,9 +961,13 @@ std::string noise_host_note(const json& d) {
          "): its noise band is not " + d.value("a", "A") + "'s.";
 }
 
+namespace {
+
 std::string fraction_text(const json& v) {
   return v.is_number() ? percent(v.get<double>()) : show(v);
 }
+
+}  // namespace
 
 // The tier summary, one line per tier.
 std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
@@ -922,10 +978,15 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   os << s.value("outcome_changed", 0) << " changed";
   out.push_back({"outcomes", os.str()});
   os.str("");
-  os << count_of(d, "numerics", "identical") << " identical, " << count_of(d, "numerics", "within_tolerance")
-     << " within tolerance (" << fraction_text(field(tol, "loss")) << "), " << count_of(d, "numerics", "drifted")
-     << " drifted, " << count_of(d, "numerics", "not_comparable") << " not comparable (of "
-     << count_of(d, "numerics", "cell_seeds") << " cell-seeds)";
+  os << count_of(d, "numerics", "identical") << " identical, ";
+  if (const int shorter = count_of(d, "numerics", "identical_on_shared_steps"); shorter > 0)
+    os << shorter << " identical on shared steps only (one curve shorter), ";
+  os << count_of(d, "numerics", "within_tolerance") << " within tolerance (" << fraction_text(field(tol, "loss"))
+     << "), " << count_of(d, "numerics", "drifted") << " drifted, ";
+  if (field(d, "noise").is_string())
+    os << count_of(d, "numerics", "drifted_in_noise") << " drift in the A/A run too (noise, no change), ";
+  os << count_of(d, "numerics", "not_comparable") << " not comparable (of " << count_of(d, "numerics", "cell_seeds")
+     << " cell-seeds)";
   out.push_back({"loss curves", os.str()});
   os.str("");
   os << count_of(d, "steps", "changed") << " cell(s) changed (" << count_of(d, "steps", "reached_step_changed")
@@ -972,17 +1033,25 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   return out;
 }
 
+namespace {
+
 // A loss curve that is not bit-identical, in words.
 std::string curve_text(const json& s) {
   std::ostringstream os;
   const std::string tier = s.value("tier", "");
   os << tier;
+  if (tier == "identical on shared steps") {
+    os << " (" << show(s["steps_compared"]) << " steps compared); last step " << show(s["a_last_step"]) << " -> "
+       << show(s["b_last_step"]);
+    return os.str();
+  }
   if (tier == "drifted" && s.contains("first_drift_step")) os << " from step " << show(s["first_drift_step"]);
   os << ", max relative difference " << fraction_text(s["max_rel_diff"]) << " at step " << show(s["max_rel_diff_step"])
      << "; the curves part at step " << show(s["first_differing_step"]);
   if (!s["last_equal_step"].is_null()) os << " (identical through step " << show(s["last_equal_step"]) << ")";
   if (s["a_last_step"] != s["b_last_step"])
     os << "; last step " << show(s["a_last_step"]) << " -> " << show(s["b_last_step"]);
+  if (s.value("drifts_in_noise", false)) os << "; drifts in A/A too (noise: A's own curve moves as much)";
   return os.str();
 }
 
@@ -993,7 +1062,7 @@ std::vector<std::array<std::string, 3>> curve_rows(const json& d) {
     const json& seeds = c["numerics"]["seeds"];
     for (const auto& s : seeds) {
       const std::string tier = s.value("tier", "");
-      if (tier != "within tolerance" && tier != "drifted") continue;
+      if (tier != "within tolerance" && tier != "drifted" && tier != "identical on shared steps") continue;
       rows.push_back({c.value("id", ""), s["seed"].is_null() ? std::string() : "seed " + show(s["seed"]), curve_text(s)});
     }
   }
@@ -1102,7 +1171,7 @@ std::string render_diff_markdown(const json& d) {
   if (const std::string u = unknown_host_note(d); !u.empty()) os << md_escape(u) << "\n\n";
   os << summary_line(d) << "\n\n";
   if (d.contains("per_cell")) {
-    os << "| tier | cells |\n|---|---|\n";
+    os << "| tier | summary |\n|---|---|\n";
     for (const auto& [label, text] : tier_lines(d)) os << "| " << md_escape(label) << " | " << md_escape(text) << " |\n";
     os << "\n";
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tw {
@@ -69,6 +70,18 @@ std::vector<std::string> diff_failures(const nlohmann::json& diff, const std::se
 
 std::string render_diff_text(const nlohmann::json& diff, bool color);
 std::string render_diff_markdown(const nlohmann::json& diff);
+
+// Pieces of the rendered diff, for other views of it (report.html):
+// "WARNING: different host: ..." and one line per differing host fact (CPU flags as which went
+// and which came); use them when diff["host_changed"]["changed"] is true.
+std::string host_warning_heading(const nlohmann::json& diff);
+std::vector<std::string> host_lines(const nlohmann::json& diff);
+// "WARNING: the A/A run ... did not run on A's host ..." or "" when it did (or there is none).
+std::string noise_host_note(const nlohmann::json& diff);
+// "Host facts recorded by one run only (...)" or "".
+std::string unknown_host_note(const nlohmann::json& diff);
+// The tier summary: {tier, counts in words}, for outcomes, loss curves, steps, speed, memory.
+std::vector<std::pair<std::string, std::string>> tier_lines(const nlohmann::json& diff);
 
 // One entry of a cell's "changes" in words: "final_loss 0.25 -> 0.2 (-20%)".
 std::string describe_change(const nlohmann::json& change);
