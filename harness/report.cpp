@@ -135,9 +135,11 @@ std::vector<std::string> devices_of(const json& matrix) {
 
 std::string md_escape(const std::string& s) {
   std::string out;
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
+    else if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;  // CR LF: one line break, one space
+    else if (c == '\n' || c == '\r') out += ' ';
     else out += c;
   }
   return out;
@@ -351,9 +353,10 @@ std::string seed_count(const json& cell) {
 }
 
 // A remedy as one entry of the overview's column: "lower_lr @40 3/3", "adam (stalled 3/3)".
+// Not escaped: the caller escapes the whole entry once.
 std::string overview_entry(const json& cell, bool markdown) {
   const std::string role = remedy_role(cell);
-  const std::string label = markdown ? "`" + md_escape(cell.value("mitigation", "")) + "`" : cell.value("mitigation", "");
+  const std::string label = markdown ? "`" + cell.value("mitigation", "") + "`" : cell.value("mitigation", "");
   std::string what;
   if (role == "fault") {
     what = outcome_short(cell);
@@ -851,7 +854,7 @@ std::string render_csv(const json& matrix) {
   std::ostringstream os;
   os << "id,scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
         "reached_step,final_loss,final_eval_loss,peak_mem_bytes,mem_growth_bytes_per_step,wall_seconds,stack,seeds,"
-        "article_row\n";
+        "article_row,train_seconds,step_seconds_median,peak_alloc_bytes,peak_reserved_bytes,mem_growth_bytes\n";
   for (const auto& c : cells_of(matrix)) {
     const json& ev = evidence_of(c);
     // Numbers exactly as the matrix holds them: a spreadsheet or a script gets no rounded value.
@@ -864,7 +867,12 @@ std::string render_csv(const json& matrix) {
        << field("reached_step") << "," << field("final_loss") << "," << field("final_eval_loss") << ","
        << field("peak_mem_bytes") << "," << field("mem_growth_bytes_per_step") << "," << field("wall_seconds") << ","
        << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << ","
-       << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", "")) << "\n";
+       << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", ""));
+    // Added later, at the end so that the earlier columns keep their places.
+    for (const char* k : {"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes",
+                          "mem_growth_bytes"})
+      os << "," << field(k);
+    os << "\n";
   }
   return os.str();
 }

@@ -26,7 +26,7 @@ std::string cell_display(const nlohmann::json& cell);
 // The mitigation column: the label, and for a stack its members ("resnet [residual+batchnorm]").
 std::string mitigation_display(const nlohmann::json& cell);
 
-// Text safe inside a Markdown table cell ('|' escaped, newlines folded).
+// Text safe inside a Markdown table cell ('|' escaped; line breaks, CR, LF or CR LF, folded to a space).
 std::string md_escape(const std::string& s);
 
 // ---- the layout for people: article rows, one block per scenario ---------------------------------

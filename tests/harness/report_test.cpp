@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -128,21 +129,33 @@ TEST(Markdown, ATablePerArticleRowInTheArticlesOrderAndShortLines) {
 }
 
 TEST(Markdown, PipesAndNewlinesDoNotBreakTheTable) {
-  json m = {{"cells", {cell("a|b", "none", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}})}}};
-  const auto rows = markdown_table(tw::render_markdown(m), "cpu");
-  ASSERT_EQ(rows.size(), 3u);
-  ASSERT_EQ(rows[2].size(), 5u);
+  json m = {{"cells",
+             {cell("a|b", "none", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}}),
+              cell("a|b", "x|y\rz", "cpu", "healthy", "healthy", {{"reached_step", 7}}),
+              cell("a|b", "p|q\r\nr", "cpu", "stalled", "healthy", {{"final_loss", 0.5}})}}};
+  const std::string md = tw::render_markdown(m);
+  EXPECT_EQ(md.find('\r'), std::string::npos);
+  EXPECT_EQ(md.find("\\\\|"), std::string::npos) << "escaped once, not twice\n" << md;
+  const auto rows = markdown_table(md, "cpu");
+  ASSERT_EQ(rows.size(), 3u) << md;
+  ASSERT_EQ(rows[2].size(), 5u) << md;
   EXPECT_EQ(rows[2][0], "`a|b` (fault_of_a|b)");
   EXPECT_EQ(rows[2][1], "crash SIG NEW");
+  EXPECT_EQ(rows[2][2], "`x|y z` @7");  // a lone CR is a line break too
+  EXPECT_EQ(rows[2][4], "**`p|q r` (stalled loss 0.5)** ✗ expected healthy");  // CR LF: one space
+  EXPECT_EQ(tw::md_escape("a|b\r\nc\rd\ne"), "a\\|b c d e");
 }
 
 // Enough of XML 1.0 for what the renderer emits: balanced elements, quoted attributes,
-// known entities only, no raw '<' or '&', no forbidden control characters.
+// known entities and decimal character references only, no raw '<' or '&', no forbidden control characters.
 std::string xml_problem(const std::string& xml) {
   auto entity_at = [&](std::size_t k) {
     for (const char* ent : {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"})
       if (xml.compare(k, std::string(ent).size(), ent) == 0) return true;
-    return false;
+    // A decimal character reference (the figures' "&#215;").
+    std::size_t d = k + 2;
+    while (d < xml.size() && std::isdigit(static_cast<unsigned char>(xml[d]))) ++d;
+    return xml.compare(k, 2, "&#") == 0 && d > k + 2 && d < xml.size() && xml[d] == ';';
   };
   auto forbidden = [](char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -309,11 +322,12 @@ TEST(Csv, HeaderAndOneLinePerCellWithItsIdAndExactNumbers) {
                                                "verdict", "summary", "symptom_step", "detected_step", "reached_step",
                                                "final_loss", "final_eval_loss", "peak_mem_bytes",
                                                "mem_growth_bytes_per_step", "wall_seconds", "stack", "seeds",
-                                               "article_row"}));
-  for (const auto& r : rows) EXPECT_EQ(r.size(), 20u);
+                                               "article_row", "train_seconds", "step_seconds_median",
+                                               "peak_alloc_bytes", "peak_reserved_bytes", "mem_growth_bytes"}));
+  for (const auto& r : rows) EXPECT_EQ(r.size(), 25u);
   EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one/lower_lr/cpu", "lr_one", "fault_of_lr_one", "lower_lr", "cpu",
                                                "diverged", "healthy", "unexpected", "diverged@9", "9", "", "", "", "",
-                                               "", "", "", "", "", "hyper-parameters"}));
+                                               "", "", "", "", "", "hyper-parameters", "", "", "", "", ""}));
   EXPECT_EQ(rows[5][6], "");  // unpinned: no expectation
   EXPECT_EQ(rows[5][19], "");  // no article row known
   EXPECT_EQ(rows[1][16], "1.5");
@@ -321,6 +335,28 @@ TEST(Csv, HeaderAndOneLinePerCellWithItsIdAndExactNumbers) {
   EXPECT_EQ(rows[1][12], "10456444960768.123");  // as the matrix holds it
   EXPECT_EQ(std::stod(rows[2][13]), 0.0812345678901234);
   EXPECT_EQ(rows[2][11], "40");
+}
+
+TEST(Csv, TheTimingAndMemoryNumbersDiffComparesExactly) {
+  json m = sample_matrix();
+  m["cells"][1]["evidence"].update({{"train_seconds", 1.2345678901234567},
+                                    {"step_seconds_median", 0.0012345678901234567},
+                                    {"peak_alloc_bytes", 123456789.0},
+                                    {"peak_reserved_bytes", 268435456},
+                                    {"mem_growth_bytes", -4096.0}});
+  const auto rows = parse_csv(tw::render_csv(m));
+  ASSERT_EQ(rows.size(), 7u);
+  ASSERT_EQ(rows[0].size(), 25u);
+  ASSERT_EQ(rows[2].size(), 25u);
+  EXPECT_EQ(std::vector<std::string>(rows[0].begin() + 20, rows[0].end()),
+            (std::vector<std::string>{"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes",
+                                      "mem_growth_bytes"}));
+  // Every digit that tells the double apart: it reads back as the same number.
+  EXPECT_EQ(std::stod(rows[2][20]), 1.2345678901234567) << rows[2][20];
+  EXPECT_EQ(std::stod(rows[2][21]), 0.0012345678901234567) << rows[2][21];
+  EXPECT_EQ(std::vector<std::string>(rows[2].begin() + 22, rows[2].end()),
+            (std::vector<std::string>{"123456789", "268435456", "-4096"}));
+  EXPECT_EQ(std::vector<std::string>(rows[1].begin() + 20, rows[1].end()), std::vector<std::string>(5, ""));
 }
 
 TEST(Csv, QuotesFieldsThatNeedIt) {
@@ -335,7 +371,7 @@ TEST(Csv, QuotesFieldsThatNeedIt) {
   ASSERT_EQ(rows.size(), tricky.size() + 1) << csv;
   for (std::size_t i = 0; i < tricky.size(); ++i) {
     SCOPED_TRACE(tricky[i]);
-    ASSERT_EQ(rows[i + 1].size(), 20u);
+    ASSERT_EQ(rows[i + 1].size(), 25u);
     EXPECT_EQ(rows[i + 1][0], tricky[i] + "/" + tricky[i] + "/cpu");
     EXPECT_EQ(rows[i + 1][1], tricky[i]);
     EXPECT_EQ(rows[i + 1][3], tricky[i]);
