@@ -7,6 +7,7 @@
 
 #include "harness/html_report.h"
 #include "harness/report.h"
+#include "harness/text_util.h"
 
 namespace tw {
 using nlohmann::json;
@@ -69,6 +70,17 @@ Curve curve_of(const json& series) {
 }
 
 bool plottable(double y) { return std::isfinite(y) && y > 0; }
+// A finite loss a log axis cannot show (zero, or a negative loss of a custom objective): marked
+// at the bottom edge.
+bool below_axis(double y) { return std::isfinite(y) && y <= 0; }
+
+// What the legend says of a remedy whose first seed draws no line.
+std::string no_curve_note(const Curve& c) {
+  if (c.x.empty()) return ", no loss curve";
+  for (const double y : c.y)
+    if (below_axis(y)) return ", no positive loss";
+  return ", no finite loss";
+}
 
 std::string num(double v, int precision = 3) {
   std::ostringstream os;
@@ -91,10 +103,7 @@ std::string decade_label(int k) {
   return "1e" + std::to_string(k);
 }
 
-std::string shorten(const std::string& s, std::size_t n) {
-  if (s.size() <= n) return s;
-  return s.substr(0, n - 1) + "\u2026";
-}
+std::string shorten(const std::string& s, std::size_t n) { return utf8_shorten(s, n); }
 
 }  // namespace
 
@@ -154,6 +163,9 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
         }
       }
   const bool have = std::isfinite(ymin);
+  bool any_below = false;  // a loss <= 0 somewhere: marked, and a key row says what the mark is
+  for (const auto& e : entries)
+    for (const double y : e.curves.front().y) any_below = any_below || below_axis(y);
   if (have && plottable(target)) {
     ymin = std::min(ymin, target);
     ymax = std::max(ymax, target);
@@ -166,7 +178,7 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
   auto px = [&](double x) { return kLeft + (x - xmin) / (xmax - xmin) * kPlotWidth; };
   auto py = [&](double y) { return kTop + (1 - (std::log10(y) - lo) / (hi - lo)) * kPlotHeight; };
 
-  const double legend_height = kLegendRow * static_cast<double>(entries.size() + 4);
+  const double legend_height = kLegendRow * static_cast<double>(entries.size() + (any_below ? 5 : 4));
   const double height = std::max(kTop + kPlotHeight + 44, kTop + legend_height);
 
   std::ostringstream os;
@@ -213,7 +225,9 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
        << html_escape(num(target)) << " (eval loss)</text></g>";
   if (!have)
     os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight / 2
-       << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"#59636e\">no remedy reported a finite loss</text>";
+       << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"#59636e\">"
+       << (any_below ? "no remedy reported a positive loss (the log axis shows none)" : "no remedy reported a finite loss")
+       << "</text>";
 
   // Curves: every further seed first (thin), then the first seeds (thick) on top, the bare fault last.
   auto path_of = [&](const Curve& c) {
@@ -284,6 +298,15 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
            << "</title></text>";
         break;  // the first one says where it happened
       }
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+      if (below_axis(c.y[i])) {
+        const double bx = px(c.x[i]), by = kTop + kPlotHeight;
+        os << "<path class=\"below-axis\" d=\"M" << bx - 5 << " " << by - 8 << " L" << bx + 5 << " " << by - 8 << " L" << bx
+           << " " << by << " Z\" fill=\"" << e.color << "\"><title>"
+           << html_escape(who + ": loss " + num(c.y[i]) + " at step " + num(c.x[i], 6) + " (not on a log axis)")
+           << "</title></path>";
+        break;  // the first one says where it happened
+      }
   }
   os << "</g>";
 
@@ -300,7 +323,7 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
        << (!e.dash.empty() ? " stroke-dasharray=\"" + e.dash + "\"" : curve ? "" : " stroke-dasharray=\"1 2\"")
        << "/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9 << "\" font-size=\"12\" fill=\"#1f2328\">"
        << html_escape(shorten(label, 24)) << " <tspan fill=\"#59636e\">"
-       << html_escape(shorten(outcome + (curve ? "" : ", no loss curve"), kLegendChars - std::min<std::size_t>(label.size(), 24)))
+       << html_escape(shorten(outcome + (curve ? "" : no_curve_note(e.curves.front())), kLegendChars - std::min<std::size_t>(utf8_length(label), 24)))
        << "</tspan></text></g>";
     ly += kLegendRow;
   }
@@ -316,6 +339,12 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
   os << "<text x=\"" << kLegendX + 10 << "\" y=\"" << ly + 10 << "\" font-size=\"12\" text-anchor=\"middle\" "
      << "fill=\"#59636e\">&#215;</text><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
      << "\" font-size=\"11\" fill=\"#59636e\">loss not finite (NaN or Inf)</text>";
+  if (any_below) {
+    ly += kLegendRow;
+    os << "<path d=\"M" << kLegendX + 5 << " " << ly + 1 << " L" << kLegendX + 15 << " " << ly + 1 << " L" << kLegendX + 10
+       << " " << ly + 9 << " Z\" fill=\"#59636e\"/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
+       << "\" font-size=\"11\" fill=\"#59636e\">loss &#8804; 0 (below the log axis)</text>";
+  }
   os << "</g></svg>";
   return os.str();
 }

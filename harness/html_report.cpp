@@ -10,6 +10,7 @@
 #include "harness/figures.h"
 #include "harness/outcome.h"
 #include "harness/report.h"
+#include "harness/text_util.h"
 
 namespace tw {
 using nlohmann::json;
@@ -331,15 +332,18 @@ std::string cell_panel(const json& c, std::size_t i) {
 std::string html_escape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
+  // The figures are also standalone .svg files: XML, so valid UTF-8 and no forbidden control
+  // character (each becomes U+FFFD, as a browser shows a NUL).
+  for (char c : valid_utf8(s)) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&#39;"; break;
-      case '\0': out += "\xEF\xBF\xBD"; break;
-      default: out += c;
+      default:
+        if (xml_forbidden_control(static_cast<unsigned char>(c))) out += "\xEF\xBF\xBD";
+        else out += c;
     }
   }
   return out;

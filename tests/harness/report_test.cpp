@@ -8,6 +8,7 @@
 
 #include "harness/figures.h"
 #include "harness/report.h"
+#include "harness/text_util.h"
 #include "test_support.h"
 
 namespace {
@@ -587,6 +588,62 @@ TEST(Figure, EveryRemedyOverlaidOnALogAxisWithMarksAndALegend) {
   EXPECT_NE(empty.find("no remedy reported a finite loss"), std::string::npos);
   EXPECT_NE(empty.find(", no loss curve"), std::string::npos);
   EXPECT_EQ(tw::figure_file_name("a/b c", "cpu"), "a_b_c-cpu.svg");
+}
+
+TEST(Figure, ALossAtOrBelowZeroIsMarkedAtTheBottomEdgeNotDropped) {
+  json cells = json::array();
+  cells.push_back(cell("z", "none", "cpu", "healthy", "healthy", {}, {{"step", {1, 2, 3, 4}}, {"loss", {1.0, 0.5, 0.0, -0.1}}}));
+  cells.push_back(cell("z", "zero", "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {0.0, -1.0}}}));
+  cells.push_back(cell("z", "nolosses", "cpu", "error", "error"));
+  cells.push_back(cell("z", "nan", "cpu", "diverged", "diverged", {}, {{"step", {1}}, {"loss", {"nan"}}}));
+  const json m = {{"cells", cells}};
+  const std::string svg = tw::svg_scenario_figure(m, {0, 1, 2, 3}, "z on cpu");
+  EXPECT_EQ(xml_problem(svg), "") << svg;
+  // The first loss <= 0 of each first-seed curve, at the bottom edge, said in its title.
+  EXPECT_EQ(count(svg, "<path class=\"below-axis\""), 2u) << svg;
+  EXPECT_NE(svg.find("none: loss 0 at step 3 (not on a log axis)"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("zero: loss 0 at step 1 (not on a log axis)"), std::string::npos) << svg;
+  // The legend says what each remedy lacks, and what the mark is.
+  EXPECT_NE(svg.find(">zero <tspan fill=\"#59636e\">healthy, no positive loss</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">nolosses <tspan fill=\"#59636e\">error, no loss curve</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">nan <tspan fill=\"#59636e\">diverged, no finite loss</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("loss &#8804; 0 (below the log axis)"), std::string::npos) << svg;
+  // Only losses <= 0: nothing on the axis, said so (not "no finite loss").
+  const std::string zero = tw::svg_scenario_figure(m, {1}, "zero");
+  EXPECT_NE(zero.find("no remedy reported a positive loss"), std::string::npos) << zero;
+  EXPECT_EQ(zero.find("no remedy reported a finite loss"), std::string::npos) << zero;
+  EXPECT_EQ(count(zero, "<path class=\"below-axis\""), 1u);
+  // No loss <= 0: no such mark and no key row for it.
+  const std::string plain = tw::svg_scenario_figure(m, {3}, "nan");
+  EXPECT_NE(plain.find("no remedy reported a finite loss"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("below the log axis"), std::string::npos) << plain;
+}
+
+TEST(Figure, AStandaloneSvgIsWellFormedXmlWhateverTheNames) {
+  std::string accents;
+  for (int i = 0; i < 30; ++i) accents += "\xC3\xA9";  // 30 x "é": cut after 23 characters, not 23 bytes
+  json cells = json::array();
+  cells.push_back(cell("donn\xC3\xA9" "es", "none", "cpu", "diverged", "diverged", {{"symptom_step", 2}},
+                       {{"step", {1, 2}}, {"loss", {1.0, 2.0}}}));
+  cells.push_back(cell("donn\xC3\xA9" "es", accents, "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {1.0, 0.5}}}));
+  cells.push_back(cell("donn\xC3\xA9" "es", "bell\x07tab\tnul" + std::string(1, '\0') + "bad\xFF", "cpu", "error", "error"));
+  cells[2]["outcome"] = "error\x01\xE2\x82";  // a control character and a cut sequence in data
+  const std::string svg = tw::svg_scenario_figure({{"cells", cells}}, {0, 1, 2}, "donn\xC3\xA9" "es\x1B[31m on cpu");
+  EXPECT_EQ(tw::valid_utf8(svg), svg) << "invalid UTF-8";
+  for (const char c : svg) EXPECT_FALSE(tw::xml_forbidden_control(static_cast<unsigned char>(c))) << int(c);
+  EXPECT_EQ(xml_problem(svg), "") << svg;
+  // The long name keeps 23 whole characters and an ellipsis.
+  std::string kept;
+  for (int i = 0; i < 23; ++i) kept += "\xC3\xA9";
+  EXPECT_NE(svg.find(">" + kept + "\xE2\x80\xA6 <tspan"), std::string::npos) << svg;
+  EXPECT_EQ(tw::utf8_shorten(accents, 24), kept + "\xE2\x80\xA6");
+  EXPECT_EQ(tw::utf8_length(accents), 30u);
+  // The parser of record, when this machine has it.
+  if (std::system("command -v xmllint >/dev/null 2>&1") == 0) {
+    tw_test::TempDir tmp;
+    const std::string file = tmp.write("figure.svg", svg);
+    EXPECT_EQ(tw_test::exit_code(std::system(("xmllint --noout '" + file + "'").c_str())), 0) << svg;
+  }
 }
 
 TEST(Evidence, APagePerArticleRowWithItsFiguresAndShortLines) {
