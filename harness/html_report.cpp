@@ -44,7 +44,7 @@ a.chip:hover{text-decoration:underline}
 a.chip.v-unexpected{box-shadow:inset 0 0 0 2px #d1242f}
 a.chip.v-flaky,a.chip.v-seed-dependent{box-shadow:inset 0 0 0 2px #bc4c00}
 a.chip.v-unpinned{outline:1px dashed #8c959f;outline-offset:-1px}
-.mark{color:#d1242f;font-weight:600}
+.mark{color:#d1242f;font-weight:600}.mark.v-flaky,.mark.v-seed-dependent{color:#bc4c00}
 details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
 details.v-flaky>summary,details.v-seed-dependent>summary{box-shadow:inset 0 0 0 3px #bc4c00}
 details.scenario{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
@@ -85,6 +85,7 @@ button{font:inherit;padding:3px 10px;border:1px solid var(--line);border-radius:
 table.diff td,table.diff th{border:1px solid var(--line);padding:4px 8px;text-align:left;font-size:13px}
 table.diff th{background:var(--panel)}
 tr.outcome-changed td{background:#fff1f0}
+.host-warning{border:2px solid #d1242f;border-radius:6px;background:#fff1f0;color:#82071e;padding:4px 12px;margin:8px 0}
 )css";
 
 // Opens a cell's panel when its matrix entry is followed (and when the page is loaded with
@@ -264,6 +265,21 @@ std::string seeds_table(const json& cell) {
   }
   os << "</table>";
   return os.str();
+}
+
+// The failing verdicts among some cells, worst first: "unexpected" (an unknown verdict counts as
+// one), then "seed-dependent", then "flaky"; each once.
+std::vector<std::string> failure_kinds(const json& cells, const std::vector<std::size_t>& which) {
+  std::vector<std::string> out;
+  for (const char* kind : {"unexpected", "seed-dependent", "flaky"})
+    for (const std::size_t i : which) {
+      const auto v = parse_verdict(cells[i].value("verdict", "unpinned")).value_or(Verdict::kUnexpected);
+      if (is_failure(v) && std::string(to_string(v)) == kind) {
+        out.push_back(kind);
+        break;
+      }
+    }
+  return out;
 }
 
 std::string device_heading(const std::string& device, const json& ctx) {
@@ -538,10 +554,26 @@ std::string render_html(const json& matrix, const json& diff) {
 
   if (with_diff) {
     const json& s = diff["summary"];
-    os << "<section id=\"diff\"><h2>Changes against the baseline</h2><p>" << html_escape(show(diff["a"])) << " &#8594; "
+    os << "<section id=\"diff\"><h2>Changes against the baseline</h2>";
+    // Another host first, as the text and Markdown diffs have it: the numbers may differ for that alone.
+    if (member(member(diff, "host_changed"), "changed") == true) {
+      os << "<div class=\"host-warning\"><p><b>" << html_escape(host_warning_heading(diff)) << "</b></p><ul>";
+      for (const auto& line : host_lines(diff)) os << "<li>" << html_escape(line) << "</li>";
+      os << "</ul></div>";
+    }
+    if (const std::string n = noise_host_note(diff); !n.empty())
+      os << "<div class=\"host-warning\"><p><b>" << html_escape(n) << "</b></p></div>";
+    if (const std::string u = unknown_host_note(diff); !u.empty()) os << "<p class=\"muted\">" << html_escape(u) << "</p>";
+    os << "<p>" << html_escape(show(diff["a"])) << " &#8594; "
        << html_escape(show(diff["b"])) << ": <b>" << s["outcome_changed"] << "</b> outcome(s) changed, "
        << s["evidence_changed"] << " with changed evidence only, " << s["compared"] << " cells compared; "
        << s["only_a"] << " only in the baseline, " << s["only_b"] << " only in this run.</p>";
+    if (diff.contains("per_cell")) {
+      os << "<h3>Tiers</h3><table class=\"diff\">";
+      for (const auto& [tier, text] : tier_lines(diff))
+        os << "<tr><th>" << html_escape(tier) << "</th><td>" << html_escape(text) << "</td></tr>";
+      os << "</table>";
+    }
     if (!diff["context"].empty()) {
       os << "<h3>Context</h3><table class=\"diff\"><tr><th></th><th>baseline</th><th>this run</th></tr>";
       for (const auto& c : diff["context"])
@@ -669,20 +701,19 @@ std::string render_html(const json& matrix, const json& diff) {
       os << "<h3>" << html_escape(article_row_title(row.name)) << "</h3>\n";
       for (const auto& b : row.scenarios) {
         std::map<std::string, int> counts;
-        bool failed = false;
-        for (const std::size_t i : b.cells) {
-          ++counts[remedy_role(cells[i])];
-          failed = failed || is_failure(parse_verdict(cells[i].value("verdict", "unpinned")).value_or(Verdict::kUnexpected));
-        }
-        os << "<details class=\"scenario" << (failed ? " v-unexpected" : "") << "\" id=\"" << html_escape(block_id(b))
-           << "\"><summary><b>" << html_escape(b.scenario) << "</b> <span class=\"muted\">" << html_escape(b.device)
+        for (const std::size_t i : b.cells) ++counts[remedy_role(cells[i])];
+        const std::vector<std::string> failures = failure_kinds(cells, b.cells);
+        os << "<details class=\"scenario";
+        if (!failures.empty()) os << " " << verdict_class(failures.front());
+        os << "\" id=\"" << html_escape(block_id(b)) << "\"><summary><b>" << html_escape(b.scenario) << "</b> <span class=\"muted\">" << html_escape(b.device)
            << " &#183; fault " << html_escape(b.fault);
         if (!b.fault_summary.empty()) os << ": " << html_escape(b.fault_summary);
         os << "</span><span class=\"counts\">";
         for (const auto& [role, what] : {std::pair<const char*, const char*>{"healed", "healed"},
                                          {"caught", "caught"}, {"not enough", "not enough"}})
           if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
-        if (failed) os << "<span class=\"mark\">&#10007; unexpected</span>";
+        for (const auto& v : failures)
+          os << "<span class=\"mark " << verdict_class(v) << "\">&#10007; " << html_escape(v) << "</span>";
         os << "</span></summary><div class=\"body\">";
         if (!b.description.empty()) os << "<p class=\"desc\">" << html_escape(b.description) << "</p>";
         os << "<div class=\"scenario-main\"><div class=\"figure-box\">"
