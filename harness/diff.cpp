@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "harness/json_util.h"
 #include "harness/report.h"
 
 namespace tw {
@@ -80,48 +81,19 @@ bool ignored_context_key(const std::string& key) {
          key == "baseline" || key.rfind("capabilities.", 0) == 0;
 }
 
-void flatten(const json& v, const std::string& prefix, std::map<std::string, json>& out) {
-  if (v.is_object()) {  // an empty object has no leaf to show
-    for (const auto& [k, item] : v.items()) flatten(item, prefix.empty() ? k : prefix + "." + k, out);
-  } else if (!prefix.empty()) {
-    out[prefix] = v;
-  }
-}
-
-std::string show(const json& v) {
-  if (v.is_null()) return "(none)";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float()) {
-    std::ostringstream os;
-    os.precision(6);
-    os << v.get<double>();
-    return os.str();
-  }
+// A value as text, a list of words (CPU flags) as the words: "avx avx2 fma".
+std::string show_value(const json& v) {
   if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); })) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : " ") + x.get<std::string>();
     return out.empty() ? "(none)" : out;
   }
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return show(v);
 }
 
 double number(const json& v, bool& ok) {
   ok = v.is_number();
   return ok ? v.get<double>() : 0;
-}
-
-const json& field(const json& obj, const char* key) {
-  static const json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
-}
-
-const json& cells_of(const json& matrix) {
-  static const json empty = json::array();
-  if (!matrix.is_object()) return empty;
-  auto it = matrix.find("cells");
-  return it == matrix.end() || !it->is_array() ? empty : *it;
 }
 
 std::string percent(double fraction) {
@@ -208,23 +180,23 @@ int tier_rank(const std::string& tier) {
 
 // The seed a cell's main record ran with: its first seed, else the run's.
 json main_seed(const json& cell, const json& context) {
-  const json& values = field(field(cell, "seeds"), "values");
+  const json& values = member(member(cell, "seeds"), "values");
   if (values.is_array() && !values.empty()) return values[0];
-  return field(context, "seed");
+  return member(context, "seed");
 }
 
 // Both runs had the same seeds for this cell (so seed i of one is seed i of the other).
 bool same_seed_values(const json& ca, const json& cb) {
-  const json& va = field(field(ca, "seeds"), "values");
-  const json& vb = field(field(cb, "seeds"), "values");
+  const json& va = member(member(ca, "seeds"), "values");
+  const json& vb = member(member(cb, "seeds"), "values");
   return va.is_array() && va == vb;
 }
 
 // The curve of seed i of a cell: 0 is its main series, i > 0 its seed_series[i - 1].
 const json& seed_curve(const json& cell, std::size_t i) {
   static const json none;
-  if (i == 0) return field(cell, "series");
-  const json& more = field(cell, "seed_series");
+  if (i == 0) return member(cell, "series");
+  const json& more = member(cell, "seed_series");
   return more.is_array() && more.size() >= i ? more[i - 1] : none;
 }
 
@@ -236,14 +208,14 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
   if (!seed_a.is_null() && !seed_b.is_null() && seed_a != seed_b) {
     main = {{"tier", "not comparable"}, {"reason", "different seeds (" + show(seed_a) + ", " + show(seed_b) + ")"}};
   } else {
-    main = compare_curves(field(ca, "series"), field(cb, "series"), tolerance);
+    main = compare_curves(member(ca, "series"), member(cb, "series"), tolerance);
   }
   main["seed"] = seed_a.is_null() ? seed_b : seed_a;
   seeds.push_back(main);
   if (same_seed_values(ca, cb)) {
     const json& values = ca["seeds"]["values"];
-    const json& sa = field(ca, "seed_series");
-    const json& sb = field(cb, "seed_series");
+    const json& sa = member(ca, "seed_series");
+    const json& sb = member(cb, "seed_series");
     for (std::size_t i = 1; i < values.size(); ++i) {
       json s;
       if (sa.is_array() && sb.is_array() && sa.size() >= i && sb.size() >= i)
@@ -290,15 +262,15 @@ json compare_steps(const json& ca, const json& cb, const json& ctx_a, const json
   auto compare = [&](const json& ea, const json& eb, const json& seed) {
     json s = {{"seed", seed}};
     for (const char* key : {"reached_step", "steps"})
-      if (field(ea, key) != field(eb, key)) s[key] = {{"a", field(ea, key)}, {"b", field(eb, key)}};
+      if (member(ea, key) != member(eb, key)) s[key] = {{"a", member(ea, key)}, {"b", member(eb, key)}};
     if (s.size() > 1) seeds.push_back(s);
   };
   const json seed_a = main_seed(ca, ctx_a);
-  compare(field(ca, "evidence"), field(cb, "evidence"), seed_a.is_null() ? main_seed(cb, ctx_b) : seed_a);
+  compare(member(ca, "evidence"), member(cb, "evidence"), seed_a.is_null() ? main_seed(cb, ctx_b) : seed_a);
   if (same_seed_values(ca, cb)) {
     const json& values = ca["seeds"]["values"];
-    const json& ea = field(ca["seeds"], "evidence");
-    const json& eb = field(cb["seeds"], "evidence");
+    const json& ea = member(ca["seeds"], "evidence");
+    const json& eb = member(cb["seeds"], "evidence");
     if (ea.is_array() && eb.is_array())
       for (std::size_t i = 1; i < values.size() && i < ea.size() && i < eb.size(); ++i) compare(ea[i], eb[i], values[i]);
   }
@@ -319,15 +291,15 @@ const char* const kTimingSources[] = {"step_seconds_median", "median_step_ms", "
 std::optional<double> step_time(const json& ev, const std::string& source) {
   bool ok = false;
   if (source == "step_seconds_median") {
-    const double v = number(field(ev, "step_seconds_median"), ok);
+    const double v = number(member(ev, "step_seconds_median"), ok);
     if (ok && v > 0 && std::isfinite(v)) return v;
   } else if (source == "median_step_ms") {
-    const double v = number(field(ev, "median_step_ms"), ok);
+    const double v = number(member(ev, "median_step_ms"), ok);
     if (ok && v > 0 && std::isfinite(v)) return v / 1000;
   } else {
     bool ok2 = false;
-    const double t = number(field(ev, "train_seconds"), ok);
-    const double n = number(field(ev, "steps"), ok2);
+    const double t = number(member(ev, "train_seconds"), ok);
+    const double n = number(member(ev, "steps"), ok2);
     if (ok && ok2 && t > 0 && n > 0 && std::isfinite(t)) return t / n;
   }
   return std::nullopt;
@@ -335,9 +307,9 @@ std::optional<double> step_time(const json& ev, const std::string& source) {
 
 double total_time(const json& ev, double step_seconds) {
   bool ok = false;
-  const double t = number(field(ev, "train_seconds"), ok);
+  const double t = number(member(ev, "train_seconds"), ok);
   if (ok && t >= 0) return t;
-  const double n = number(field(ev, "steps"), ok);
+  const double n = number(member(ev, "steps"), ok);
   return ok && n > 0 ? step_seconds * n : -1;
 }
 
@@ -350,14 +322,14 @@ double median(std::vector<double> v) {
 // A cell's step time from one source: the median over its seeds when every seed recorded one,
 // else its main record's.
 std::optional<Timing> timing_of(const json& cell, const std::string& source) {
-  const json& ev = field(cell, "evidence");
+  const json& ev = member(cell, "evidence");
   const auto main = step_time(ev, source);
   if (!main) return std::nullopt;
   Timing t;
   t.step_seconds = *main;
   t.total_seconds = total_time(ev, *main);
   t.samples = 1;
-  const json& per_seed = field(field(cell, "seeds"), "evidence");
+  const json& per_seed = member(member(cell, "seeds"), "evidence");
   if (per_seed.is_array() && per_seed.size() > 1) {
     std::vector<double> steps, totals;
     for (const auto& e : per_seed) {
@@ -474,15 +446,15 @@ double memory_floor(const MemoryField& f, const DiffOptions& o) {
 }
 
 json compare_memory(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o) {
-  const json& ea = field(ca, "evidence");
-  const json& eb = field(cb, "evidence");
+  const json& ea = member(ca, "evidence");
+  const json& eb = member(cb, "evidence");
   static const json none;
-  const json& en = field(noise_cell ? *noise_cell : none, "evidence");
+  const json& en = member(noise_cell ? *noise_cell : none, "evidence");
   json fields = json::array();
   bool changed = false;
   for (const auto& f : memory_fields_of(ea, eb)) {
-    const json& va = field(ea, f.key.c_str());
-    const json& vb = field(eb, f.key.c_str());
+    const json& va = member(ea, f.key.c_str());
+    const json& vb = member(eb, f.key.c_str());
     json entry = {{"key", f.key}, {"label", f.label}, {"a", va}, {"b", vb}};
     const double tolerance = f.growth ? o.growth_tolerance : o.memory_tolerance;
     if (va.is_null() || vb.is_null()) {
@@ -502,7 +474,7 @@ json compare_memory(const json& ca, const json& cb, const json* noise_cell, cons
     double band = tolerance;
     double allowed = 0;  // the A/A run's own distance from A, in bytes
     bool on = false;
-    const double n = number(field(en, f.key.c_str()), on);
+    const double n = number(member(en, f.key.c_str()), on);
     if (on) {
       allowed = std::fabs(n - x);
       if (x != 0) {
@@ -537,8 +509,8 @@ bool within_tolerance(const json& a, const json& b, double relative) {
 
 json compare_curves(const json& a, const json& b, double tolerance) {
   auto usable = [](const json& series) {
-    const json& steps = field(series, "step");
-    const json& loss = field(series, "loss");
+    const json& steps = member(series, "step");
+    const json& loss = member(series, "loss");
     return steps.is_array() && loss.is_array() && !steps.empty() && steps.size() == loss.size();
   };
   if (!usable(a) || !usable(b)) {
@@ -612,11 +584,11 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
             {"only_b", json::array()}};
 
   std::map<std::string, json> ca, cb, cn;
-  flatten(field(a, "context"), "", ca);
-  flatten(field(b, "context"), "", cb);
+  for (auto& [k, v] : flatten(member(a, "context"))) ca[k] = std::move(v);
+  for (auto& [k, v] : flatten(member(b, "context"))) cb[k] = std::move(v);
   d["host_changed"] = compare_host(ca, cb);
   if (noise.is_object()) {
-    flatten(field(noise, "context"), "", cn);
+    for (auto& [k, v] : flatten(member(noise, "context"))) cn[k] = std::move(v);
     const json hn = compare_host(ca, cn);
     if (hn["changed"].get<bool>()) d["host_changed"]["noise_host_differs"] = hn["fields"];
   }
@@ -633,9 +605,9 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
   for (const auto& key : std::vector<std::string>(keys.begin(), keys.end()))
     if (!ignored_context_key(key)) add_context(key, key);
 
-  const json& ctx_a = field(a, "context");
-  const json& ctx_b = field(b, "context");
-  const json& ctx_n = field(noise, "context");
+  const json& ctx_a = member(a, "context");
+  const json& ctx_b = member(b, "context");
+  const json& ctx_n = member(noise, "context");
   std::map<std::string, const json*> by_id_b, by_id_noise;
   for (const auto& c : cells_of(b)) by_id_b[c.value("id", "")] = &c;
   for (const auto& c : cells_of(noise)) by_id_noise[c.value("id", "")] = &c;
@@ -659,22 +631,22 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
     const json& cb_cell = *it->second;
     const auto nit = by_id_noise.find(id);
     const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second;
-    const json& ea = field(ca_cell, "evidence");
-    const json& eb = field(cb_cell, "evidence");
+    const json& ea = member(ca_cell, "evidence");
+    const json& eb = member(cb_cell, "evidence");
     json changes = json::array();
     bool outcome_differs = ca_cell.value("outcome", "") != cb_cell.value("outcome", "");
-    if (outcome_differs) changes.push_back({{"field", "outcome"}, {"a", field(ca_cell, "outcome")}, {"b", field(cb_cell, "outcome")}});
+    if (outcome_differs) changes.push_back({{"field", "outcome"}, {"a", member(ca_cell, "outcome")}, {"b", member(cb_cell, "outcome")}});
     // Runs with the same seeds are compared seed by seed: a change on any seed is a change of
     // the cell's outcome. (With different seeds the context says so; only main records compare.)
-    const json& sa = field(ca_cell, "seeds");
-    const json& sb = field(cb_cell, "seeds");
+    const json& sa = member(ca_cell, "seeds");
+    const json& sb = member(cb_cell, "seeds");
     json changed_seeds = json::array();
-    if (sa.is_object() && sb.is_object() && field(sa, "values") == field(sb, "values") &&
-        field(sa, "outcomes").is_array() && field(sa, "outcomes").size() == field(sb, "outcomes").size()) {
+    if (sa.is_object() && sb.is_object() && member(sa, "values") == member(sb, "values") &&
+        member(sa, "outcomes").is_array() && member(sa, "outcomes").size() == member(sb, "outcomes").size()) {
       const json& oa = sa["outcomes"];
       const json& ob = sb["outcomes"];
       for (std::size_t i = 0; i < oa.size(); ++i)
-        if (oa[i] != ob[i] && i < field(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
+        if (oa[i] != ob[i] && i < member(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
       if (!changed_seeds.empty()) {
         std::string which;
         for (const auto& v : changed_seeds) which += (which.empty() ? "" : ", ") + show(v);
@@ -686,7 +658,7 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
     // The step where a symptom showed, a guard fired or the target was reached is the evidence
     // documentation quotes.
     for (const char* key : {"symptom_step", "detected_step", "reached_step"})
-      if (field(ea, key) != field(eb, key)) changes.push_back({{"field", key}, {"a", field(ea, key)}, {"b", field(eb, key)}});
+      if (member(ea, key) != member(eb, key)) changes.push_back({{"field", key}, {"a", member(ea, key)}, {"b", member(eb, key)}});
 
     const json steps = compare_steps(ca_cell, cb_cell, ctx_a, ctx_b);
     {
@@ -698,14 +670,14 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
       // Every seed's steps to target and steps run, when another seed than the first changed
       // (the first seed's are the main record's: reached_step above, steps below).
       auto per_seed = [&](const char* key) {
-        if (!same_seed_values(ca_cell, cb_cell) || !field(sa, "evidence").is_array() ||
-            !field(sb, "evidence").is_array() || sa["evidence"].size() != sb["evidence"].size())
+        if (!same_seed_values(ca_cell, cb_cell) || !member(sa, "evidence").is_array() ||
+            !member(sb, "evidence").is_array() || sa["evidence"].size() != sb["evidence"].size())
           return;
         json va = json::array(), vb = json::array();
         std::string which;
         for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
-          va.push_back(field(sa["evidence"][i], key));
-          vb.push_back(field(sb["evidence"][i], key));
+          va.push_back(member(sa["evidence"][i], key));
+          vb.push_back(member(sb["evidence"][i], key));
           if (i > 0 && va.back() != vb.back() && i < sa["values"].size())
             which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
         }
@@ -715,14 +687,14 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
       };
       per_seed("reached_step");
       // Steps run fail `--fail-on steps` too: the cell is named by this change.
-      if (field(ea, "steps") != field(eb, "steps"))
-        changes.push_back({{"field", "steps"}, {"a", field(ea, "steps")}, {"b", field(eb, "steps")}});
+      if (member(ea, "steps") != member(eb, "steps"))
+        changes.push_back({{"field", "steps"}, {"a", member(ea, "steps")}, {"b", member(eb, "steps")}});
       per_seed("steps");
       if (steps["changed"].get<bool>()) steps_counts["changed"] = steps_counts["changed"].get<int>() + 1;
     }
 
-    if (!within_tolerance(field(ea, "final_loss"), field(eb, "final_loss"), options.loss_tolerance)) {
-      json ch = {{"field", "final_loss"}, {"a", field(ea, "final_loss")}, {"b", field(eb, "final_loss")}};
+    if (!within_tolerance(member(ea, "final_loss"), member(eb, "final_loss"), options.loss_tolerance)) {
+      json ch = {{"field", "final_loss"}, {"a", member(ea, "final_loss")}, {"b", member(eb, "final_loss")}};
       const std::string pct = percent_change(ch["a"], ch["b"]);
       if (!pct.empty()) ch["note"] = pct;
       changes.push_back(ch);
@@ -774,11 +746,11 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
       speed_counts[v] = speed_counts.value(v, 0) + 1;
     }
 
-    if (field(ca_cell, "expected") != field(cb_cell, "expected"))
-      changes.push_back({{"field", "expected"}, {"a", field(ca_cell, "expected")}, {"b", field(cb_cell, "expected")}});
+    if (member(ca_cell, "expected") != member(cb_cell, "expected"))
+      changes.push_back({{"field", "expected"}, {"a", member(ca_cell, "expected")}, {"b", member(cb_cell, "expected")}});
 
     d["per_cell"].push_back({{"id", id},
-                             {"outcome", {{"a", field(ca_cell, "outcome")}, {"b", field(cb_cell, "outcome")}, {"changed", outcome_differs}}},
+                             {"outcome", {{"a", member(ca_cell, "outcome")}, {"b", member(cb_cell, "outcome")}, {"changed", outcome_differs}}},
                              {"numerics", numerics},
                              {"steps", steps},
                              {"speed", speed},
@@ -791,8 +763,8 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
                   {"mitigation", cb_cell.value("mitigation", "")},
                   {"device", cb_cell.value("device", "")},
                   {"outcome_changed", outcome_differs},
-                  {"a_outcome", field(ca_cell, "outcome")},
-                  {"b_outcome", field(cb_cell, "outcome")},
+                  {"a_outcome", member(ca_cell, "outcome")},
+                  {"b_outcome", member(cb_cell, "outcome")},
                   {"a_summary", cell_display(ca_cell)},
                   {"b_summary", cell_display(cb_cell)},
                   {"changes", changes}};
@@ -834,7 +806,7 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
   if (!diff.is_object() || !diff.contains("summary")) return out;
   const json& s = diff["summary"];
   auto count = [&](const char* group, const char* key) {
-    const json& g = field(s, group);
+    const json& g = member(s, group);
     return g.is_object() ? g.value(key, 0) : 0;
   };
   if (outcomes_changed(diff)) out.push_back(std::to_string(s["outcome_changed"].get<int>()) + " outcome(s) changed");
@@ -842,7 +814,7 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
     out.push_back(std::to_string(count("speed", "slower")) + " cell(s) slower beyond the band");
   if (fail_on.count("memory")) {
     int grew = 0;
-    const json& fields = field(field(s, "memory"), "fields");
+    const json& fields = member(member(s, "memory"), "fields");
     if (fields.is_object())
       for (const auto& [k, v] : fields.items()) grew += v.value("grew", 0);
     if (grew > 0) out.push_back(std::to_string(grew) + " memory field(s) grew beyond the band");
@@ -857,22 +829,10 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
 
 std::string describe_change(const json& ch) {
   const std::string f = ch.value("field", "");
-  std::string s = f + " " + show(ch["a"]) + " -> " + show(ch["b"]);
-  auto mib = [](const json& v) {
-    if (!v.is_number()) return show(v);
-    std::ostringstream os;
-    os.precision(4);
-    os << v.get<double>() / (1024.0 * 1024.0) << " MiB";
-    return os.str();
-  };
+  std::string s = f + " " + show_value(ch["a"]) + " -> " + show_value(ch["b"]);
+  auto mib = [](const json& v) { return v.is_number() ? in_mib(v.get<double>(), 4) + " MiB" : show(v); };
   if (f == "peak_mem_bytes") s = "peak memory " + mib(ch["a"]) + " -> " + mib(ch["b"]);
-  auto kib = [](const json& v) {
-    if (!v.is_number()) return show(v);
-    std::ostringstream os;
-    os.precision(4);
-    os << v.get<double>() / 1024.0 << " KiB";
-    return os.str();
-  };
+  auto kib = [](const json& v) { return v.is_number() ? format_number(v.get<double>() / 1024.0, 4) + " KiB" : show(v); };
   for (const auto& m : known_memory_fields())
     if (f == m.key && f != "peak_mem_bytes")
       s = m.label + " " + (f == "mem_growth_bytes_per_step" ? kib(ch["a"]) + " -> " + kib(ch["b"])
@@ -911,25 +871,25 @@ std::string summary_line(const json& d) {
 }
 
 int count_of(const json& d, const char* group, const char* key) {
-  const json& g = field(field(d, "summary"), group);
+  const json& g = member(member(d, "summary"), group);
   return g.is_object() ? g.value(key, 0) : 0;
 }
 
-std::string host_value(const json& v) { return show(v); }
+std::string host_value(const json& v) { return show_value(v); }
 
 }  // namespace
 
 // The host block: one line per differing fact, list values (CPU flags) as what went and came.
 std::vector<std::string> host_lines(const json& d) {
   std::vector<std::string> lines;
-  const json& h = field(d, "host_changed");
-  for (const auto& f : field(h, "fields")) {
+  const json& h = member(d, "host_changed");
+  for (const auto& f : member(h, "fields")) {
     std::string line = f.value("label", "") + ": " + host_value(f["a"]) + " -> " + host_value(f["b"]);
     if (f.contains("added") || f.contains("removed")) {
       line = f.value("label", "") + ":";
-      if (!f["removed"].empty()) line += " without " + show(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
+      if (!f["removed"].empty()) line += " without " + show_value(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
       if (!f["added"].empty())
-        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show(f["added"]) + " (new in " + d.value("b", "B") + ")";
+        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show_value(f["added"]) + " (new in " + d.value("b", "B") + ")";
       if (f["removed"].empty() && f["added"].empty()) line += " " + host_value(f["a"]) + " -> " + host_value(f["b"]);
     }
     lines.push_back(line);
@@ -945,7 +905,7 @@ std::string host_warning_heading(const json& d) {
 }
 
 std::string unknown_host_note(const json& d) {
-  const json& u = field(field(d, "host_changed"), "unknown");
+  const json& u = member(member(d, "host_changed"), "unknown");
   if (!u.is_array() || u.empty()) return "";
   std::string which;
   for (const auto& f : u) which += (which.empty() ? "" : ", ") + f.value("label", "");
@@ -953,7 +913,7 @@ std::string unknown_host_note(const json& d) {
 }
 
 std::string noise_host_note(const json& d) {
-  const json& n = field(field(d, "host_changed"), "noise_host_differs");
+  const json& n = member(member(d, "host_changed"), "noise_host_differs");
   if (!n.is_array() || n.empty()) return "";
   std::string which;
   for (const auto& f : n) which += (which.empty() ? "" : ", ") + f.value("label", "");
@@ -973,7 +933,7 @@ std::string fraction_text(const json& v) {
 std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   std::vector<std::pair<std::string, std::string>> out;
   const json& s = d["summary"];
-  const json& tol = field(d, "tolerances");
+  const json& tol = member(d, "tolerances");
   std::ostringstream os;
   os << s.value("outcome_changed", 0) << " changed";
   out.push_back({"outcomes", os.str()});
@@ -981,9 +941,9 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   os << count_of(d, "numerics", "identical") << " identical, ";
   if (const int shorter = count_of(d, "numerics", "identical_on_shared_steps"); shorter > 0)
     os << shorter << " identical on shared steps only (one curve shorter), ";
-  os << count_of(d, "numerics", "within_tolerance") << " within tolerance (" << fraction_text(field(tol, "loss"))
+  os << count_of(d, "numerics", "within_tolerance") << " within tolerance (" << fraction_text(member(tol, "loss"))
      << "), " << count_of(d, "numerics", "drifted") << " drifted, ";
-  if (field(d, "noise").is_string())
+  if (member(d, "noise").is_string())
     os << count_of(d, "numerics", "drifted_in_noise") << " drift in the A/A run too (noise, no change), ";
   os << count_of(d, "numerics", "not_comparable") << " not comparable (of " << count_of(d, "numerics", "cell_seeds")
      << " cell-seeds)";
@@ -996,17 +956,17 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   os.str("");
   os << count_of(d, "speed", "slower") << " slower, " << count_of(d, "speed", "faster") << " faster, "
      << count_of(d, "speed", "within_band") << " within the band, " << count_of(d, "speed", "too_short")
-     << " too short (< " << milliseconds(field(tol, "min_seconds").is_number() ? tol["min_seconds"].get<double>() : 0)
+     << " too short (< " << milliseconds(member(tol, "min_seconds").is_number() ? tol["min_seconds"].get<double>() : 0)
      << "), " << count_of(d, "speed", "not_measured") << " not measured";
-  if (const json& mc = field(field(s, "speed"), "median_change"); mc.is_number())
+  if (const json& mc = member(member(s, "speed"), "median_change"); mc.is_number())
     os << "; median change " << signed_percent(mc.get<double>());
   os << "; median step time, threshold "
-     << fraction_text(field(tol, "speed"));
-  if (field(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
+     << fraction_text(member(tol, "speed"));
+  if (member(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
   else os << " alone (no --noise run: no noise band)";
   out.push_back({"speed", os.str()});
   os.str("");
-  const json& fields = field(field(s, "memory"), "fields");
+  const json& fields = member(member(s, "memory"), "fields");
   bool first = true;
   if (fields.is_object())
     for (const auto& m : known_memory_fields()) {
@@ -1026,8 +986,8 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
       first = false;
     }
   if (first) os << "no memory recorded";
-  os << " (peak tolerance " << fraction_text(field(tol, "memory")) << ", growth " << fraction_text(field(tol, "growth"));
-  if (field(d, "noise").is_string()) os << ", or the A/A noise when larger";
+  os << " (peak tolerance " << fraction_text(member(tol, "memory")) << ", growth " << fraction_text(member(tol, "growth"));
+  if (member(d, "noise").is_string()) os << ", or the A/A noise when larger";
   os << ")";
   out.push_back({"memory", os.str()});
   return out;
@@ -1088,7 +1048,7 @@ std::vector<std::pair<std::string, std::string>> speed_rows(const json& d) {
   return rows;
 }
 
-std::string context_value(const json& v) { return show(v); }
+std::string context_value(const json& v) { return show_value(v); }
 
 }  // namespace
 
@@ -1098,7 +1058,7 @@ std::string render_diff_text(const json& d, bool color) {
   const char* bold = color ? "\033[1m" : "";
   const char* reset = color ? "\033[0m" : "";
   std::ostringstream os;
-  if (field(field(d, "host_changed"), "changed") == true) {
+  if (member(member(d, "host_changed"), "changed") == true) {
     os << red << bold << host_warning_heading(d) << reset << "\n";
     for (const auto& line : host_lines(d)) os << red << "  " << line << reset << "\n";
     os << "\n";
@@ -1162,7 +1122,7 @@ std::string render_diff_text(const json& d, bool color) {
 std::string render_diff_markdown(const json& d) {
   std::ostringstream os;
   os << "## Diff: " << md_escape(d.value("a", "A")) << " → " << md_escape(d.value("b", "B")) << "\n\n";
-  if (field(field(d, "host_changed"), "changed") == true) {
+  if (member(member(d, "host_changed"), "changed") == true) {
     os << "> **" << md_escape(host_warning_heading(d)) << "**\n>\n";
     for (const auto& line : host_lines(d)) os << "> - " << md_escape(line) << "\n";
     os << "\n";

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/html_report.h"
+#include "harness/json_util.h"
 #include "harness/report.h"
 #include "harness/text_util.h"
 
@@ -26,29 +27,6 @@ constexpr const char* kPalette[] = {"#0969da", "#e16f24", "#1a7f37", "#8250df", 
                                     "#0a8b9c", "#9a6700", "#cf222e", "#57606a", "#4e79a7"};
 constexpr std::size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
-const json& member(const json& obj, const char* key) {
-  static const json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
-}
-
-// A loss value: a number, "nan"/"inf"/"-inf" for a non-finite one, null for a step without one.
-bool value_of(const json& v, double& out) {
-  if (v.is_number()) {
-    out = v.get<double>();
-    return true;
-  }
-  if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    if (s == "inf" || s == "+inf") out = std::numeric_limits<double>::infinity();
-    else if (s == "-inf") out = -std::numeric_limits<double>::infinity();
-    else out = std::numeric_limits<double>::quiet_NaN();
-    return true;
-  }
-  return false;
-}
-
 struct Curve {
   std::vector<double> x, y;  // y may be NaN or infinite (a gap, marked)
 };
@@ -60,7 +38,7 @@ Curve curve_of(const json& series) {
   if (!loss.is_array()) return c;
   for (std::size_t i = 0; i < loss.size(); ++i) {
     double y = 0, x = static_cast<double>(i + 1);
-    if (!value_of(loss[i], y)) continue;
+    if (!recorded_number(loss[i], y)) continue;
     if (steps.is_array() && i < steps.size() && steps[i].is_number()) x = steps[i].get<double>();
     if (!std::isfinite(x)) continue;
     c.x.push_back(x);
@@ -82,13 +60,6 @@ std::string no_curve_note(const Curve& c) {
   return ", no finite loss";
 }
 
-std::string num(double v, int precision = 3) {
-  std::ostringstream os;
-  os.precision(precision);
-  os << v;
-  return os.str();
-}
-
 // 1, 2 or 5 times a power of ten, giving at most about `ticks` intervals over `range`.
 double nice_step(double range, int ticks) {
   const double raw = range / ticks;
@@ -99,7 +70,7 @@ double nice_step(double range, int ticks) {
 }
 
 std::string decade_label(int k) {
-  if (k >= -3 && k <= 4) return num(std::pow(10.0, k), 6);
+  if (k >= -3 && k <= 4) return format_number(std::pow(10.0, k), 6);
   return "1e" + std::to_string(k);
 }
 
@@ -145,7 +116,7 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
       if (k >= kPaletteSize) e.dash = "6 3";
     }
     double t = 0;
-    if (value_of(member(member(*e.cell, "evidence"), "target_loss"), t) && plottable(t) && std::isnan(target)) target = t;
+    if (recorded_number(member(member(*e.cell, "evidence"), "target_loss"), t) && plottable(t) && std::isnan(target)) target = t;
     entries.push_back(std::move(e));
   }
 
@@ -214,7 +185,7 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
   for (double x = std::ceil(xmin / step) * step; x <= xmax + 1e-9; x += step) {
     os << "<line x1=\"" << px(x) << "\" x2=\"" << px(x) << "\" y1=\"" << kTop + kPlotHeight << "\" y2=\""
        << kTop + kPlotHeight + 4 << "\" stroke=\"#8c959f\"/><text x=\"" << px(x) << "\" y=\"" << kTop + kPlotHeight + 16
-       << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">" << num(x, 6) << "</text>";
+       << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">" << format_number(x, 6) << "</text>";
   }
   os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight + 34
      << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">step</text></g>";
@@ -222,7 +193,7 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
     os << "<g class=\"target\"><line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlotWidth << "\" y1=\"" << py(target)
        << "\" y2=\"" << py(target) << "\" stroke=\"#8c959f\" stroke-dasharray=\"2 3\"/><text x=\"" << kLeft + kPlotWidth - 4
        << "\" y=\"" << py(target) - 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">target "
-       << html_escape(num(target)) << " (eval loss)</text></g>";
+       << html_escape(format_number(target, 3)) << " (eval loss)</text></g>";
   if (!have)
     os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight / 2
        << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"#59636e\">"
@@ -280,21 +251,21 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
     };
     const std::string who = e.cell->value("mitigation", "");
     double v = 0, x = 0, y = 0;
-    if (value_of(member(ev, "symptom_step"), v) && std::isfinite(v)) {
+    if (recorded_number(member(ev, "symptom_step"), v) && std::isfinite(v)) {
       at(v, x, y);
       os << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"4.5\" fill=\"#ffffff\" stroke=\"" << e.color
-         << "\" stroke-width=\"2\"><title>" << html_escape(who + ": symptom at step " + num(v, 6)) << "</title></circle>";
+         << "\" stroke-width=\"2\"><title>" << html_escape(who + ": symptom at step " + format_number(v, 6)) << "</title></circle>";
     }
-    if (value_of(member(ev, "detected_step"), v) && std::isfinite(v)) {
+    if (recorded_number(member(ev, "detected_step"), v) && std::isfinite(v)) {
       at(v, x, y);
       os << "<path d=\"M" << x << " " << y - 6 << " L" << x + 6 << " " << y << " L" << x << " " << y + 6 << " L" << x - 6
          << " " << y << " Z\" fill=\"" << e.color << "\" stroke=\"#ffffff\" stroke-width=\"1\"><title>"
-         << html_escape(who + ": guard fired at step " + num(v, 6)) << "</title></path>";
+         << html_escape(who + ": guard fired at step " + format_number(v, 6)) << "</title></path>";
     }
     for (std::size_t i = 0; i < c.x.size(); ++i)
       if (!std::isfinite(c.y[i])) {
         os << "<text x=\"" << px(c.x[i]) << "\" y=\"" << kTop + 10 << "\" font-size=\"12\" text-anchor=\"middle\" fill=\""
-           << e.color << "\">&#215;<title>" << html_escape(who + ": loss " + num(c.y[i]) + " at step " + num(c.x[i], 6))
+           << e.color << "\">&#215;<title>" << html_escape(who + ": loss " + format_number(c.y[i], 3) + " at step " + format_number(c.x[i], 6))
            << "</title></text>";
         break;  // the first one says where it happened
       }
@@ -303,7 +274,7 @@ std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_
         const double bx = px(c.x[i]), by = kTop + kPlotHeight;
         os << "<path class=\"below-axis\" d=\"M" << bx - 5 << " " << by - 8 << " L" << bx + 5 << " " << by - 8 << " L" << bx
            << " " << by << " Z\" fill=\"" << e.color << "\"><title>"
-           << html_escape(who + ": loss " + num(c.y[i]) + " at step " + num(c.x[i], 6) + " (not on a log axis)")
+           << html_escape(who + ": loss " + format_number(c.y[i], 3) + " at step " + format_number(c.x[i], 6) + " (not on a log axis)")
            << "</title></path>";
         break;  // the first one says where it happened
       }

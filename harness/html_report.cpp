@@ -8,6 +8,7 @@
 
 #include "harness/diff.h"
 #include "harness/figures.h"
+#include "harness/json_util.h"
 #include "harness/outcome.h"
 #include "harness/report.h"
 #include "harness/text_util.h"
@@ -162,27 +163,11 @@ const std::vector<std::pair<std::string, std::string>>& outcome_legend() {
   return l;
 }
 
-std::string fmt(double v, int precision = 4) {
-  std::ostringstream os;
-  os.precision(precision);
-  os << v;
-  return os.str();
-}
-
-std::string show(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return "";
-  if (v.is_number_float()) return fmt(v.get<double>(), 6);
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string or_none(const json& v) { return v.is_null() ? "(none)" : show(v); }
-
 // Evidence values as a reader wants them: byte counts also in MiB.
 std::string evidence_text(const std::string& key, const json& v) {
   const bool bytes = key.find("_bytes") != std::string::npos;
   if (bytes && v.is_number() && std::fabs(v.get<double>()) >= 1024 * 1024)
-    return show(v) + " (" + fmt(v.get<double>() / (1024.0 * 1024.0), 4) + " MiB)";
+    return show(v) + " (" + in_mib(v.get<double>(), 4) + " MiB)";
   return show(v);
 }
 
@@ -199,31 +184,9 @@ std::string verdict_class(const std::string& verdict) {
   return "v-unexpected";
 }
 
-const json& cells_of(const json& matrix) {
-  static const json empty = json::array();
-  auto it = matrix.find("cells");
-  return it == matrix.end() || !it->is_array() ? empty : *it;
-}
-
-const json& member(const json& obj, const char* key) {
-  static const json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
-}
-
-bool finite_number(const json& v, double& out) {
-  if (!v.is_number()) return false;
-  out = v.get<double>();
-  return std::isfinite(out);
-}
-
-void flatten(const json& v, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
-  if (v.is_object()) {  // an empty object has no leaf to show
-    for (const auto& [k, item] : v.items()) flatten(item, prefix.empty() ? k : prefix + "." + k, out);
-  } else if (!prefix.empty()) {
-    out.emplace_back(prefix, evidence_text(prefix, v));
-  }
+// The leaves of an object as rows of a key-value table, byte counts also in MiB.
+void add_rows(const json& v, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& rows) {
+  for (const auto& [key, leaf] : flatten(v, prefix)) rows.emplace_back(key, evidence_text(key, leaf));
 }
 
 std::string kv_table(const std::vector<std::pair<std::string, std::string>>& rows, const std::string& cls = "kv") {
@@ -282,15 +245,6 @@ std::vector<std::string> failure_kinds(const json& cells, const std::vector<std:
   return out;
 }
 
-std::string device_heading(const std::string& device, const json& ctx) {
-  std::string h = device;
-  if (device == "cuda" && member(member(ctx, "probe"), "gpu_name").is_string())
-    h += " (" + member(member(ctx, "probe"), "gpu_name").get<std::string>() + ")";
-  else if (device == "cpu" && member(member(ctx, "host"), "cpu").is_string())
-    h += " (" + member(member(ctx, "host"), "cpu").get<std::string>() + ")";
-  return h;
-}
-
 std::string charts_for(const json& cell) {
   const json& series = member(cell, "series");
   const json& ev = member(cell, "evidence");
@@ -334,8 +288,8 @@ std::string cell_panel(const json& c, std::size_t i) {
     rows.push_back({"stack", members + " (applied in this order)"});
   }
   rows.push_back({"expected", member(c, "expected").is_null() ? "(not pinned)" : show(member(c, "expected"))});
-  flatten(member(c, "evidence"), "", rows);
-  if (c.contains("repeat")) flatten(c["repeat"], "repeat", rows);
+  add_rows(member(c, "evidence"), "", rows);
+  if (c.contains("repeat")) add_rows(c["repeat"], "repeat", rows);
   os << kv_table(rows) << seeds_table(c);
   const std::string tail = c.value("log_tail", "");
   if (!tail.empty()) os << "<h3>Last output</h3><pre>" << html_escape(tail) << "</pre>";
@@ -462,13 +416,13 @@ std::string svg_line_chart(const std::string& title, const json& steps,
     }
   }
   os << "<text x=\"" << kLeft << "\" y=\"" << kH - 8 << "\" font-size=\"10\" fill=\"#59636e\">step "
-     << html_escape(fmt(xmin, 6)) << "</text><text x=\"" << kLeft + pw << "\" y=\"" << kH - 8
-     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(fmt(xmax, 6)) << "</text>";
+     << html_escape(format_number(xmin, 6)) << "</text><text x=\"" << kLeft + pw << "\" y=\"" << kH - 8
+     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(format_number(xmax, 6)) << "</text>";
   for (const auto& [step, name] : markers) {
     if (step < xmin || step > xmax) continue;
     const char* color = name == "symptom" ? "#cf222e" : name == "detected" ? "#0969da" : "#1a7f37";
     os << "<line x1=\"" << px(step) << "\" x2=\"" << px(step) << "\" y1=\"" << kTop << "\" y2=\"" << kTop + ph
-       << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>" << html_escape(name + " at step " + fmt(step, 6))
+       << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>" << html_escape(name + " at step " + format_number(step, 6))
        << "</title></line>";
   }
   for (std::size_t k = 0; k < series.size(); ++k) {
@@ -485,7 +439,7 @@ std::string svg_line_chart(const std::string& title, const json& steps,
         pen_down = false;  // a gap: the curve does not pretend to pass through NaN
         if (!values[i].is_null()) {
           os << "<text x=\"" << px(xs[i]) << "\" y=\"" << kTop + 9 << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#cf222e\">"
-             << "&#215;<title>" << html_escape(show(values[i]) + " at step " + fmt(xs[i], 6)) << "</title></text>";
+             << "&#215;<title>" << html_escape(show(values[i]) + " at step " + format_number(xs[i], 6)) << "</title></text>";
         }
         continue;
       }
@@ -577,8 +531,8 @@ std::string render_html(const json& matrix, const json& diff) {
     if (!diff["context"].empty()) {
       os << "<h3>Context</h3><table class=\"diff\"><tr><th></th><th>baseline</th><th>this run</th></tr>";
       for (const auto& c : diff["context"])
-        os << "<tr><th>" << html_escape(show(c["label"])) << "</th><td>" << html_escape(or_none(c["a"])) << "</td><td>"
-           << html_escape(or_none(c["b"])) << "</td></tr>";
+        os << "<tr><th>" << html_escape(show(c["label"])) << "</th><td>" << html_escape(show(c["a"])) << "</td><td>"
+           << html_escape(show(c["b"])) << "</td></tr>";
       os << "</table>";
     }
     if (!diff["cells"].empty()) {
@@ -650,7 +604,7 @@ std::string render_html(const json& matrix, const json& diff) {
   os << "<section id=\"overview\">";
   if (cells.empty()) os << "<p class=\"nodata\">This matrix has no cells.</p>";
   for (const auto& [device, rows] : layout) {
-    os << "<h2>" << html_escape(device_heading(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
+    os << "<h2>" << html_escape(device_title(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
        << html_escape(device) << "\"><colgroup><col class=\"c-row\"><col class=\"c-scenario\"><col class=\"c-fault\">"
        << "<col class=\"c-healed\"><col class=\"c-caught\"><col class=\"c-other\"></colgroup><thead><tr><th>article row</th>"
        << "<th>scenario</th><th>none (the fault)</th><th>healed</th><th>caught</th><th>not enough</th></tr></thead>\n";
@@ -696,7 +650,7 @@ std::string render_html(const json& matrix, const json& diff) {
         "seed thick, other seeds thin); &#9675; where the symptom appeared, &#9670; where a guard stopped the run, "
         "&#215; a loss that is not finite.</span></p>\n";
   for (const auto& [device, rows] : layout) {
-    if (devices.size() > 1) os << "<h2 class=\"device\">" << html_escape(device_heading(device, ctx)) << "</h2>\n";
+    if (devices.size() > 1) os << "<h2 class=\"device\">" << html_escape(device_title(device, ctx)) << "</h2>\n";
     for (const auto& row : rows) {
       os << "<h3>" << html_escape(article_row_title(row.name)) << "</h3>\n";
       for (const auto& b : row.scenarios) {
@@ -743,7 +697,7 @@ std::string render_html(const json& matrix, const json& diff) {
   os << "</section>\n";
 
   std::vector<std::pair<std::string, std::string>> ctx_rows;
-  flatten(ctx, "", ctx_rows);
+  add_rows(ctx, "", ctx_rows);
   os << "<section id=\"context\"><h2>Context</h2>" << kv_table(ctx_rows) << "</section>\n";
   os << "<script>" << kScript << "</script>\n</body>\n</html>\n";
   return os.str();

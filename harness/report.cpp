@@ -12,6 +12,7 @@
 #include "harness/catalog.h"
 #include "harness/errors.h"
 #include "harness/figures.h"
+#include "harness/json_util.h"
 #include "harness/outcome.h"
 #include "harness/scenario.h"
 #include "harness/store.h"
@@ -22,14 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string fmt(double v, int precision = 3) {
-  std::ostringstream os;
-  os.precision(precision);
-  os << v;
-  return os.str();
-}
-
-std::string mib(double bytes) { return fmt(bytes / (1024.0 * 1024.0), 3) + "MiB"; }
+std::string mib(double bytes) { return in_mib(bytes, 3) + "MiB"; }
 
 // JUnit readers (Surefire's schema, GitLab, the GitHub reporters) take plain decimals only.
 std::string junit_time(double seconds) {
@@ -51,7 +45,7 @@ std::string csv_field(const std::string& s) {
 std::string text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "";
-  if (v.is_number_float()) return fmt(v.get<double>(), 4);
+  if (v.is_number_float()) return format_number(v.get<double>(), 4);
   return v.dump();
 }
 
@@ -63,13 +57,6 @@ std::string exact(const json& v) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, d);
   return r.ec == std::errc() ? std::string(buf, r.ptr) : text(v);
-}
-
-// A reference into the matrix (json::value() would return a copy).
-const json& cells_of(const json& matrix) {
-  static const json empty = json::array();
-  auto it = matrix.find("cells");
-  return it == matrix.end() || !it->is_array() ? empty : *it;
 }
 
 const json& evidence_of(const json& cell) {
@@ -180,6 +167,13 @@ std::string cell_display(const json& cell) {
   const std::string seeds = seeds_text(cell);
   if (seeds.empty()) return cell_summary(cell);
   return seeds_disagree(cell) ? seeds : cell_summary(cell) + " (" + seeds + ")";
+}
+
+std::string device_title(const std::string& device, const json& ctx) {
+  const json* name = nullptr;
+  if (device == "cuda") name = &member(member(ctx, "probe"), "gpu_name");
+  else if (device == "cpu") name = &member(member(ctx, "host"), "cpu");
+  return name && name->is_string() ? device + " (" + name->get<std::string>() + ")" : device;
 }
 
 std::string mitigation_display(const json& cell) {
@@ -339,14 +333,6 @@ std::string md_entry(const json& c) {
   std::string e = md_escape(overview_entry(c, true));
   if (v == "unexpected" || v == "seed-dependent" || v == "flaky") e = "**" + e + "**";
   return e + md_escape(verdict_note_md(c));
-}
-
-std::string device_title(const std::string& device, const json& ctx) {
-  std::string h = device;
-  const json probe = ctx.value("probe", json::object()), host = ctx.value("host", json::object());
-  if (device == "cuda" && probe.contains("gpu_name")) h += " (" + text(probe["gpu_name"]) + ")";
-  else if (device == "cpu" && host.contains("cpu")) h += " (" + text(host["cpu"]) + ")";
-  return h;
 }
 
 // Stacks named in a set of cells: "`resnet` = residual + batchnorm + he_init", once each.
