@@ -566,229 +566,288 @@ json compare_curves(const json& a, const json& b, double tolerance) {
   return out;
 }
 
-json diff_matrices(const json& a, const json& b, const DiffOptions& options, const json& noise) {
-  json d = {{"a", options.a_name},
-            {"b", options.b_name},
-            {"noise", noise.is_object() ? json(options.noise_name) : json(nullptr)},
-            {"tolerances",
-             {{"loss", options.loss_tolerance},
-              {"memory", options.memory_tolerance},
-              {"growth", options.growth_tolerance},
-              {"growth_floor_bytes_per_step", options.growth_floor_bytes_per_step},
-              {"speed", options.speed_threshold},
-              {"min_seconds", options.min_seconds}}},
-            {"context", json::array()},
-            {"cells", json::array()},
-            {"per_cell", json::array()},
-            {"only_a", json::array()},
-            {"only_b", json::array()}};
+namespace {
 
-  std::map<std::string, json> ca, cb, cn;
-  for (auto& [k, v] : flatten(member(a, "context"))) ca[k] = std::move(v);
-  for (auto& [k, v] : flatten(member(b, "context"))) cb[k] = std::move(v);
+// The tiers' counts over the compared cells, as the summary has them.
+struct Tally {
+  int compared = 0, outcome_changed = 0, evidence_changed = 0;
+  json numerics = {{"identical", 0},        {"identical_on_shared_steps", 0}, {"within_tolerance", 0},
+                   {"drifted", 0},          {"drifted_in_noise", 0},          {"not_comparable", 0},
+                   {"cell_seeds", 0}};
+  json steps = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
+  json speed = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
+  json memory = {{"changed", 0}, {"fields", json::object()}};
+  std::vector<double> speed_changes;  // of the cells timed long enough
+};
+
+void bump(json& counts, const std::string& key) { counts[key] = counts.value(key, 0) + 1; }
+
+// A tier word as a summary key: "within tolerance" -> "within_tolerance".
+std::string count_key(std::string tier) {
+  std::replace(tier.begin(), tier.end(), ' ', '_');
+  return tier;
+}
+
+// One cell of A with its counterpart in B and, when given, in the A/A run.
+struct CellPair {
+  const json& a;
+  const json& b;
+  const json* noise;
+  const json& ctx_a;
+  const json& ctx_b;
+  const json& ctx_noise;
+};
+
+json new_diff(const DiffOptions& options, const json& noise) {
+  return {{"a", options.a_name},
+          {"b", options.b_name},
+          {"noise", noise.is_object() ? json(options.noise_name) : json(nullptr)},
+          {"tolerances",
+           {{"loss", options.loss_tolerance},
+            {"memory", options.memory_tolerance},
+            {"growth", options.growth_tolerance},
+            {"growth_floor_bytes_per_step", options.growth_floor_bytes_per_step},
+            {"speed", options.speed_threshold},
+            {"min_seconds", options.min_seconds}}},
+          {"context", json::array()},
+          {"cells", json::array()},
+          {"per_cell", json::array()},
+          {"only_a", json::array()},
+          {"only_b", json::array()}};
+}
+
+std::map<std::string, json> context_leaves(const json& matrix) {
+  std::map<std::string, json> out;
+  for (auto& [k, v] : flatten(member(matrix, "context"))) out[k] = std::move(v);
+  return out;
+}
+
+// "host_changed" and "context": the host first, then every other context difference.
+void compare_context(json& d, const json& a, const json& b, const json& noise) {
+  const std::map<std::string, json> ca = context_leaves(a), cb = context_leaves(b);
   d["host_changed"] = compare_host(ca, cb);
   if (noise.is_object()) {
-    for (auto& [k, v] : flatten(member(noise, "context"))) cn[k] = std::move(v);
-    const json hn = compare_host(ca, cn);
+    const json hn = compare_host(ca, context_leaves(noise));
     if (hn["changed"].get<bool>()) d["host_changed"]["noise_host_differs"] = hn["fields"];
   }
   std::set<std::string> keys;
   for (const auto& [k, v] : ca) keys.insert(k);
   for (const auto& [k, v] : cb) keys.insert(k);
   auto add_context = [&](const std::string& key, const std::string& label) {
-    const json va = ca.count(key) ? ca[key] : json(nullptr);
-    const json vb = cb.count(key) ? cb[key] : json(nullptr);
+    const json va = ca.count(key) ? ca.at(key) : json(nullptr);
+    const json vb = cb.count(key) ? cb.at(key) : json(nullptr);
     if (va != vb) d["context"].push_back({{"key", key}, {"label", label}, {"a", va}, {"b", vb}});
     keys.erase(key);
   };
   for (const auto& [key, label] : known_context_keys()) add_context(key, label);
   for (const auto& key : std::vector<std::string>(keys.begin(), keys.end()))
     if (!ignored_context_key(key)) add_context(key, key);
+}
 
-  const json& ctx_a = member(a, "context");
-  const json& ctx_b = member(b, "context");
-  const json& ctx_n = member(noise, "context");
+// The outcome, and with the same seeds each seed's: a change on any seed is a change of the
+// cell's outcome. (With different seeds the context says so; only main records compare.)
+bool outcome_changes(const CellPair& p, json& changes, json& changed_seeds) {
+  bool differs = p.a.value("outcome", "") != p.b.value("outcome", "");
+  if (differs) changes.push_back({{"field", "outcome"}, {"a", member(p.a, "outcome")}, {"b", member(p.b, "outcome")}});
+  const json& sa = member(p.a, "seeds");
+  const json& sb = member(p.b, "seeds");
+  if (!sa.is_object() || !sb.is_object() || member(sa, "values") != member(sb, "values") ||
+      !member(sa, "outcomes").is_array() || member(sa, "outcomes").size() != member(sb, "outcomes").size())
+    return differs;
+  const json& oa = sa["outcomes"];
+  const json& ob = sb["outcomes"];
+  for (std::size_t i = 0; i < oa.size(); ++i)
+    if (oa[i] != ob[i] && i < member(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
+  if (changed_seeds.empty()) return differs;
+  std::string which;
+  for (const auto& v : changed_seeds) which += (which.empty() ? "" : ", ") + show(v);
+  changes.push_back({{"field", "seed_outcomes"}, {"a", oa}, {"b", ob}, {"note", "changed on seed(s) " + which}});
+  return true;
+}
+
+// Every seed's value of `key` ("seed_<key>"), when another seed than the first changed it (the
+// first seed's is the main record's).
+void per_seed_change(const CellPair& p, const char* key, json& changes) {
+  const json& sa = member(p.a, "seeds");
+  const json& sb = member(p.b, "seeds");
+  if (!same_seed_values(p.a, p.b) || !member(sa, "evidence").is_array() || !member(sb, "evidence").is_array() ||
+      sa["evidence"].size() != sb["evidence"].size())
+    return;
+  json va = json::array(), vb = json::array();
+  std::string which;
+  for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
+    va.push_back(member(sa["evidence"][i], key));
+    vb.push_back(member(sb["evidence"][i], key));
+    if (i > 0 && va.back() != vb.back() && i < sa["values"].size())
+      which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
+  }
+  if (!which.empty())
+    changes.push_back(
+        {{"field", std::string("seed_") + key}, {"a", va}, {"b", vb}, {"note", "changed on seed(s) " + which}});
+}
+
+// The steps documentation quotes (symptom, guard, target), steps to target and steps run.
+json step_changes(const CellPair& p, json& changes, Tally& t) {
+  const json& ea = member(p.a, "evidence");
+  const json& eb = member(p.b, "evidence");
+  for (const char* key : {"symptom_step", "detected_step", "reached_step"})
+    if (member(ea, key) != member(eb, key))
+      changes.push_back({{"field", key}, {"a", member(ea, key)}, {"b", member(eb, key)}});
+  const json steps = compare_steps(p.a, p.b, p.ctx_a, p.ctx_b);
+  for (const auto& s : steps["seeds"]) {
+    if (s.contains("reached_step")) bump(t.steps, "reached_step_changed");
+    if (s.contains("steps")) bump(t.steps, "steps_changed");
+  }
+  per_seed_change(p, "reached_step", changes);
+  // Steps run fail `--fail-on steps` too: the cell is named by this change.
+  if (member(ea, "steps") != member(eb, "steps"))
+    changes.push_back({{"field", "steps"}, {"a", member(ea, "steps")}, {"b", member(eb, "steps")}});
+  per_seed_change(p, "steps", changes);
+  if (steps["changed"].get<bool>()) bump(t.steps, "changed");
+  return steps;
+}
+
+void final_loss_change(const CellPair& p, double tolerance, json& changes) {
+  const json& la = member(member(p.a, "evidence"), "final_loss");
+  const json& lb = member(member(p.b, "evidence"), "final_loss");
+  if (within_tolerance(la, lb, tolerance)) return;
+  json ch = {{"field", "final_loss"}, {"a", la}, {"b", lb}};
+  const std::string pct = percent_change(la, lb);
+  if (!pct.empty()) ch["note"] = pct;
+  changes.push_back(ch);
+}
+
+json numerics_changes(const CellPair& p, double tolerance, json& changes, Tally& t) {
+  const json numerics = compare_numerics(p.a, p.b, p.ctx_a, p.ctx_b, p.noise, p.ctx_noise, tolerance);
+  for (const auto& s : numerics["seeds"]) {
+    bump(t.numerics, "cell_seeds");
+    bump(t.numerics, s.value("drifts_in_noise", false) ? "drifted_in_noise" : count_key(s.value("tier", "")));
+  }
+  // A drift the A/A run shows too is counted apart and changes nothing.
+  if (numerics["tier"] != "drifted" || numerics.value("drifts_in_noise", false)) return numerics;
+  std::string note;
+  for (const auto& s : numerics["seeds"]) {
+    if (s["tier"] != "drifted" || s.value("drifts_in_noise", false)) continue;
+    if (!note.empty()) note += "; ";
+    note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
+            (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
+            " at step " + show(s["max_rel_diff_step"]);
+  }
+  changes.push_back({{"field", "loss_curve"}, {"a", nullptr}, {"b", nullptr}, {"note", note}});
+  return numerics;
+}
+
+json memory_changes(const CellPair& p, const DiffOptions& o, json& changes, Tally& t) {
+  const json memory = compare_memory(p.a, p.b, p.noise, o);
+  for (const auto& f : memory["fields"]) {
+    const std::string key = f["key"].get<std::string>();
+    json& counts = t.memory["fields"][key];
+    if (counts.is_null()) counts = {{"label", f["label"]}, {"compared", 0}, {"grew", 0}, {"shrank", 0}};
+    const std::string verdict = f["verdict"].get<std::string>();
+    if (verdict == "one side only") continue;
+    bump(counts, "compared");
+    if (verdict == "same") continue;
+    if (verdict == "grew" || verdict == "shrank") bump(counts, verdict);
+    json ch = {{"field", key}, {"a", f["a"]}, {"b", f["b"]}};
+    const std::string pct = percent_change(f["a"], f["b"]);
+    if (!pct.empty()) ch["note"] = pct;
+    if (f.contains("band")) ch["band"] = f["band"];
+    changes.push_back(ch);
+  }
+  if (memory["changed"].get<bool>()) bump(t.memory, "changed");
+  return memory;
+}
+
+json speed_of(const CellPair& p, const DiffOptions& o, Tally& t) {
+  const json speed = compare_speed(p.a, p.b, p.noise, o);
+  const std::string v = speed["verdict"].get<std::string>();
+  if (v == "slower" || v == "faster" || v == "within band") t.speed_changes.push_back(speed["change"].get<double>());
+  bump(t.speed, count_key(v));
+  return speed;
+}
+
+// Every tier of one cell into "per_cell", and the cell into "cells" when its behaviour changed.
+void compare_cell(json& d, const CellPair& p, const DiffOptions& o, Tally& t) {
+  ++t.compared;
+  json changes = json::array(), changed_seeds = json::array();
+  const bool outcome_differs = outcome_changes(p, changes, changed_seeds);
+  const json steps = step_changes(p, changes, t);
+  final_loss_change(p, o.loss_tolerance, changes);
+  const json numerics = numerics_changes(p, o.loss_tolerance, changes, t);
+  const json memory = memory_changes(p, o, changes, t);
+  const json speed = speed_of(p, o, t);
+  if (member(p.a, "expected") != member(p.b, "expected"))
+    changes.push_back({{"field", "expected"}, {"a", member(p.a, "expected")}, {"b", member(p.b, "expected")}});
+  const std::string id = p.a.value("id", "");
+  d["per_cell"].push_back(
+      {{"id", id},
+       {"outcome", {{"a", member(p.a, "outcome")}, {"b", member(p.b, "outcome")}, {"changed", outcome_differs}}},
+       {"numerics", numerics},
+       {"steps", steps},
+       {"speed", speed},
+       {"memory", memory}});
+  if (changes.empty()) return;
+  if (outcome_differs) ++t.outcome_changed;
+  else ++t.evidence_changed;
+  json entry = {{"id", id},
+                {"scenario", p.b.value("scenario", "")},
+                {"mitigation", p.b.value("mitigation", "")},
+                {"device", p.b.value("device", "")},
+                {"outcome_changed", outcome_differs},
+                {"a_outcome", member(p.a, "outcome")},
+                {"b_outcome", member(p.b, "outcome")},
+                {"a_summary", cell_display(p.a)},
+                {"b_summary", cell_display(p.b)},
+                {"changes", changes}};
+  if (!changed_seeds.empty()) entry["changed_seeds"] = changed_seeds;
+  d["cells"].push_back(entry);
+}
+
+json summary_of(const json& d, Tally& t, const DiffOptions& o, bool noise) {
+  t.speed["threshold"] = o.speed_threshold;
+  t.speed["noise_band"] = noise;
+  // Every cell slower by about the same factor points at the machine (a loaded host, another
+  // CPU) rather than at one kernel.
+  t.speed["median_change"] = t.speed_changes.empty() ? json(nullptr) : json(median(t.speed_changes));
+  return {{"compared", t.compared},
+          {"outcome_changed", t.outcome_changed},
+          {"evidence_changed", t.evidence_changed},
+          {"only_a", d["only_a"].size()},
+          {"only_b", d["only_b"].size()},
+          {"context_changed", d["context"].size()},
+          {"host_changed", d["host_changed"]["changed"]},
+          {"numerics", t.numerics},
+          {"steps", t.steps},
+          {"speed", t.speed},
+          {"memory", t.memory}};
+}
+
+}  // namespace
+
+json diff_matrices(const json& a, const json& b, const DiffOptions& options, const json& noise) {
+  json d = new_diff(options, noise);
+  compare_context(d, a, b, noise);
   std::map<std::string, const json*> by_id_b, by_id_noise;
   for (const auto& c : cells_of(b)) by_id_b[c.value("id", "")] = &c;
   for (const auto& c : cells_of(noise)) by_id_noise[c.value("id", "")] = &c;
   std::set<std::string> seen_a;
-  int compared = 0, outcome_changed = 0, evidence_changed = 0;
-  json numerics_counts = {{"identical", 0}, {"identical_on_shared_steps", 0}, {"within_tolerance", 0}, {"drifted", 0}, {"drifted_in_noise", 0},
-                          {"not_comparable", 0}, {"cell_seeds", 0}};
-  json steps_counts = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
-  json speed_counts = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
-  json memory_counts = {{"changed", 0}, {"fields", json::object()}};
-  std::vector<double> speed_changes;  // of the cells timed long enough
-  for (const auto& ca_cell : cells_of(a)) {
-    const std::string id = ca_cell.value("id", "");
+  Tally tally;
+  for (const auto& ca : cells_of(a)) {
+    const std::string id = ca.value("id", "");
     seen_a.insert(id);
     auto it = by_id_b.find(id);
     if (it == by_id_b.end()) {
       d["only_a"].push_back(id);
       continue;
     }
-    ++compared;
-    const json& cb_cell = *it->second;
     const auto nit = by_id_noise.find(id);
     const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second;
-    const json& ea = member(ca_cell, "evidence");
-    const json& eb = member(cb_cell, "evidence");
-    json changes = json::array();
-    bool outcome_differs = ca_cell.value("outcome", "") != cb_cell.value("outcome", "");
-    if (outcome_differs) changes.push_back({{"field", "outcome"}, {"a", member(ca_cell, "outcome")}, {"b", member(cb_cell, "outcome")}});
-    // Runs with the same seeds are compared seed by seed: a change on any seed is a change of
-    // the cell's outcome. (With different seeds the context says so; only main records compare.)
-    const json& sa = member(ca_cell, "seeds");
-    const json& sb = member(cb_cell, "seeds");
-    json changed_seeds = json::array();
-    if (sa.is_object() && sb.is_object() && member(sa, "values") == member(sb, "values") &&
-        member(sa, "outcomes").is_array() && member(sa, "outcomes").size() == member(sb, "outcomes").size()) {
-      const json& oa = sa["outcomes"];
-      const json& ob = sb["outcomes"];
-      for (std::size_t i = 0; i < oa.size(); ++i)
-        if (oa[i] != ob[i] && i < member(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
-      if (!changed_seeds.empty()) {
-        std::string which;
-        for (const auto& v : changed_seeds) which += (which.empty() ? "" : ", ") + show(v);
-        changes.push_back(
-            {{"field", "seed_outcomes"}, {"a", oa}, {"b", ob}, {"note", "changed on seed(s) " + which}});
-        outcome_differs = true;
-      }
-    }
-    // The step where a symptom showed, a guard fired or the target was reached is the evidence
-    // documentation quotes.
-    for (const char* key : {"symptom_step", "detected_step", "reached_step"})
-      if (member(ea, key) != member(eb, key)) changes.push_back({{"field", key}, {"a", member(ea, key)}, {"b", member(eb, key)}});
-
-    const json steps = compare_steps(ca_cell, cb_cell, ctx_a, ctx_b);
-    {
-      for (const auto& s : steps["seeds"]) {
-        if (s.contains("reached_step"))
-          steps_counts["reached_step_changed"] = steps_counts["reached_step_changed"].get<int>() + 1;
-        if (s.contains("steps")) steps_counts["steps_changed"] = steps_counts["steps_changed"].get<int>() + 1;
-      }
-      // Every seed's steps to target and steps run, when another seed than the first changed
-      // (the first seed's are the main record's: reached_step above, steps below).
-      auto per_seed = [&](const char* key) {
-        if (!same_seed_values(ca_cell, cb_cell) || !member(sa, "evidence").is_array() ||
-            !member(sb, "evidence").is_array() || sa["evidence"].size() != sb["evidence"].size())
-          return;
-        json va = json::array(), vb = json::array();
-        std::string which;
-        for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
-          va.push_back(member(sa["evidence"][i], key));
-          vb.push_back(member(sb["evidence"][i], key));
-          if (i > 0 && va.back() != vb.back() && i < sa["values"].size())
-            which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
-        }
-        if (!which.empty())
-          changes.push_back(
-              {{"field", std::string("seed_") + key}, {"a", va}, {"b", vb}, {"note", "changed on seed(s) " + which}});
-      };
-      per_seed("reached_step");
-      // Steps run fail `--fail-on steps` too: the cell is named by this change.
-      if (member(ea, "steps") != member(eb, "steps"))
-        changes.push_back({{"field", "steps"}, {"a", member(ea, "steps")}, {"b", member(eb, "steps")}});
-      per_seed("steps");
-      if (steps["changed"].get<bool>()) steps_counts["changed"] = steps_counts["changed"].get<int>() + 1;
-    }
-
-    if (!within_tolerance(member(ea, "final_loss"), member(eb, "final_loss"), options.loss_tolerance)) {
-      json ch = {{"field", "final_loss"}, {"a", member(ea, "final_loss")}, {"b", member(eb, "final_loss")}};
-      const std::string pct = percent_change(ch["a"], ch["b"]);
-      if (!pct.empty()) ch["note"] = pct;
-      changes.push_back(ch);
-    }
-
-    const json numerics = compare_numerics(ca_cell, cb_cell, ctx_a, ctx_b, noise_cell, ctx_n, options.loss_tolerance);
-    for (const auto& s : numerics["seeds"]) {
-      numerics_counts["cell_seeds"] = numerics_counts["cell_seeds"].get<int>() + 1;
-      std::string t = s.value("drifts_in_noise", false) ? "drifted in noise" : s.value("tier", "");
-      std::replace(t.begin(), t.end(), ' ', '_');
-      numerics_counts[t] = numerics_counts.value(t, 0) + 1;
-    }
-    // A drift the A/A run shows too is counted apart and changes nothing.
-    if (numerics["tier"] == "drifted" && !numerics.value("drifts_in_noise", false)) {
-      std::string note;
-      for (const auto& s : numerics["seeds"]) {
-        if (s["tier"] != "drifted" || s.value("drifts_in_noise", false)) continue;
-        if (!note.empty()) note += "; ";
-        note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
-                (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
-                " at step " + show(s["max_rel_diff_step"]);
-      }
-      changes.push_back({{"field", "loss_curve"}, {"a", nullptr}, {"b", nullptr}, {"note", note}});
-    }
-
-    const json memory = compare_memory(ca_cell, cb_cell, noise_cell, options);
-    for (const auto& f : memory["fields"]) {
-      const std::string key = f["key"].get<std::string>();
-      json& counts = memory_counts["fields"][key];
-      if (counts.is_null()) counts = {{"label", f["label"]}, {"compared", 0}, {"grew", 0}, {"shrank", 0}};
-      const std::string verdict = f["verdict"].get<std::string>();
-      if (verdict == "one side only") continue;
-      counts["compared"] = counts["compared"].get<int>() + 1;
-      if (verdict == "same") continue;
-      if (verdict == "grew" || verdict == "shrank") counts[verdict] = counts[verdict].get<int>() + 1;
-      json ch = {{"field", key}, {"a", f["a"]}, {"b", f["b"]}};
-      const std::string pct = percent_change(f["a"], f["b"]);
-      if (!pct.empty()) ch["note"] = pct;
-      if (f.contains("band")) ch["band"] = f["band"];
-      changes.push_back(ch);
-    }
-    if (memory["changed"].get<bool>()) memory_counts["changed"] = memory_counts["changed"].get<int>() + 1;
-
-    const json speed = compare_speed(ca_cell, cb_cell, noise_cell, options);
-    {
-      std::string v = speed["verdict"].get<std::string>();
-      if (v == "slower" || v == "faster" || v == "within band") speed_changes.push_back(speed["change"].get<double>());
-      std::replace(v.begin(), v.end(), ' ', '_');
-      speed_counts[v] = speed_counts.value(v, 0) + 1;
-    }
-
-    if (member(ca_cell, "expected") != member(cb_cell, "expected"))
-      changes.push_back({{"field", "expected"}, {"a", member(ca_cell, "expected")}, {"b", member(cb_cell, "expected")}});
-
-    d["per_cell"].push_back({{"id", id},
-                             {"outcome", {{"a", member(ca_cell, "outcome")}, {"b", member(cb_cell, "outcome")}, {"changed", outcome_differs}}},
-                             {"numerics", numerics},
-                             {"steps", steps},
-                             {"speed", speed},
-                             {"memory", memory}});
-    if (changes.empty()) continue;
-    if (outcome_differs) ++outcome_changed;
-    else ++evidence_changed;
-    json entry = {{"id", id},
-                  {"scenario", cb_cell.value("scenario", "")},
-                  {"mitigation", cb_cell.value("mitigation", "")},
-                  {"device", cb_cell.value("device", "")},
-                  {"outcome_changed", outcome_differs},
-                  {"a_outcome", member(ca_cell, "outcome")},
-                  {"b_outcome", member(cb_cell, "outcome")},
-                  {"a_summary", cell_display(ca_cell)},
-                  {"b_summary", cell_display(cb_cell)},
-                  {"changes", changes}};
-    if (!changed_seeds.empty()) entry["changed_seeds"] = changed_seeds;
-    d["cells"].push_back(entry);
+    const CellPair pair{ca, *it->second, noise_cell, member(a, "context"), member(b, "context"), member(noise, "context")};
+    compare_cell(d, pair, options, tally);
   }
   for (const auto& c : cells_of(b))
     if (!seen_a.count(c.value("id", ""))) d["only_b"].push_back(c.value("id", ""));
-  speed_counts["threshold"] = options.speed_threshold;
-  speed_counts["noise_band"] = noise.is_object();
-  // Every cell slower by about the same factor points at the machine (a loaded host, another
-  // CPU) rather than at one kernel.
-  speed_counts["median_change"] = speed_changes.empty() ? json(nullptr) : json(median(speed_changes));
-  d["summary"] = {{"compared", compared},
-                  {"outcome_changed", outcome_changed},
-                  {"evidence_changed", evidence_changed},
-                  {"only_a", d["only_a"].size()},
-                  {"only_b", d["only_b"].size()},
-                  {"context_changed", d["context"].size()},
-                  {"host_changed", d["host_changed"]["changed"]},
-                  {"numerics", numerics_counts},
-                  {"steps", steps_counts},
-                  {"speed", speed_counts},
-                  {"memory", memory_counts}};
+  d["summary"] = summary_of(d, tally, options, noise.is_object());
   return d;
 }
 
