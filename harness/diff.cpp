@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "harness/json_util.h"
 #include "harness/report.h"
 
 namespace tw {
@@ -80,48 +81,19 @@ bool ignored_context_key(const std::string& key) {
          key == "baseline" || key.rfind("capabilities.", 0) == 0;
 }
 
-void flatten(const json& v, const std::string& prefix, std::map<std::string, json>& out) {
-  if (v.is_object()) {  // an empty object has no leaf to show
-    for (const auto& [k, item] : v.items()) flatten(item, prefix.empty() ? k : prefix + "." + k, out);
-  } else if (!prefix.empty()) {
-    out[prefix] = v;
-  }
-}
-
-std::string show(const json& v) {
-  if (v.is_null()) return "(none)";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float()) {
-    std::ostringstream os;
-    os.precision(6);
-    os << v.get<double>();
-    return os.str();
-  }
+// A value as text, a list of words (CPU flags) as the words: "avx avx2 fma".
+std::string show_value(const json& v) {
   if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); })) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : " ") + x.get<std::string>();
     return out.empty() ? "(none)" : out;
   }
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return show(v);
 }
 
 double number(const json& v, bool& ok) {
   ok = v.is_number();
   return ok ? v.get<double>() : 0;
-}
-
-const json& field(const json& obj, const char* key) {
-  static const json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
-}
-
-const json& cells_of(const json& matrix) {
-  static const json empty = json::array();
-  if (!matrix.is_object()) return empty;
-  auto it = matrix.find("cells");
-  return it == matrix.end() || !it->is_array() ? empty : *it;
 }
 
 std::string percent(double fraction) {
@@ -200,23 +172,32 @@ json compare_host(const std::map<std::string, json>& ca, const std::map<std::str
 
 int tier_rank(const std::string& tier) {
   if (tier == "identical") return 0;
-  if (tier == "within tolerance") return 1;
-  if (tier == "drifted") return 2;
+  if (tier == "identical on shared steps") return 1;
+  if (tier == "within tolerance") return 2;
+  if (tier == "drifted") return 3;
   return -1;  // not comparable
 }
 
 // The seed a cell's main record ran with: its first seed, else the run's.
 json main_seed(const json& cell, const json& context) {
-  const json& values = field(field(cell, "seeds"), "values");
+  const json& values = member(member(cell, "seeds"), "values");
   if (values.is_array() && !values.empty()) return values[0];
-  return field(context, "seed");
+  return member(context, "seed");
 }
 
 // Both runs had the same seeds for this cell (so seed i of one is seed i of the other).
 bool same_seed_values(const json& ca, const json& cb) {
-  const json& va = field(field(ca, "seeds"), "values");
-  const json& vb = field(field(cb, "seeds"), "values");
+  const json& va = member(member(ca, "seeds"), "values");
+  const json& vb = member(member(cb, "seeds"), "values");
   return va.is_array() && va == vb;
+}
+
+// The curve of seed i of a cell: 0 is its main series, i > 0 its seed_series[i - 1].
+const json& seed_curve(const json& cell, std::size_t i) {
+  static const json none;
+  if (i == 0) return member(cell, "series");
+  const json& more = member(cell, "seed_series");
+  return more.is_array() && more.size() >= i ? more[i - 1] : none;
 }
 
 json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const json& ctx_b, const json* noise_cell,
@@ -227,14 +208,14 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
   if (!seed_a.is_null() && !seed_b.is_null() && seed_a != seed_b) {
     main = {{"tier", "not comparable"}, {"reason", "different seeds (" + show(seed_a) + ", " + show(seed_b) + ")"}};
   } else {
-    main = compare_curves(field(ca, "series"), field(cb, "series"), tolerance);
+    main = compare_curves(member(ca, "series"), member(cb, "series"), tolerance);
   }
   main["seed"] = seed_a.is_null() ? seed_b : seed_a;
   seeds.push_back(main);
   if (same_seed_values(ca, cb)) {
     const json& values = ca["seeds"]["values"];
-    const json& sa = field(ca, "seed_series");
-    const json& sb = field(cb, "seed_series");
+    const json& sa = member(ca, "seed_series");
+    const json& sb = member(cb, "seed_series");
     for (std::size_t i = 1; i < values.size(); ++i) {
       json s;
       if (sa.is_array() && sb.is_array() && sa.size() >= i && sb.size() >= i)
@@ -245,16 +226,31 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
       seeds.push_back(s);
     }
   }
+  // The A/A run's curve of the same seed against A's: a drift it shows too is A's own noise
+  // (a nondeterministic kernel, another thread count), not something B changed.
+  if (noise_cell) {
+    const json seed_n = main_seed(*noise_cell, ctx_noise);
+    const bool same_seeds = same_seed_values(ca, *noise_cell);
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+      if (i == 0 && !(seed_n.is_null() || seed_a.is_null() || seed_n == seed_a)) continue;
+      if (i > 0 && !same_seeds) break;
+      const json noise = compare_curves(seed_curve(ca, i), seed_curve(*noise_cell, i), tolerance);
+      seeds[i]["noise_tier"] = noise["tier"];
+      if (seeds[i]["tier"] == "drifted" && noise["tier"] == "drifted") seeds[i]["drifts_in_noise"] = true;
+    }
+  }
   std::string tier = "not comparable";
   for (const auto& s : seeds) {
     const std::string t = s.value("tier", "");
     if (tier_rank(t) > tier_rank(tier)) tier = t;
   }
   json n = {{"tier", tier}, {"seeds", seeds}};
-  if (noise_cell) {
-    const json seed_n = main_seed(*noise_cell, ctx_noise);
-    if (seed_n.is_null() || seed_a.is_null() || seed_n == seed_a)
-      n["noise_tier"] = compare_curves(field(ca, "series"), field(*noise_cell, "series"), tolerance)["tier"];
+  if (seeds[0].contains("noise_tier")) n["noise_tier"] = seeds[0]["noise_tier"];
+  if (tier == "drifted") {
+    bool all_noise = true;
+    for (const auto& s : seeds)
+      if (s["tier"] == "drifted") all_noise = all_noise && s.value("drifts_in_noise", false);
+    n["drifts_in_noise"] = all_noise;
   }
   return n;
 }
@@ -266,15 +262,15 @@ json compare_steps(const json& ca, const json& cb, const json& ctx_a, const json
   auto compare = [&](const json& ea, const json& eb, const json& seed) {
     json s = {{"seed", seed}};
     for (const char* key : {"reached_step", "steps"})
-      if (field(ea, key) != field(eb, key)) s[key] = {{"a", field(ea, key)}, {"b", field(eb, key)}};
+      if (member(ea, key) != member(eb, key)) s[key] = {{"a", member(ea, key)}, {"b", member(eb, key)}};
     if (s.size() > 1) seeds.push_back(s);
   };
   const json seed_a = main_seed(ca, ctx_a);
-  compare(field(ca, "evidence"), field(cb, "evidence"), seed_a.is_null() ? main_seed(cb, ctx_b) : seed_a);
+  compare(member(ca, "evidence"), member(cb, "evidence"), seed_a.is_null() ? main_seed(cb, ctx_b) : seed_a);
   if (same_seed_values(ca, cb)) {
     const json& values = ca["seeds"]["values"];
-    const json& ea = field(ca["seeds"], "evidence");
-    const json& eb = field(cb["seeds"], "evidence");
+    const json& ea = member(ca["seeds"], "evidence");
+    const json& eb = member(cb["seeds"], "evidence");
     if (ea.is_array() && eb.is_array())
       for (std::size_t i = 1; i < values.size() && i < ea.size() && i < eb.size(); ++i) compare(ea[i], eb[i], values[i]);
   }
@@ -295,15 +291,15 @@ const char* const kTimingSources[] = {"step_seconds_median", "median_step_ms", "
 std::optional<double> step_time(const json& ev, const std::string& source) {
   bool ok = false;
   if (source == "step_seconds_median") {
-    const double v = number(field(ev, "step_seconds_median"), ok);
+    const double v = number(member(ev, "step_seconds_median"), ok);
     if (ok && v > 0 && std::isfinite(v)) return v;
   } else if (source == "median_step_ms") {
-    const double v = number(field(ev, "median_step_ms"), ok);
+    const double v = number(member(ev, "median_step_ms"), ok);
     if (ok && v > 0 && std::isfinite(v)) return v / 1000;
   } else {
     bool ok2 = false;
-    const double t = number(field(ev, "train_seconds"), ok);
-    const double n = number(field(ev, "steps"), ok2);
+    const double t = number(member(ev, "train_seconds"), ok);
+    const double n = number(member(ev, "steps"), ok2);
     if (ok && ok2 && t > 0 && n > 0 && std::isfinite(t)) return t / n;
   }
   return std::nullopt;
@@ -311,9 +307,9 @@ std::optional<double> step_time(const json& ev, const std::string& source) {
 
 double total_time(const json& ev, double step_seconds) {
   bool ok = false;
-  const double t = number(field(ev, "train_seconds"), ok);
+  const double t = number(member(ev, "train_seconds"), ok);
   if (ok && t >= 0) return t;
-  const double n = number(field(ev, "steps"), ok);
+  const double n = number(member(ev, "steps"), ok);
   return ok && n > 0 ? step_seconds * n : -1;
 }
 
@@ -326,14 +322,14 @@ double median(std::vector<double> v) {
 // A cell's step time from one source: the median over its seeds when every seed recorded one,
 // else its main record's.
 std::optional<Timing> timing_of(const json& cell, const std::string& source) {
-  const json& ev = field(cell, "evidence");
+  const json& ev = member(cell, "evidence");
   const auto main = step_time(ev, source);
   if (!main) return std::nullopt;
   Timing t;
   t.step_seconds = *main;
   t.total_seconds = total_time(ev, *main);
   t.samples = 1;
-  const json& per_seed = field(field(cell, "seeds"), "evidence");
+  const json& per_seed = member(member(cell, "seeds"), "evidence");
   if (per_seed.is_array() && per_seed.size() > 1) {
     std::vector<double> steps, totals;
     for (const auto& e : per_seed) {
@@ -343,7 +339,11 @@ std::optional<Timing> timing_of(const json& cell, const std::string& source) {
       totals.push_back(total_time(e, *s));
     }
     t.step_seconds = median(steps);
-    t.total_seconds = *std::min_element(totals.begin(), totals.end());
+    // The shortest seed of those whose duration is known: one seed without a duration (-1)
+    // must not hide another that trained too briefly to time.
+    t.total_seconds = -1;
+    for (const double total : totals)
+      if (total >= 0 && (t.total_seconds < 0 || total < t.total_seconds)) t.total_seconds = total;
     t.samples = static_cast<int>(steps.size());
   }
   return t;
@@ -446,15 +446,15 @@ double memory_floor(const MemoryField& f, const DiffOptions& o) {
 }
 
 json compare_memory(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o) {
-  const json& ea = field(ca, "evidence");
-  const json& eb = field(cb, "evidence");
+  const json& ea = member(ca, "evidence");
+  const json& eb = member(cb, "evidence");
   static const json none;
-  const json& en = field(noise_cell ? *noise_cell : none, "evidence");
+  const json& en = member(noise_cell ? *noise_cell : none, "evidence");
   json fields = json::array();
   bool changed = false;
   for (const auto& f : memory_fields_of(ea, eb)) {
-    const json& va = field(ea, f.key.c_str());
-    const json& vb = field(eb, f.key.c_str());
+    const json& va = member(ea, f.key.c_str());
+    const json& vb = member(eb, f.key.c_str());
     json entry = {{"key", f.key}, {"label", f.label}, {"a", va}, {"b", vb}};
     const double tolerance = f.growth ? o.growth_tolerance : o.memory_tolerance;
     if (va.is_null() || vb.is_null()) {
@@ -470,20 +470,26 @@ json compare_memory(const json& ca, const json& cb, const json* noise_cell, cons
       fields.push_back(entry);
       continue;
     }
+    // Every relative figure is against A, the base the printed change uses: |B - A| <= band * |A|.
     double band = tolerance;
+    double allowed = 0;  // the A/A run's own distance from A, in bytes
     bool on = false;
-    const double n = number(field(en, f.key.c_str()), on);
+    const double n = number(member(en, f.key.c_str()), on);
     if (on) {
-      const double m = std::max(std::fabs(x), std::fabs(n));
-      const double noise = m == 0 ? 0 : std::fabs(n - x) / m;
-      entry["noise"] = noise;
-      band = std::max(band, noise);
+      allowed = std::fabs(n - x);
+      if (x != 0) {
+        const double noise = allowed / std::fabs(x);
+        entry["noise"] = noise;
+        band = std::max(band, noise);
+      } else if (n == 0) {
+        entry["noise"] = 0.0;
+      }
     }
     entry["band"] = band;
     if (x != 0) entry["change"] = (y - x) / std::fabs(x);
     const double d = y - x;
-    const double scale = std::max(std::fabs(x), std::fabs(y));
-    const bool same = std::fabs(d) <= band * scale || std::fabs(d) <= memory_floor(f, o);
+    const bool same = std::fabs(d) <= band * std::fabs(x) || std::fabs(d) <= allowed ||
+                      std::fabs(d) <= memory_floor(f, o);
     entry["verdict"] = same ? "same" : d > 0 ? "grew" : "shrank";
     changed = changed || !same;
     fields.push_back(entry);
@@ -503,8 +509,8 @@ bool within_tolerance(const json& a, const json& b, double relative) {
 
 json compare_curves(const json& a, const json& b, double tolerance) {
   auto usable = [](const json& series) {
-    const json& steps = field(series, "step");
-    const json& loss = field(series, "loss");
+    const json& steps = member(series, "step");
+    const json& loss = member(series, "loss");
     return steps.is_array() && loss.is_array() && !steps.empty() && steps.size() == loss.size();
   };
   if (!usable(a) || !usable(b)) {
@@ -543,7 +549,12 @@ json compare_curves(const json& a, const json& b, double tolerance) {
     return out;
   }
   if (first_differing.is_null()) {
-    out["tier"] = "identical";
+    // Equal where both have a value; a curve with steps the other lacks (a run cut short) is not
+    // identical as a whole.
+    std::size_t a_steps = 0;
+    for (const auto& x : sa) a_steps += x.is_number() ? 1 : 0;
+    const auto n = static_cast<std::size_t>(compared);
+    out["tier"] = n < a_steps || n < b_at.size() ? "identical on shared steps" : "identical";
     return out;
   }
   out["tier"] = max_rel <= tolerance ? "within tolerance" : "drifted";
@@ -555,220 +566,288 @@ json compare_curves(const json& a, const json& b, double tolerance) {
   return out;
 }
 
-json diff_matrices(const json& a, const json& b, const DiffOptions& options, const json& noise) {
-  json d = {{"a", options.a_name},
-            {"b", options.b_name},
-            {"noise", noise.is_object() ? json(options.noise_name) : json(nullptr)},
-            {"tolerances",
-             {{"loss", options.loss_tolerance},
-              {"memory", options.memory_tolerance},
-              {"growth", options.growth_tolerance},
-              {"growth_floor_bytes_per_step", options.growth_floor_bytes_per_step},
-              {"speed", options.speed_threshold},
-              {"min_seconds", options.min_seconds}}},
-            {"context", json::array()},
-            {"cells", json::array()},
-            {"per_cell", json::array()},
-            {"only_a", json::array()},
-            {"only_b", json::array()}};
+namespace {
 
-  std::map<std::string, json> ca, cb, cn;
-  flatten(field(a, "context"), "", ca);
-  flatten(field(b, "context"), "", cb);
+// The tiers' counts over the compared cells, as the summary has them.
+struct Tally {
+  int compared = 0, outcome_changed = 0, evidence_changed = 0;
+  json numerics = {{"identical", 0},        {"identical_on_shared_steps", 0}, {"within_tolerance", 0},
+                   {"drifted", 0},          {"drifted_in_noise", 0},          {"not_comparable", 0},
+                   {"cell_seeds", 0}};
+  json steps = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
+  json speed = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
+  json memory = {{"changed", 0}, {"fields", json::object()}};
+  std::vector<double> speed_changes;  // of the cells timed long enough
+};
+
+void bump(json& counts, const std::string& key) { counts[key] = counts.value(key, 0) + 1; }
+
+// A tier word as a summary key: "within tolerance" -> "within_tolerance".
+std::string count_key(std::string tier) {
+  std::replace(tier.begin(), tier.end(), ' ', '_');
+  return tier;
+}
+
+// One cell of A with its counterpart in B and, when given, in the A/A run.
+struct CellPair {
+  const json& a;
+  const json& b;
+  const json* noise;
+  const json& ctx_a;
+  const json& ctx_b;
+  const json& ctx_noise;
+};
+
+json new_diff(const DiffOptions& options, const json& noise) {
+  return {{"a", options.a_name},
+          {"b", options.b_name},
+          {"noise", noise.is_object() ? json(options.noise_name) : json(nullptr)},
+          {"tolerances",
+           {{"loss", options.loss_tolerance},
+            {"memory", options.memory_tolerance},
+            {"growth", options.growth_tolerance},
+            {"growth_floor_bytes_per_step", options.growth_floor_bytes_per_step},
+            {"speed", options.speed_threshold},
+            {"min_seconds", options.min_seconds}}},
+          {"context", json::array()},
+          {"cells", json::array()},
+          {"per_cell", json::array()},
+          {"only_a", json::array()},
+          {"only_b", json::array()}};
+}
+
+std::map<std::string, json> context_leaves(const json& matrix) {
+  std::map<std::string, json> out;
+  for (auto& [k, v] : flatten(member(matrix, "context"))) out[k] = std::move(v);
+  return out;
+}
+
+// "host_changed" and "context": the host first, then every other context difference.
+void compare_context(json& d, const json& a, const json& b, const json& noise) {
+  const std::map<std::string, json> ca = context_leaves(a), cb = context_leaves(b);
   d["host_changed"] = compare_host(ca, cb);
   if (noise.is_object()) {
-    flatten(field(noise, "context"), "", cn);
-    const json hn = compare_host(ca, cn);
+    const json hn = compare_host(ca, context_leaves(noise));
     if (hn["changed"].get<bool>()) d["host_changed"]["noise_host_differs"] = hn["fields"];
   }
   std::set<std::string> keys;
   for (const auto& [k, v] : ca) keys.insert(k);
   for (const auto& [k, v] : cb) keys.insert(k);
   auto add_context = [&](const std::string& key, const std::string& label) {
-    const json va = ca.count(key) ? ca[key] : json(nullptr);
-    const json vb = cb.count(key) ? cb[key] : json(nullptr);
+    const json va = ca.count(key) ? ca.at(key) : json(nullptr);
+    const json vb = cb.count(key) ? cb.at(key) : json(nullptr);
     if (va != vb) d["context"].push_back({{"key", key}, {"label", label}, {"a", va}, {"b", vb}});
     keys.erase(key);
   };
   for (const auto& [key, label] : known_context_keys()) add_context(key, label);
   for (const auto& key : std::vector<std::string>(keys.begin(), keys.end()))
     if (!ignored_context_key(key)) add_context(key, key);
+}
 
-  const json& ctx_a = field(a, "context");
-  const json& ctx_b = field(b, "context");
-  const json& ctx_n = field(noise, "context");
+// The outcome, and with the same seeds each seed's: a change on any seed is a change of the
+// cell's outcome. (With different seeds the context says so; only main records compare.)
+bool outcome_changes(const CellPair& p, json& changes, json& changed_seeds) {
+  bool differs = p.a.value("outcome", "") != p.b.value("outcome", "");
+  if (differs) changes.push_back({{"field", "outcome"}, {"a", member(p.a, "outcome")}, {"b", member(p.b, "outcome")}});
+  const json& sa = member(p.a, "seeds");
+  const json& sb = member(p.b, "seeds");
+  if (!sa.is_object() || !sb.is_object() || member(sa, "values") != member(sb, "values") ||
+      !member(sa, "outcomes").is_array() || member(sa, "outcomes").size() != member(sb, "outcomes").size())
+    return differs;
+  const json& oa = sa["outcomes"];
+  const json& ob = sb["outcomes"];
+  for (std::size_t i = 0; i < oa.size(); ++i)
+    if (oa[i] != ob[i] && i < member(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
+  if (changed_seeds.empty()) return differs;
+  std::string which;
+  for (const auto& v : changed_seeds) which += (which.empty() ? "" : ", ") + show(v);
+  changes.push_back({{"field", "seed_outcomes"}, {"a", oa}, {"b", ob}, {"note", "changed on seed(s) " + which}});
+  return true;
+}
+
+// Every seed's value of `key` ("seed_<key>"), when another seed than the first changed it (the
+// first seed's is the main record's).
+void per_seed_change(const CellPair& p, const char* key, json& changes) {
+  const json& sa = member(p.a, "seeds");
+  const json& sb = member(p.b, "seeds");
+  if (!same_seed_values(p.a, p.b) || !member(sa, "evidence").is_array() || !member(sb, "evidence").is_array() ||
+      sa["evidence"].size() != sb["evidence"].size())
+    return;
+  json va = json::array(), vb = json::array();
+  std::string which;
+  for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
+    va.push_back(member(sa["evidence"][i], key));
+    vb.push_back(member(sb["evidence"][i], key));
+    if (i > 0 && va.back() != vb.back() && i < sa["values"].size())
+      which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
+  }
+  if (!which.empty())
+    changes.push_back(
+        {{"field", std::string("seed_") + key}, {"a", va}, {"b", vb}, {"note", "changed on seed(s) " + which}});
+}
+
+// The steps documentation quotes (symptom, guard, target), steps to target and steps run.
+json step_changes(const CellPair& p, json& changes, Tally& t) {
+  const json& ea = member(p.a, "evidence");
+  const json& eb = member(p.b, "evidence");
+  for (const char* key : {"symptom_step", "detected_step", "reached_step"})
+    if (member(ea, key) != member(eb, key))
+      changes.push_back({{"field", key}, {"a", member(ea, key)}, {"b", member(eb, key)}});
+  const json steps = compare_steps(p.a, p.b, p.ctx_a, p.ctx_b);
+  for (const auto& s : steps["seeds"]) {
+    if (s.contains("reached_step")) bump(t.steps, "reached_step_changed");
+    if (s.contains("steps")) bump(t.steps, "steps_changed");
+  }
+  per_seed_change(p, "reached_step", changes);
+  // Steps run fail `--fail-on steps` too: the cell is named by this change.
+  if (member(ea, "steps") != member(eb, "steps"))
+    changes.push_back({{"field", "steps"}, {"a", member(ea, "steps")}, {"b", member(eb, "steps")}});
+  per_seed_change(p, "steps", changes);
+  if (steps["changed"].get<bool>()) bump(t.steps, "changed");
+  return steps;
+}
+
+void final_loss_change(const CellPair& p, double tolerance, json& changes) {
+  const json& la = member(member(p.a, "evidence"), "final_loss");
+  const json& lb = member(member(p.b, "evidence"), "final_loss");
+  if (within_tolerance(la, lb, tolerance)) return;
+  json ch = {{"field", "final_loss"}, {"a", la}, {"b", lb}};
+  const std::string pct = percent_change(la, lb);
+  if (!pct.empty()) ch["note"] = pct;
+  changes.push_back(ch);
+}
+
+json numerics_changes(const CellPair& p, double tolerance, json& changes, Tally& t) {
+  const json numerics = compare_numerics(p.a, p.b, p.ctx_a, p.ctx_b, p.noise, p.ctx_noise, tolerance);
+  for (const auto& s : numerics["seeds"]) {
+    bump(t.numerics, "cell_seeds");
+    bump(t.numerics, s.value("drifts_in_noise", false) ? "drifted_in_noise" : count_key(s.value("tier", "")));
+  }
+  // A drift the A/A run shows too is counted apart and changes nothing.
+  if (numerics["tier"] != "drifted" || numerics.value("drifts_in_noise", false)) return numerics;
+  std::string note;
+  for (const auto& s : numerics["seeds"]) {
+    if (s["tier"] != "drifted" || s.value("drifts_in_noise", false)) continue;
+    if (!note.empty()) note += "; ";
+    note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
+            (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
+            " at step " + show(s["max_rel_diff_step"]);
+  }
+  changes.push_back({{"field", "loss_curve"}, {"a", nullptr}, {"b", nullptr}, {"note", note}});
+  return numerics;
+}
+
+json memory_changes(const CellPair& p, const DiffOptions& o, json& changes, Tally& t) {
+  const json memory = compare_memory(p.a, p.b, p.noise, o);
+  for (const auto& f : memory["fields"]) {
+    const std::string key = f["key"].get<std::string>();
+    json& counts = t.memory["fields"][key];
+    if (counts.is_null()) counts = {{"label", f["label"]}, {"compared", 0}, {"grew", 0}, {"shrank", 0}};
+    const std::string verdict = f["verdict"].get<std::string>();
+    if (verdict == "one side only") continue;
+    bump(counts, "compared");
+    if (verdict == "same") continue;
+    if (verdict == "grew" || verdict == "shrank") bump(counts, verdict);
+    json ch = {{"field", key}, {"a", f["a"]}, {"b", f["b"]}};
+    const std::string pct = percent_change(f["a"], f["b"]);
+    if (!pct.empty()) ch["note"] = pct;
+    if (f.contains("band")) ch["band"] = f["band"];
+    changes.push_back(ch);
+  }
+  if (memory["changed"].get<bool>()) bump(t.memory, "changed");
+  return memory;
+}
+
+json speed_of(const CellPair& p, const DiffOptions& o, Tally& t) {
+  const json speed = compare_speed(p.a, p.b, p.noise, o);
+  const std::string v = speed["verdict"].get<std::string>();
+  if (v == "slower" || v == "faster" || v == "within band") t.speed_changes.push_back(speed["change"].get<double>());
+  bump(t.speed, count_key(v));
+  return speed;
+}
+
+// Every tier of one cell into "per_cell", and the cell into "cells" when its behaviour changed.
+void compare_cell(json& d, const CellPair& p, const DiffOptions& o, Tally& t) {
+  ++t.compared;
+  json changes = json::array(), changed_seeds = json::array();
+  const bool outcome_differs = outcome_changes(p, changes, changed_seeds);
+  const json steps = step_changes(p, changes, t);
+  final_loss_change(p, o.loss_tolerance, changes);
+  const json numerics = numerics_changes(p, o.loss_tolerance, changes, t);
+  const json memory = memory_changes(p, o, changes, t);
+  const json speed = speed_of(p, o, t);
+  if (member(p.a, "expected") != member(p.b, "expected"))
+    changes.push_back({{"field", "expected"}, {"a", member(p.a, "expected")}, {"b", member(p.b, "expected")}});
+  const std::string id = p.a.value("id", "");
+  d["per_cell"].push_back(
+      {{"id", id},
+       {"outcome", {{"a", member(p.a, "outcome")}, {"b", member(p.b, "outcome")}, {"changed", outcome_differs}}},
+       {"numerics", numerics},
+       {"steps", steps},
+       {"speed", speed},
+       {"memory", memory}});
+  if (changes.empty()) return;
+  if (outcome_differs) ++t.outcome_changed;
+  else ++t.evidence_changed;
+  json entry = {{"id", id},
+                {"scenario", p.b.value("scenario", "")},
+                {"mitigation", p.b.value("mitigation", "")},
+                {"device", p.b.value("device", "")},
+                {"outcome_changed", outcome_differs},
+                {"a_outcome", member(p.a, "outcome")},
+                {"b_outcome", member(p.b, "outcome")},
+                {"a_summary", cell_display(p.a)},
+                {"b_summary", cell_display(p.b)},
+                {"changes", changes}};
+  if (!changed_seeds.empty()) entry["changed_seeds"] = changed_seeds;
+  d["cells"].push_back(entry);
+}
+
+json summary_of(const json& d, Tally& t, const DiffOptions& o, bool noise) {
+  t.speed["threshold"] = o.speed_threshold;
+  t.speed["noise_band"] = noise;
+  // Every cell slower by about the same factor points at the machine (a loaded host, another
+  // CPU) rather than at one kernel.
+  t.speed["median_change"] = t.speed_changes.empty() ? json(nullptr) : json(median(t.speed_changes));
+  return {{"compared", t.compared},
+          {"outcome_changed", t.outcome_changed},
+          {"evidence_changed", t.evidence_changed},
+          {"only_a", d["only_a"].size()},
+          {"only_b", d["only_b"].size()},
+          {"context_changed", d["context"].size()},
+          {"host_changed", d["host_changed"]["changed"]},
+          {"numerics", t.numerics},
+          {"steps", t.steps},
+          {"speed", t.speed},
+          {"memory", t.memory}};
+}
+
+}  // namespace
+
+json diff_matrices(const json& a, const json& b, const DiffOptions& options, const json& noise) {
+  json d = new_diff(options, noise);
+  compare_context(d, a, b, noise);
   std::map<std::string, const json*> by_id_b, by_id_noise;
   for (const auto& c : cells_of(b)) by_id_b[c.value("id", "")] = &c;
   for (const auto& c : cells_of(noise)) by_id_noise[c.value("id", "")] = &c;
   std::set<std::string> seen_a;
-  int compared = 0, outcome_changed = 0, evidence_changed = 0;
-  json numerics_counts = {{"identical", 0}, {"within_tolerance", 0}, {"drifted", 0}, {"not_comparable", 0}, {"cell_seeds", 0}};
-  json steps_counts = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
-  json speed_counts = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
-  json memory_counts = {{"changed", 0}, {"fields", json::object()}};
-  std::vector<double> speed_changes;  // of the cells timed long enough
-  for (const auto& ca_cell : cells_of(a)) {
-    const std::string id = ca_cell.value("id", "");
+  Tally tally;
+  for (const auto& ca : cells_of(a)) {
+    const std::string id = ca.value("id", "");
     seen_a.insert(id);
     auto it = by_id_b.find(id);
     if (it == by_id_b.end()) {
       d["only_a"].push_back(id);
       continue;
     }
-    ++compared;
-    const json& cb_cell = *it->second;
     const auto nit = by_id_noise.find(id);
     const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second;
-    const json& ea = field(ca_cell, "evidence");
-    const json& eb = field(cb_cell, "evidence");
-    json changes = json::array();
-    bool outcome_differs = ca_cell.value("outcome", "") != cb_cell.value("outcome", "");
-    if (outcome_differs) changes.push_back({{"field", "outcome"}, {"a", field(ca_cell, "outcome")}, {"b", field(cb_cell, "outcome")}});
-    // Runs with the same seeds are compared seed by seed: a change on any seed is a change of
-    // the cell's outcome. (With different seeds the context says so; only main records compare.)
-    const json& sa = field(ca_cell, "seeds");
-    const json& sb = field(cb_cell, "seeds");
-    json changed_seeds = json::array();
-    if (sa.is_object() && sb.is_object() && field(sa, "values") == field(sb, "values") &&
-        field(sa, "outcomes").is_array() && field(sa, "outcomes").size() == field(sb, "outcomes").size()) {
-      const json& oa = sa["outcomes"];
-      const json& ob = sb["outcomes"];
-      for (std::size_t i = 0; i < oa.size(); ++i)
-        if (oa[i] != ob[i] && i < field(sa, "values").size()) changed_seeds.push_back(sa["values"][i]);
-      if (!changed_seeds.empty()) {
-        std::string which;
-        for (const auto& v : changed_seeds) which += (which.empty() ? "" : ", ") + show(v);
-        changes.push_back(
-            {{"field", "seed_outcomes"}, {"a", oa}, {"b", ob}, {"note", "changed on seed(s) " + which}});
-        outcome_differs = true;
-      }
-    }
-    // The step where a symptom showed, a guard fired or the target was reached is the evidence
-    // documentation quotes.
-    for (const char* key : {"symptom_step", "detected_step", "reached_step"})
-      if (field(ea, key) != field(eb, key)) changes.push_back({{"field", key}, {"a", field(ea, key)}, {"b", field(eb, key)}});
-
-    const json steps = compare_steps(ca_cell, cb_cell, ctx_a, ctx_b);
-    {
-      json reached_a = json::array(), reached_b = json::array();
-      std::string which;
-      for (const auto& s : steps["seeds"]) {
-        if (s.contains("reached_step"))
-          steps_counts["reached_step_changed"] = steps_counts["reached_step_changed"].get<int>() + 1;
-        if (s.contains("steps")) steps_counts["steps_changed"] = steps_counts["steps_changed"].get<int>() + 1;
-      }
-      if (same_seed_values(ca_cell, cb_cell) && field(sa, "evidence").is_array() && field(sb, "evidence").is_array() &&
-          sa["evidence"].size() == sb["evidence"].size()) {
-        for (std::size_t i = 0; i < sa["evidence"].size(); ++i) {
-          reached_a.push_back(field(sa["evidence"][i], "reached_step"));
-          reached_b.push_back(field(sb["evidence"][i], "reached_step"));
-          if (i > 0 && reached_a.back() != reached_b.back() && i < sa["values"].size())
-            which += (which.empty() ? "" : ", ") + show(sa["values"][i]);
-        }
-        if (!which.empty())
-          changes.push_back({{"field", "seed_reached_step"},
-                             {"a", reached_a},
-                             {"b", reached_b},
-                             {"note", "changed on seed(s) " + which}});
-      }
-      if (steps["changed"].get<bool>()) steps_counts["changed"] = steps_counts["changed"].get<int>() + 1;
-    }
-
-    if (!within_tolerance(field(ea, "final_loss"), field(eb, "final_loss"), options.loss_tolerance)) {
-      json ch = {{"field", "final_loss"}, {"a", field(ea, "final_loss")}, {"b", field(eb, "final_loss")}};
-      const std::string pct = percent_change(ch["a"], ch["b"]);
-      if (!pct.empty()) ch["note"] = pct;
-      changes.push_back(ch);
-    }
-
-    const json numerics = compare_numerics(ca_cell, cb_cell, ctx_a, ctx_b, noise_cell, ctx_n, options.loss_tolerance);
-    for (const auto& s : numerics["seeds"]) {
-      numerics_counts["cell_seeds"] = numerics_counts["cell_seeds"].get<int>() + 1;
-      std::string t = s.value("tier", "");
-      std::replace(t.begin(), t.end(), ' ', '_');
-      numerics_counts[t] = numerics_counts.value(t, 0) + 1;
-    }
-    if (numerics["tier"] == "drifted") {
-      std::string note;
-      for (const auto& s : numerics["seeds"]) {
-        if (s["tier"] != "drifted") continue;
-        if (!note.empty()) note += "; ";
-        note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
-                (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
-                " at step " + show(s["max_rel_diff_step"]);
-      }
-      changes.push_back({{"field", "loss_curve"}, {"a", nullptr}, {"b", nullptr}, {"note", note}});
-    }
-
-    const json memory = compare_memory(ca_cell, cb_cell, noise_cell, options);
-    for (const auto& f : memory["fields"]) {
-      const std::string key = f["key"].get<std::string>();
-      json& counts = memory_counts["fields"][key];
-      if (counts.is_null()) counts = {{"label", f["label"]}, {"compared", 0}, {"grew", 0}, {"shrank", 0}};
-      const std::string verdict = f["verdict"].get<std::string>();
-      if (verdict == "one side only") continue;
-      counts["compared"] = counts["compared"].get<int>() + 1;
-      if (verdict == "same") continue;
-      if (verdict == "grew" || verdict == "shrank") counts[verdict] = counts[verdict].get<int>() + 1;
-      json ch = {{"field", key}, {"a", f["a"]}, {"b", f["b"]}};
-      const std::string pct = percent_change(f["a"], f["b"]);
-      if (!pct.empty()) ch["note"] = pct;
-      if (f.contains("band")) ch["band"] = f["band"];
-      changes.push_back(ch);
-    }
-    if (memory["changed"].get<bool>()) memory_counts["changed"] = memory_counts["changed"].get<int>() + 1;
-
-    const json speed = compare_speed(ca_cell, cb_cell, noise_cell, options);
-    {
-      std::string v = speed["verdict"].get<std::string>();
-      if (v == "slower" || v == "faster" || v == "within band") speed_changes.push_back(speed["change"].get<double>());
-      std::replace(v.begin(), v.end(), ' ', '_');
-      speed_counts[v] = speed_counts.value(v, 0) + 1;
-    }
-
-    if (field(ca_cell, "expected") != field(cb_cell, "expected"))
-      changes.push_back({{"field", "expected"}, {"a", field(ca_cell, "expected")}, {"b", field(cb_cell, "expected")}});
-
-    d["per_cell"].push_back({{"id", id},
-                             {"outcome", {{"a", field(ca_cell, "outcome")}, {"b", field(cb_cell, "outcome")}, {"changed", outcome_differs}}},
-                             {"numerics", numerics},
-                             {"steps", steps},
-                             {"speed", speed},
-                             {"memory", memory}});
-    if (changes.empty()) continue;
-    if (outcome_differs) ++outcome_changed;
-    else ++evidence_changed;
-    json entry = {{"id", id},
-                  {"scenario", cb_cell.value("scenario", "")},
-                  {"mitigation", cb_cell.value("mitigation", "")},
-                  {"device", cb_cell.value("device", "")},
-                  {"outcome_changed", outcome_differs},
-                  {"a_outcome", field(ca_cell, "outcome")},
-                  {"b_outcome", field(cb_cell, "outcome")},
-                  {"a_summary", cell_display(ca_cell)},
-                  {"b_summary", cell_display(cb_cell)},
-                  {"changes", changes}};
-    if (!changed_seeds.empty()) entry["changed_seeds"] = changed_seeds;
-    d["cells"].push_back(entry);
+    const CellPair pair{ca, *it->second, noise_cell, member(a, "context"), member(b, "context"), member(noise, "context")};
+    compare_cell(d, pair, options, tally);
   }
   for (const auto& c : cells_of(b))
     if (!seen_a.count(c.value("id", ""))) d["only_b"].push_back(c.value("id", ""));
-  speed_counts["threshold"] = options.speed_threshold;
-  speed_counts["noise_band"] = noise.is_object();
-  // Every cell slower by about the same factor points at the machine (a loaded host, another
-  // CPU) rather than at one kernel.
-  speed_counts["median_change"] = speed_changes.empty() ? json(nullptr) : json(median(speed_changes));
-  d["summary"] = {{"compared", compared},
-                  {"outcome_changed", outcome_changed},
-                  {"evidence_changed", evidence_changed},
-                  {"only_a", d["only_a"].size()},
-                  {"only_b", d["only_b"].size()},
-                  {"context_changed", d["context"].size()},
-                  {"host_changed", d["host_changed"]["changed"]},
-                  {"numerics", numerics_counts},
-                  {"steps", steps_counts},
-                  {"speed", speed_counts},
-                  {"memory", memory_counts}};
+  d["summary"] = summary_of(d, tally, options, noise.is_object());
   return d;
 }
 
@@ -786,7 +865,7 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
   if (!diff.is_object() || !diff.contains("summary")) return out;
   const json& s = diff["summary"];
   auto count = [&](const char* group, const char* key) {
-    const json& g = field(s, group);
+    const json& g = member(s, group);
     return g.is_object() ? g.value(key, 0) : 0;
   };
   if (outcomes_changed(diff)) out.push_back(std::to_string(s["outcome_changed"].get<int>()) + " outcome(s) changed");
@@ -794,7 +873,7 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
     out.push_back(std::to_string(count("speed", "slower")) + " cell(s) slower beyond the band");
   if (fail_on.count("memory")) {
     int grew = 0;
-    const json& fields = field(field(s, "memory"), "fields");
+    const json& fields = member(member(s, "memory"), "fields");
     if (fields.is_object())
       for (const auto& [k, v] : fields.items()) grew += v.value("grew", 0);
     if (grew > 0) out.push_back(std::to_string(grew) + " memory field(s) grew beyond the band");
@@ -809,22 +888,10 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
 
 std::string describe_change(const json& ch) {
   const std::string f = ch.value("field", "");
-  std::string s = f + " " + show(ch["a"]) + " -> " + show(ch["b"]);
-  auto mib = [](const json& v) {
-    if (!v.is_number()) return show(v);
-    std::ostringstream os;
-    os.precision(4);
-    os << v.get<double>() / (1024.0 * 1024.0) << " MiB";
-    return os.str();
-  };
+  std::string s = f + " " + show_value(ch["a"]) + " -> " + show_value(ch["b"]);
+  auto mib = [](const json& v) { return v.is_number() ? in_mib(v.get<double>(), 4) + " MiB" : show(v); };
   if (f == "peak_mem_bytes") s = "peak memory " + mib(ch["a"]) + " -> " + mib(ch["b"]);
-  auto kib = [](const json& v) {
-    if (!v.is_number()) return show(v);
-    std::ostringstream os;
-    os.precision(4);
-    os << v.get<double>() / 1024.0 << " KiB";
-    return os.str();
-  };
+  auto kib = [](const json& v) { return v.is_number() ? format_number(v.get<double>() / 1024.0, 4) + " KiB" : show(v); };
   for (const auto& m : known_memory_fields())
     if (f == m.key && f != "peak_mem_bytes")
       s = m.label + " " + (f == "mem_growth_bytes_per_step" ? kib(ch["a"]) + " -> " + kib(ch["b"])
@@ -838,6 +905,9 @@ std::string describe_change(const json& ch) {
     s = "outcome per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
   if (f == "seed_reached_step" && ch["a"].is_array() && ch["b"].is_array())
     s = "steps to target per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
+  if (f == "seed_steps" && ch["a"].is_array() && ch["b"].is_array())
+    s = "steps run per seed " + list(ch["a"]) + " -> " + list(ch["b"]);
+  if (f == "steps") s = "steps run " + show(ch["a"]) + " -> " + show(ch["b"]);
   if (f == "reached_step") s = "steps to target " + show(ch["a"]) + " -> " + show(ch["b"]);
   if (f == "loss_curve") return "loss curve drifted (" + ch.value("note", "") + ")";
   std::string note = ch.contains("note") && ch["note"].is_string() ? ch["note"].get<std::string>() : "";
@@ -860,24 +930,25 @@ std::string summary_line(const json& d) {
 }
 
 int count_of(const json& d, const char* group, const char* key) {
-  const json& g = field(field(d, "summary"), group);
+  const json& g = member(member(d, "summary"), group);
   return g.is_object() ? g.value(key, 0) : 0;
 }
 
-std::string host_value(const json& v) { return show(v); }
+std::string host_value(const json& v) { return show_value(v); }
 
+}  // namespace
 
 // The host block: one line per differing fact, list values (CPU flags) as what went and came.
 std::vector<std::string> host_lines(const json& d) {
   std::vector<std::string> lines;
-  const json& h = field(d, "host_changed");
-  for (const auto& f : field(h, "fields")) {
+  const json& h = member(d, "host_changed");
+  for (const auto& f : member(h, "fields")) {
     std::string line = f.value("label", "") + ": " + host_value(f["a"]) + " -> " + host_value(f["b"]);
     if (f.contains("added") || f.contains("removed")) {
       line = f.value("label", "") + ":";
-      if (!f["removed"].empty()) line += " without " + show(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
+      if (!f["removed"].empty()) line += " without " + show_value(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
       if (!f["added"].empty())
-        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show(f["added"]) + " (new in " + d.value("b", "B") + ")";
+        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show_value(f["added"]) + " (new in " + d.value("b", "B") + ")";
       if (f["removed"].empty() && f["added"].empty()) line += " " + host_value(f["a"]) + " -> " + host_value(f["b"]);
     }
     lines.push_back(line);
@@ -893,7 +964,7 @@ std::string host_warning_heading(const json& d) {
 }
 
 std::string unknown_host_note(const json& d) {
-  const json& u = field(field(d, "host_changed"), "unknown");
+  const json& u = member(member(d, "host_changed"), "unknown");
   if (!u.is_array() || u.empty()) return "";
   std::string which;
   for (const auto& f : u) which += (which.empty() ? "" : ", ") + f.value("label", "");
@@ -901,7 +972,7 @@ std::string unknown_host_note(const json& d) {
 }
 
 std::string noise_host_note(const json& d) {
-  const json& n = field(field(d, "host_changed"), "noise_host_differs");
+  const json& n = member(member(d, "host_changed"), "noise_host_differs");
   if (!n.is_array() || n.empty()) return "";
   std::string which;
   for (const auto& f : n) which += (which.empty() ? "" : ", ") + f.value("label", "");
@@ -909,23 +980,32 @@ std::string noise_host_note(const json& d) {
          "): its noise band is not " + d.value("a", "A") + "'s.";
 }
 
+namespace {
+
 std::string fraction_text(const json& v) {
   return v.is_number() ? percent(v.get<double>()) : show(v);
 }
+
+}  // namespace
 
 // The tier summary, one line per tier.
 std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   std::vector<std::pair<std::string, std::string>> out;
   const json& s = d["summary"];
-  const json& tol = field(d, "tolerances");
+  const json& tol = member(d, "tolerances");
   std::ostringstream os;
   os << s.value("outcome_changed", 0) << " changed";
   out.push_back({"outcomes", os.str()});
   os.str("");
-  os << count_of(d, "numerics", "identical") << " identical, " << count_of(d, "numerics", "within_tolerance")
-     << " within tolerance (" << fraction_text(field(tol, "loss")) << "), " << count_of(d, "numerics", "drifted")
-     << " drifted, " << count_of(d, "numerics", "not_comparable") << " not comparable (of "
-     << count_of(d, "numerics", "cell_seeds") << " cell-seeds)";
+  os << count_of(d, "numerics", "identical") << " identical, ";
+  if (const int shorter = count_of(d, "numerics", "identical_on_shared_steps"); shorter > 0)
+    os << shorter << " identical on shared steps only (one curve shorter), ";
+  os << count_of(d, "numerics", "within_tolerance") << " within tolerance (" << fraction_text(member(tol, "loss"))
+     << "), " << count_of(d, "numerics", "drifted") << " drifted, ";
+  if (member(d, "noise").is_string())
+    os << count_of(d, "numerics", "drifted_in_noise") << " drift in the A/A run too (noise, no change), ";
+  os << count_of(d, "numerics", "not_comparable") << " not comparable (of " << count_of(d, "numerics", "cell_seeds")
+     << " cell-seeds)";
   out.push_back({"loss curves", os.str()});
   os.str("");
   os << count_of(d, "steps", "changed") << " cell(s) changed (" << count_of(d, "steps", "reached_step_changed")
@@ -935,17 +1015,17 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   os.str("");
   os << count_of(d, "speed", "slower") << " slower, " << count_of(d, "speed", "faster") << " faster, "
      << count_of(d, "speed", "within_band") << " within the band, " << count_of(d, "speed", "too_short")
-     << " too short (< " << milliseconds(field(tol, "min_seconds").is_number() ? tol["min_seconds"].get<double>() : 0)
+     << " too short (< " << milliseconds(member(tol, "min_seconds").is_number() ? tol["min_seconds"].get<double>() : 0)
      << "), " << count_of(d, "speed", "not_measured") << " not measured";
-  if (const json& mc = field(field(s, "speed"), "median_change"); mc.is_number())
+  if (const json& mc = member(member(s, "speed"), "median_change"); mc.is_number())
     os << "; median change " << signed_percent(mc.get<double>());
   os << "; median step time, threshold "
-     << fraction_text(field(tol, "speed"));
-  if (field(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
+     << fraction_text(member(tol, "speed"));
+  if (member(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
   else os << " alone (no --noise run: no noise band)";
   out.push_back({"speed", os.str()});
   os.str("");
-  const json& fields = field(field(s, "memory"), "fields");
+  const json& fields = member(member(s, "memory"), "fields");
   bool first = true;
   if (fields.is_object())
     for (const auto& m : known_memory_fields()) {
@@ -965,24 +1045,32 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
       first = false;
     }
   if (first) os << "no memory recorded";
-  os << " (peak tolerance " << fraction_text(field(tol, "memory")) << ", growth " << fraction_text(field(tol, "growth"));
-  if (field(d, "noise").is_string()) os << ", or the A/A noise when larger";
+  os << " (peak tolerance " << fraction_text(member(tol, "memory")) << ", growth " << fraction_text(member(tol, "growth"));
+  if (member(d, "noise").is_string()) os << ", or the A/A noise when larger";
   os << ")";
   out.push_back({"memory", os.str()});
   return out;
 }
+
+namespace {
 
 // A loss curve that is not bit-identical, in words.
 std::string curve_text(const json& s) {
   std::ostringstream os;
   const std::string tier = s.value("tier", "");
   os << tier;
+  if (tier == "identical on shared steps") {
+    os << " (" << show(s["steps_compared"]) << " steps compared); last step " << show(s["a_last_step"]) << " -> "
+       << show(s["b_last_step"]);
+    return os.str();
+  }
   if (tier == "drifted" && s.contains("first_drift_step")) os << " from step " << show(s["first_drift_step"]);
   os << ", max relative difference " << fraction_text(s["max_rel_diff"]) << " at step " << show(s["max_rel_diff_step"])
      << "; the curves part at step " << show(s["first_differing_step"]);
   if (!s["last_equal_step"].is_null()) os << " (identical through step " << show(s["last_equal_step"]) << ")";
   if (s["a_last_step"] != s["b_last_step"])
     os << "; last step " << show(s["a_last_step"]) << " -> " << show(s["b_last_step"]);
+  if (s.value("drifts_in_noise", false)) os << "; drifts in A/A too (noise: A's own curve moves as much)";
   return os.str();
 }
 
@@ -993,7 +1081,7 @@ std::vector<std::array<std::string, 3>> curve_rows(const json& d) {
     const json& seeds = c["numerics"]["seeds"];
     for (const auto& s : seeds) {
       const std::string tier = s.value("tier", "");
-      if (tier != "within tolerance" && tier != "drifted") continue;
+      if (tier != "within tolerance" && tier != "drifted" && tier != "identical on shared steps") continue;
       rows.push_back({c.value("id", ""), s["seed"].is_null() ? std::string() : "seed " + show(s["seed"]), curve_text(s)});
     }
   }
@@ -1019,7 +1107,7 @@ std::vector<std::pair<std::string, std::string>> speed_rows(const json& d) {
   return rows;
 }
 
-std::string context_value(const json& v) { return show(v); }
+std::string context_value(const json& v) { return show_value(v); }
 
 }  // namespace
 
@@ -1029,7 +1117,7 @@ std::string render_diff_text(const json& d, bool color) {
   const char* bold = color ? "\033[1m" : "";
   const char* reset = color ? "\033[0m" : "";
   std::ostringstream os;
-  if (field(field(d, "host_changed"), "changed") == true) {
+  if (member(member(d, "host_changed"), "changed") == true) {
     os << red << bold << host_warning_heading(d) << reset << "\n";
     for (const auto& line : host_lines(d)) os << red << "  " << line << reset << "\n";
     os << "\n";
@@ -1093,7 +1181,7 @@ std::string render_diff_text(const json& d, bool color) {
 std::string render_diff_markdown(const json& d) {
   std::ostringstream os;
   os << "## Diff: " << md_escape(d.value("a", "A")) << " → " << md_escape(d.value("b", "B")) << "\n\n";
-  if (field(field(d, "host_changed"), "changed") == true) {
+  if (member(member(d, "host_changed"), "changed") == true) {
     os << "> **" << md_escape(host_warning_heading(d)) << "**\n>\n";
     for (const auto& line : host_lines(d)) os << "> - " << md_escape(line) << "\n";
     os << "\n";
@@ -1102,7 +1190,7 @@ std::string render_diff_markdown(const json& d) {
   if (const std::string u = unknown_host_note(d); !u.empty()) os << md_escape(u) << "\n\n";
   os << summary_line(d) << "\n\n";
   if (d.contains("per_cell")) {
-    os << "| tier | cells |\n|---|---|\n";
+    os << "| tier | summary |\n|---|---|\n";
     for (const auto& [label, text] : tier_lines(d)) os << "| " << md_escape(label) << " | " << md_escape(text) << " |\n";
     os << "\n";
   }

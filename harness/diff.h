@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tw {
@@ -29,8 +30,12 @@ struct DiffOptions {
 //             "changed_seeds"?: [seed...] (both runs had these seeds; the outcome changed on them)}],
 //  "only_a": [id...], "only_b": [id...],
 //  "summary": {"compared", "outcome_changed", "evidence_changed", "only_a", "only_b", "context_changed", ...}}
-// "cells" lists the cells whose behaviour changed (outcome, key evidence, steps to target, a drifted
-// loss curve, memory beyond its band); speed is never a "change" there.
+// "cells" lists the cells whose behaviour changed (outcome, key evidence, steps to target, steps
+// run, a drifted loss curve, memory beyond its band); speed, and a drift the A/A run shows too,
+// are never a "change" there. A change's "field" is an evidence key ("symptom_step",
+// "detected_step", "reached_step", "steps", "final_loss", a memory field, "expected") or one of
+// "outcome", "seed_outcomes", "seed_reached_step", "seed_steps" (a and b: one value per seed),
+// "loss_curve" (a and b null, the drift in "note").
 // Added:
 //  "noise": the A/A run's name or null,
 //  "host_changed": {"changed", "fields": [{"key", "label", "a", "b", "added"?, "removed"?}],
@@ -38,21 +43,31 @@ struct DiffOptions {
 //                   "noise_host_differs"?: [...] (the A/A run was not on A's host)},
 //  "per_cell": [{"id", "outcome": {"a", "b", "changed"},
 //                "numerics": {"tier", "seeds": [{"seed", "tier", "steps_compared", "first_differing_step",
-//                             "last_equal_step", "max_rel_diff", "max_rel_diff_step", "first_drift_step",
-//                             "a_last_step", "b_last_step", "reason"}], "noise_tier"?},
+//                             "last_equal_step" (null when the first shared step already differs),
+//                             "max_rel_diff" (a number, or the string "inf" when one side is not finite),
+//                             "max_rel_diff_step", "first_drift_step", "a_last_step", "b_last_step",
+//                             "reason", "noise_tier"? (A's curve against the A/A run's, same seed),
+//                             "drifts_in_noise"? (drifted, and so did the A/A run)}],
+//                             "noise_tier"? (the first seed's), "drifts_in_noise"? (every drifted seed does)},
+//                 a tier is "identical", "identical on shared steps" (equal where both have a value,
+//                 one curve has steps the other lacks), "within tolerance", "drifted" or "not comparable",
 //                "steps": {"changed", "seeds": [{"seed", "reached_step": {"a", "b"}?, "steps": {"a", "b"}?}]},
 //                "speed": {"verdict", "source", "a_step_seconds", "b_step_seconds", "a_seconds", "b_seconds",
+//                          "samples"? ([a, b]: seeds the medians are over, when more than one),
 //                          "change", "noise"?, "band", "reason"?},
 //                "memory": {"changed", "fields": [{"key", "label", "a", "b", "change", "noise"?, "band",
-//                           "verdict"}]}}] (every compared cell),
-//  "summary": {..., "numerics": {"identical", "within_tolerance", "drifted", "not_comparable", "cell_seeds"},
+//                           "verdict"}]}}] (every compared cell; change and noise relative to A),
+//  "summary": {..., "numerics": {"identical", "identical_on_shared_steps", "within_tolerance", "drifted",
+//                                "drifted_in_noise", "not_comparable", "cell_seeds"} (counts of cell-seeds;
+//                                "drifted" leaves out those in "drifted_in_noise"),
 //              "steps": {"changed", "reached_step_changed", "steps_changed"},
 //              "speed": {"slower", "faster", "within_band", "too_short", "not_measured", "threshold", "noise_band",
 //                        "median_change" (over the cells timed long enough; null when none)},
 //              "memory": {"changed", "fields": {key: {"label", "compared", "grew", "shrank"}}},
 //              "host_changed"}
 // `noise`, when not null, is an A/A rerun of A (same build, same host): its distance from A is the
-// per-cell noise of speed and memory, and a change counts only beyond max(threshold, noise).
+// per-cell noise of speed and memory, and a change counts only beyond max(threshold, noise); a
+// loss curve that drifts from A's in the A/A run too is noise, not a drift of B.
 nlohmann::json diff_matrices(const nlohmann::json& a, const nlohmann::json& b, const DiffOptions& options,
                              const nlohmann::json& noise = nullptr);
 
@@ -60,7 +75,8 @@ nlohmann::json diff_matrices(const nlohmann::json& a, const nlohmann::json& b, c
 bool outcomes_changed(const nlohmann::json& diff);
 
 // The tiers that may fail a diff besides outcomes (`--fail-on`): "speed" (a cell slower beyond its
-// band), "memory" (a memory field grew beyond its band), "numerics" (a drifted loss curve), "steps"
+// band), "memory" (a memory field grew beyond its band), "numerics" (a drifted loss curve, not
+// counting drifts the A/A run shows too), "steps"
 // (steps to target changed), "host" (a different host).
 const std::set<std::string>& fail_on_choices();
 // Outcome changes always; the other tiers when named in `fail_on`. Returns the reasons, empty when
@@ -70,6 +86,18 @@ std::vector<std::string> diff_failures(const nlohmann::json& diff, const std::se
 std::string render_diff_text(const nlohmann::json& diff, bool color);
 std::string render_diff_markdown(const nlohmann::json& diff);
 
+// Pieces of the rendered diff, for other views of it (report.html):
+// "WARNING: different host: ..." and one line per differing host fact (CPU flags as which went
+// and which came); use them when diff["host_changed"]["changed"] is true.
+std::string host_warning_heading(const nlohmann::json& diff);
+std::vector<std::string> host_lines(const nlohmann::json& diff);
+// "WARNING: the A/A run ... did not run on A's host ..." or "" when it did (or there is none).
+std::string noise_host_note(const nlohmann::json& diff);
+// "Host facts recorded by one run only (...)" or "".
+std::string unknown_host_note(const nlohmann::json& diff);
+// The tier summary: {tier, counts in words}, for outcomes, loss curves, steps, speed, memory.
+std::vector<std::pair<std::string, std::string>> tier_lines(const nlohmann::json& diff);
+
 // One entry of a cell's "changes" in words: "final_loss 0.25 -> 0.2 (-20%)".
 std::string describe_change(const nlohmann::json& change);
 
@@ -77,7 +105,8 @@ std::string describe_change(const nlohmann::json& change);
 bool within_tolerance(const nlohmann::json& a, const nlohmann::json& b, double relative);
 
 // Two loss curves ({"step": [...], "loss": [...]}) on the steps both recorded: "tier" is
-// "identical" (every value bit-identical), "within tolerance" (max relative difference <= tolerance),
+// "identical" (every value bit-identical), "identical on shared steps" (so, but one curve has steps
+// the other lacks: a run cut short), "within tolerance" (max relative difference <= tolerance),
 // "drifted" or "not comparable" (with "reason"); see diff_matrices for the other keys.
 nlohmann::json compare_curves(const nlohmann::json& a, const nlohmann::json& b, double tolerance);
 

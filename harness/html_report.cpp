@@ -8,8 +8,10 @@
 
 #include "harness/diff.h"
 #include "harness/figures.h"
+#include "harness/json_util.h"
 #include "harness/outcome.h"
 #include "harness/report.h"
+#include "harness/text_util.h"
 
 namespace tw {
 using nlohmann::json;
@@ -43,7 +45,7 @@ a.chip:hover{text-decoration:underline}
 a.chip.v-unexpected{box-shadow:inset 0 0 0 2px #d1242f}
 a.chip.v-flaky,a.chip.v-seed-dependent{box-shadow:inset 0 0 0 2px #bc4c00}
 a.chip.v-unpinned{outline:1px dashed #8c959f;outline-offset:-1px}
-.mark{color:#d1242f;font-weight:600}
+.mark{color:#d1242f;font-weight:600}.mark.v-flaky,.mark.v-seed-dependent{color:#bc4c00}
 details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
 details.v-flaky>summary,details.v-seed-dependent>summary{box-shadow:inset 0 0 0 3px #bc4c00}
 details.scenario{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
@@ -84,6 +86,7 @@ button{font:inherit;padding:3px 10px;border:1px solid var(--line);border-radius:
 table.diff td,table.diff th{border:1px solid var(--line);padding:4px 8px;text-align:left;font-size:13px}
 table.diff th{background:var(--panel)}
 tr.outcome-changed td{background:#fff1f0}
+.host-warning{border:2px solid #d1242f;border-radius:6px;background:#fff1f0;color:#82071e;padding:4px 12px;margin:8px 0}
 )css";
 
 // Opens a cell's panel when its matrix entry is followed (and when the page is loaded with
@@ -160,27 +163,11 @@ const std::vector<std::pair<std::string, std::string>>& outcome_legend() {
   return l;
 }
 
-std::string fmt(double v, int precision = 4) {
-  std::ostringstream os;
-  os.precision(precision);
-  os << v;
-  return os.str();
-}
-
-std::string show(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return "";
-  if (v.is_number_float()) return fmt(v.get<double>(), 6);
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string or_none(const json& v) { return v.is_null() ? "(none)" : show(v); }
-
 // Evidence values as a reader wants them: byte counts also in MiB.
 std::string evidence_text(const std::string& key, const json& v) {
   const bool bytes = key.find("_bytes") != std::string::npos;
   if (bytes && v.is_number() && std::fabs(v.get<double>()) >= 1024 * 1024)
-    return show(v) + " (" + fmt(v.get<double>() / (1024.0 * 1024.0), 4) + " MiB)";
+    return show(v) + " (" + in_mib(v.get<double>(), 4) + " MiB)";
   return show(v);
 }
 
@@ -197,31 +184,9 @@ std::string verdict_class(const std::string& verdict) {
   return "v-unexpected";
 }
 
-const json& cells_of(const json& matrix) {
-  static const json empty = json::array();
-  auto it = matrix.find("cells");
-  return it == matrix.end() || !it->is_array() ? empty : *it;
-}
-
-const json& member(const json& obj, const char* key) {
-  static const json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
-}
-
-bool finite_number(const json& v, double& out) {
-  if (!v.is_number()) return false;
-  out = v.get<double>();
-  return std::isfinite(out);
-}
-
-void flatten(const json& v, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
-  if (v.is_object()) {  // an empty object has no leaf to show
-    for (const auto& [k, item] : v.items()) flatten(item, prefix.empty() ? k : prefix + "." + k, out);
-  } else if (!prefix.empty()) {
-    out.emplace_back(prefix, evidence_text(prefix, v));
-  }
+// The leaves of an object as rows of a key-value table, byte counts also in MiB.
+void add_rows(const json& v, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& rows) {
+  for (const auto& [key, leaf] : flatten(v, prefix)) rows.emplace_back(key, evidence_text(key, leaf));
 }
 
 std::string kv_table(const std::vector<std::pair<std::string, std::string>>& rows, const std::string& cls = "kv") {
@@ -265,13 +230,19 @@ std::string seeds_table(const json& cell) {
   return os.str();
 }
 
-std::string device_heading(const std::string& device, const json& ctx) {
-  std::string h = device;
-  if (device == "cuda" && member(member(ctx, "probe"), "gpu_name").is_string())
-    h += " (" + member(member(ctx, "probe"), "gpu_name").get<std::string>() + ")";
-  else if (device == "cpu" && member(member(ctx, "host"), "cpu").is_string())
-    h += " (" + member(member(ctx, "host"), "cpu").get<std::string>() + ")";
-  return h;
+// The failing verdicts among some cells, worst first: "unexpected" (an unknown verdict counts as
+// one), then "seed-dependent", then "flaky"; each once.
+std::vector<std::string> failure_kinds(const json& cells, const std::vector<std::size_t>& which) {
+  std::vector<std::string> out;
+  for (const char* kind : {"unexpected", "seed-dependent", "flaky"})
+    for (const std::size_t i : which) {
+      const auto v = parse_verdict(cells[i].value("verdict", "unpinned")).value_or(Verdict::kUnexpected);
+      if (is_failure(v) && std::string(to_string(v)) == kind) {
+        out.push_back(kind);
+        break;
+      }
+    }
+  return out;
 }
 
 std::string charts_for(const json& cell) {
@@ -317,8 +288,8 @@ std::string cell_panel(const json& c, std::size_t i) {
     rows.push_back({"stack", members + " (applied in this order)"});
   }
   rows.push_back({"expected", member(c, "expected").is_null() ? "(not pinned)" : show(member(c, "expected"))});
-  flatten(member(c, "evidence"), "", rows);
-  if (c.contains("repeat")) flatten(c["repeat"], "repeat", rows);
+  add_rows(member(c, "evidence"), "", rows);
+  if (c.contains("repeat")) add_rows(c["repeat"], "repeat", rows);
   os << kv_table(rows) << seeds_table(c);
   const std::string tail = c.value("log_tail", "");
   if (!tail.empty()) os << "<h3>Last output</h3><pre>" << html_escape(tail) << "</pre>";
@@ -331,48 +302,65 @@ std::string cell_panel(const json& c, std::size_t i) {
 std::string html_escape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
+  // The figures are also standalone .svg files: XML, so valid UTF-8 and no forbidden control
+  // character (each becomes U+FFFD, as a browser shows a NUL).
+  for (char c : valid_utf8(s)) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&#39;"; break;
-      case '\0': out += "\xEF\xBF\xBD"; break;
-      default: out += c;
+      default:
+        if (xml_forbidden_control(static_cast<unsigned char>(c))) out += "\xEF\xBF\xBD";
+        else out += c;
     }
   }
   return out;
 }
 
-std::string svg_line_chart(const std::string& title, const json& steps,
-                           const std::vector<std::pair<std::string, json>>& series,
-                           const std::vector<std::pair<double, std::string>>& markers, double scale,
-                           const std::string& unit) {
-  constexpr double kW = 340, kH = 170, kLeft = 58, kRight = 10, kBottom = 26;
-  static const char* kColors[] = {"#0969da", "#cf222e", "#8250df", "#1a7f37"};
-  // Several curves: a legend row under the title.
-  const double kTop = series.size() > 1 ? 36 : 24;
-  const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
+namespace {
 
-  // x of each value: the step numbers when given, else 1, 2, ...
+using Series = std::vector<std::pair<std::string, json>>;
+
+constexpr double kChartW = 340, kChartH = 170, kChartLeft = 58, kChartRight = 10, kChartBottom = 26;
+constexpr const char* kChartColors[] = {"#0969da", "#cf222e", "#8250df", "#1a7f37"};
+
+// Where a chart puts its values: x from the steps (else 1, 2, ...), y on a linear or log axis.
+struct ChartScale {
+  std::vector<double> xs;
+  double top = 24, pw = 0, ph = 0;  // several curves: a legend row under the title
+  double xmin = 0, xmax = 1, lo = 0, hi = 1;
+  bool have = false;     // some finite value
+  bool any_bad = false;  // some value that is not finite (not merely missing)
+  bool log_axis = false;
+  double ty(double y) const { return log_axis ? std::log10(y) : y; }
+  double px(double x) const { return kChartLeft + (x - xmin) / (xmax - xmin) * pw; }
+  double py(double y) const { return top + (1 - (ty(y) - lo) / (hi - lo)) * ph; }
+};
+
+ChartScale chart_scale(const json& steps, const Series& series, double scale) {
+  ChartScale sc;
+  sc.top = series.size() > 1 ? 36 : 24;
+  sc.pw = kChartW - kChartLeft - kChartRight;
+  sc.ph = kChartH - sc.top - kChartBottom;
   std::size_t n = 0;
   for (const auto& [name, values] : series)
     if (values.is_array()) n = std::max(n, values.size());
-  std::vector<double> xs(n);
+  sc.xs.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     double x = static_cast<double>(i + 1);
     if (steps.is_array() && i < steps.size()) finite_number(steps[i], x);
-    xs[i] = x;
+    sc.xs[i] = x;
   }
   double ymin = std::numeric_limits<double>::infinity(), ymax = -ymin;
-  bool all_positive = true, any_bad = false;
+  bool all_positive = true;
   for (const auto& [name, values] : series) {
     if (!values.is_array()) continue;
     for (const auto& v : values) {
       double y = 0;
       if (!finite_number(v, y)) {
-        any_bad = any_bad || !v.is_null();
+        sc.any_bad = sc.any_bad || !v.is_null();
         continue;
       }
       y *= scale;
@@ -381,123 +369,130 @@ std::string svg_line_chart(const std::string& title, const json& steps,
       all_positive = all_positive && y > 0;
     }
   }
-  const bool have = std::isfinite(ymin);
+  sc.have = std::isfinite(ymin);
   // Curves that fall over orders of magnitude (loss, vanishing gradients) read better on a log axis.
-  const bool log_axis = have && all_positive && ymax / ymin >= 100;
-  auto ty = [&](double y) { return log_axis ? std::log10(y) : y; };
-  double lo = have ? ty(ymin) : 0, hi = have ? ty(ymax) : 1;
-  if (hi - lo < 1e-12) {
-    const double pad = std::max(std::fabs(hi) * 0.1, 1e-9);
-    lo -= pad;
-    hi += pad;
+  sc.log_axis = sc.have && all_positive && ymax / ymin >= 100;
+  sc.lo = sc.have ? sc.ty(ymin) : 0;
+  sc.hi = sc.have ? sc.ty(ymax) : 1;
+  if (sc.hi - sc.lo < 1e-12) {
+    const double pad = std::max(std::fabs(sc.hi) * 0.1, 1e-9);
+    sc.lo -= pad;
+    sc.hi += pad;
   }
-  double xmin = n ? xs.front() : 0, xmax = n ? xs.back() : 1;
-  for (const double x : xs) {
-    xmin = std::min(xmin, x);
-    xmax = std::max(xmax, x);
+  sc.xmin = n ? sc.xs.front() : 0;
+  sc.xmax = n ? sc.xs.back() : 1;
+  for (const double x : sc.xs) {
+    sc.xmin = std::min(sc.xmin, x);
+    sc.xmax = std::max(sc.xmax, x);
   }
-  if (xmax - xmin < 1e-12) {
-    xmin -= 1;
-    xmax += 1;
+  if (sc.xmax - sc.xmin < 1e-12) {
+    sc.xmin -= 1;
+    sc.xmax += 1;
   }
-  auto px = [&](double x) { return kLeft + (x - xmin) / (xmax - xmin) * pw; };
-  auto py = [&](double y) { return kTop + (1 - (ty(y) - lo) / (hi - lo)) * ph; };
+  return sc;
+}
 
-  std::ostringstream os;
-  os.setf(std::ios::fixed);
-  os.precision(1);
-  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << kW << "\" height=\"" << kH
-     << "\" viewBox=\"0 0 " << kW << " " << kH << "\" role=\"img\"><title>" << html_escape(title) << "</title>";
-  os << "<text x=\"" << kLeft << "\" y=\"15\" font-size=\"12\" font-weight=\"600\" fill=\"#1f2328\">"
-     << html_escape(title + (log_axis ? " (log scale)" : "")) << "</text>";
+// The title, the legend row of several curves, the frame, the axis labels and the markers.
+void chart_frame(std::ostringstream& os, const std::string& title, const Series& series, const ChartScale& sc,
+                 const std::vector<std::pair<double, std::string>>& markers, const std::string& unit) {
+  os << "<text x=\"" << kChartLeft << "\" y=\"15\" font-size=\"12\" font-weight=\"600\" fill=\"#1f2328\">"
+     << html_escape(title + (sc.log_axis ? " (log scale)" : "")) << "</text>";
   if (series.size() > 1) {
-    double lx = kLeft;
+    double lx = kChartLeft;
     for (std::size_t k = 0; k < series.size(); ++k) {
       const std::string& name = series[k].first;
-      os << "<rect x=\"" << lx << "\" y=\"23\" width=\"12\" height=\"3\" fill=\"" << kColors[k % 4] << "\"/>"
+      os << "<rect x=\"" << lx << "\" y=\"23\" width=\"12\" height=\"3\" fill=\"" << kChartColors[k % 4] << "\"/>"
          << "<text x=\"" << lx + 16 << "\" y=\"28\" font-size=\"11\" fill=\"#59636e\">" << html_escape(name) << "</text>";
       lx += 6.5 * static_cast<double>(name.size()) + 30;
     }
   }
-  os << "<rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << pw << "\" height=\"" << ph
+  os << "<rect x=\"" << kChartLeft << "\" y=\"" << sc.top << "\" width=\"" << sc.pw << "\" height=\"" << sc.ph
      << "\" fill=\"none\" stroke=\"#d0d7de\"/>";
-  if (!have) {
-    os << "<text x=\"" << kLeft + pw / 2 << "\" y=\"" << kTop + ph / 2 << "\" font-size=\"12\" text-anchor=\"middle\" fill=\""
-       << (any_bad ? "#cf222e" : "#59636e") << "\">" << (any_bad ? "no finite value" : "no data") << "</text>";
+  if (!sc.have) {
+    os << "<text x=\"" << kChartLeft + sc.pw / 2 << "\" y=\"" << sc.top + sc.ph / 2
+       << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"" << (sc.any_bad ? "#cf222e" : "#59636e") << "\">"
+       << (sc.any_bad ? "no finite value" : "no data") << "</text>";
   } else {
-    auto label = [&](double t) {
-      const double y = log_axis ? std::pow(10.0, t) : t;
-      std::ostringstream l;
-      l.precision(3);
-      l << y << unit;
-      return l.str();
-    };
     for (int k = 0; k <= 2; ++k) {
-      const double t = lo + (hi - lo) * k / 2.0;
-      const double y = kTop + (1 - k / 2.0) * ph;
-      if (k == 1) os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + pw << "\" y1=\"" << y << "\" y2=\"" << y
-                     << "\" stroke=\"#eaeef2\"/>";
-      os << "<text x=\"" << kLeft - 4 << "\" y=\"" << y + 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">"
-         << html_escape(label(t)) << "</text>";
+      const double t = sc.lo + (sc.hi - sc.lo) * k / 2.0;
+      const double y = sc.top + (1 - k / 2.0) * sc.ph;
+      if (k == 1)
+        os << "<line x1=\"" << kChartLeft << "\" x2=\"" << kChartLeft + sc.pw << "\" y1=\"" << y << "\" y2=\"" << y
+           << "\" stroke=\"#eaeef2\"/>";
+      os << "<text x=\"" << kChartLeft - 4 << "\" y=\"" << y + 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">"
+         << html_escape(format_number(sc.log_axis ? std::pow(10.0, t) : t, 3) + unit) << "</text>";
     }
   }
-  os << "<text x=\"" << kLeft << "\" y=\"" << kH - 8 << "\" font-size=\"10\" fill=\"#59636e\">step "
-     << html_escape(fmt(xmin, 6)) << "</text><text x=\"" << kLeft + pw << "\" y=\"" << kH - 8
-     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(fmt(xmax, 6)) << "</text>";
+  os << "<text x=\"" << kChartLeft << "\" y=\"" << kChartH - 8 << "\" font-size=\"10\" fill=\"#59636e\">step "
+     << html_escape(format_number(sc.xmin, 6)) << "</text><text x=\"" << kChartLeft + sc.pw << "\" y=\"" << kChartH - 8
+     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(format_number(sc.xmax, 6)) << "</text>";
   for (const auto& [step, name] : markers) {
-    if (step < xmin || step > xmax) continue;
+    if (step < sc.xmin || step > sc.xmax) continue;
     const char* color = name == "symptom" ? "#cf222e" : name == "detected" ? "#0969da" : "#1a7f37";
-    os << "<line x1=\"" << px(step) << "\" x2=\"" << px(step) << "\" y1=\"" << kTop << "\" y2=\"" << kTop + ph
-       << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>" << html_escape(name + " at step " + fmt(step, 6))
-       << "</title></line>";
+    os << "<line x1=\"" << sc.px(step) << "\" x2=\"" << sc.px(step) << "\" y1=\"" << sc.top << "\" y2=\"" << sc.top + sc.ph
+       << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>"
+       << html_escape(name + " at step " + format_number(step, 6)) << "</title></line>";
   }
-  for (std::size_t k = 0; k < series.size(); ++k) {
-    const json& values = series[k].second;
-    if (!values.is_array()) continue;
-    std::ostringstream path;
-    path.setf(std::ios::fixed);
-    path.precision(1);
-    bool pen_down = false;
-    std::size_t points = 0;
-    for (std::size_t i = 0; i < values.size() && i < xs.size(); ++i) {
-      double y = 0;
-      if (!have || !finite_number(values[i], y)) {
-        pen_down = false;  // a gap: the curve does not pretend to pass through NaN
-        if (!values[i].is_null()) {
-          os << "<text x=\"" << px(xs[i]) << "\" y=\"" << kTop + 9 << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#cf222e\">"
-             << "&#215;<title>" << html_escape(show(values[i]) + " at step " + fmt(xs[i], 6)) << "</title></text>";
-        }
-        continue;
-      }
-      path << (pen_down ? " L" : " M") << px(xs[i]) << " " << py(y * scale);
-      pen_down = true;
-      ++points;
+}
+
+// One curve: a gap and a mark at every value that is not finite, a dot for a single point.
+void chart_curve(std::ostringstream& os, const json& values, const char* color, const ChartScale& sc, double scale) {
+  if (!values.is_array()) return;
+  std::ostringstream path;
+  path.setf(std::ios::fixed);
+  path.precision(1);
+  bool pen_down = false;
+  std::size_t points = 0;
+  for (std::size_t i = 0; i < values.size() && i < sc.xs.size(); ++i) {
+    double y = 0;
+    if (!sc.have || !finite_number(values[i], y)) {
+      pen_down = false;  // a gap: the curve does not pretend to pass through NaN
+      if (!values[i].is_null())
+        os << "<text x=\"" << sc.px(sc.xs[i]) << "\" y=\"" << sc.top + 9
+           << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#cf222e\">&#215;<title>"
+           << html_escape(show(values[i]) + " at step " + format_number(sc.xs[i], 6)) << "</title></text>";
+      continue;
     }
-    if (points == 0) continue;
-    os << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << kColors[k % 4]
-       << "\" stroke-width=\"1.6\" stroke-linejoin=\"round\"/>";
-    if (points == 1) {
-      // A single point draws no line: show it as a dot.
-      const std::string d = path.str();
-      std::istringstream in(d.substr(d.find('M') + 1));
-      double cx = 0, cy = 0;
-      in >> cx >> cy;
-      os << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"2.5\" fill=\"" << kColors[k % 4] << "\"/>";
-    }
+    path << (pen_down ? " L" : " M") << sc.px(sc.xs[i]) << " " << sc.py(y * scale);
+    pen_down = true;
+    ++points;
   }
+  if (points == 0) return;
+  os << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << color
+     << "\" stroke-width=\"1.6\" stroke-linejoin=\"round\"/>";
+  if (points == 1) {
+    // A single point draws no line: show it as a dot.
+    const std::string d = path.str();
+    std::istringstream in(d.substr(d.find('M') + 1));
+    double cx = 0, cy = 0;
+    in >> cx >> cy;
+    os << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"2.5\" fill=\"" << color << "\"/>";
+  }
+}
+
+}  // namespace
+
+std::string svg_line_chart(const std::string& title, const json& steps, const Series& series,
+                           const std::vector<std::pair<double, std::string>>& markers, double scale,
+                           const std::string& unit) {
+  const ChartScale sc = chart_scale(steps, series, scale);
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(1);
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << kChartW << "\" height=\"" << kChartH
+     << "\" viewBox=\"0 0 " << kChartW << " " << kChartH << "\" role=\"img\"><title>" << html_escape(title) << "</title>";
+  chart_frame(os, title, series, sc, markers, unit);
+  for (std::size_t k = 0; k < series.size(); ++k) chart_curve(os, series[k].second, kChartColors[k % 4], sc, scale);
   os << "</svg>";
   return os.str();
 }
 
-std::string render_html(const json& matrix, const json& diff) {
-  const json& ctx = member(matrix, "context");
-  const json& cells = cells_of(matrix);
-  const json summary = summarize_verdicts(matrix);
-  const bool with_diff = diff.is_object() && diff.contains("summary");
-  std::map<std::string, const json*> changed;
-  if (with_diff)
-    for (const auto& c : diff["cells"]) changed[c.value("id", "")] = &c;
+namespace {
 
+// The page up to its header: title, totals, when and where the run ran, the jump links.
+std::string page_header(const json& matrix, bool with_diff) {
+  const json& ctx = member(matrix, "context");
+  const json summary = summarize_verdicts(matrix);
   std::ostringstream os;
   os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
      << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -532,89 +527,115 @@ std::string render_html(const json& matrix, const json& diff) {
   os << "</p><nav class=\"jump\"><a href=\"#overview\">Overview</a><a href=\"#scenarios\">Scenarios</a>"
      << (with_diff ? "<a href=\"#diff\">Changes</a>" : "") << "<a href=\"#context\">Context</a></nav></header>\n";
 
-  if (with_diff) {
-    const json& s = diff["summary"];
-    os << "<section id=\"diff\"><h2>Changes against the baseline</h2><p>" << html_escape(show(diff["a"])) << " &#8594; "
-       << html_escape(show(diff["b"])) << ": <b>" << s["outcome_changed"] << "</b> outcome(s) changed, "
-       << s["evidence_changed"] << " with changed evidence only, " << s["compared"] << " cells compared; "
-       << s["only_a"] << " only in the baseline, " << s["only_b"] << " only in this run.</p>";
-    if (!diff["context"].empty()) {
-      os << "<h3>Context</h3><table class=\"diff\"><tr><th></th><th>baseline</th><th>this run</th></tr>";
-      for (const auto& c : diff["context"])
-        os << "<tr><th>" << html_escape(show(c["label"])) << "</th><td>" << html_escape(or_none(c["a"])) << "</td><td>"
-           << html_escape(or_none(c["b"])) << "</td></tr>";
-      os << "</table>";
-    }
-    if (!diff["cells"].empty()) {
-      os << "<h3>Cells</h3><table class=\"diff\"><tr><th>cell</th><th>baseline</th><th>this run</th><th>changes</th></tr>";
-      for (const auto& c : diff["cells"]) {
-        std::string changes;
-        for (const auto& ch : c["changes"])
-          if (ch.value("field", "") != "outcome") changes += (changes.empty() ? "" : "; ") + describe_change(ch);
-        os << "<tr class=\"" << (c.value("outcome_changed", false) ? "outcome-changed" : "") << "\"><td>"
-           << html_escape(show(c["id"])) << "</td><td>" << html_escape(show(c["a_summary"])) << "</td><td>"
-           << html_escape(show(c["b_summary"])) << "</td><td>" << html_escape(changes) << "</td></tr>";
-      }
-      os << "</table>";
-    }
-    for (const auto& [key, what] : {std::pair<const char*, const char*>{"only_a", "Only in the baseline"},
-                                    {"only_b", "Only in this run"}}) {
-      if (diff[key].empty()) continue;
-      os << "<h3>" << what << "</h3><ul>";
-      for (const auto& id : diff[key]) os << "<li>" << html_escape(show(id)) << "</li>";
-      os << "</ul>";
-    }
-    os << "</section>\n";
+  return os.str();
+}
+
+// What changed against the baseline: another host first, the tiers, the context, the cells.
+std::string diff_section(const json& diff) {
+  std::ostringstream os;
+  const json& s = diff["summary"];
+  os << "<section id=\"diff\"><h2>Changes against the baseline</h2>";
+  // Another host first, as the text and Markdown diffs have it: the numbers may differ for that alone.
+  if (member(member(diff, "host_changed"), "changed") == true) {
+    os << "<div class=\"host-warning\"><p><b>" << html_escape(host_warning_heading(diff)) << "</b></p><ul>";
+    for (const auto& line : host_lines(diff)) os << "<li>" << html_escape(line) << "</li>";
+    os << "</ul></div>";
   }
-
-  // The overview: per device, one line per scenario, grouped by the article's rows; each remedy
-  // is a chip in the column that says how it reads against the fault.
-  const std::vector<std::string> devices = matrix_devices(matrix);
-  std::vector<std::pair<std::string, std::vector<ArticleRow>>> layout;
-  for (const auto& device : devices) layout.push_back({device, article_rows(matrix, device)});
-  auto chip = [&](std::size_t i) {
-    const json& c = cells[i];
-    const std::string verdict = c.value("verdict", "unpinned");
-    const std::string role = remedy_role(c);
-    std::ostringstream os;
-    std::string title = c.value("id", "") + ": " + cell_display(c) + " (" + verdict;
-    if (verdict == "unexpected") title += ", expected " + show(member(c, "expected"));
-    title += ")";
-    if (member(c, "stack").is_array()) title += "; " + mitigation_display(c);
-    os << "<a class=\"chip " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict) << "\" href=\"#c"
-       << i << "\" title=\"" << html_escape(title) << "\">";
-    if (role == "fault") {
-      os << html_escape(outcome_short(c));
-    } else {
-      const std::string key = outcome_short(c);
-      const std::string outcome = c.value("outcome", "");
-      // Healed and caught say their outcome by the column; the key number and seeds remain.
-      std::string small = key;
-      if ((role == "healed" || role == "caught") && small.rfind(outcome, 0) == 0) small = small.substr(outcome.size());
-      if (!small.empty() && small[0] == ' ') small = small.substr(1);
-      os << html_escape(c.value("mitigation", "")) << (small.empty() ? "" : " <small>" + html_escape(small) + "</small>");
+  if (const std::string n = noise_host_note(diff); !n.empty())
+    os << "<div class=\"host-warning\"><p><b>" << html_escape(n) << "</b></p></div>";
+  if (const std::string u = unknown_host_note(diff); !u.empty()) os << "<p class=\"muted\">" << html_escape(u) << "</p>";
+  os << "<p>" << html_escape(show(diff["a"])) << " &#8594; "
+     << html_escape(show(diff["b"])) << ": <b>" << s["outcome_changed"] << "</b> outcome(s) changed, "
+     << s["evidence_changed"] << " with changed evidence only, " << s["compared"] << " cells compared; "
+     << s["only_a"] << " only in the baseline, " << s["only_b"] << " only in this run.</p>";
+  if (diff.contains("per_cell")) {
+    os << "<h3>Tiers</h3><table class=\"diff\">";
+    for (const auto& [tier, text] : tier_lines(diff))
+      os << "<tr><th>" << html_escape(tier) << "</th><td>" << html_escape(text) << "</td></tr>";
+    os << "</table>";
+  }
+  if (!diff["context"].empty()) {
+    os << "<h3>Context</h3><table class=\"diff\"><tr><th></th><th>baseline</th><th>this run</th></tr>";
+    for (const auto& c : diff["context"])
+      os << "<tr><th>" << html_escape(show(c["label"])) << "</th><td>" << html_escape(show(c["a"])) << "</td><td>"
+         << html_escape(show(c["b"])) << "</td></tr>";
+    os << "</table>";
+  }
+  if (!diff["cells"].empty()) {
+    os << "<h3>Cells</h3><table class=\"diff\"><tr><th>cell</th><th>baseline</th><th>this run</th><th>changes</th></tr>";
+    for (const auto& c : diff["cells"]) {
+      std::string changes;
+      for (const auto& ch : c["changes"])
+        if (ch.value("field", "") != "outcome") changes += (changes.empty() ? "" : "; ") + describe_change(ch);
+      os << "<tr class=\"" << (c.value("outcome_changed", false) ? "outcome-changed" : "") << "\"><td>"
+         << html_escape(show(c["id"])) << "</td><td>" << html_escape(show(c["a_summary"])) << "</td><td>"
+         << html_escape(show(c["b_summary"])) << "</td><td>" << html_escape(changes) << "</td></tr>";
     }
-    if (verdict == "unexpected") os << " <b class=\"mark\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</b>";
-    else if (verdict == "seed-dependent" || verdict == "flaky") os << " <b class=\"mark\">&#10007; " << verdict << "</b>";
-    auto ch = changed.find(c.value("id", ""));
-    if (ch != changed.end()) {
-      const json& d = *ch->second;
-      os << " <b class=\"changed\">&#916; "
-         << html_escape(d.value("outcome_changed", false) ? "was " + show(d["a_summary"]) : std::string("evidence"))
-         << "</b>";
-    }
-    os << "</a>";
-    return os.str();
-  };
-  auto block_id = [](const ScenarioBlock& b) {
-    const std::string f = figure_file_name(b.scenario, b.device);
-    return "s-" + f.substr(0, f.size() - 4);
-  };
+    os << "</table>";
+  }
+  for (const auto& [key, what] : {std::pair<const char*, const char*>{"only_a", "Only in the baseline"},
+                                  {"only_b", "Only in this run"}}) {
+    if (diff[key].empty()) continue;
+    os << "<h3>" << what << "</h3><ul>";
+    for (const auto& id : diff[key]) os << "<li>" << html_escape(show(id)) << "</li>";
+    os << "</ul>";
+  }
+  os << "</section>\n";
+  return os.str();
+}
 
+// A cell as a chip of the overview, in the column that says how it reads against the fault.
+std::string chip(const json& cells, std::size_t i, const std::map<std::string, const json*>& changed) {
+  const json& c = cells[i];
+  const std::string verdict = c.value("verdict", "unpinned");
+  const std::string role = remedy_role(c);
+  std::ostringstream os;
+  std::string title = c.value("id", "") + ": " + cell_display(c) + " (" + verdict;
+  if (verdict == "unexpected") title += ", expected " + show(member(c, "expected"));
+  title += ")";
+  if (member(c, "stack").is_array()) title += "; " + mitigation_display(c);
+  os << "<a class=\"chip " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict) << "\" href=\"#c"
+     << i << "\" title=\"" << html_escape(title) << "\">";
+  if (role == "fault") {
+    os << html_escape(outcome_short(c));
+  } else {
+    const std::string key = outcome_short(c);
+    const std::string outcome = c.value("outcome", "");
+    // Healed and caught say their outcome by the column; the key number and seeds remain.
+    std::string small = key;
+    if ((role == "healed" || role == "caught") && small.rfind(outcome, 0) == 0) small = small.substr(outcome.size());
+    if (!small.empty() && small[0] == ' ') small = small.substr(1);
+    os << html_escape(c.value("mitigation", "")) << (small.empty() ? "" : " <small>" + html_escape(small) + "</small>");
+  }
+  if (verdict == "unexpected") os << " <b class=\"mark\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</b>";
+  else if (verdict == "seed-dependent" || verdict == "flaky") os << " <b class=\"mark\">&#10007; " << verdict << "</b>";
+  auto ch = changed.find(c.value("id", ""));
+  if (ch != changed.end()) {
+    const json& d = *ch->second;
+    os << " <b class=\"changed\">&#916; "
+       << html_escape(d.value("outcome_changed", false) ? "was " + show(d["a_summary"]) : std::string("evidence"))
+       << "</b>";
+  }
+  os << "</a>";
+  return os.str();
+}
+
+std::string block_id(const ScenarioBlock& b) {
+  const std::string f = figure_file_name(b.scenario, b.device);
+  return "s-" + f.substr(0, f.size() - 4);
+}
+
+using Layout = std::vector<std::pair<std::string, std::vector<ArticleRow>>>;
+
+// The overview: per device, one line per scenario, grouped by the article's rows; each remedy
+// is a chip in the column that says how it reads against the fault.
+std::string overview_section(const json& cells, const Layout& layout, const json& ctx,
+                             const std::map<std::string, const json*>& changed) {
+  std::ostringstream os;
   os << "<section id=\"overview\">";
   if (cells.empty()) os << "<p class=\"nodata\">This matrix has no cells.</p>";
   for (const auto& [device, rows] : layout) {
-    os << "<h2>" << html_escape(device_heading(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
+    os << "<h2>" << html_escape(device_title(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
        << html_escape(device) << "\"><colgroup><col class=\"c-row\"><col class=\"c-scenario\"><col class=\"c-fault\">"
        << "<col class=\"c-healed\"><col class=\"c-caught\"><col class=\"c-other\"></colgroup><thead><tr><th>article row</th>"
        << "<th>scenario</th><th>none (the fault)</th><th>healed</th><th>caught</th><th>not enough</th></tr></thead>\n";
@@ -623,7 +644,7 @@ std::string render_html(const json& matrix, const json& diff) {
       bool first = true;
       for (const auto& b : row.scenarios) {
         std::map<std::string, std::string> column;
-        for (const std::size_t i : b.cells) column[remedy_role(cells[i])] += chip(i);
+        for (const std::size_t i : b.cells) column[remedy_role(cells[i])] += chip(cells, i, changed);
         os << "<tr>";
         if (first)
           os << "<th scope=\"rowgroup\" rowspan=\"" << row.scenarios.size() << "\" class=\"article\">"
@@ -646,69 +667,99 @@ std::string render_html(const json& matrix, const json& diff) {
         "expectation, an orange one seeds or repeats that disagree, a dashed one a cell with no expectation "
         "pinned.</p></section>\n";
 
+  return os.str();
+}
+
+std::string outcomes_section() {
+  std::ostringstream os;
   os << "<section class=\"legend\"><h2>Outcomes</h2><p>";
   for (const auto& [name, what] : outcome_legend())
     os << "<span class=\"badge o-" << name << "\">" << name << "</span>" << html_escape(what) << ". ";
   os << "</p><p class=\"muted\">The key number: <code>diverged@k</code> non-finite (or blown-up) loss at step k, "
         "<code>healthy@k</code> target held from step k, <code>detected@k (+n)</code> a guard stopped the run n "
         "steps after the symptom.</p></section>\n";
+  return os.str();
+}
 
-  // The scenarios: per article row, one block each, closed; opened, the description, the figure
-  // of every remedy's loss, a line per remedy, and every cell's own curves and evidence.
+// One scenario on one device, closed; opened, the description, the figure of every remedy's
+// loss, a line per remedy, and every cell's own curves and evidence.
+std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
+  const json& cells = cells_of(matrix);
+  std::ostringstream os;
+  std::map<std::string, int> counts;
+  for (const std::size_t i : b.cells) ++counts[remedy_role(cells[i])];
+  const std::vector<std::string> failures = failure_kinds(cells, b.cells);
+  os << "<details class=\"scenario";
+  if (!failures.empty()) os << " " << verdict_class(failures.front());
+  os << "\" id=\"" << html_escape(block_id(b)) << "\"><summary><b>" << html_escape(b.scenario)
+     << "</b> <span class=\"muted\">" << html_escape(b.device) << " &#183; fault " << html_escape(b.fault);
+  if (!b.fault_summary.empty()) os << ": " << html_escape(b.fault_summary);
+  os << "</span><span class=\"counts\">";
+  for (const auto& [role, what] : {std::pair<const char*, const char*>{"healed", "healed"},
+                                   {"caught", "caught"}, {"not enough", "not enough"}})
+    if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
+  for (const auto& v : failures)
+    os << "<span class=\"mark " << verdict_class(v) << "\">&#10007; " << html_escape(v) << "</span>";
+  os << "</span></summary><div class=\"body\">";
+  if (!b.description.empty()) os << "<p class=\"desc\">" << html_escape(b.description) << "</p>";
+  os << "<div class=\"scenario-main\"><div class=\"figure-box\">"
+     << svg_scenario_figure(matrix, b.cells, b.scenario + " on " + b.device + ": every remedy")
+     << "</div><table class=\"remedies\"><thead><tr><th>remedy</th><th>reads</th><th>outcome</th><th>seeds</th>"
+     << "<th>verdict</th></tr></thead><tbody>";
+  for (const std::size_t i : b.cells) {
+    const json& c = cells[i];
+    const std::string verdict = c.value("verdict", "unpinned");
+    std::string seeds = seeds_text(c);
+    const std::string keys = per_seed_keys(c);
+    if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seeds.substr(0, seeds.find(' ')) + ": ") + keys;
+    os << "<tr class=\"" << verdict_class(verdict) << "\"><td><a href=\"#c" << i << "\">"
+       << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(remedy_role(c))
+       << "</td><td><span class=\"badge " << outcome_class(c.value("outcome", "")) << "\">"
+       << html_escape(cell_summary(c)) << "</span></td><td>" << html_escape(seeds) << "</td><td>"
+       << html_escape(verdict);
+    if (verdict == "unexpected") os << " (expected " << html_escape(show(member(c, "expected"))) << ")";
+    os << "</td></tr>";
+  }
+  os << "</tbody></table></div><h4>Cells</h4>";
+  for (const std::size_t i : b.cells) os << cell_panel(cells[i], i);
+  os << "</div></details>\n";
+  return os.str();
+}
+
+std::string scenarios_section(const json& matrix, const Layout& layout, const json& ctx) {
+  std::ostringstream os;
   os << "<section id=\"scenarios\"><h2>Scenarios</h2><p><button id=\"toggle-all\" type=\"button\" hidden>Expand all "
         "scenarios</button> <span class=\"muted\">Figures: the training loss of every remedy on a log scale (first "
         "seed thick, other seeds thin); &#9675; where the symptom appeared, &#9670; where a guard stopped the run, "
         "&#215; a loss that is not finite.</span></p>\n";
   for (const auto& [device, rows] : layout) {
-    if (devices.size() > 1) os << "<h2 class=\"device\">" << html_escape(device_heading(device, ctx)) << "</h2>\n";
+    if (layout.size() > 1) os << "<h2 class=\"device\">" << html_escape(device_title(device, ctx)) << "</h2>\n";
     for (const auto& row : rows) {
       os << "<h3>" << html_escape(article_row_title(row.name)) << "</h3>\n";
-      for (const auto& b : row.scenarios) {
-        std::map<std::string, int> counts;
-        bool failed = false;
-        for (const std::size_t i : b.cells) {
-          ++counts[remedy_role(cells[i])];
-          failed = failed || is_failure(parse_verdict(cells[i].value("verdict", "unpinned")).value_or(Verdict::kUnexpected));
-        }
-        os << "<details class=\"scenario" << (failed ? " v-unexpected" : "") << "\" id=\"" << html_escape(block_id(b))
-           << "\"><summary><b>" << html_escape(b.scenario) << "</b> <span class=\"muted\">" << html_escape(b.device)
-           << " &#183; fault " << html_escape(b.fault);
-        if (!b.fault_summary.empty()) os << ": " << html_escape(b.fault_summary);
-        os << "</span><span class=\"counts\">";
-        for (const auto& [role, what] : {std::pair<const char*, const char*>{"healed", "healed"},
-                                         {"caught", "caught"}, {"not enough", "not enough"}})
-          if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
-        if (failed) os << "<span class=\"mark\">&#10007; unexpected</span>";
-        os << "</span></summary><div class=\"body\">";
-        if (!b.description.empty()) os << "<p class=\"desc\">" << html_escape(b.description) << "</p>";
-        os << "<div class=\"scenario-main\"><div class=\"figure-box\">"
-           << svg_scenario_figure(matrix, b.cells, b.scenario + " on " + b.device + ": every remedy")
-           << "</div><table class=\"remedies\"><thead><tr><th>remedy</th><th>reads</th><th>outcome</th><th>seeds</th>"
-           << "<th>verdict</th></tr></thead><tbody>";
-        for (const std::size_t i : b.cells) {
-          const json& c = cells[i];
-          const std::string verdict = c.value("verdict", "unpinned");
-          std::string seeds = seeds_text(c);
-          const std::string keys = per_seed_keys(c);
-          if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seeds.substr(0, seeds.find(' ')) + ": ") + keys;
-          os << "<tr class=\"" << verdict_class(verdict) << "\"><td><a href=\"#c" << i << "\">"
-             << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(remedy_role(c))
-             << "</td><td><span class=\"badge " << outcome_class(c.value("outcome", "")) << "\">"
-             << html_escape(cell_summary(c)) << "</span></td><td>" << html_escape(seeds) << "</td><td>"
-             << html_escape(verdict);
-          if (verdict == "unexpected") os << " (expected " << html_escape(show(member(c, "expected"))) << ")";
-          os << "</td></tr>";
-        }
-        os << "</tbody></table></div><h4>Cells</h4>";
-        for (const std::size_t i : b.cells) os << cell_panel(cells[i], i);
-        os << "</div></details>\n";
-      }
+      for (const auto& b : row.scenarios) os << scenario_block(matrix, b);
     }
   }
   os << "</section>\n";
+  return os.str();
+}
 
+}  // namespace
+
+std::string render_html(const json& matrix, const json& diff) {
+  const json& ctx = member(matrix, "context");
+  const bool with_diff = diff.is_object() && diff.contains("summary");
+  std::map<std::string, const json*> changed;
+  if (with_diff)
+    for (const auto& c : diff["cells"]) changed[c.value("id", "")] = &c;
+  Layout layout;
+  for (const auto& device : matrix_devices(matrix)) layout.push_back({device, article_rows(matrix, device)});
+  std::ostringstream os;
+  os << page_header(matrix, with_diff);
+  if (with_diff) os << diff_section(diff);
+  os << overview_section(cells_of(matrix), layout, ctx, changed) << outcomes_section()
+     << scenarios_section(matrix, layout, ctx);
   std::vector<std::pair<std::string, std::string>> ctx_rows;
-  flatten(ctx, "", ctx_rows);
+  add_rows(ctx, "", ctx_rows);
   os << "<section id=\"context\"><h2>Context</h2>" << kv_table(ctx_rows) << "</section>\n";
   os << "<script>" << kScript << "</script>\n</body>\n</html>\n";
   return os.str();

@@ -16,7 +16,8 @@ namespace tw {
 // `diff`: the value of diff_matrices(baseline, matrix), or null for none.
 std::string render_html(const nlohmann::json& matrix, const nlohmann::json& diff = nullptr);
 
-// Text made safe for HTML element content and quoted attribute values.
+// Text made safe for HTML element content and quoted attribute values, and for XML (the SVG
+// figures): invalid UTF-8 becomes '?', a control character XML forbids U+FFFD.
 std::string html_escape(const std::string& text);
 
 // One line chart as an <svg> element. `series` maps a legend name to its values (numbers, or

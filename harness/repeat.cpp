@@ -64,7 +64,8 @@ json seed_evidence(const json& result) {
   const json ev = result.value("evidence", json::object());
   json out = json::object();
   for (const char* key : {"symptom_step", "detected_step", "reached_step", "final_loss", "final_eval_loss",
-                          "peak_mem_bytes", "steps", "train_seconds", "step_seconds_median"})
+                          "peak_mem_bytes", "steps", "train_seconds", "step_seconds_median",
+                          "median_step_ms"})
     if (ev.contains(key)) out[key] = ev[key];
   if (ev.contains("message") && ev["message"].is_string()) {
     std::string m = ev["message"].get<std::string>();

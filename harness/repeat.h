@@ -22,7 +22,8 @@ std::vector<nlohmann::json> loss_series_of(const std::string& events_file);
 
 // One cell run with several seeds (--seeds N). `results`: the matrix.json records of each seed,
 // in the order of `seeds`. Returns {"values": [seed...], "outcomes": [outcome...], "counts":
-// {outcome: n}, "evidence": [the key evidence of each seed: steps, losses, memory, message]}.
+// {outcome: n}, "evidence": [the key evidence of each seed: steps, losses, memory, step times
+// (train_seconds, step_seconds_median, median_step_ms: what diff times a cell by), message]}.
 nlohmann::json aggregate_seeds(const std::vector<uint64_t>& seeds,
                                const std::vector<nlohmann::json>& results);
 

@@ -12,68 +12,18 @@
 #include "harness/catalog.h"
 #include "harness/errors.h"
 #include "harness/figures.h"
+#include "harness/json_util.h"
 #include "harness/outcome.h"
 #include "harness/scenario.h"
 #include "harness/store.h"
+#include "harness/text_util.h"
 
 namespace tw {
 using nlohmann::json;
 
 namespace {
 
-std::string fmt(double v, int precision = 3) {
-  std::ostringstream os;
-  os.precision(precision);
-  os << v;
-  return os.str();
-}
-
-std::string mib(double bytes) { return fmt(bytes / (1024.0 * 1024.0), 3) + "MiB"; }
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters even when escaped.
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') out += "?";
-        else out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-// Cell output is raw bytes; XML must be well-formed UTF-8. Invalid sequences become '?'.
-std::string valid_utf8(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    if (ok && len > 1) {
-      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
-      unsigned cp = c & (0x7F >> len);
-      for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-      const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
-      ok = cp >= min[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) && cp != 0xFFFE && cp != 0xFFFF;
-    }
-    if (ok) {
-      out.append(s, i, len);
-      i += len;
-    } else {
-      out += '?';
-      ++i;
-    }
-  }
-  return out;
-}
+std::string mib(double bytes) { return in_mib(bytes, 3) + "MiB"; }
 
 // JUnit readers (Surefire's schema, GitLab, the GitHub reporters) take plain decimals only.
 std::string junit_time(double seconds) {
@@ -95,7 +45,7 @@ std::string csv_field(const std::string& s) {
 std::string text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "";
-  if (v.is_number_float()) return fmt(v.get<double>(), 4);
+  if (v.is_number_float()) return format_number(v.get<double>(), 4);
   return v.dump();
 }
 
@@ -107,13 +57,6 @@ std::string exact(const json& v) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, d);
   return r.ec == std::errc() ? std::string(buf, r.ptr) : text(v);
-}
-
-// A reference into the matrix (json::value() would return a copy).
-const json& cells_of(const json& matrix) {
-  static const json empty = json::array();
-  auto it = matrix.find("cells");
-  return it == matrix.end() || !it->is_array() ? empty : *it;
 }
 
 const json& evidence_of(const json& cell) {
@@ -135,9 +78,11 @@ std::vector<std::string> devices_of(const json& matrix) {
 
 std::string md_escape(const std::string& s) {
   std::string out;
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
+    else if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;  // CR LF: one line break, one space
+    else if (c == '\n' || c == '\r') out += ' ';
     else out += c;
   }
   return out;
@@ -222,6 +167,13 @@ std::string cell_display(const json& cell) {
   const std::string seeds = seeds_text(cell);
   if (seeds.empty()) return cell_summary(cell);
   return seeds_disagree(cell) ? seeds : cell_summary(cell) + " (" + seeds + ")";
+}
+
+std::string device_title(const std::string& device, const json& ctx) {
+  const json* name = nullptr;
+  if (device == "cuda") name = &member(member(ctx, "probe"), "gpu_name");
+  else if (device == "cpu") name = &member(member(ctx, "host"), "cpu");
+  return name && name->is_string() ? device + " (" + name->get<std::string>() + ")" : device;
 }
 
 std::string mitigation_display(const json& cell) {
@@ -351,9 +303,10 @@ std::string seed_count(const json& cell) {
 }
 
 // A remedy as one entry of the overview's column: "lower_lr @40 3/3", "adam (stalled 3/3)".
+// Not escaped: the caller escapes the whole entry once.
 std::string overview_entry(const json& cell, bool markdown) {
   const std::string role = remedy_role(cell);
-  const std::string label = markdown ? "`" + md_escape(cell.value("mitigation", "")) + "`" : cell.value("mitigation", "");
+  const std::string label = markdown ? "`" + cell.value("mitigation", "") + "`" : cell.value("mitigation", "");
   std::string what;
   if (role == "fault") {
     what = outcome_short(cell);
@@ -380,14 +333,6 @@ std::string md_entry(const json& c) {
   std::string e = md_escape(overview_entry(c, true));
   if (v == "unexpected" || v == "seed-dependent" || v == "flaky") e = "**" + e + "**";
   return e + md_escape(verdict_note_md(c));
-}
-
-std::string device_title(const std::string& device, const json& ctx) {
-  std::string h = device;
-  const json probe = ctx.value("probe", json::object()), host = ctx.value("host", json::object());
-  if (device == "cuda" && probe.contains("gpu_name")) h += " (" + text(probe["gpu_name"]) + ")";
-  else if (device == "cpu" && host.contains("cpu")) h += " (" + text(host["cpu"]) + ")";
-  return h;
 }
 
 // Stacks named in a set of cells: "`resnet` = residual + batchnorm + he_init", once each.
@@ -851,7 +796,7 @@ std::string render_csv(const json& matrix) {
   std::ostringstream os;
   os << "id,scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
         "reached_step,final_loss,final_eval_loss,peak_mem_bytes,mem_growth_bytes_per_step,wall_seconds,stack,seeds,"
-        "article_row\n";
+        "article_row,train_seconds,step_seconds_median,peak_alloc_bytes,peak_reserved_bytes,mem_growth_bytes\n";
   for (const auto& c : cells_of(matrix)) {
     const json& ev = evidence_of(c);
     // Numbers exactly as the matrix holds them: a spreadsheet or a script gets no rounded value.
@@ -864,7 +809,12 @@ std::string render_csv(const json& matrix) {
        << field("reached_step") << "," << field("final_loss") << "," << field("final_eval_loss") << ","
        << field("peak_mem_bytes") << "," << field("mem_growth_bytes_per_step") << "," << field("wall_seconds") << ","
        << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << ","
-       << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", "")) << "\n";
+       << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", ""));
+    // Added later, at the end so that the earlier columns keep their places.
+    for (const char* k : {"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes",
+                          "mem_growth_bytes"})
+      os << "," << field(k);
+    os << "\n";
   }
   return os.str();
 }

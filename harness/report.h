@@ -23,10 +23,14 @@ bool seeds_disagree(const nlohmann::json& cell);
 // or only the counts when the seeds disagree (the first seed's numbers are then no evidence).
 std::string cell_display(const nlohmann::json& cell);
 
+// A device's heading: "cuda (NVIDIA H100)", "cpu (Intel Xeon ...)", the bare name when the
+// context does not name the GPU or CPU.
+std::string device_title(const std::string& device, const nlohmann::json& context);
+
 // The mitigation column: the label, and for a stack its members ("resnet [residual+batchnorm]").
 std::string mitigation_display(const nlohmann::json& cell);
 
-// Text safe inside a Markdown table cell ('|' escaped, newlines folded).
+// Text safe inside a Markdown table cell ('|' escaped; line breaks, CR, LF or CR LF, folded to a space).
 std::string md_escape(const std::string& s);
 
 // ---- the layout for people: article rows, one block per scenario ---------------------------------

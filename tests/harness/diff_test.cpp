@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -196,7 +198,8 @@ TEST(AggregateSeeds, OutcomesCountsAndKeyEvidenceOfEachSeed) {
   const json r1 = {
       {"outcome", "diverged"},
       {"evidence", {{"symptom_step", 16}, {"final_loss", "nan"}, {"wall_seconds", 2.0}, {"steps", 16}}}};
-  const json r2 = {{"outcome", "diverged"}, {"evidence", {{"symptom_step", 18}, {"peak_mem_bytes", 1e6}}}};
+  const json r2 = {{"outcome", "diverged"},
+                   {"evidence", {{"symptom_step", 18}, {"peak_mem_bytes", 1e6}, {"median_step_ms", 12.5}, {"p90_step_ms", 20.0}}}};
   const json r3 = {{"outcome", "error"}, {"evidence", {{"message", long_message}, {"final_eval_loss", 0.5}}}};
   const json s = tw::aggregate_seeds({7, 8, 9}, {r1, r2, r3});
   EXPECT_EQ(s["values"], json({7, 8, 9}));
@@ -205,7 +208,8 @@ TEST(AggregateSeeds, OutcomesCountsAndKeyEvidenceOfEachSeed) {
   ASSERT_EQ(s["evidence"].size(), 3u);
   EXPECT_EQ(s["evidence"][0],
             json({{"symptom_step", 16}, {"final_loss", "nan"}, {"steps", 16}}));  // no timings
-  EXPECT_EQ(s["evidence"][1], json({{"symptom_step", 18}, {"peak_mem_bytes", 1e6}}));
+  // A fault's own step timer (median_step_ms) is a step time diff can use per seed.
+  EXPECT_EQ(s["evidence"][1], json({{"symptom_step", 18}, {"peak_mem_bytes", 1e6}, {"median_step_ms", 12.5}}));
   EXPECT_EQ(s["evidence"][2]["final_eval_loss"], 0.5);
   EXPECT_EQ(s["evidence"][2]["message"], std::string(tw::kSeedMessageChars, 'x') + "...");
 }
@@ -565,10 +569,40 @@ TEST(DiffTiers, StepsToTargetAndStepsRun) {
   ASSERT_EQ(d["cells"].size(), 1u);
   const std::string text = tw::render_diff_text(d, false);
   EXPECT_NE(text.find("s/adam/cpu: steps to target 60 -> 20; steps to target per seed 60, 50, 90 -> 20, 50, 100 "
-                      "(changed on seed(s) 3)"),
+                      "(changed on seed(s) 3); steps run 300 -> 260"),
             std::string::npos)
       << text;
   EXPECT_EQ(tw::diff_failures(d, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+}
+
+TEST(DiffTiers, AChangeOfTheStepsRunAloneNamesItsCell) {
+  json ctx = host_context();
+  ctx["seeds"] = {1, 2, 3};
+  auto with_steps = [](int main_steps, int third_steps) {
+    json c = seeded("s/adam/cpu", {"healthy", "healthy", "healthy"});
+    c["evidence"] = {{"reached_step", 40}, {"steps", main_steps}};
+    c["seeds"]["evidence"] = {{{"reached_step", 40}, {"steps", main_steps}},
+                              {{"reached_step", 50}, {"steps", 300}},
+                              {{"reached_step", 60}, {"steps", third_steps}}};
+    return c;
+  };
+  const json a = matrix(ctx, json::array({with_steps(300, 300)}));
+  // The first seed ran fewer steps: "steps".
+  const json d = tw::diff_matrices(a, matrix(ctx, json::array({with_steps(250, 300)})), {});
+  EXPECT_EQ(tw::diff_failures(d, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+  ASSERT_EQ(d["cells"].size(), 1u) << "the failing cell is named\n" << d.dump(1);
+  EXPECT_EQ(d["cells"][0]["id"], "s/adam/cpu");
+  EXPECT_EQ(d["cells"][0]["changes"][0], json({{"field", "steps"}, {"a", 300}, {"b", 250}}));
+  EXPECT_NE(tw::render_diff_text(d, false).find("s/adam/cpu: steps run 300 -> 250"), std::string::npos);
+  // Another seed ran fewer steps: "seed_steps".
+  const json d2 = tw::diff_matrices(a, matrix(ctx, json::array({with_steps(300, 280)})), {});
+  EXPECT_EQ(tw::diff_failures(d2, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+  ASSERT_EQ(d2["cells"].size(), 1u) << d2.dump(1);
+  EXPECT_EQ(d2["cells"][0]["changes"][0]["field"], "seed_steps");
+  EXPECT_NE(tw::render_diff_text(d2, false)
+                .find("s/adam/cpu: steps run per seed 300, 300, 300 -> 300, 300, 280 (changed on seed(s) 3)"),
+            std::string::npos)
+      << tw::render_diff_text(d2, false);
 }
 
 // A cell that trained `steps` steps at `step_ms` per step.
@@ -722,10 +756,137 @@ TEST(DiffTiers, EveryMemoryFieldWithItsOwnBand) {
   EXPECT_EQ(d2["summary"]["memory"]["fields"]["peak_alloc_bytes"]["grew"], 0);
   EXPECT_EQ(d2["summary"]["memory"]["fields"]["mem_growth_bytes_per_step"]["grew"], 1);
   json a2 = a;
-  a2["cells"][0]["evidence"]["peak_alloc_bytes"] = 125e6;  // the rerun moved by 20 %
+  a2["cells"][0]["evidence"]["peak_alloc_bytes"] = 125e6;  // the rerun moved by 25 % of A
   const json d3 = tw::diff_matrices(a, b, {}, a2);
   EXPECT_EQ(d3["summary"]["memory"]["fields"]["peak_alloc_bytes"]["grew"], 0) << d3.dump(1);
-  EXPECT_NEAR((*per_cell(d3, "m/x/cpu"))["memory"]["fields"][1]["band"].get<double>(), 0.2, 1e-9);
+  EXPECT_NEAR((*per_cell(d3, "m/x/cpu"))["memory"]["fields"][1]["noise"].get<double>(), 0.25, 1e-9);
+  EXPECT_NEAR((*per_cell(d3, "m/x/cpu"))["memory"]["fields"][1]["band"].get<double>(), 0.25, 1e-9);
+}
+
+TEST(DiffTiers, TheMemoryBandIsAgainstAsValueLikeTheChangeItPrints) {
+  auto verdict = [](double a, double b, double tolerance) {
+    tw::DiffOptions o;
+    o.memory_tolerance = tolerance;
+    const json d = tw::diff_matrices(matrix(host_context(), json::array({cell("m/x/cpu", "healthy", {{"peak_mem_bytes", a}})})),
+                                     matrix(host_context(), json::array({cell("m/x/cpu", "healthy", {{"peak_mem_bytes", b}})})),
+                                     o);
+    return (*per_cell(d, "m/x/cpu"))["memory"]["fields"][0]["verdict"].get<std::string>();
+  };
+  // 100 -> 111 MB prints +11 %: beyond a 10 % band (11 MB is within 10 % of 111 MB, not of 100 MB).
+  EXPECT_EQ(verdict(100e6, 111e6, 0.10), "grew");
+  // The boundary, in numbers a double holds exactly: 12.5 % of 800 is 100.
+  EXPECT_EQ(verdict(800, 900, 0.125), "same");
+  EXPECT_EQ(verdict(800, 901, 0.125), "grew");
+  EXPECT_EQ(verdict(800, 700, 0.125), "same");
+  EXPECT_EQ(verdict(800, 699, 0.125), "shrank");
+  // Nothing before: any growth beyond the floor is a change.
+  EXPECT_EQ(verdict(0, 0, 0.125), "same");
+  EXPECT_EQ(verdict(0, 1, 0.125), "grew");
+}
+
+TEST(DiffTiers, ASeedWithoutADurationDoesNotHideATooShortOne) {
+  auto cell_with = [](double second_seed_seconds) {
+    json c = seeded("s/x/cpu", {"healthy", "healthy", "healthy"});
+    c["evidence"] = {{"step_seconds_median", 0.01}};
+    c["seeds"]["evidence"] = {{{"step_seconds_median", 0.01}},  // no steps, no train_seconds: unknown
+                              {{"step_seconds_median", 0.01}, {"train_seconds", second_seed_seconds}},
+                              {{"step_seconds_median", 0.01}, {"train_seconds", 1.0}}};
+    return c;
+  };
+  const json d = tw::diff_matrices(matrix(host_context(), json::array({cell_with(0.01)})),
+                                   matrix(host_context(), json::array({cell_with(1.0)})), {});
+  const json& s = (*per_cell(d, "s/x/cpu"))["speed"];
+  EXPECT_EQ(s["verdict"], "too short") << s.dump();
+  EXPECT_EQ(s["a_seconds"], 0.01);
+  EXPECT_EQ(s["b_seconds"], 1.0);
+}
+
+TEST(DiffTiers, ADriftTheAARunShowsTooIsNoiseAndFailsNothing) {
+  std::vector<double> moved = kLoss, other = kLoss;
+  moved[4] = 0.3 * 1.05;
+  other[5] = 0.2 * 1.08;
+  const json a = matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss))}));
+  const json a2 = matrix(host_context(), json::array({trained("s/none/cpu", curve(moved))}));  // A's own rerun drifts
+  const json b = matrix(host_context(), json::array({trained("s/none/cpu", curve(other))}));
+  tw::DiffOptions o;
+  o.noise_name = "A2";
+  const json d = tw::diff_matrices(a, b, o, a2);
+  const json& n = (*per_cell(d, "s/none/cpu"))["numerics"];
+  EXPECT_EQ(n["tier"], "drifted") << n.dump(1);
+  EXPECT_EQ(n["noise_tier"], "drifted");
+  EXPECT_TRUE(n["drifts_in_noise"].get<bool>());
+  EXPECT_EQ(n["seeds"][0]["noise_tier"], "drifted");
+  EXPECT_EQ(d["summary"]["numerics"]["drifted"], 0);
+  EXPECT_EQ(d["summary"]["numerics"]["drifted_in_noise"], 1);
+  EXPECT_TRUE(d["cells"].empty()) << "noise is no change\n" << d.dump(1);
+  EXPECT_TRUE(tw::diff_failures(d, {"numerics"}).empty());
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("0 drifted, 1 drift in the A/A run too (noise, no change)"), std::string::npos) << text;
+  EXPECT_NE(text.find("s/none/cpu (seed 1): drifted from step 51"), std::string::npos) << text;
+  EXPECT_NE(text.find("drifts in A/A too (noise"), std::string::npos) << text;
+  // Without the A/A run, or with one that reproduces A, the same drift fails.
+  EXPECT_EQ(tw::diff_failures(tw::diff_matrices(a, b, {}), {"numerics"}),
+            std::vector<std::string>{"1 loss curve(s) drifted"});
+  const json quiet = tw::diff_matrices(a, b, o, a);
+  EXPECT_EQ((*per_cell(quiet, "s/none/cpu"))["numerics"]["noise_tier"], "identical");
+  EXPECT_EQ(tw::diff_failures(quiet, {"numerics"}), std::vector<std::string>{"1 loss curve(s) drifted"});
+}
+
+TEST(CompareCurves, ACurveCutShortIsIdenticalOnSharedStepsOnly) {
+  const json a = curve(kLoss);
+  const json b = curve(std::vector<double>(kLoss.begin(), kLoss.begin() + 5));  // B stopped at step 41
+  const json c = tw::compare_curves(a, b, 0.01);
+  EXPECT_EQ(c["tier"], "identical on shared steps") << c.dump();
+  EXPECT_EQ(c["steps_compared"], 5);
+  EXPECT_EQ(c["a_last_step"], 71);
+  EXPECT_EQ(c["b_last_step"], 41);
+  EXPECT_EQ(tw::compare_curves(b, a, 0.01)["tier"], "identical on shared steps");  // A the shorter one
+  EXPECT_EQ(tw::compare_curves(a, a, 0.01)["tier"], "identical");
+  const json d = tw::diff_matrices(matrix(host_context(), json::array({trained("s/none/cpu", a)})),
+                                   matrix(host_context(), json::array({trained("s/none/cpu", b)})), {});
+  EXPECT_EQ(d["summary"]["numerics"]["identical"], 0);
+  EXPECT_EQ(d["summary"]["numerics"]["identical_on_shared_steps"], 1);
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("0 identical, 1 identical on shared steps only (one curve shorter)"), std::string::npos) << text;
+  EXPECT_NE(text.find("s/none/cpu (seed 1): identical on shared steps (5 steps compared); last step 71 -> 41"),
+            std::string::npos)
+      << text;
+}
+
+TEST(CompareCurves, CurvesThatDifferFromTheFirstSharedStep) {
+  std::vector<double> moved = kLoss;
+  moved[0] = 1.5;
+  const json c = tw::compare_curves(curve(kLoss), curve(moved), 0.01);
+  EXPECT_EQ(c["tier"], "drifted") << c.dump();
+  EXPECT_EQ(c["first_differing_step"], 1);
+  EXPECT_TRUE(c["last_equal_step"].is_null());
+  EXPECT_EQ(c["first_drift_step"], 1);
+  const json d = tw::diff_matrices(matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss))})),
+                                   matrix(host_context(), json::array({trained("s/none/cpu", curve(moved))})), {});
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("the curves part at step 1\n"), std::string::npos) << text;  // no "identical through"
+  EXPECT_EQ(text.find("identical through"), std::string::npos) << text;
+}
+
+TEST(CompareCurves, NonFiniteLossesAsRecorded) {
+  const json a = {{"step", {1, 2, 3, 4}}, {"loss", {1.0, 0.5, "nan", "nan"}}};
+  // The same words at the same steps are identical.
+  EXPECT_EQ(tw::compare_curves(a, a, 0)["tier"], "identical");
+  // A loss that became NaN is a drift of infinite size, written "inf" in JSON.
+  const json b = {{"step", {1, 2, 3, 4}}, {"loss", {1.0, "nan", "nan", "nan"}}};
+  const json c = tw::compare_curves(a, b, 0.01);
+  EXPECT_EQ(c["tier"], "drifted") << c.dump();
+  EXPECT_EQ(c["first_differing_step"], 2);
+  EXPECT_EQ(c["last_equal_step"], 1);
+  EXPECT_EQ(c["max_rel_diff"], "inf");
+  EXPECT_EQ(c["max_rel_diff_step"], 2);
+  // "inf" and "nan" are different words.
+  const json inf = {{"step", {1, 2, 3, 4}}, {"loss", {1.0, 0.5, "inf", "nan"}}};
+  EXPECT_EQ(tw::compare_curves(a, inf, 0.01)["first_drift_step"], 3);
+  const json d = tw::diff_matrices(matrix(host_context(), json::array({trained("s/none/cpu", a)})),
+                                   matrix(host_context(), json::array({trained("s/none/cpu", b)})), {});
+  EXPECT_NE(tw::render_diff_text(d, false).find("max relative difference inf at step 2"), std::string::npos)
+      << tw::render_diff_text(d, false);
 }
 
 TEST(DiffTiers, AnOutcomeChangeAlwaysFailsTheOtherTiersWhenAskedFor) {
@@ -735,6 +896,15 @@ TEST(DiffTiers, AnOutcomeChangeAlwaysFailsTheOtherTiersWhenAskedFor) {
   EXPECT_TRUE(tw::outcomes_changed(d));
   EXPECT_TRUE((*per_cell(d, "lr/none/cpu"))["outcome"]["changed"].get<bool>());
   EXPECT_EQ(tw::diff_failures(d, {}), std::vector<std::string>{"1 outcome(s) changed"});
+  // Whatever other tiers are asked for, alone or all together, the outcome change fails the diff;
+  // the other tiers (nothing changed there) add no reason.
+  for (const auto& tier : tw::fail_on_choices())
+    EXPECT_EQ(tw::diff_failures(d, {tier}), std::vector<std::string>{"1 outcome(s) changed"}) << tier;
+  EXPECT_EQ(tw::diff_failures(d, tw::fail_on_choices()), std::vector<std::string>{"1 outcome(s) changed"});
+  // And with another tier failing too, both reasons, the outcome first.
+  const json slower = matrix(host_context(), json::array({cell("lr/none/cpu", "healthy"), timed("t/x/cpu", 20)}));
+  EXPECT_EQ(tw::diff_failures(tw::diff_matrices(a, slower, {}), {"speed"}),
+            (std::vector<std::string>{"1 outcome(s) changed", "1 cell(s) slower beyond the band"}));
   const json same = tw::diff_matrices(a, a, {});
   for (const auto& tier : tw::fail_on_choices()) EXPECT_TRUE(tw::diff_failures(same, {tier}).empty()) << tier;
   EXPECT_NE(tw::render_diff_text(d, false).find("outcomes      1 changed"), std::string::npos);
@@ -831,19 +1001,30 @@ TEST(CpuInfo, ModelFamilyAndTheFlagsThatMatterForNumerics) {
   EXPECT_EQ(arm["cpu_flags"], json({"asimd", "asimdhp", "sve", "sve2", "bf16", "i8mm"}));
   EXPECT_EQ(tw::cpu_info_from("")["cpu"], "unknown");
 
-  // This machine's record carries the same keys.
+  // This machine's record carries what its /proc/cpuinfo says, and its online core count.
   const json host = tw::host_context();
-  EXPECT_TRUE(host["cpu"].is_string());
-  EXPECT_TRUE(host.contains("cpu_cores"));
+  const json own = tw::cpu_info_from(tw_test::slurp("/proc/cpuinfo"));
+  ASSERT_TRUE(own.contains("cpu")) << own.dump();
+  for (const auto& [key, value] : own.items()) EXPECT_EQ(host[key], value) << key;
+  ASSERT_TRUE(host["cpu_cores"].is_number_integer()) << host.dump();
+  EXPECT_GE(host["cpu_cores"].get<int>(), 1);
+  EXPECT_EQ(host["cpu_cores"].get<long>(), sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 TEST(CliDiff, NoiseRunFailOnAndTheJsonOfEveryTier) {
   tw_test::TempDir tmp;
-  const json a = matrix(host_context(), json::array({timed("t/x/cpu", 10), trained("c/x/cpu", curve(kLoss))}));
-  const json a2 = matrix(host_context(), json::array({timed("t/x/cpu", 13), trained("c/x/cpu", curve(kLoss))}));
-  const json b = matrix(host_context(), json::array({timed("t/x/cpu", 12), trained("c/x/cpu", curve(kLoss))}));
+  // The curve cell records its peak memory: the same in A, A2 and B (+5 %, inside the 10 % band),
+  // 50 % more in B2.
+  auto with_memory = [](json c, double bytes) {
+    c["evidence"]["peak_mem_bytes"] = bytes;
+    return c;
+  };
+  const json a = matrix(host_context(), json::array({timed("t/x/cpu", 10), with_memory(trained("c/x/cpu", curve(kLoss)), 100e6)}));
+  const json a2 = matrix(host_context(), json::array({timed("t/x/cpu", 13), with_memory(trained("c/x/cpu", curve(kLoss)), 100e6)}));
+  const json b = matrix(host_context(), json::array({timed("t/x/cpu", 12), with_memory(trained("c/x/cpu", curve(kLoss)), 105e6)}));
+  const json b2 = matrix(host_context(), json::array({timed("t/x/cpu", 12), with_memory(trained("c/x/cpu", curve(kLoss)), 150e6)}));
   const std::string pa = tmp.write("a.json", a.dump()), pa2 = tmp.write("a2.json", a2.dump()),
-                    pb = tmp.write("b.json", b.dump());
+                    pb = tmp.write("b.json", b.dump()), pb2 = tmp.write("b2.json", b2.dump());
   const auto diff = [&](const std::string& flags) { return tw_test::run_host("diff '" + pa + "' '" + pb + "' " + flags); };
   EXPECT_EQ(diff("").code, 0) << "slower, but speed does not fail unless asked";
   const auto slow = diff("--fail-on speed");
@@ -852,6 +1033,12 @@ TEST(CliDiff, NoiseRunFailOnAndTheJsonOfEveryTier) {
   EXPECT_EQ(diff("--fail-on speed --noise '" + pa2 + "'").code, 0) << "+20 % is inside the 30 % A/A noise";
   EXPECT_EQ(diff("--fail-on speed --speed-threshold 0.25").code, 0);
   EXPECT_EQ(diff("--fail-on speed,memory --min-seconds 5").code, 0) << "1 s of training is too short then";
+  // The memory part of the same list fails on a memory field that grew beyond its band.
+  const auto grew = tw_test::run_host("diff '" + pa + "' '" + pb2 + "' --fail-on speed,memory --min-seconds 5");
+  EXPECT_EQ(grew.code, tw::kExitUnexpected) << grew.out;
+  EXPECT_NE(grew.err.find("1 memory field(s) grew beyond the band"), std::string::npos) << grew.err;
+  EXPECT_EQ(grew.err.find("slower"), std::string::npos) << grew.err;
+  EXPECT_EQ(tw_test::run_host("diff '" + pa + "' '" + pb2 + "' --fail-on speed --min-seconds 5").code, 0);
   const auto j = diff("--format json --noise '" + pa2 + "'");
   ASSERT_EQ(j.code, 0) << j.err;
   const json d = json::parse(j.out);
@@ -861,7 +1048,9 @@ TEST(CliDiff, NoiseRunFailOnAndTheJsonOfEveryTier) {
   for (const char* key : {"host_changed", "per_cell", "cells", "context", "tolerances", "only_a", "only_b"})
     EXPECT_TRUE(d.contains(key)) << key;
   const auto md = diff("--format md");
+  EXPECT_NE(md.out.find("| tier | summary |"), std::string::npos) << md.out;  // counts of cells, cell-seeds, fields
   EXPECT_NE(md.out.find("| speed | 1 slower"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("| memory | peak memory 0 grew, 0 shrank of 1"), std::string::npos) << md.out;
   for (const std::string& bad : {"--fail-on sped", "--fail-on speed,", "--speed-threshold -1", "--min-seconds x",
                                  "--noise /nonexistent/run", "--growth-tolerance nan"}) {
     const auto r = diff(bad);

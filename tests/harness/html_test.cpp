@@ -155,6 +155,69 @@ TEST(Html, DiffViewMarksChangedCells) {
   EXPECT_NE(html.find("<tr class=\"outcome-changed\"><td>lr_one/clip/cpu</td>"), std::string::npos);
 }
 
+TEST(Html, AScenarioBlockIsFramedByTheVerdictItsCellsHad) {
+  json m = sample_matrix();
+  m["cells"][0]["verdict"] = "seed-dependent";  // lr_one on cpu: seeds disagree, nothing unexpected
+  m["cells"][2]["verdict"] = "flaky";           // deep on cpu: repeats disagree
+  const std::string html = tw::render_html(m);
+  // A scenario block's opening tag and summary line.
+  auto block = [&](const std::string& id) {
+    const std::size_t at = html.find("id=\"" + id + "\"");
+    if (at == std::string::npos) return std::string();
+    const std::size_t open = html.rfind("<details", at);
+    return html.substr(open, html.find("</summary>", at) - open);
+  };
+  const std::string lr = block("s-lr_one-cpu"), deep = block("s-deep-cpu"), cuda = block("s-lr_one-cuda");
+  ASSERT_FALSE(lr.empty() || deep.empty() || cuda.empty()) << html;
+  // The orange frame the page's legend promises, and the verdict's own word.
+  EXPECT_EQ(lr.rfind("<details class=\"scenario v-seed-dependent\"", 0), 0u) << lr;
+  EXPECT_NE(lr.find("&#10007; seed-dependent</span>"), std::string::npos) << lr;
+  EXPECT_EQ(lr.find("unexpected"), std::string::npos) << lr;
+  EXPECT_EQ(deep.rfind("<details class=\"scenario v-flaky\"", 0), 0u) << deep;
+  EXPECT_NE(deep.find("&#10007; flaky</span>"), std::string::npos) << deep;
+  EXPECT_EQ(deep.find("unexpected"), std::string::npos) << deep;
+  // The crash on cuda was pinned "diverged": red, unexpected.
+  EXPECT_EQ(cuda.rfind("<details class=\"scenario v-unexpected\"", 0), 0u) << cuda;
+  EXPECT_NE(cuda.find("&#10007; unexpected</span>"), std::string::npos) << cuda;
+  // Several kinds in one block: the worst frames it, every kind is named.
+  m["cells"][1]["verdict"] = "unexpected";
+  const std::string both = tw::render_html(m);
+  const std::size_t p = both.find("id=\"s-lr_one-cpu\"");
+  const std::string summary = both.substr(both.rfind("<details", p), both.find("</summary>", p) - both.rfind("<details", p));
+  EXPECT_EQ(summary.rfind("<details class=\"scenario v-unexpected\"", 0), 0u) << summary;
+  EXPECT_NE(summary.find("&#10007; unexpected</span><span class=\"mark v-seed-dependent\">&#10007; seed-dependent</span>"),
+            std::string::npos)
+      << summary;
+}
+
+TEST(Html, DiffViewWarnsOfAnotherHostAndCountsEveryTier) {
+  json before = sample_matrix(), now = sample_matrix();
+  before["context"]["host"]["cpu"] = "Other CPU";
+  before["context"]["host"]["cpu_flags"] = {"avx2", "amx_tile"};
+  now["context"]["host"]["cpu_flags"] = {"avx2"};
+  tw::DiffOptions o;
+  o.a_name = "results/old";
+  const json d = tw::diff_matrices(before, now, o);
+  ASSERT_TRUE(d["host_changed"]["changed"].get<bool>());
+  const std::string html = tw::render_html(now, d);
+  const std::size_t section = html.find("<section id=\"diff\">");
+  ASSERT_NE(section, std::string::npos);
+  const std::string view = html.substr(section, html.find("</section>", section) - section);
+  EXPECT_NE(view.find("WARNING: different host: results/old and B did not run on the same machine."), std::string::npos)
+      << view;
+  EXPECT_NE(view.find("<li>CPU: Other CPU -&gt; Test CPU</li>"), std::string::npos) << view;
+  EXPECT_NE(view.find("<li>CPU flags: without amx_tile (B lacks them)</li>"), std::string::npos) << view;
+  EXPECT_LT(view.find("WARNING"), view.find("outcome(s) changed"));
+  // The tier counts, as the text and Markdown diffs have them.
+  for (const char* tier : {"<th>outcomes</th>", "<th>loss curves</th>", "<th>steps</th>", "<th>speed</th>",
+                           "<th>memory</th>"})
+    EXPECT_NE(view.find(tier), std::string::npos) << tier << "\n" << view;
+  EXPECT_NE(view.find("2 identical, 0 within tolerance"), std::string::npos) << view;
+  // The same host: no warning.
+  const std::string calm = tw::render_html(now, tw::diff_matrices(now, now, o));
+  EXPECT_EQ(calm.find("WARNING"), std::string::npos);
+}
+
 TEST(Html, StacksAndSeedsAreShownInTheMatrixAndTheOpenedCell) {
   json m = sample_matrix();
   json& resnet = m["cells"][1];

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "harness/figures.h"
 #include "harness/report.h"
+#include "harness/text_util.h"
 #include "test_support.h"
 
 namespace {
@@ -128,21 +130,33 @@ TEST(Markdown, ATablePerArticleRowInTheArticlesOrderAndShortLines) {
 }
 
 TEST(Markdown, PipesAndNewlinesDoNotBreakTheTable) {
-  json m = {{"cells", {cell("a|b", "none", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}})}}};
-  const auto rows = markdown_table(tw::render_markdown(m), "cpu");
-  ASSERT_EQ(rows.size(), 3u);
-  ASSERT_EQ(rows[2].size(), 5u);
+  json m = {{"cells",
+             {cell("a|b", "none", "cpu", "crash", "crash", {{"signal", "SIG\nNEW"}}),
+              cell("a|b", "x|y\rz", "cpu", "healthy", "healthy", {{"reached_step", 7}}),
+              cell("a|b", "p|q\r\nr", "cpu", "stalled", "healthy", {{"final_loss", 0.5}})}}};
+  const std::string md = tw::render_markdown(m);
+  EXPECT_EQ(md.find('\r'), std::string::npos);
+  EXPECT_EQ(md.find("\\\\|"), std::string::npos) << "escaped once, not twice\n" << md;
+  const auto rows = markdown_table(md, "cpu");
+  ASSERT_EQ(rows.size(), 3u) << md;
+  ASSERT_EQ(rows[2].size(), 5u) << md;
   EXPECT_EQ(rows[2][0], "`a|b` (fault_of_a|b)");
   EXPECT_EQ(rows[2][1], "crash SIG NEW");
+  EXPECT_EQ(rows[2][2], "`x|y z` @7");  // a lone CR is a line break too
+  EXPECT_EQ(rows[2][4], "**`p|q r` (stalled loss 0.5)** ✗ expected healthy");  // CR LF: one space
+  EXPECT_EQ(tw::md_escape("a|b\r\nc\rd\ne"), "a\\|b c d e");
 }
 
 // Enough of XML 1.0 for what the renderer emits: balanced elements, quoted attributes,
-// known entities only, no raw '<' or '&', no forbidden control characters.
+// known entities and decimal character references only, no raw '<' or '&', no forbidden control characters.
 std::string xml_problem(const std::string& xml) {
   auto entity_at = [&](std::size_t k) {
     for (const char* ent : {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"})
       if (xml.compare(k, std::string(ent).size(), ent) == 0) return true;
-    return false;
+    // A decimal character reference (the figures' "&#215;").
+    std::size_t d = k + 2;
+    while (d < xml.size() && std::isdigit(static_cast<unsigned char>(xml[d]))) ++d;
+    return xml.compare(k, 2, "&#") == 0 && d > k + 2 && d < xml.size() && xml[d] == ';';
   };
   auto forbidden = [](char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -309,11 +323,12 @@ TEST(Csv, HeaderAndOneLinePerCellWithItsIdAndExactNumbers) {
                                                "verdict", "summary", "symptom_step", "detected_step", "reached_step",
                                                "final_loss", "final_eval_loss", "peak_mem_bytes",
                                                "mem_growth_bytes_per_step", "wall_seconds", "stack", "seeds",
-                                               "article_row"}));
-  for (const auto& r : rows) EXPECT_EQ(r.size(), 20u);
+                                               "article_row", "train_seconds", "step_seconds_median",
+                                               "peak_alloc_bytes", "peak_reserved_bytes", "mem_growth_bytes"}));
+  for (const auto& r : rows) EXPECT_EQ(r.size(), 25u);
   EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one/lower_lr/cpu", "lr_one", "fault_of_lr_one", "lower_lr", "cpu",
                                                "diverged", "healthy", "unexpected", "diverged@9", "9", "", "", "", "",
-                                               "", "", "", "", "", "hyper-parameters"}));
+                                               "", "", "", "", "", "hyper-parameters", "", "", "", "", ""}));
   EXPECT_EQ(rows[5][6], "");  // unpinned: no expectation
   EXPECT_EQ(rows[5][19], "");  // no article row known
   EXPECT_EQ(rows[1][16], "1.5");
@@ -321,6 +336,28 @@ TEST(Csv, HeaderAndOneLinePerCellWithItsIdAndExactNumbers) {
   EXPECT_EQ(rows[1][12], "10456444960768.123");  // as the matrix holds it
   EXPECT_EQ(std::stod(rows[2][13]), 0.0812345678901234);
   EXPECT_EQ(rows[2][11], "40");
+}
+
+TEST(Csv, TheTimingAndMemoryNumbersDiffComparesExactly) {
+  json m = sample_matrix();
+  m["cells"][1]["evidence"].update({{"train_seconds", 1.2345678901234567},
+                                    {"step_seconds_median", 0.0012345678901234567},
+                                    {"peak_alloc_bytes", 123456789.0},
+                                    {"peak_reserved_bytes", 268435456},
+                                    {"mem_growth_bytes", -4096.0}});
+  const auto rows = parse_csv(tw::render_csv(m));
+  ASSERT_EQ(rows.size(), 7u);
+  ASSERT_EQ(rows[0].size(), 25u);
+  ASSERT_EQ(rows[2].size(), 25u);
+  EXPECT_EQ(std::vector<std::string>(rows[0].begin() + 20, rows[0].end()),
+            (std::vector<std::string>{"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes",
+                                      "mem_growth_bytes"}));
+  // Every digit that tells the double apart: it reads back as the same number.
+  EXPECT_EQ(std::stod(rows[2][20]), 1.2345678901234567) << rows[2][20];
+  EXPECT_EQ(std::stod(rows[2][21]), 0.0012345678901234567) << rows[2][21];
+  EXPECT_EQ(std::vector<std::string>(rows[2].begin() + 22, rows[2].end()),
+            (std::vector<std::string>{"123456789", "268435456", "-4096"}));
+  EXPECT_EQ(std::vector<std::string>(rows[1].begin() + 20, rows[1].end()), std::vector<std::string>(5, ""));
 }
 
 TEST(Csv, QuotesFieldsThatNeedIt) {
@@ -335,7 +372,7 @@ TEST(Csv, QuotesFieldsThatNeedIt) {
   ASSERT_EQ(rows.size(), tricky.size() + 1) << csv;
   for (std::size_t i = 0; i < tricky.size(); ++i) {
     SCOPED_TRACE(tricky[i]);
-    ASSERT_EQ(rows[i + 1].size(), 20u);
+    ASSERT_EQ(rows[i + 1].size(), 25u);
     EXPECT_EQ(rows[i + 1][0], tricky[i] + "/" + tricky[i] + "/cpu");
     EXPECT_EQ(rows[i + 1][1], tricky[i]);
     EXPECT_EQ(rows[i + 1][3], tricky[i]);
@@ -551,6 +588,62 @@ TEST(Figure, EveryRemedyOverlaidOnALogAxisWithMarksAndALegend) {
   EXPECT_NE(empty.find("no remedy reported a finite loss"), std::string::npos);
   EXPECT_NE(empty.find(", no loss curve"), std::string::npos);
   EXPECT_EQ(tw::figure_file_name("a/b c", "cpu"), "a_b_c-cpu.svg");
+}
+
+TEST(Figure, ALossAtOrBelowZeroIsMarkedAtTheBottomEdgeNotDropped) {
+  json cells = json::array();
+  cells.push_back(cell("z", "none", "cpu", "healthy", "healthy", {}, {{"step", {1, 2, 3, 4}}, {"loss", {1.0, 0.5, 0.0, -0.1}}}));
+  cells.push_back(cell("z", "zero", "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {0.0, -1.0}}}));
+  cells.push_back(cell("z", "nolosses", "cpu", "error", "error"));
+  cells.push_back(cell("z", "nan", "cpu", "diverged", "diverged", {}, {{"step", {1}}, {"loss", {"nan"}}}));
+  const json m = {{"cells", cells}};
+  const std::string svg = tw::svg_scenario_figure(m, {0, 1, 2, 3}, "z on cpu");
+  EXPECT_EQ(xml_problem(svg), "") << svg;
+  // The first loss <= 0 of each first-seed curve, at the bottom edge, said in its title.
+  EXPECT_EQ(count(svg, "<path class=\"below-axis\""), 2u) << svg;
+  EXPECT_NE(svg.find("none: loss 0 at step 3 (not on a log axis)"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("zero: loss 0 at step 1 (not on a log axis)"), std::string::npos) << svg;
+  // The legend says what each remedy lacks, and what the mark is.
+  EXPECT_NE(svg.find(">zero <tspan fill=\"#59636e\">healthy, no positive loss</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">nolosses <tspan fill=\"#59636e\">error, no loss curve</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">nan <tspan fill=\"#59636e\">diverged, no finite loss</tspan>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("loss &#8804; 0 (below the log axis)"), std::string::npos) << svg;
+  // Only losses <= 0: nothing on the axis, said so (not "no finite loss").
+  const std::string zero = tw::svg_scenario_figure(m, {1}, "zero");
+  EXPECT_NE(zero.find("no remedy reported a positive loss"), std::string::npos) << zero;
+  EXPECT_EQ(zero.find("no remedy reported a finite loss"), std::string::npos) << zero;
+  EXPECT_EQ(count(zero, "<path class=\"below-axis\""), 1u);
+  // No loss <= 0: no such mark and no key row for it.
+  const std::string plain = tw::svg_scenario_figure(m, {3}, "nan");
+  EXPECT_NE(plain.find("no remedy reported a finite loss"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("below the log axis"), std::string::npos) << plain;
+}
+
+TEST(Figure, AStandaloneSvgIsWellFormedXmlWhateverTheNames) {
+  std::string accents;
+  for (int i = 0; i < 30; ++i) accents += "\xC3\xA9";  // 30 x "é": cut after 23 characters, not 23 bytes
+  json cells = json::array();
+  cells.push_back(cell("donn\xC3\xA9" "es", "none", "cpu", "diverged", "diverged", {{"symptom_step", 2}},
+                       {{"step", {1, 2}}, {"loss", {1.0, 2.0}}}));
+  cells.push_back(cell("donn\xC3\xA9" "es", accents, "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {1.0, 0.5}}}));
+  cells.push_back(cell("donn\xC3\xA9" "es", "bell\x07tab\tnul" + std::string(1, '\0') + "bad\xFF", "cpu", "error", "error"));
+  cells[2]["outcome"] = "error\x01\xE2\x82";  // a control character and a cut sequence in data
+  const std::string svg = tw::svg_scenario_figure({{"cells", cells}}, {0, 1, 2}, "donn\xC3\xA9" "es\x1B[31m on cpu");
+  EXPECT_EQ(tw::valid_utf8(svg), svg) << "invalid UTF-8";
+  for (const char c : svg) EXPECT_FALSE(tw::xml_forbidden_control(static_cast<unsigned char>(c))) << int(c);
+  EXPECT_EQ(xml_problem(svg), "") << svg;
+  // The long name keeps 23 whole characters and an ellipsis.
+  std::string kept;
+  for (int i = 0; i < 23; ++i) kept += "\xC3\xA9";
+  EXPECT_NE(svg.find(">" + kept + "\xE2\x80\xA6 <tspan"), std::string::npos) << svg;
+  EXPECT_EQ(tw::utf8_shorten(accents, 24), kept + "\xE2\x80\xA6");
+  EXPECT_EQ(tw::utf8_length(accents), 30u);
+  // The parser of record, when this machine has it.
+  if (std::system("command -v xmllint >/dev/null 2>&1") == 0) {
+    tw_test::TempDir tmp;
+    const std::string file = tmp.write("figure.svg", svg);
+    EXPECT_EQ(tw_test::exit_code(std::system(("xmllint --noout '" + file + "'").c_str())), 0) << svg;
+  }
 }
 
 TEST(Evidence, APagePerArticleRowWithItsFiguresAndShortLines) {
