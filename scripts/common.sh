@@ -50,7 +50,10 @@ build_project() {
     cmake -S "$TRAINWRECK_ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$prefix" "$@" || die "cmake configure failed"
   fi
-  cmake --build "$BUILD_DIR" -j "$(jobs_default)" || die "build failed"
+  # TRAINWRECK_BUILD_TARGETS: build only these (scripts/run needs the trainwreck executable alone).
+  local targets=()
+  [ -z "${TRAINWRECK_BUILD_TARGETS:-}" ] || targets=(--target ${TRAINWRECK_BUILD_TARGETS})
+  cmake --build "$BUILD_DIR" -j "$(jobs_default)" "${targets[@]}" || die "build failed"
 }
 
 # Where no GPU driver is installed and a built program cannot load without libcuda.so.1, a
