@@ -129,16 +129,16 @@ trainwreck_torch_executable(trainwreck app/main.cpp)
 
 # Unit tests of the LibTorch side (guards, data, budgeted allocator, ...).
 if(TRAINWRECK_BUILD_TESTS)
-file(GLOB TRAINWRECK_KERNEL_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/kernel/*_test.cpp)
-trainwreck_torch_executable(kernel_tests ${TRAINWRECK_KERNEL_TESTS})
-target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
-# Tests that run whole cells as a user does (what a cell listens on) start the real executable.
-target_compile_definitions(kernel_tests PRIVATE TRAINWRECK_EXE="$<TARGET_FILE:trainwreck>"
-  TRAINWRECK_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
-add_dependencies(kernel_tests trainwreck)
+  file(GLOB TRAINWRECK_KERNEL_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/kernel/*_test.cpp)
+  trainwreck_torch_executable(kernel_tests ${TRAINWRECK_KERNEL_TESTS})
+  target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
+  # Tests that run whole cells as a user does (what a cell listens on) start the real executable.
+  target_compile_definitions(kernel_tests PRIVATE TRAINWRECK_EXE="$<TARGET_FILE:trainwreck>"
+    TRAINWRECK_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+  add_dependencies(kernel_tests trainwreck)
 
-# Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
-gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS kernel DISCOVERY_TIMEOUT 120)
+  # Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
+  gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS kernel DISCOVERY_TIMEOUT 120)
 endif()
 
 # The matrix as a regression suite: one CTest test per cell, every cell must match its pinned

@@ -106,7 +106,10 @@ std::vector<std::string> runtime_mismatches(const json& build, const json& loade
   for (const char* family : {"cudart", "nccl"}) {
     if (loaded.contains(family) && loaded[family].size() > 1) {
       std::string list;
-      for (const auto& p : loaded[family]) list += (list.empty() ? "" : ", ") + p.get<std::string>();
+      for (const auto& p : loaded[family]) {
+        if (!list.empty()) list += ", ";
+        list += p.get<std::string>();
+      }
       out.push_back(std::string("more than one ") + family + " loaded: " + list);
     }
   }
