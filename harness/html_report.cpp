@@ -300,23 +300,9 @@ std::string cell_panel(const json& c, std::size_t i) {
 }  // namespace
 
 std::string html_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
   // The figures are also standalone .svg files: XML, so valid UTF-8 and no forbidden control
   // character (each becomes U+FFFD, as a browser shows a NUL).
-  for (char c : valid_utf8(s)) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default:
-        if (xml_forbidden_control(static_cast<unsigned char>(c))) out += "\xEF\xBF\xBD";
-        else out += c;
-    }
-  }
-  return out;
+  return escape_markup(valid_utf8(s), "&#39;", "\xEF\xBF\xBD");
 }
 
 namespace {

@@ -24,23 +24,26 @@ std::size_t sequence_at(const std::string& s, std::size_t i) {
 
 bool xml_forbidden_control(unsigned char c) { return c < 0x20 && c != '\n' && c != '\t' && c != '\r'; }
 
-std::string xml_escape(const std::string& s) {
+std::string escape_markup(const std::string& s, const char* apostrophe, const char* forbidden) {
   std::string out;
+  out.reserve(s.size());
   for (unsigned char c : s) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '\'': out += apostrophe; break;
       default:
         // XML 1.0 forbids most control characters even when escaped.
-        if (xml_forbidden_control(c)) out += "?";
+        if (xml_forbidden_control(c)) out += forbidden;
         else out += static_cast<char>(c);
     }
   }
   return out;
 }
+
+std::string xml_escape(const std::string& s) { return escape_markup(s, "&apos;", "?"); }
 
 std::string valid_utf8(const std::string& s) {
   std::string out;

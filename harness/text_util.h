@@ -18,6 +18,10 @@ std::string valid_utf8(const std::string& s);
 // True for a control character XML 1.0 forbids even as a character reference.
 bool xml_forbidden_control(unsigned char c);
 
+// The five markup characters escaped (the apostrophe as `apostrophe`) and each control character
+// XML forbids replaced by `forbidden`. xml_escape and html_escape are this with their choices.
+std::string escape_markup(const std::string& s, const char* apostrophe, const char* forbidden);
+
 // The number of characters (code points) in UTF-8 text; a byte of an invalid sequence counts as one.
 std::size_t utf8_length(const std::string& s);
 
