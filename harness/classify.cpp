@@ -21,21 +21,6 @@ double json_number(const json& v) {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-double robust_slope(const std::vector<double>& x, const std::vector<double>& y) {
-  // Pairs are subsampled on long series so the cost stays bounded.
-  const std::size_t n = std::min(x.size(), y.size());
-  if (n < 2) return 0;
-  const std::size_t stride = std::max<std::size_t>(1, n / 200);
-  std::vector<double> slopes;
-  for (std::size_t i = 0; i < n; i += stride)
-    for (std::size_t j = i + stride; j < n; j += stride)
-      if (x[j] != x[i]) slopes.push_back((y[j] - y[i]) / (x[j] - x[i]));
-  if (slopes.empty()) return 0;
-  auto mid = slopes.begin() + static_cast<std::ptrdiff_t>(slopes.size() / 2);
-  std::nth_element(slopes.begin(), mid, slopes.end());
-  return *mid;
-}
-
 namespace {
 
 json number_or_text(double v) {

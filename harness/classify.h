@@ -7,6 +7,7 @@
 
 #include "harness/outcome.h"
 #include "harness/scenario.h"
+#include "harness/slope.h"  // robust_slope
 
 namespace tw {
 
@@ -40,9 +41,6 @@ constexpr double kLeakMinGrowthBytes = 32.0 * 1024 * 1024;
 constexpr double kBlowUpFactor = 100;
 
 Classification classify(const Observation& obs);
-
-// Theil-Sen slope (median of pairwise slopes) of y over x: robust to a few outliers.
-double robust_slope(const std::vector<double>& x, const std::vector<double>& y);
 
 // Loss values travel as numbers, or as the strings "nan", "inf", "-inf".
 double json_number(const nlohmann::json& v);
