@@ -9,6 +9,7 @@
 #include "harness/diff.h"
 #include "harness/figures.h"
 #include "harness/json_util.h"
+#include "harness/matrix_records.h"
 #include "harness/outcome.h"
 #include "harness/report.h"
 #include "harness/text_util.h"
@@ -171,17 +172,14 @@ std::string evidence_text(const std::string& key, const json& v) {
   return show(v);
 }
 
-// A class name from an outcome word; anything unknown maps to a fixed name, never to input text.
-std::string outcome_class(const std::string& outcome) {
-  for (const auto& [name, what] : outcome_legend())
-    if (name == outcome) return "o-" + name;
-  return "o-error";
+// A class name from an outcome; an unknown word maps to a fixed name, never to input text.
+std::string outcome_class(std::optional<Outcome> outcome) {
+  return std::string("o-") + to_string(outcome.value_or(Outcome::kError));
 }
 
-std::string verdict_class(const std::string& verdict) {
-  for (const char* v : {"pass", "unexpected", "unpinned", "flaky", "seed-dependent"})
-    if (verdict == v) return std::string("v-") + v;
-  return "v-unexpected";
+// An unknown verdict word is drawn as a failure, as is_failure counts it.
+std::string verdict_class(std::optional<Verdict> verdict) {
+  return std::string("v-") + to_string(verdict.value_or(Verdict::kUnexpected));
 }
 
 // The leaves of an object as rows of a key-value table, byte counts also in MiB.
@@ -220,7 +218,7 @@ std::string seeds_table(const json& cell) {
   for (std::size_t i = 0; i < values.size() && i < outcomes.size(); ++i) {
     const std::string outcome = show(outcomes[i]);
     os << "<tr><td>" << html_escape(show(values[i])) << "</td><td><span class=\"badge "
-       << outcome_class(outcome) << "\">" << html_escape(outcome) << "</span></td>";
+       << outcome_class(outcome_of(outcomes[i])) << "\">" << html_escape(outcome) << "</span></td>";
     const json& ev = evidence.is_array() && i < evidence.size() ? evidence[i] : json();
     for (const auto& k : keys)
       os << "<td>" << html_escape(ev.is_object() && ev.contains(k) ? evidence_text(k, ev[k]) : "") << "</td>";
@@ -232,12 +230,12 @@ std::string seeds_table(const json& cell) {
 
 // The failing verdicts among some cells, worst first: "unexpected" (an unknown verdict counts as
 // one), then "seed-dependent", then "flaky"; each once.
-std::vector<std::string> failure_kinds(const json& cells, const std::vector<std::size_t>& which) {
-  std::vector<std::string> out;
-  for (const char* kind : {"unexpected", "seed-dependent", "flaky"})
+std::vector<Verdict> failure_kinds(const json& cells, const std::vector<std::size_t>& which) {
+  std::vector<Verdict> out;
+  for (const Verdict kind : {Verdict::kUnexpected, Verdict::kSeedDependent, Verdict::kFlaky})
     for (const std::size_t i : which) {
-      const auto v = parse_verdict(cells[i].value("verdict", "unpinned")).value_or(Verdict::kUnexpected);
-      if (is_failure(v) && std::string(to_string(v)) == kind) {
+      const MatrixCell c = matrix_cell(cells[i]);
+      if (c.failure() && c.verdict.value_or(Verdict::kUnexpected) == kind) {
         out.push_back(kind);
         break;
       }
@@ -272,13 +270,14 @@ std::string charts_for(const json& cell) {
 // A cell's own panel: its curves, evidence, seeds and the last output of its process.
 std::string cell_panel(const json& c, std::size_t i) {
   std::ostringstream os;
-  const std::string outcome = c.value("outcome", "");
-  const std::string verdict = c.value("verdict", "unpinned");
-  os << "<details class=\"cellpanel " << verdict_class(verdict) << "\" id=\"c" << i
-     << "\"><summary><span class=\"badge " << outcome_class(outcome) << "\">" << html_escape(outcome)
+  const MatrixCell cell = matrix_cell(c);
+  const std::string& outcome = cell.outcome_name;
+  const std::string& verdict = cell.verdict_name;
+  os << "<details class=\"cellpanel " << verdict_class(cell.verdict) << "\" id=\"c" << i
+     << "\"><summary><span class=\"badge " << outcome_class(cell.outcome) << "\">" << html_escape(outcome)
      << "</span> <b>" << html_escape(c.value("id", "")) << "</b> &#8212; " << html_escape(cell_display(c))
      << " <span class=\"muted\">(" << html_escape(verdict);
-  if (!member(c, "expected").is_null() && verdict != "pass") os << ", expected " << html_escape(show(member(c, "expected")));
+  if (!cell.expected().is_null() && !cell.is(Verdict::kPass)) os << ", expected " << html_escape(show(member(c, "expected")));
   os << ")</span></summary><div class=\"body\">" << charts_for(c);
   std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
   if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
@@ -573,29 +572,32 @@ std::string diff_section(const json& diff) {
 // A cell as a chip of the overview, in the column that says how it reads against the fault.
 std::string chip(const json& cells, std::size_t i, const std::map<std::string, const json*>& changed) {
   const json& c = cells[i];
-  const std::string verdict = c.value("verdict", "unpinned");
+  const MatrixCell cell = matrix_cell(c);
+  const std::string& verdict = cell.verdict_name;
   const std::string role = remedy_role(c);
   std::ostringstream os;
-  std::string title = c.value("id", "") + ": " + cell_display(c) + " (" + verdict;
-  if (verdict == "unexpected") title += ", expected " + show(member(c, "expected"));
+  std::string title = cell.id + ": " + cell_display(c) + " (" + verdict;
+  if (cell.is(Verdict::kUnexpected)) title += ", expected " + show(cell.expected());
   title += ")";
   if (member(c, "stack").is_array()) title += "; " + mitigation_display(c);
-  os << "<a class=\"chip " << outcome_class(c.value("outcome", "")) << " " << verdict_class(verdict) << "\" href=\"#c"
+  os << "<a class=\"chip " << outcome_class(cell.outcome) << " " << verdict_class(cell.verdict) << "\" href=\"#c"
      << i << "\" title=\"" << html_escape(title) << "\">";
   if (role == "fault") {
     os << html_escape(outcome_short(c));
   } else {
     const std::string key = outcome_short(c);
-    const std::string outcome = c.value("outcome", "");
+    const std::string& outcome = cell.outcome_name;
     // Healed and caught say their outcome by the column; the key number and seeds remain.
     std::string small = key;
     if ((role == "healed" || role == "caught") && small.rfind(outcome, 0) == 0) small = small.substr(outcome.size());
     if (!small.empty() && small[0] == ' ') small = small.substr(1);
     os << html_escape(c.value("mitigation", "")) << (small.empty() ? "" : " <small>" + html_escape(small) + "</small>");
   }
-  if (verdict == "unexpected") os << " <b class=\"mark\">&#10007; expected " << html_escape(show(member(c, "expected"))) << "</b>";
-  else if (verdict == "seed-dependent" || verdict == "flaky") os << " <b class=\"mark\">&#10007; " << verdict << "</b>";
-  auto ch = changed.find(c.value("id", ""));
+  if (cell.is(Verdict::kUnexpected))
+    os << " <b class=\"mark\">&#10007; expected " << html_escape(show(cell.expected())) << "</b>";
+  else if (cell.is(Verdict::kSeedDependent) || cell.is(Verdict::kFlaky))
+    os << " <b class=\"mark\">&#10007; " << verdict << "</b>";
+  auto ch = changed.find(cell.id);
   if (ch != changed.end()) {
     const json& d = *ch->second;
     os << " <b class=\"changed\">&#916; "
@@ -674,7 +676,7 @@ std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
   std::ostringstream os;
   std::map<std::string, int> counts;
   for (const std::size_t i : b.cells) ++counts[remedy_role(cells[i])];
-  const std::vector<std::string> failures = failure_kinds(cells, b.cells);
+  const std::vector<Verdict> failures = failure_kinds(cells, b.cells);
   os << "<details class=\"scenario";
   if (!failures.empty()) os << " " << verdict_class(failures.front());
   os << "\" id=\"" << html_escape(block_id(b)) << "\"><summary><b>" << html_escape(b.scenario)
@@ -685,7 +687,7 @@ std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
                                    {"caught", "caught"}, {"not enough", "not enough"}})
     if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
   for (const auto& v : failures)
-    os << "<span class=\"mark " << verdict_class(v) << "\">&#10007; " << html_escape(v) << "</span>";
+    os << "<span class=\"mark " << verdict_class(v) << "\">&#10007; " << html_escape(to_string(v)) << "</span>";
   os << "</span></summary><div class=\"body\">";
   if (!b.description.empty()) os << "<p class=\"desc\">" << html_escape(b.description) << "</p>";
   os << "<div class=\"scenario-main\"><div class=\"figure-box\">"
@@ -694,16 +696,16 @@ std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
      << "<th>verdict</th></tr></thead><tbody>";
   for (const std::size_t i : b.cells) {
     const json& c = cells[i];
-    const std::string verdict = c.value("verdict", "unpinned");
+    const MatrixCell cell = matrix_cell(c);
     std::string seeds = seeds_text(c);
     const std::string keys = per_seed_keys(c);
     if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seeds.substr(0, seeds.find(' ')) + ": ") + keys;
-    os << "<tr class=\"" << verdict_class(verdict) << "\"><td><a href=\"#c" << i << "\">"
+    os << "<tr class=\"" << verdict_class(cell.verdict) << "\"><td><a href=\"#c" << i << "\">"
        << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(remedy_role(c))
-       << "</td><td><span class=\"badge " << outcome_class(c.value("outcome", "")) << "\">"
+       << "</td><td><span class=\"badge " << outcome_class(cell.outcome) << "\">"
        << html_escape(cell_summary(c)) << "</span></td><td>" << html_escape(seeds) << "</td><td>"
-       << html_escape(verdict);
-    if (verdict == "unexpected") os << " (expected " << html_escape(show(member(c, "expected"))) << ")";
+       << html_escape(cell.verdict_name);
+    if (cell.is(Verdict::kUnexpected)) os << " (expected " << html_escape(show(cell.expected())) << ")";
     os << "</td></tr>";
   }
   os << "</tbody></table></div><h4>Cells</h4>";

@@ -13,6 +13,7 @@
 #include "harness/errors.h"
 #include "harness/figures.h"
 #include "harness/json_util.h"
+#include "harness/matrix_records.h"
 #include "harness/outcome.h"
 #include "harness/scenario.h"
 #include "harness/store.h"
@@ -117,21 +118,22 @@ json load_matrix(const std::string& path) {
 
 std::string cell_summary(const json& cell) {
   const std::string outcome = cell.value("outcome", "?");
+  const std::optional<Outcome> o = parse_outcome(outcome);
   const json& ev = evidence_of(cell);
-  if (outcome == "diverged" && ev.contains("symptom_step")) return outcome + "@" + text(ev["symptom_step"]);
-  if (outcome == "detected") {
+  if (o == Outcome::kDiverged && ev.contains("symptom_step")) return outcome + "@" + text(ev["symptom_step"]);
+  if (o == Outcome::kDetected) {
     std::string s = outcome;
     if (ev.contains("detected_step")) s += "@" + text(ev["detected_step"]);
     if (ev.contains("detection_latency_steps")) s += " (+" + text(ev["detection_latency_steps"]) + ")";
     return s;
   }
-  if (outcome == "healthy" && ev.contains("reached_step")) return outcome + "@" + text(ev["reached_step"]);
-  if (outcome == "stalled" && ev.contains("final_loss")) return outcome + " loss " + text(ev["final_loss"]);
-  if (outcome == "leak" && ev.contains("mem_growth_bytes_per_step"))
+  if (o == Outcome::kHealthy && ev.contains("reached_step")) return outcome + "@" + text(ev["reached_step"]);
+  if (o == Outcome::kStalled && ev.contains("final_loss")) return outcome + " loss " + text(ev["final_loss"]);
+  if (o == Outcome::kLeak && ev.contains("mem_growth_bytes_per_step"))
     return outcome + " +" + mib(ev["mem_growth_bytes_per_step"].get<double>()) + "/step";
-  if (outcome == "oom" && ev.contains("peak_mem_bytes")) return outcome + " @" + mib(ev["peak_mem_bytes"].get<double>());
-  if (outcome == "crash" && ev.contains("signal")) return outcome + " " + text(ev["signal"]);
-  if (outcome == "hang" && ev.contains("watchdog")) return outcome + " (" + text(ev["watchdog"]) + ")";
+  if (o == Outcome::kOom && ev.contains("peak_mem_bytes")) return outcome + " @" + mib(ev["peak_mem_bytes"].get<double>());
+  if (o == Outcome::kCrash && ev.contains("signal")) return outcome + " " + text(ev["signal"]);
+  if (o == Outcome::kHang && ev.contains("watchdog")) return outcome + " (" + text(ev["watchdog"]) + ")";
   return outcome;
 }
 
@@ -191,9 +193,9 @@ std::string mitigation_display(const json& cell) {
 json summarize_verdicts(const json& matrix) {
   json s = {{"total", 0},    {"pass", 0},  {"unexpected", 0},
             {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 0}};
-  for (const auto& c : cells_of(matrix)) {
+  for (const MatrixCell& c : matrix_cells(matrix)) {
     s["total"] = s["total"].get<int>() + 1;
-    const auto v = parse_verdict(c.value("verdict", "unpinned"));
+    const std::optional<Verdict> v = c.verdict;
     if (!v) continue;
     // JSON keys are identifiers: "seed-dependent" is counted as "seed_dependent".
     const std::string key = *v == Verdict::kSeedDependent ? "seed_dependent" : to_string(*v);
@@ -204,8 +206,7 @@ json summarize_verdicts(const json& matrix) {
 
 int count_failures(const json& matrix) {
   int n = 0;
-  for (const auto& c : cells_of(matrix))
-    n += is_failure(parse_verdict(c.value("verdict", "unpinned")).value_or(Verdict::kUnexpected)) ? 1 : 0;
+  for (const MatrixCell& c : matrix_cells(matrix)) n += c.failure() ? 1 : 0;
   return n;
 }
 
@@ -246,15 +247,16 @@ std::string render_console(const json& matrix, bool color) {
       device = c.value("device", "");
       os << "\n" << scenario << " [" << device << "]  fault: " << c.value("fault", "") << "\n";
     }
-    const std::string verdict = c.value("verdict", "unpinned");
-    const char* col = verdict == "pass" ? green : verdict == "unpinned" ? yellow : red;
+    const MatrixCell cell = matrix_cell(c);
+    const std::string& verdict = cell.verdict_name;
+    const char* col = cell.is(Verdict::kPass) ? green : cell.is(Verdict::kUnpinned) ? yellow : red;
     std::string summary = cell_display(c);
     std::string mitigation = mitigation_display(c);
     // Columns, with at least one space after a long stack name or seed count.
     mitigation.resize(std::max<std::size_t>(mitigation.size() + 1, 26), ' ');
     summary.resize(std::max<std::size_t>(summary.size() + 1, 30), ' ');
     os << "  " << mitigation << summary << col << verdict << reset;
-    if (verdict == "unexpected") os << " (expected " << text(c.value("expected", json())) << ")";
+    if (cell.is(Verdict::kUnexpected)) os << " (expected " << text(cell.expected()) << ")";
     os << "\n";
   }
   const json s = summarize_verdicts(matrix);
@@ -285,8 +287,6 @@ const std::vector<std::string>& article_order() {
                                                  "code", "framework / environment", "FAQ", "control"};
   return order;
 }
-
-std::string verdict_of(const json& c) { return c.value("verdict", "unpinned"); }
 
 // The outcome without its word, where the column already says it: "@40", "@15 (+0)".
 std::string key_number(const json& cell) {
@@ -319,19 +319,22 @@ std::string overview_entry(const json& cell, bool markdown) {
   return what;
 }
 
-std::string verdict_note_md(const json& c) {
-  const std::string v = verdict_of(c);
-  if (v == "unexpected") return " ✗ expected " + text(c.value("expected", json()));
-  if (v == "seed-dependent") return " ✗ seed-dependent";
-  if (v == "flaky") return " ✗ flaky";
-  if (v == "unpinned") return " (unpinned)";
+std::string verdict_note_md(const MatrixCell& c) {
+  if (!c.verdict) return "";
+  switch (*c.verdict) {
+    case Verdict::kUnexpected: return " ✗ expected " + text(c.expected());
+    case Verdict::kSeedDependent:
+    case Verdict::kFlaky: return std::string(" ✗ ") + to_string(*c.verdict);
+    case Verdict::kUnpinned: return " (unpinned)";
+    case Verdict::kPass: return "";
+  }
   return "";
 }
 
-std::string md_entry(const json& c) {
-  const std::string v = verdict_of(c);
-  std::string e = md_escape(overview_entry(c, true));
-  if (v == "unexpected" || v == "seed-dependent" || v == "flaky") e = "**" + e + "**";
+std::string md_entry(const json& cell) {
+  const MatrixCell c = matrix_cell(cell);
+  std::string e = md_escape(overview_entry(cell, true));
+  if (c.verdict && is_failure(*c.verdict)) e = "**" + e + "**";
   return e + md_escape(verdict_note_md(c));
 }
 
@@ -499,9 +502,9 @@ std::vector<ArticleRow> article_rows(const json& matrix, const std::string& devi
 std::string remedy_role(const json& cell) {
   if (cell.value("mitigation", "") == "none") return "fault";
   if (seeds_disagree(cell)) return "not enough";
-  const std::string outcome = cell.value("outcome", "");
-  if (outcome == "healthy") return "healed";
-  if (outcome == "detected") return "caught";
+  const std::optional<Outcome> outcome = outcome_of(member(cell, "outcome"));
+  if (outcome == Outcome::kHealthy) return "healed";
+  if (outcome == Outcome::kDetected) return "caught";
   return "not enough";
 }
 
@@ -522,9 +525,13 @@ std::string per_seed_keys(const json& cell) {
     const std::string o = text(outcomes[i]);
     const json ev = evidence.is_array() && i < evidence.size() && evidence[i].is_object() ? evidence[i] : json::object();
     std::string key;
-    const char* step = o == "diverged" ? "symptom_step" : o == "detected" ? "detected_step" : o == "healthy" ? "reached_step" : "";
+    const std::optional<Outcome> outcome = outcome_of(outcomes[i]);
+    const char* step = outcome == Outcome::kDiverged   ? "symptom_step"
+                       : outcome == Outcome::kDetected ? "detected_step"
+                       : outcome == Outcome::kHealthy  ? "reached_step"
+                                                       : "";
     if (*step && ev.contains(step)) key = "@" + text(ev[step]);
-    else if (o == "stalled" && ev.contains("final_loss")) key = text(ev["final_loss"]);
+    else if (outcome == Outcome::kStalled && ev.contains("final_loss")) key = text(ev["final_loss"]);
     else key = o;
     if (key != o) numbers = true;
     if (seeds_disagree(cell) && key.rfind(o, 0) != 0) key = o + (key[0] == '@' ? "" : " ") + key;
@@ -668,10 +675,10 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
            << "| remedy | reads | outcome | seeds | verdict |\n|---|---|---|---|---|\n";
       for (const std::size_t i : b.cells) {
         const json& c = cells[i];
-        const std::string v = verdict_of(c);
-        std::string verdict = v;
-        if (v == "unexpected") verdict = "✗ unexpected (expected " + text(c.value("expected", json())) + ")";
-        else if (v == "seed-dependent" || v == "flaky") verdict = "✗ " + v;
+        const MatrixCell cell = matrix_cell(c);
+        std::string verdict = cell.verdict_name;
+        if (cell.is(Verdict::kUnexpected)) verdict = "✗ unexpected (expected " + text(cell.expected()) + ")";
+        else if (cell.is(Verdict::kSeedDependent) || cell.is(Verdict::kFlaky)) verdict = "✗ " + verdict;
         std::string seeds = seed_count(c);
         const std::string keys = per_seed_keys(c);
         if (!keys.empty()) seeds += (seeds.empty() ? "" : ": ") + keys;
@@ -696,19 +703,16 @@ std::string render_run_footer(const json& matrix, const std::string& dir, bool c
   const char* reset = color ? "\033[0m" : "";
   const std::string at = dir.empty() || dir.back() == '/' ? dir : dir + "/";
   os << "\nresults: " << at << "matrix.md, " << at << "report.html (figures in " << at << "figures/)\n";
-  for (const auto& c : cells_of(matrix)) {
-    const std::string v = verdict_of(c);
-    if (!is_failure(parse_verdict(v).value_or(Verdict::kUnexpected))) continue;
-    std::string line = c.value("id", "") + ": " + cell_display(c);
-    if (v == "unexpected") line += ", expected " + text(c.value("expected", json()));
-    os << red << v << reset << "  " << line << "\n";
+  for (const MatrixCell& c : matrix_cells(matrix)) {
+    if (!c.failure()) continue;
+    std::string line = c.id + ": " + cell_display(*c.cell);
+    if (c.is(Verdict::kUnexpected)) line += ", expected " + text(c.expected());
+    os << red << c.verdict_name << reset << "  " << line << "\n";
   }
   return os.str();
 }
 
 namespace {
-// A cell the machine could not run (it lacks a GPU, a second GPU, ...): JUnit's "skipped".
-bool not_run(const json& cell) { return cell.value("outcome", "") == "unsupported"; }
 std::string reason_of(const json& cell) {
   const json& ev = evidence_of(cell);
   return ev.contains("reason") ? " (" + text(ev["reason"]) + ")" : "";
@@ -718,14 +722,13 @@ std::string reason_of(const json& cell) {
 std::string render_junit(const json& matrix) {
   std::ostringstream os;
   const json s = summarize_verdicts(matrix);
-  std::map<std::string, std::vector<const json*>> suites;
+  std::map<std::string, std::vector<MatrixCell>> suites;
   std::vector<std::string> order;
   double total_time = 0;
-  for (const auto& c : cells_of(matrix)) {
-    const std::string name = c.value("scenario", "");
-    if (!suites.count(name)) order.push_back(name);
-    suites[name].push_back(&c);
-    total_time += evidence_of(c).value("wall_seconds", 0.0);
+  for (MatrixCell& c : matrix_cells(matrix)) {
+    if (!suites.count(c.scenario)) order.push_back(c.scenario);
+    total_time += c.evidence().value("wall_seconds", 0.0);
+    suites[c.scenario].push_back(std::move(c));
   }
   const json ctx = matrix.value("context", json::object());
   const std::string timestamp = ctx.contains("started_at") ? text(ctx["started_at"]) : "";
@@ -738,12 +741,11 @@ std::string render_junit(const json& matrix) {
     const auto& cells = suites[name];
     int failures = 0, skipped = 0;
     double time = 0;
-    for (const json* c : cells) {
-      const std::string v = c->value("verdict", "");
-      const bool failure = is_failure(parse_verdict(v).value_or(Verdict::kUnexpected));
-      failures += failure ? 1 : 0;
-      skipped += !failure && not_run(*c) ? 1 : 0;
-      time += evidence_of(*c).value("wall_seconds", 0.0);
+    for (const MatrixCell& c : cells) {
+      failures += c.failure() ? 1 : 0;
+      // A cell the machine could not run (it lacks a GPU, a second GPU, ...): JUnit's "skipped".
+      skipped += !c.failure() && c.not_run() ? 1 : 0;
+      time += c.evidence().value("wall_seconds", 0.0);
     }
     os << "  <testsuite name=\"" << xml_escape(name) << "\" tests=\"" << cells.size() << "\" failures=\"" << failures
        << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << junit_time(time) << "\"";
@@ -752,36 +754,36 @@ std::string render_junit(const json& matrix) {
     // A cell that ran without a pinned expectation passes (it is not a failure, and it ran), and
     // says so twice: a suite property per such cell, and the first line of its system-out.
     std::string properties;
-    for (const json* c : cells)
-      if (c->value("verdict", "") == "unpinned" && !not_run(*c))
+    for (const MatrixCell& c : cells)
+      if (c.is(Verdict::kUnpinned) && !c.not_run())
         properties += "      <property name=\"unpinned\" value=\"" +
-                      xml_escape(valid_utf8(mitigation_display(*c) + " [" + c->value("device", "") + "]: " +
-                                            cell_display(*c))) +
+                      xml_escape(valid_utf8(mitigation_display(*c.cell) + " [" + c.device + "]: " +
+                                            cell_display(*c.cell))) +
                       "\"/>\n";
     if (!properties.empty()) os << "    <properties>\n" << properties << "    </properties>\n";
-    for (const json* c : cells) {
-      const std::string v = c->value("verdict", "");
-      const json& ev = evidence_of(*c);
+    for (const MatrixCell& c : cells) {
+      const json& ev = c.evidence();
+      const json& cell = *c.cell;
       os << "    <testcase classname=\"" << xml_escape(name) << "\" name=\""
-         << xml_escape(mitigation_display(*c) + " [" + c->value("device", "") + "]") << "\" time=\""
+         << xml_escape(mitigation_display(cell) + " [" + c.device + "]") << "\" time=\""
          << junit_time(ev.value("wall_seconds", 0.0)) << "\">\n";
-      const std::string seeds = per_seed_outcomes(*c);
-      std::string detail = "outcome " + c->value("outcome", "") + ", expected " +
-                           text(c->value("expected", json())) +
+      const std::string seeds = per_seed_outcomes(cell);
+      std::string detail = "outcome " + c.outcome_name + ", expected " + text(c.expected()) +
                            "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
       if (!seeds.empty()) detail += "\nseeds: " + seeds;
-      if (is_failure(parse_verdict(v).value_or(Verdict::kUnexpected))) {
-        std::string message = cell_display(*c) + " (expected " + text(c->value("expected", json())) + ")";
+      if (c.failure()) {
+        std::string message = cell_display(cell) + " (expected " + text(c.expected()) + ")";
         if (!seeds.empty()) message += "; seeds: " + seeds;
-        os << "      <failure type=\"" << xml_escape(v) << "\" message=\"" << xml_escape(valid_utf8(message))
-           << "\">" << xml_escape(valid_utf8(detail)) << "</failure>\n";
-      } else if (not_run(*c)) {
-        os << "      <skipped message=\"" << xml_escape(valid_utf8("not run: " + cell_display(*c) + reason_of(*c)))
+        os << "      <failure type=\"" << xml_escape(c.verdict_name) << "\" message=\""
+           << xml_escape(valid_utf8(message)) << "\">" << xml_escape(valid_utf8(detail)) << "</failure>\n";
+      } else if (c.not_run()) {
+        os << "      <skipped message=\"" << xml_escape(valid_utf8("not run: " + cell_display(cell) + reason_of(cell)))
            << "\"/>\n";
       }
       std::string out = detail;
-      if (v == "unpinned" && !not_run(*c)) out = "unpinned: no expectation pinned; observed " + cell_display(*c) + "\n" + out;
-      const std::string tail = c->value("log_tail", "");
+      if (c.is(Verdict::kUnpinned) && !c.not_run())
+        out = "unpinned: no expectation pinned; observed " + cell_display(cell) + "\n" + out;
+      const std::string tail = cell.value("log_tail", "");
       if (!tail.empty()) out += "\n--- last output of the cell ---\n" + tail;
       os << "      <system-out>" << xml_escape(valid_utf8(out)) << "</system-out>\n";
       os << "    </testcase>\n";

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness/errors.h"
+#include "harness/matrix_records.h"
 #include "harness/store.h"
 
 namespace tw {
@@ -460,7 +461,7 @@ int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, c
   int changed = 0;
   if (!doc.contains("mitigations") || !doc["mitigations"].is_array() || !matrix.contains("cells")) return 0;
   for (const auto& c : matrix["cells"]) {
-    if (c.value("scenario", "") != scenario || c.value("outcome", "") == "unsupported") continue;
+    if (c.value("scenario", "") != scenario || matrix_cell(c).not_run()) continue;
     // Seeds that disagree have no outcome to pin: that is the finding, not an expectation.
     if (c.contains("seeds") && c["seeds"].value("counts", json::object()).size() > 1) {
       skipped.push_back(c.value("id", ""));
