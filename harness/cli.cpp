@@ -335,46 +335,36 @@ int cmd_list_cells(const Flags& f, const Catalog& catalog, const std::vector<Sce
   return kExitAsExpected;
 }
 
-int cmd_list(int argc, char** argv, const Backend& backend) {
-  const Flags f =
-      parse_flags("list", argc, argv, 2, {"--scenarios", "--device", "--filter"}, {"--json", "--selftest", "--cells"}, 0);
-  if (!f.has("--cells") && (f.has("--device") || f.has("--filter")))
-    throw InputError("command line", f.has("--device") ? "--device" : "--filter", "only applies to list --cells");
-  const Catalog catalog = full_catalog(backend);
-  std::vector<Scenario> scenarios;
-  std::error_code ec;
-  if (f.has("--scenarios") || fs::exists("scenarios", ec)) scenarios = load_scenarios(scenario_paths(f), catalog);
-  if (f.has("--selftest")) {
-    auto st = selftest_scenarios();
-    scenarios.insert(scenarios.end(), st.begin(), st.end());
+json component_json(const ComponentInfo& c) {
+  json params = json::array();
+  for (const auto& p : c.params) {
+    json pj = {{"name", p.name}, {"type", to_string(p.type)}, {"help", p.help}};
+    if (!p.choices.empty()) pj["choices"] = p.choices;
+    params.push_back(pj);
   }
-  if (f.has("--cells")) return cmd_list_cells(f, catalog, scenarios);
-  auto component_json = [](const ComponentInfo& c) {
-    json params = json::array();
-    for (const auto& p : c.params) {
-      json pj = {{"name", p.name}, {"type", to_string(p.type)}, {"help", p.help}};
-      if (!p.choices.empty()) pj["choices"] = p.choices;
-      params.push_back(pj);
-    }
-    json j = {{"name", c.name}, {"summary", c.summary}, {"article_row", c.article_row}, {"params", params}};
-    if (!c.requirements.empty()) j["requires"] = c.requirements;
-    if (c.ranks > 1) j["ranks"] = c.ranks;
-    return j;
-  };
-  const bool show_selftest = f.has("--selftest");
-  if (f.has("--json")) {
-    json out = {{"faults", json::array()}, {"mitigations", json::array()}, {"scenarios", json::array()}};
-    for (const auto& c : catalog.faults)
-      if (show_selftest || !is_selftest_fault(c.name)) out["faults"].push_back(component_json(c));
-    for (const auto& c : catalog.mitigations) out["mitigations"].push_back(component_json(c));
-    for (const auto& s : scenarios) {
-      json sj = s.to_json();
-      sj["file"] = s.file;
-      out["scenarios"].push_back(sj);
-    }
-    std::cout << out.dump(2) << "\n";
-    return kExitAsExpected;
+  json j = {{"name", c.name}, {"summary", c.summary}, {"article_row", c.article_row}, {"params", params}};
+  if (!c.requirements.empty()) j["requires"] = c.requirements;
+  if (c.ranks > 1) j["ranks"] = c.ranks;
+  return j;
+}
+
+// `list --json`: faults, mitigations and scenarios as data.
+void print_listing_json(const Catalog& catalog, const std::vector<Scenario>& scenarios, bool show_selftest) {
+  json out = {{"faults", json::array()}, {"mitigations", json::array()}, {"scenarios", json::array()}};
+  for (const auto& c : catalog.faults)
+    if (show_selftest || !is_selftest_fault(c.name)) out["faults"].push_back(component_json(c));
+  for (const auto& c : catalog.mitigations) out["mitigations"].push_back(component_json(c));
+  for (const auto& s : scenarios) {
+    json sj = s.to_json();
+    sj["file"] = s.file;
+    out["scenarios"].push_back(sj);
   }
+  std::cout << out.dump(2) << "\n";
+}
+
+// The faults by row of the source article, each with its requirements and the remedies the
+// scenarios try on it.
+void print_faults_by_row(const Catalog& catalog, const std::vector<Scenario>& scenarios, bool show_selftest) {
   std::map<std::string, std::vector<const ComponentInfo*>> by_row;
   std::vector<std::string> rows;
   for (const auto& c : catalog.faults) {
@@ -404,22 +394,44 @@ int cmd_list(int argc, char** argv, const Backend& backend) {
       }
     }
   }
+}
+
+// `list`: the faults, the mitigations, and the scenarios with their cells (stacks spelled out).
+void print_listing_text(const Catalog& catalog, const std::vector<Scenario>& scenarios, bool show_selftest) {
+  print_faults_by_row(catalog, scenarios, show_selftest);
   std::cout << "\nMitigations:\n";
   for (const auto& c : catalog.mitigations) std::cout << "  " << c.name << " - " << c.summary << "\n";
-  if (!scenarios.empty()) {
-    std::cout << "\nScenarios:\n";
-    for (const auto& s : scenarios) {
-      std::cout << "  " << s.name << " (" << s.file << "): fault " << s.fault << "; cells:";
-      for (const auto& m : s.mitigations) std::cout << " " << m.label;
+  if (scenarios.empty()) return;
+  std::cout << "\nScenarios:\n";
+  for (const auto& s : scenarios) {
+    std::cout << "  " << s.name << " (" << s.file << "): fault " << s.fault << "; cells:";
+    for (const auto& m : s.mitigations) std::cout << " " << m.label;
+    std::cout << "\n";
+    for (const auto& m : s.mitigations) {
+      if (!m.is_stack()) continue;
+      std::cout << "    " << m.label << " =";
+      for (std::size_t k = 0; k < m.stack.size(); ++k) std::cout << (k ? " + " : " ") << m.stack[k].name;
       std::cout << "\n";
-      for (const auto& m : s.mitigations) {
-        if (!m.is_stack()) continue;
-        std::cout << "    " << m.label << " =";
-        for (std::size_t k = 0; k < m.stack.size(); ++k) std::cout << (k ? " + " : " ") << m.stack[k].name;
-        std::cout << "\n";
-      }
     }
   }
+}
+
+int cmd_list(int argc, char** argv, const Backend& backend) {
+  const Flags f =
+      parse_flags("list", argc, argv, 2, {"--scenarios", "--device", "--filter"}, {"--json", "--selftest", "--cells"}, 0);
+  if (!f.has("--cells") && (f.has("--device") || f.has("--filter")))
+    throw InputError("command line", f.has("--device") ? "--device" : "--filter", "only applies to list --cells");
+  const Catalog catalog = full_catalog(backend);
+  std::vector<Scenario> scenarios;
+  std::error_code ec;
+  if (f.has("--scenarios") || fs::exists("scenarios", ec)) scenarios = load_scenarios(scenario_paths(f), catalog);
+  if (f.has("--selftest")) {
+    auto st = selftest_scenarios();
+    scenarios.insert(scenarios.end(), st.begin(), st.end());
+  }
+  if (f.has("--cells")) return cmd_list_cells(f, catalog, scenarios);
+  if (f.has("--json")) print_listing_json(catalog, scenarios, f.has("--selftest"));
+  else print_listing_text(catalog, scenarios, f.has("--selftest"));
   return kExitAsExpected;
 }
 
@@ -577,120 +589,118 @@ void remove_stale_reports(const std::string& dir) {
   }
 }
 
-int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
-  const std::string command = selftest ? "selftest" : "run";
-  const Flags f = parse_flags(command, argc, argv, 2,
-                              {"--scenarios", "--filter", "--device", "--jobs", "--out", "--timeout", "--shard",
-                               "--seed", "--resume", "--repeat", "--seeds", "--baseline", "--loss-tolerance",
-                               "--memory-tolerance"},
-                              {"--quiet"}, 0);
+// The settings of an interrupted run, from its run.json (--resume DIR).
+RunSettings resumed_settings(const std::string& dir) {
+  RunSettings rs;
+  rs.out = dir;
+  const std::string saved = rs.out + "/run.json";
+  std::error_code ec;
+  if (!fs::exists(saved, ec)) throw InputError(saved, "", "no interrupted run to resume here (run.json missing)");
+  json j = json::parse(read_file(saved), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw InputError(saved, "", "not valid JSON");
+  try {
+    rs.scenario_paths = j.at("scenarios").get<std::vector<std::string>>();
+    rs.filters = j.at("filters").get<std::vector<std::string>>();
+    rs.device = j.at("device").get<std::string>();
+    rs.timeout = j.at("timeout").get<double>();
+    rs.shard.index = j.at("shard_index").get<int>();
+    rs.shard.count = j.at("shard_count").get<int>();
+    rs.seed = j.at("seed").get<uint64_t>();
+    rs.selftest = j.value("selftest", false);
+    rs.repeat = j.value("repeat", 1);
+    rs.seeds = j.value("seeds", 1);
+  } catch (const json::exception& e) {
+    throw InputError(saved, "", std::string("malformed run settings: ") + e.what());
+  }
+  if (rs.repeat < 1 || rs.repeat > 1000) throw InputError(saved, "repeat", "must be from 1 to 1000");
+  if (rs.seeds < 1 || rs.seeds > kMaxSeeds) throw InputError(saved, "seeds", "must be from 1 to 100");
+  if (rs.seeds > 1 && rs.repeat > 1) throw InputError(saved, "seeds", "cannot be combined with repeat");
+  return rs;
+}
+
+// The settings of a new run, from its flags.
+RunSettings fresh_settings(const Flags& f, bool selftest) {
   RunSettings rs;
   rs.selftest = selftest;
+  if (!selftest) rs.scenario_paths = scenario_paths(f);
+  rs.filters = f.all("--filter");
+  rs.device = f.one("--device", selftest ? "cpu" : "auto");
+  check_device(rs.device);
+  if (f.has("--out")) rs.out = f.one("--out");
+  if (rs.out.empty()) throw InputError("command line", "--out", "must not be empty");
+  if (f.has("--timeout")) rs.timeout = parse_seconds(f.one("--timeout"), "--timeout");
+  if (f.has("--shard")) {
+    rs.shard = parse_shard(f.one("--shard"), "--shard");
+  } else if (const char* idx = getenv("TEST_SHARD_INDEX"); idx && getenv("TEST_TOTAL_SHARDS")) {
+    const long long n = parse_int(getenv("TEST_TOTAL_SHARDS"), "TEST_TOTAL_SHARDS", 1, kMaxShards);
+    rs.shard = Shard{static_cast<int>(parse_int(idx, "TEST_SHARD_INDEX", 0, n - 1)), static_cast<int>(n)};
+  }
+  if (f.has("--seed")) rs.seed = static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, (1LL << 53)));
+  if (f.has("--repeat")) rs.repeat = static_cast<int>(parse_int(f.one("--repeat"), "--repeat", 1, 1000));
+  if (f.has("--seeds")) rs.seeds = static_cast<int>(parse_int(f.one("--seeds"), "--seeds", 1, kMaxSeeds));
+  // Repeats ask "same seed, same outcome?", seeds "other seed, same outcome?": one question per run.
+  if (f.has("--seeds") && f.has("--repeat"))
+    throw InputError("command line", "--seeds", "cannot be combined with --repeat");
+  return rs;
+}
+
+// Run settings: a resumed run's own, or the flags'; --jobs in either case (default: the cores).
+RunSettings run_settings(const Flags& f, bool selftest) {
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  rs.jobs = static_cast<int>(cores > 0 ? cores : 1);
-  const bool resume = f.has("--resume");
-  if (resume) {
+  RunSettings rs;
+  if (f.has("--resume")) {
     for (const char* conflicting : {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout",
                                     "--out", "--repeat", "--seeds"})
       if (f.has(conflicting))
         throw InputError("command line", conflicting, "cannot be combined with --resume (the run's own settings are used)");
-    rs.out = f.one("--resume");
-    const std::string saved = rs.out + "/run.json";
-    std::error_code ec;
-    if (!fs::exists(saved, ec)) throw InputError(saved, "", "no interrupted run to resume here (run.json missing)");
-    json j = json::parse(read_file(saved), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw InputError(saved, "", "not valid JSON");
-    try {
-      rs.scenario_paths = j.at("scenarios").get<std::vector<std::string>>();
-      rs.filters = j.at("filters").get<std::vector<std::string>>();
-      rs.device = j.at("device").get<std::string>();
-      rs.timeout = j.at("timeout").get<double>();
-      rs.shard.index = j.at("shard_index").get<int>();
-      rs.shard.count = j.at("shard_count").get<int>();
-      rs.seed = j.at("seed").get<uint64_t>();
-      rs.selftest = j.value("selftest", false);
-      rs.repeat = j.value("repeat", 1);
-      rs.seeds = j.value("seeds", 1);
-    } catch (const json::exception& e) {
-      throw InputError(saved, "", std::string("malformed run settings: ") + e.what());
-    }
-    if (rs.repeat < 1 || rs.repeat > 1000) throw InputError(saved, "repeat", "must be from 1 to 1000");
-    if (rs.seeds < 1 || rs.seeds > kMaxSeeds) throw InputError(saved, "seeds", "must be from 1 to 100");
-    if (rs.seeds > 1 && rs.repeat > 1) throw InputError(saved, "seeds", "cannot be combined with repeat");
+    rs = resumed_settings(f.one("--resume"));
   } else {
-    if (!selftest) rs.scenario_paths = scenario_paths(f);
-    rs.filters = f.all("--filter");
-    rs.device = f.one("--device", selftest ? "cpu" : "auto");
-    check_device(rs.device);
-    if (f.has("--out")) rs.out = f.one("--out");
-    if (rs.out.empty()) throw InputError("command line", "--out", "must not be empty");
-    if (f.has("--timeout")) rs.timeout = parse_seconds(f.one("--timeout"), "--timeout");
-    if (f.has("--shard")) {
-      rs.shard = parse_shard(f.one("--shard"), "--shard");
-    } else if (const char* idx = getenv("TEST_SHARD_INDEX"); idx && getenv("TEST_TOTAL_SHARDS")) {
-      const long long n = parse_int(getenv("TEST_TOTAL_SHARDS"), "TEST_TOTAL_SHARDS", 1, kMaxShards);
-      rs.shard = Shard{static_cast<int>(parse_int(idx, "TEST_SHARD_INDEX", 0, n - 1)), static_cast<int>(n)};
-    }
-    if (f.has("--seed")) rs.seed = static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, (1LL << 53)));
-    if (f.has("--repeat")) rs.repeat = static_cast<int>(parse_int(f.one("--repeat"), "--repeat", 1, 1000));
-    if (f.has("--seeds")) rs.seeds = static_cast<int>(parse_int(f.one("--seeds"), "--seeds", 1, kMaxSeeds));
-    // Repeats ask "same seed, same outcome?", seeds "other seed, same outcome?": one question per run.
-    if (f.has("--seeds") && f.has("--repeat"))
-      throw InputError("command line", "--seeds", "cannot be combined with --repeat");
+    rs = fresh_settings(f, selftest);
   }
+  rs.jobs = static_cast<int>(cores > 0 ? cores : 1);
   if (f.has("--jobs")) rs.jobs = static_cast<int>(parse_int(f.one("--jobs"), "--jobs", 1, 256));
-  // Before anything runs or is written: never into a folder of the user's own files.
-  check_results_directory(rs.out, resume ? "--resume" : "--out");
-  const bool quiet = f.has("--quiet");
-  DiffOptions diff_opts = diff_options(f);
-  json baseline;  // null: no comparison
-  if (f.has("--baseline")) {
-    diff_opts.a_name = f.one("--baseline");
-    baseline = load_matrix(f.one("--baseline"));
-  }
+  return rs;
+}
 
-  const Catalog catalog = full_catalog(backend);
-  std::vector<Scenario> scenarios =
-      rs.selftest ? selftest_scenarios() : load_scenarios(rs.scenario_paths, catalog);
-
-  const std::string exe = self_executable();
+// The cells of this run (this shard of it), and where each stands in the whole plan.
+struct RunPlan {
   ProbeResult probe;
-  if (rs.device != "cpu" || !rs.selftest) probe = run_probe(exe);
-  PlanOptions plan;
-  plan.caps = probe.caps;
-  plan.filters = rs.filters;
-  plan.devices = resolve_devices(rs.device, probe.caps);
-  // The position of every cell in the whole (unsharded) plan lets merge restore plan order.
-  std::map<std::string, int> plan_index;
-  {
-    const std::vector<CellSpec> whole = plan_cells(scenarios, catalog, plan);
-    for (std::size_t i = 0; i < whole.size(); ++i) plan_index[whole[i].id] = static_cast<int>(i);
-  }
-  plan.shard = rs.shard;
-  std::vector<CellSpec> cells = plan_cells(scenarios, catalog, plan);
+  PlanOptions options;
+  std::vector<CellSpec> cells;
+  std::map<std::string, int> plan_index;  // lets merge restore plan order
+};
+
+RunPlan plan_run(const RunSettings& rs, const std::vector<Scenario>& scenarios, const Catalog& catalog,
+                 const std::string& exe) {
+  RunPlan p;
+  if (rs.device != "cpu" || !rs.selftest) p.probe = run_probe(exe);
+  p.options.caps = p.probe.caps;
+  p.options.filters = rs.filters;
+  p.options.devices = resolve_devices(rs.device, p.probe.caps);
+  const std::vector<CellSpec> whole = plan_cells(scenarios, catalog, p.options);
+  for (std::size_t i = 0; i < whole.size(); ++i) p.plan_index[whole[i].id] = static_cast<int>(i);
+  p.options.shard = rs.shard;
+  p.cells = plan_cells(scenarios, catalog, p.options);
   // A shard may hold no cell of a small matrix; that is a (trivially complete) part of the run.
-  if (plan_index.empty() || (cells.empty() && rs.shard.count == 1))
+  if (p.plan_index.empty() || (p.cells.empty() && rs.shard.count == 1))
     throw InputError("command line", rs.filters.empty() ? "--device" : "--filter",
                      "no cell matches (see trainwreck list --cells)");
-  for (auto& c : cells) c.seed = rs.seed;
+  for (auto& c : p.cells) c.seed = rs.seed;
+  return p;
+}
 
-  // Phase 1: settings and context, before any cell runs.
-  const std::string cells_dir = rs.out + "/cells";
-  ensure_directory(rs.out);
-  const DirectoryLock lock(rs.out);
-  claim_results_directory(rs.out);
-  ensure_directory(cells_dir);
-  const std::vector<Round> rounds = rounds_of(rs, cells_dir);
-  for (const auto& round : rounds) ensure_directory(round.dir);
+// context.json: the machine, what the probe found, the seed(s), written before any cell runs.
+json run_context(const RunSettings& rs, const RunPlan& p, const std::vector<Round>& rounds,
+                 const std::string& baseline_name) {
   json context = {{"host", host_context()},
-                  {"probe", probe.info},
-                  {"capabilities", probe.caps.to_json()},
+                  {"probe", p.probe.info},
+                  {"capabilities", p.probe.caps.to_json()},
                   {"seed", rs.seed},
-                  {"devices", plan.devices},
+                  {"devices", p.options.devices},
                   {"started_at", utc_timestamp()}};
-  if (!probe.error.empty()) context["probe_error"] = probe.error;
+  if (!p.probe.error.empty()) context["probe_error"] = p.probe.error;
   // A CUDA runtime other than LibTorch's, or two of them, is said before any cell runs.
-  for (const auto& w : probe.info.value("runtime_warnings", json::array()))
+  for (const auto& w : p.probe.info.value("runtime_warnings", json::array()))
     std::cerr << "trainwreck: warning: " << (w.is_string() ? w.get<std::string>() : w.dump()) << "\n";
   if (rs.shard.count > 1) context["shard"] = std::to_string(rs.shard.index + 1) + "/" + std::to_string(rs.shard.count);
   if (rs.repeat > 1) context["repeat"] = rs.repeat;
@@ -698,10 +708,16 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
     context["seeds"] = json::array();
     for (const auto& round : rounds) context["seeds"].push_back(round.seed);
   }
-  if (baseline.is_object()) context["baseline"] = diff_opts.a_name;
-  // Whatever an earlier run here left is not the result of this one.
-  remove_stale_reports(rs.out);
-  std::vector<std::map<std::string, CellRecord>> finished(rounds.size());
+  if (!baseline_name.empty()) context["baseline"] = baseline_name;
+  return context;
+}
+
+// Per round, the cells that have a result: none for a new run, those on disk for a resumed one.
+using FinishedCells = std::vector<std::map<std::string, CellRecord>>;
+
+FinishedCells prepare_cells_directories(const RunSettings& rs, bool resume, const std::vector<CellSpec>& cells,
+                                        const std::vector<Round>& rounds) {
+  FinishedCells finished(rounds.size());
   if (resume) {
     remove_half_written(rs.out);
     for (std::size_t round = 0; round < rounds.size(); ++round) {
@@ -710,90 +726,71 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
         if (auto rec = load_result(c, rounds[round].dir)) finished[round][c.id] = *rec;
     }
   } else {
-    remove_cell_files(cells_dir);
+    remove_cell_files(rs.out + "/cells");
     for (const auto& round : rounds) ensure_directory(round.dir);
   }
-  write_json_atomic(rs.out + "/run.json", rs.to_json());
-  write_json_atomic(rs.out + "/context.json", context);
+  return finished;
+}
 
-  std::size_t total = 0, already = 0;
-  for (const auto& done : finished) {
-    total += cells.size();
-    already += done.size();
-  }
-  if (!quiet)
-    std::cerr << "trainwreck: " << cells.size() << " cells"
-              << (rs.repeat > 1 ? " x " + std::to_string(rs.repeat) : "")
-              << (rs.seeds > 1 ? " x " + std::to_string(rs.seeds) + " seeds" : "")
-              << " (" << total - already << " to run) on " << plan.devices.front()
-              << (plan.devices.size() > 1 ? " and " + plan.devices.back() : "") << ", " << rs.jobs
-              << " at once; results in " << rs.out << "\n";
-
-  // Ctrl-C or a CI job's timeout: stop starting cells, end the running ones, keep what finished.
-  // No SA_RESTART: the runner's poll returns at once.
+// Ctrl-C or a CI job's timeout: stop starting cells, end the running ones, keep what finished.
+// No SA_RESTART: the runner's poll returns at once.
+void stop_on_interrupt() {
   struct sigaction on_interrupt {};
   on_interrupt.sa_handler = [](int signo) { g_interrupt = signo; };
   sigemptyset(&on_interrupt.sa_mask);
   sigaction(SIGINT, &on_interrupt, nullptr);
   sigaction(SIGTERM, &on_interrupt, nullptr);
-  try {
-    std::unique_ptr<Progress> progress;
-    if (!quiet) progress = std::make_unique<Progress>(std::cerr, isatty(2) != 0, total, already);
-    for (std::size_t round = 0; round < rounds.size() && !g_interrupt; ++round) {
-      std::vector<CellSpec> todo;
-      for (const auto& c : cells)
-        if (!finished[round].count(c.id)) {
-          todo.push_back(c);
-          todo.back().seed = rounds[round].seed;
-        }
-      if (todo.empty()) continue;
-      const std::string dir = rounds[round].dir;
-      RunnerOptions ro;
-      ro.exe = exe;
-      ro.jobs = rs.jobs;
-      ro.timeout_override = rs.timeout;
-      ro.cells_dir = dir;
-      ro.interrupt = &g_interrupt;
-      Runner runner(ro);
-      const std::string& round_note = rounds[round].note;
-      runner.run(
-          todo,
-          [&](const CellRecord& rec) {
-            write_json_atomic(dir + "/" + rec.spec.file_stem() + ".result.json", rec.to_json());
-            finished[round][rec.spec.id] = rec;
-            if (progress) {
-              std::ostringstream line;
-              line << rec.spec.id << ": " << cell_summary(rec.to_json()) << " (" << to_string(rec.verdict) << ", "
-                   << static_cast<int>(rec.wall_seconds * 10) / 10.0 << " s" << round_note << ")";
-              progress->finished(rec.spec.id, line.str(), is_failure(rec.verdict));
-            }
-          },
-          [&](const CellSpec& spec) {
-            if (progress) progress->started(spec.id);
-          });
-    }
-  } catch (const ResultsError& e) {
-    throw ResultsError(std::string(e.what()) + "\nthe run in " + rs.out +
-                       " is incomplete; once the directory can be written again, trainwreck run --resume " + rs.out +
-                       " finishes it");
-  }
+}
 
-  if (const int signo = g_interrupt) {
-    std::size_t have = 0;
-    for (const auto& round : finished) have += round.size();
-    std::cerr << "trainwreck: interrupted by " << (signo == SIGINT ? "SIGINT" : "SIGTERM") << "; " << have << " of "
-              << total << " cell results are kept in " << cells_dir << " and no matrix was written; trainwreck run --resume "
-              << rs.out << " finishes the run\n";
-    return 128 + signo;
+// Runs the cells of every round that have no result yet, writing each result as it comes.
+void supervise_rounds(const RunSettings& rs, const std::string& exe, const std::vector<CellSpec>& cells,
+                      const std::vector<Round>& rounds, FinishedCells& finished, Progress* progress) {
+  for (std::size_t round = 0; round < rounds.size() && !g_interrupt; ++round) {
+    std::vector<CellSpec> todo;
+    for (const auto& c : cells)
+      if (!finished[round].count(c.id)) {
+        todo.push_back(c);
+        todo.back().seed = rounds[round].seed;
+      }
+    if (todo.empty()) continue;
+    const std::string dir = rounds[round].dir;
+    RunnerOptions ro;
+    ro.exe = exe;
+    ro.jobs = rs.jobs;
+    ro.timeout_override = rs.timeout;
+    ro.cells_dir = dir;
+    ro.interrupt = &g_interrupt;
+    Runner runner(ro);
+    const std::string& round_note = rounds[round].note;
+    runner.run(
+        todo,
+        [&](const CellRecord& rec) {
+          write_json_atomic(dir + "/" + rec.spec.file_stem() + ".result.json", rec.to_json());
+          finished[round][rec.spec.id] = rec;
+          if (progress) {
+            std::ostringstream line;
+            line << rec.spec.id << ": " << cell_summary(rec.to_json()) << " (" << to_string(rec.verdict) << ", "
+                 << static_cast<int>(rec.wall_seconds * 10) / 10.0 << " s" << round_note << ")";
+            progress->finished(rec.spec.id, line.str(), is_failure(rec.verdict));
+          }
+        },
+        [&](const CellSpec& spec) {
+          if (progress) progress->started(spec.id);
+        });
   }
+}
 
-  // Phase 2: the matrix, in plan order, once every cell has a result.
+// The matrix, in plan order, once every cell has a result; `differing_evidence` counts the
+// cells whose repeats differed in evidence or loss.
+json assemble_matrix(const RunSettings& rs, const RunPlan& p, const std::vector<Round>& rounds,
+                     const FinishedCells& finished, const json& context, const std::vector<Scenario>& scenarios,
+                     const Catalog& catalog, int& differing_evidence) {
   json matrix = {{"context", context}, {"cells", json::array()}};
   matrix["context"]["finished_at"] = utc_timestamp();
-  int differing_evidence = 0;
-  for (const auto& c : cells) {
+  differing_evidence = 0;
+  for (const auto& c : p.cells) {
     json cj = finished[0].at(c.id).to_json();
-    cj["plan_index"] = plan_index.count(c.id) ? plan_index[c.id] : -1;
+    cj["plan_index"] = p.plan_index.count(c.id) ? p.plan_index.at(c.id) : -1;
     if (rs.repeat > 1) {
       std::vector<json> results;
       std::vector<std::vector<json>> losses;
@@ -810,28 +807,50 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
     matrix["cells"].push_back(cj);
   }
   matrix["summary"] = summarize_verdicts(matrix);
-  {
-    // What a reader of the matrix needs to know of each scenario: its article row and description.
-    std::vector<Scenario> ran;
-    for (const auto& s : scenarios)
-      if (std::any_of(cells.begin(), cells.end(), [&](const CellSpec& c) { return c.scenario == s.name; }))
-        ran.push_back(s);
-    matrix["scenarios"] = scenario_info_block(ran, catalog);
-  }
-  json diff;
-  if (baseline.is_object()) {
-    diff_opts.b_name = rs.out;
-    diff = diff_matrices(baseline, matrix, diff_opts);
-  }
+  // What a reader of the matrix needs to know of each scenario: its article row and description.
+  std::vector<Scenario> ran;
+  for (const auto& s : scenarios)
+    if (std::any_of(p.cells.begin(), p.cells.end(), [&](const CellSpec& c) { return c.scenario == s.name; }))
+      ran.push_back(s);
+  matrix["scenarios"] = scenario_info_block(ran, catalog);
+  return matrix;
+}
+
+// "trainwreck: 12 cells x 3 seeds (36 to run) on cpu, 2 at once; results in DIR" (on stderr).
+void announce_run(const RunSettings& rs, const RunPlan& p, std::size_t total, std::size_t already) {
+  std::cerr << "trainwreck: " << p.cells.size() << " cells" << (rs.repeat > 1 ? " x " + std::to_string(rs.repeat) : "")
+            << (rs.seeds > 1 ? " x " + std::to_string(rs.seeds) + " seeds" : "") << " (" << total - already
+            << " to run) on " << p.options.devices.front()
+            << (p.options.devices.size() > 1 ? " and " + p.options.devices.back() : "") << ", " << rs.jobs
+            << " at once; results in " << rs.out << "\n";
+}
+
+// A run stopped by SIGINT or SIGTERM keeps its cell results and writes no matrix.
+int interrupted(const RunSettings& rs, const FinishedCells& finished, std::size_t total, int signo) {
+  std::size_t have = 0;
+  for (const auto& round : finished) have += round.size();
+  std::cerr << "trainwreck: interrupted by " << (signo == SIGINT ? "SIGINT" : "SIGTERM") << "; " << have << " of "
+            << total << " cell results are kept in " << rs.out + "/cells"
+            << " and no matrix was written; trainwreck run --resume " << rs.out << " finishes the run\n";
+  return 128 + signo;
+}
+
+// The reports of a run; when they cannot be written, no matrix.json says the run is complete.
+void write_run_reports(const std::string& dir, const json& matrix, const json& diff) {
   try {
-    write_reports(rs.out, matrix, diff);
+    write_reports(dir, matrix, diff);
   } catch (const ResultsError& e) {
     std::error_code ec;
-    fs::remove(rs.out + "/matrix.json", ec);
-    throw ResultsError(std::string(e.what()) + "\nevery cell of the run in " + rs.out +
-                       " has a result; trainwreck run --resume " + rs.out +
+    fs::remove(dir + "/matrix.json", ec);
+    throw ResultsError(std::string(e.what()) + "\nevery cell of the run in " + dir +
+                       " has a result; trainwreck run --resume " + dir +
                        " writes the reports once the directory can be written again");
   }
+}
+
+// What run prints at the end: the matrix, repeats and seeds, the diff, where the results are.
+void print_run_results(const RunSettings& rs, const json& matrix, const json& diff,
+                       const std::vector<Round>& rounds, int differing_evidence) {
   std::cout << render_console(matrix, isatty(1));
   if (rs.repeat > 1)
     std::cout << "repeats: " << rs.repeat << " runs of every cell; " << matrix["summary"]["flaky"]
@@ -843,6 +862,77 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
               << " cell(s) whose seeds disagree (seed-dependent)\n";
   if (diff.is_object()) std::cout << "\n" << render_diff_text(diff, isatty(1));
   std::cout << render_run_footer(matrix, rs.out, isatty(1));
+}
+
+int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
+  const std::string command = selftest ? "selftest" : "run";
+  const Flags f = parse_flags(command, argc, argv, 2,
+                              {"--scenarios", "--filter", "--device", "--jobs", "--out", "--timeout", "--shard",
+                               "--seed", "--resume", "--repeat", "--seeds", "--baseline", "--loss-tolerance",
+                               "--memory-tolerance"},
+                              {"--quiet"}, 0);
+  const bool resume = f.has("--resume");
+  const RunSettings rs = run_settings(f, selftest);
+  // Before anything runs or is written: never into a folder of the user's own files.
+  check_results_directory(rs.out, resume ? "--resume" : "--out");
+  const bool quiet = f.has("--quiet");
+  DiffOptions diff_opts = diff_options(f);
+  json baseline;  // null: no comparison
+  if (f.has("--baseline")) {
+    diff_opts.a_name = f.one("--baseline");
+    baseline = load_matrix(f.one("--baseline"));
+  }
+
+  const Catalog catalog = full_catalog(backend);
+  std::vector<Scenario> scenarios =
+      rs.selftest ? selftest_scenarios() : load_scenarios(rs.scenario_paths, catalog);
+  const std::string exe = self_executable();
+  const RunPlan p = plan_run(rs, scenarios, catalog, exe);
+
+  // Phase 1: settings and context, before any cell runs.
+  const std::string cells_dir = rs.out + "/cells";
+  ensure_directory(rs.out);
+  const DirectoryLock lock(rs.out);
+  claim_results_directory(rs.out);
+  ensure_directory(cells_dir);
+  const std::vector<Round> rounds = rounds_of(rs, cells_dir);
+  for (const auto& round : rounds) ensure_directory(round.dir);
+  const json context = run_context(rs, p, rounds, baseline.is_object() ? diff_opts.a_name : "");
+  // Whatever an earlier run here left is not the result of this one.
+  remove_stale_reports(rs.out);
+  FinishedCells finished = prepare_cells_directories(rs, resume, p.cells, rounds);
+  write_json_atomic(rs.out + "/run.json", rs.to_json());
+  write_json_atomic(rs.out + "/context.json", context);
+
+  std::size_t total = 0, already = 0;
+  for (const auto& done : finished) {
+    total += p.cells.size();
+    already += done.size();
+  }
+  if (!quiet) announce_run(rs, p, total, already);
+
+  stop_on_interrupt();
+  try {
+    std::unique_ptr<Progress> progress;
+    if (!quiet) progress = std::make_unique<Progress>(std::cerr, isatty(2) != 0, total, already);
+    supervise_rounds(rs, exe, p.cells, rounds, finished, progress.get());
+  } catch (const ResultsError& e) {
+    throw ResultsError(std::string(e.what()) + "\nthe run in " + rs.out +
+                       " is incomplete; once the directory can be written again, trainwreck run --resume " + rs.out +
+                       " finishes it");
+  }
+  if (const int signo = g_interrupt) return interrupted(rs, finished, total, signo);
+
+  // Phase 2: the matrix, in plan order, once every cell has a result.
+  int differing_evidence = 0;
+  const json matrix = assemble_matrix(rs, p, rounds, finished, context, scenarios, catalog, differing_evidence);
+  json diff;
+  if (baseline.is_object()) {
+    diff_opts.b_name = rs.out;
+    diff = diff_matrices(baseline, matrix, diff_opts);
+  }
+  write_run_reports(rs.out, matrix, diff);
+  print_run_results(rs, matrix, diff, rounds, differing_evidence);
   const bool failed = count_failures(matrix) > 0 || outcomes_changed(diff);
   return failed ? kExitUnexpected : kExitAsExpected;
 }
