@@ -119,6 +119,98 @@ bool is_leak(const Summary& s) {
 
 namespace {
 
+// The harness ended it (the watchdog: hang) or a rank died by a signal (crash).
+std::optional<Outcome> killed(const Observation& obs, const Summary& s, json& ev) {
+  if (!obs.watchdog.empty()) {
+    ev["watchdog"] = obs.watchdog;
+    ev["message"] = obs.watchdog == "heartbeat"
+                        ? "no event for " + std::to_string(static_cast<int>(obs.silence_seconds)) + " s (limit " +
+                              std::to_string(static_cast<int>(obs.limits.heartbeat_seconds)) + " s)"
+                        : "over the wall-clock limit of " + std::to_string(static_cast<int>(obs.limits.wall_seconds)) +
+                              " s";
+    if (!obs.events.empty()) ev["last_event"] = obs.events.back();
+    return Outcome::kHang;
+  }
+  for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
+    const RankExit& x = obs.ranks[r];
+    if (x.signal != 0) {
+      ev["signal"] = signal_name(x.signal);
+      ev["rank"] = r;
+      if (s.error) ev["message"] = s.error->value("message", "");
+      return Outcome::kCrash;
+    }
+  }
+  return std::nullopt;
+}
+
+// The cell stopped itself and said why: a missing requirement, a guard's diagnosis, an error;
+// or it exited with a failing code, or without its end event.
+std::optional<Outcome> stopped(const Observation& obs, const Summary& s, json& ev) {
+  if (s.unsupported) {
+    ev["reason"] = s.unsupported->value("message", "");
+    return Outcome::kUnsupported;
+  }
+  if (s.guard_stop) {
+    const json& g = *s.guard_stop;
+    ev["guard"] = g.value("guard", "");
+    ev["message"] = g.value("message", "");
+    if (g.contains("step")) ev["detected_step"] = g["step"];
+    if (g.contains("symptom_step")) ev["symptom_step"] = g["symptom_step"];
+    if (ev.contains("detected_step") && ev.contains("symptom_step"))
+      ev["detection_latency_steps"] = ev["detected_step"].get<long long>() - ev["symptom_step"].get<long long>();
+    if (g.contains("details")) ev["details"] = g["details"];
+    return Outcome::kDetected;
+  }
+  if (s.error) {
+    const std::string kind = s.error->value("kind", "exception");
+    ev["message"] = s.error->value("message", "");
+    if (s.error->contains("step")) ev["error_step"] = (*s.error)["step"];
+    return kind == "oom" ? Outcome::kOom : Outcome::kError;
+  }
+  for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
+    if (obs.ranks[r].exit_code != 0) {
+      ev["exit_code"] = obs.ranks[r].exit_code;
+      ev["rank"] = r;
+      ev["message"] = "exited with code " + std::to_string(obs.ranks[r].exit_code) + " without an error event";
+      return Outcome::kError;
+    }
+  }
+  if (!s.end) {
+    ev["message"] = "exited without an end event";
+    return Outcome::kError;
+  }
+  return std::nullopt;
+}
+
+// A run that trained to its end event: diverged (a non-finite loss, or a blow-up it never
+// recovered from), leaked, or healthy or stalled by whether it reached its target.
+Outcome trained(const Summary& s, json& ev) {
+  if (s.blowup_step) {
+    ev["blowup_step"] = *s.blowup_step;
+    ev["max_loss"] = s.max_finite;
+    ev["blowup_factor"] = s.max_finite / *s.initial_finite;
+  }
+  if (s.diverged_step) {
+    ev["divergence"] = "nonfinite";
+    ev["symptom_step"] = s.first_nonfinite_step >= 0 ? s.first_nonfinite_step : *s.diverged_step;
+    return Outcome::kDiverged;
+  }
+  if (s.first_nonfinite_step >= 0) ev["recovered_from_nonfinite"] = true;
+  if (is_leak(s)) return Outcome::kLeak;
+  const json& end = *s.end;
+  if (end.contains("target_loss")) ev["target_loss"] = end["target_loss"];
+  const bool reached = end.value("reached_target", false);
+  if (end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
+  if (s.blowup_step && !reached) {
+    // 0.91 -> 28,896 without a NaN is as much a divergence as a NaN; "stalled" would hide it.
+    ev["divergence"] = "blow-up";
+    ev["symptom_step"] = *s.blowup_step;
+    return Outcome::kDiverged;
+  }
+  if (s.blowup_step) ev["recovered_from_blowup"] = true;
+  return reached ? Outcome::kHealthy : Outcome::kStalled;
+}
+
 Classification classify_checked(const Observation& obs) {
   Classification c;
   json& ev = c.evidence;
@@ -133,95 +225,9 @@ Classification classify_checked(const Observation& obs) {
     ev["bad_lines"] = obs.bad_lines;
   }
   const Summary s = summarize(obs, ev);
-
-  if (!obs.watchdog.empty()) {
-    c.outcome = Outcome::kHang;
-    ev["watchdog"] = obs.watchdog;
-    ev["message"] = obs.watchdog == "heartbeat"
-                        ? "no event for " + std::to_string(static_cast<int>(obs.silence_seconds)) + " s (limit " +
-                              std::to_string(static_cast<int>(obs.limits.heartbeat_seconds)) + " s)"
-                        : "over the wall-clock limit of " + std::to_string(static_cast<int>(obs.limits.wall_seconds)) +
-                              " s";
-    if (!obs.events.empty()) ev["last_event"] = obs.events.back();
-    return c;
-  }
-  for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
-    const RankExit& x = obs.ranks[r];
-    if (x.signal != 0) {
-      c.outcome = Outcome::kCrash;
-      ev["signal"] = signal_name(x.signal);
-      ev["rank"] = r;
-      if (s.error) ev["message"] = s.error->value("message", "");
-      return c;
-    }
-  }
-  if (s.unsupported) {
-    c.outcome = Outcome::kUnsupported;
-    ev["reason"] = s.unsupported->value("message", "");
-    return c;
-  }
-  if (s.guard_stop) {
-    const json& g = *s.guard_stop;
-    c.outcome = Outcome::kDetected;
-    ev["guard"] = g.value("guard", "");
-    ev["message"] = g.value("message", "");
-    if (g.contains("step")) ev["detected_step"] = g["step"];
-    if (g.contains("symptom_step")) ev["symptom_step"] = g["symptom_step"];
-    if (ev.contains("detected_step") && ev.contains("symptom_step"))
-      ev["detection_latency_steps"] = ev["detected_step"].get<long long>() - ev["symptom_step"].get<long long>();
-    if (g.contains("details")) ev["details"] = g["details"];
-    return c;
-  }
-  if (s.error) {
-    const std::string kind = s.error->value("kind", "exception");
-    c.outcome = kind == "oom" ? Outcome::kOom : Outcome::kError;
-    ev["message"] = s.error->value("message", "");
-    if (s.error->contains("step")) ev["error_step"] = (*s.error)["step"];
-    return c;
-  }
-  for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
-    if (obs.ranks[r].exit_code != 0) {
-      c.outcome = Outcome::kError;
-      ev["exit_code"] = obs.ranks[r].exit_code;
-      ev["rank"] = r;
-      ev["message"] = "exited with code " + std::to_string(obs.ranks[r].exit_code) + " without an error event";
-      return c;
-    }
-  }
-  if (!s.end) {
-    c.outcome = Outcome::kError;
-    ev["message"] = "exited without an end event";
-    return c;
-  }
-  if (s.blowup_step) {
-    ev["blowup_step"] = *s.blowup_step;
-    ev["max_loss"] = s.max_finite;
-    ev["blowup_factor"] = s.max_finite / *s.initial_finite;
-  }
-  if (s.diverged_step) {
-    c.outcome = Outcome::kDiverged;
-    ev["divergence"] = "nonfinite";
-    ev["symptom_step"] = s.first_nonfinite_step >= 0 ? s.first_nonfinite_step : *s.diverged_step;
-    return c;
-  }
-  if (s.first_nonfinite_step >= 0) ev["recovered_from_nonfinite"] = true;
-  if (is_leak(s)) {
-    c.outcome = Outcome::kLeak;
-    return c;
-  }
-  const json& end = *s.end;
-  if (end.contains("target_loss")) ev["target_loss"] = end["target_loss"];
-  const bool reached = end.value("reached_target", false);
-  if (end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
-  if (s.blowup_step && !reached) {
-    // 0.91 -> 28,896 without a NaN is as much a divergence as a NaN; "stalled" would hide it.
-    c.outcome = Outcome::kDiverged;
-    ev["divergence"] = "blow-up";
-    ev["symptom_step"] = *s.blowup_step;
-    return c;
-  }
-  if (s.blowup_step) ev["recovered_from_blowup"] = true;
-  c.outcome = reached ? Outcome::kHealthy : Outcome::kStalled;
+  if (const auto o = killed(obs, s, ev)) c.outcome = *o;
+  else if (const auto o2 = stopped(obs, s, ev)) c.outcome = *o2;
+  else c.outcome = trained(s, ev);
   return c;
 }
 
