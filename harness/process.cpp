@@ -38,6 +38,54 @@ void make_nonblocking(int fd) {
   fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+namespace {
+
+// This process's environment with `extra` ("KEY=VALUE") added or replacing, sorted by key.
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
+  std::map<std::string, std::string> env_map;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    const auto eq = kv.find('=');
+    env_map[kv.substr(0, eq)] = kv;
+  }
+  for (const auto& kv : extra) env_map[kv.substr(0, kv.find('='))] = kv;
+  std::vector<std::string> env_store;
+  for (auto& [k, kv] : env_map) env_store.push_back(kv);
+  return env_store;
+}
+
+// In the child, between fork and exec: async-signal-safe calls only. Joins the process group,
+// dies with the harness, puts the pipes on stdout, stderr and the event descriptor, and execs;
+// when exec fails, its errno goes up the status pipe.
+[[noreturn]] void exec_child(const ProcessSpec& spec, pid_t parent, char* const* argv, char* const* envp,
+                             int events_w, int output_w, int status_w) {
+  setpgid(0, spec.process_group);
+  // A harness killed outright (SIGKILL, the OOM killer) takes its cells along instead of
+  // leaving them running on the device. The harness starts cells from its main thread.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
+  signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  const int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) dup2(devnull, 0);
+  dup2(output_w, 1);
+  dup2(output_w, 2);
+  dup2(events_w, kEventFd);  // dup2 clears FD_CLOEXEC on the copy
+  if (kDataLimitUsable && spec.data_limit_bytes > 0) {
+    struct rlimit rl = {static_cast<rlim_t>(spec.data_limit_bytes), static_cast<rlim_t>(spec.data_limit_bytes)};
+    setrlimit(RLIMIT_DATA, &rl);
+  }
+  execve(argv[0], argv, envp);
+  const int err = errno;
+  ssize_t ignored = write(status_w, &err, sizeof err);
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
 ChildProcess spawn_process(const ProcessSpec& spec) {
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are made.
@@ -46,16 +94,7 @@ ChildProcess spawn_process(const ProcessSpec& spec) {
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
-
-  std::map<std::string, std::string> env_map;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    const auto eq = kv.find('=');
-    env_map[kv.substr(0, eq)] = kv;
-  }
-  for (const auto& kv : spec.env) env_map[kv.substr(0, kv.find('='))] = kv;
-  std::vector<std::string> env_store;
-  for (auto& [k, kv] : env_map) env_store.push_back(kv);
+  std::vector<std::string> env_store = child_environment(spec.env);
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -78,31 +117,7 @@ ChildProcess spawn_process(const ProcessSpec& spec) {
     for (int fd : {events[0], events[1], output[0], output[1], status_pipe[0], status_pipe[1]}) close(fd);
     throw_errno("fork");
   }
-  if (pid == 0) {
-    setpgid(0, spec.process_group);
-    // A harness killed outright (SIGKILL, the OOM killer) takes its cells along instead of
-    // leaving them running on the device. The harness starts cells from its main thread.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    const int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    dup2(output[1], 1);
-    dup2(output[1], 2);
-    dup2(events[1], kEventFd);  // dup2 clears FD_CLOEXEC on the copy
-    if (kDataLimitUsable && spec.data_limit_bytes > 0) {
-      struct rlimit rl = {static_cast<rlim_t>(spec.data_limit_bytes), static_cast<rlim_t>(spec.data_limit_bytes)};
-      setrlimit(RLIMIT_DATA, &rl);
-    }
-    execve(argv[0], argv.data(), envp.data());
-    const int err = errno;
-    ssize_t ignored = write(status_pipe[1], &err, sizeof err);
-    (void)ignored;
-    _exit(127);
-  }
+  if (pid == 0) exec_child(spec, parent, argv.data(), envp.data(), events[1], output[1], status_pipe[1]);
   // Both sides set the group, so it exists before either relies on it.
   setpgid(pid, spec.process_group == 0 ? pid : spec.process_group);
   close(events[1]);
