@@ -615,12 +615,10 @@ std::map<std::string, std::string> render_figures(const json& matrix) {
   return out;
 }
 
-std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
-  std::map<std::string, std::string> out = render_figures(matrix);
-  const json ctx = matrix.value("context", json::object());
-  const json& cells = cells_of(matrix);
-  const std::string context = context_line(ctx);
-  // Rows across devices, in the article's order; each page holds a row's scenarios on every device.
+namespace {
+
+// Rows across devices, in the article's order, each with its scenarios on every device.
+std::vector<std::pair<std::string, std::vector<ScenarioBlock>>> rows_across_devices(const json& matrix) {
   std::vector<std::string> order;
   std::map<std::string, std::vector<ScenarioBlock>> by_row;
   for (const auto& device : devices_of(matrix))
@@ -638,7 +636,45 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
     };
     return rank(a) < rank(b);
   });
+  std::vector<std::pair<std::string, std::vector<ScenarioBlock>>> rows;
+  for (const auto& name : order) rows.emplace_back(name, by_row[name]);
+  return rows;
+}
 
+// A scenario's section of its row's page: the fault, the figure, a line per remedy.
+void evidence_block(std::ostream& page, const json& cells, const ScenarioBlock& b) {
+  page << "\n## " << md_escape(block_heading(b)) << "\n\n";
+  std::string what = "Fault `" + b.fault + "`";
+  if (!b.fault_summary.empty()) what += ": " + b.fault_summary;
+  page << wrap(what + ".", 100) << "\n";
+  if (!b.description.empty()) page << "\n" << wrap(b.description, 100) << "\n";
+  page << "\n![Training loss per step of every remedy, " << md_escape(block_heading(b)) << "](figures/"
+       << figure_file_name(b.scenario, b.device) << ")\n\n"
+       << "| remedy | reads | outcome | seeds | verdict |\n|---|---|---|---|---|\n";
+  for (const std::size_t i : b.cells) {
+    const json& c = cells[i];
+    const MatrixCell cell = matrix_cell(c);
+    std::string verdict = cell.verdict_name;
+    if (cell.is(Verdict::kUnexpected)) verdict = "✗ unexpected (expected " + text(cell.expected()) + ")";
+    else if (cell.is(Verdict::kSeedDependent) || cell.is(Verdict::kFlaky)) verdict = "✗ " + verdict;
+    std::string seeds = seed_count(c);
+    const std::string keys = per_seed_keys(c);
+    if (!keys.empty()) seeds += (seeds.empty() ? "" : ": ") + keys;
+    page << "| `" << md_escape(c.value("mitigation", "")) << "` | " << remedy_role(c) << " | "
+         << md_escape(seeds_disagree(c) ? "first seed " + cell_summary(c) : cell_summary(c)) << " | "
+         << md_escape(seeds.empty() ? "1 seed" : seeds) << " | " << md_escape(verdict) << " |\n";
+  }
+  const std::string stacks = stacks_line(cells, b.cells);
+  if (!stacks.empty()) page << "\n" << wrap(stacks, 100) << "\n";
+}
+
+}  // namespace
+
+std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
+  std::map<std::string, std::string> out = render_figures(matrix);
+  const json ctx = matrix.value("context", json::object());
+  const json& cells = cells_of(matrix);
+  const std::string context = context_line(ctx);
   std::ostringstream index;
   index << "# Evidence by row of the article\n\n"
         << wrap("What each failure does and what each remedy changes, one page per row of the article, as the "
@@ -649,7 +685,7 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
         << "\n\n";
   if (!context.empty()) index << wrap("Run: " + context + ".", 100) << "\n\n";
   index << "| article row | scenarios |\n|---|---|\n";
-  for (const auto& row : order) {
+  for (const auto& [row, blocks] : rows_across_devices(matrix)) {
     const std::string file = row_file(row);
     std::ostringstream page;
     page << "# " << md_escape(article_row_title(row)) << "\n\n";
@@ -661,33 +697,10 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
                  100)
          << "\n";
     std::string names;
-    for (const auto& b : by_row[row]) {
-      const std::string heading = block_heading(b);
+    for (const auto& b : blocks) {
       names += (names.empty() ? "" : ", ") + ("[`" + md_escape(b.scenario) + "`](" + file + "#" +
-                                              heading_anchor(heading) + ")");
-      page << "\n## " << md_escape(heading) << "\n\n";
-      std::string what = "Fault `" + b.fault + "`";
-      if (!b.fault_summary.empty()) what += ": " + b.fault_summary;
-      page << wrap(what + ".", 100) << "\n";
-      if (!b.description.empty()) page << "\n" << wrap(b.description, 100) << "\n";
-      page << "\n![Training loss per step of every remedy, " << md_escape(block_heading(b)) << "](figures/"
-           << figure_file_name(b.scenario, b.device) << ")\n\n"
-           << "| remedy | reads | outcome | seeds | verdict |\n|---|---|---|---|---|\n";
-      for (const std::size_t i : b.cells) {
-        const json& c = cells[i];
-        const MatrixCell cell = matrix_cell(c);
-        std::string verdict = cell.verdict_name;
-        if (cell.is(Verdict::kUnexpected)) verdict = "✗ unexpected (expected " + text(cell.expected()) + ")";
-        else if (cell.is(Verdict::kSeedDependent) || cell.is(Verdict::kFlaky)) verdict = "✗ " + verdict;
-        std::string seeds = seed_count(c);
-        const std::string keys = per_seed_keys(c);
-        if (!keys.empty()) seeds += (seeds.empty() ? "" : ": ") + keys;
-        page << "| `" << md_escape(c.value("mitigation", "")) << "` | " << remedy_role(c) << " | "
-             << md_escape(seeds_disagree(c) ? "first seed " + cell_summary(c) : cell_summary(c)) << " | "
-             << md_escape(seeds.empty() ? "1 seed" : seeds) << " | " << md_escape(verdict) << " |\n";
-      }
-      const std::string stacks = stacks_line(cells, b.cells);
-      if (!stacks.empty()) page << "\n" << wrap(stacks, 100) << "\n";
+                                              heading_anchor(block_heading(b)) + ")");
+      evidence_block(page, cells, b);
     }
     index << "| [" << md_escape(article_row_title(row)) << "](" << file << ") | " << names << " |\n";
     out[file] = page.str();
