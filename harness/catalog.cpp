@@ -33,9 +33,7 @@ std::string number_text(double v) {
 }  // namespace
 
 const ComponentInfo* Catalog::fault(const std::string& name) const { return find(faults, name); }
-const ComponentInfo* Catalog::mitigation(const std::string& name) const {
-  return find(mitigations, name);
-}
+const ComponentInfo* Catalog::mitigation(const std::string& name) const { return find(mitigations, name); }
 
 void Catalog::add(const Catalog& other) {
   for (const auto& f : other.faults) {
@@ -59,8 +57,8 @@ const char* to_string(ParamSpec::Type type) {
   return "?";
 }
 
-void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& specs,
-                     const std::string& where, const std::string& prefix) {
+void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& specs, const std::string& where,
+                     const std::string& prefix) {
   if (!value.is_object()) throw InputError(where, prefix, "must be an object");
   for (const auto& [key, v] : value.items()) {
     const std::string field = prefix.empty() ? key : prefix + "." + key;
@@ -70,9 +68,9 @@ void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& 
     if (!spec) {
       std::string known;
       for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.name;
-      throw InputError(where, field,
-                       "unknown parameter" + (known.empty() ? std::string(" (this takes none)")
-                                                            : " (known: " + known + ")"));
+      throw InputError(
+          where, field,
+          "unknown parameter" + (known.empty() ? std::string(" (this takes none)") : " (known: " + known + ")"));
     }
     switch (spec->type) {
       case ParamSpec::Type::kBool:

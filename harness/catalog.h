@@ -21,10 +21,10 @@ struct ParamSpec {
 struct ComponentInfo {
   std::string name;
   std::string summary;
-  std::string article_row;            // which row of the source article it belongs to
-  std::vector<ParamSpec> params;      // accepted parameters (anything else is an error)
+  std::string article_row;                // which row of the source article it belongs to
+  std::vector<ParamSpec> params;          // accepted parameters (anything else is an error)
   std::vector<std::string> requirements;  // "cuda", "gpus>=2", ...
-  int ranks = 1;                      // processes per cell (distributed faults)
+  int ranks = 1;                          // processes per cell (distributed faults)
 };
 
 struct Catalog {
@@ -41,7 +41,7 @@ const char* to_string(ParamSpec::Type type);
 
 // Validates `value` (an object) against `specs`. Throws InputError naming `where` and the
 // dotted field path `prefix.name` on the first problem.
-void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& specs,
-                     const std::string& where, const std::string& prefix);
+void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& specs, const std::string& where,
+                     const std::string& prefix);
 
 }  // namespace tw

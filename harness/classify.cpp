@@ -35,7 +35,7 @@ struct Summary {
   const json* error = nullptr;
   const json* unsupported = nullptr;
   long long steps = 0;
-  long long first_nonfinite_step = -1;  // first step whose loss was not finite
+  long long first_nonfinite_step = -1;     // first step whose loss was not finite
   std::optional<long long> diverged_step;  // the run ended on a non-finite loss (not skipped)
   std::vector<double> step_x, mem_y;
   double peak_mem = -1;
@@ -65,8 +65,7 @@ Summary summarize(const Observation& obs, json& ev) {
           if (!s.initial_finite) s.initial_finite = loss;
           s.max_finite = std::max(s.max_finite, loss);
           // The floor keeps a run that starts at (almost) zero loss from dividing by zero.
-          if (!s.blowup_step && loss > kBlowUpFactor * std::max(*s.initial_finite, 1e-12))
-            s.blowup_step = step;
+          if (!s.blowup_step && loss > kBlowUpFactor * std::max(*s.initial_finite, 1e-12)) s.blowup_step = step;
         }
       }
       for (const char* key : {"grad_norm", "grad_first", "grad_last"})
@@ -123,11 +122,11 @@ namespace {
 std::optional<Outcome> killed(const Observation& obs, const Summary& s, json& ev) {
   if (!obs.watchdog.empty()) {
     ev["watchdog"] = obs.watchdog;
-    ev["message"] = obs.watchdog == "heartbeat"
-                        ? "no event for " + std::to_string(static_cast<int>(obs.silence_seconds)) + " s (limit " +
-                              std::to_string(static_cast<int>(obs.limits.heartbeat_seconds)) + " s)"
-                        : "over the wall-clock limit of " + std::to_string(static_cast<int>(obs.limits.wall_seconds)) +
-                              " s";
+    ev["message"] =
+        obs.watchdog == "heartbeat"
+            ? "no event for " + std::to_string(static_cast<int>(obs.silence_seconds)) + " s (limit " +
+                  std::to_string(static_cast<int>(obs.limits.heartbeat_seconds)) + " s)"
+            : "over the wall-clock limit of " + std::to_string(static_cast<int>(obs.limits.wall_seconds)) + " s";
     if (!obs.events.empty()) ev["last_event"] = obs.events.back();
     return Outcome::kHang;
   }

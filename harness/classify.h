@@ -14,16 +14,16 @@ namespace tw {
 struct RankExit {
   bool exited = false;  // false: still running when torn down
   int exit_code = 0;
-  int signal = 0;       // nonzero when killed by a signal
+  int signal = 0;  // nonzero when killed by a signal
 };
 
 struct Observation {
   std::vector<RankExit> ranks;
-  std::string watchdog;          // "", "heartbeat" or "wall": why the harness killed the cell
+  std::string watchdog;  // "", "heartbeat" or "wall": why the harness killed the cell
   double wall_seconds = 0;
-  double silence_seconds = 0;    // time since the last event when the watchdog fired
+  double silence_seconds = 0;          // time since the last event when the watchdog fired
   std::vector<nlohmann::json> events;  // valid events in arrival order, each with "rank"
-  int protocol_errors = 0;       // lines on the event pipe that were not events
+  int protocol_errors = 0;             // lines on the event pipe that were not events
   std::vector<std::string> bad_lines;  // the first few of them, truncated
   Limits limits;
   std::string unsupported_reason;  // the plan found the machine lacking: nothing was run

@@ -184,9 +184,9 @@ long long parse_int(const std::string& text, const std::string& flag, long long 
     used = 0;
   }
   if (used == 0 || used != text.size() || v < min || v > max)
-    throw InputError("command line", flag,
-                     "must be an integer from " + std::to_string(min) + " to " + std::to_string(max) + " (got '" +
-                         text + "')");
+    throw InputError(
+        "command line", flag,
+        "must be an integer from " + std::to_string(min) + " to " + std::to_string(max) + " (got '" + text + "')");
   return v;
 }
 
@@ -308,8 +308,12 @@ int cmd_list_cells(const Flags& f, const Catalog& catalog, const std::vector<Sce
     json out = {{"devices", plan.devices}, {"cells", json::array()}};
     if (probed) out["capabilities"] = probe.caps.to_json();
     for (const auto& c : cells) {
-      json cj = {{"id", c.id},       {"scenario", c.scenario},          {"fault", c.fault},
-                 {"mitigation", c.label}, {"device", c.device},         {"wall_seconds", c.limits.wall_seconds},
+      json cj = {{"id", c.id},
+                 {"scenario", c.scenario},
+                 {"fault", c.fault},
+                 {"mitigation", c.label},
+                 {"device", c.device},
+                 {"wall_seconds", c.limits.wall_seconds},
                  {"expected", c.expected ? json(to_string(*c.expected)) : json(nullptr)}};
       if (!c.unsupported_reason.empty()) cj["unsupported"] = c.unsupported_reason;
       if (c.limits.exclusive) cj["exclusive"] = true;
@@ -417,8 +421,8 @@ void print_listing_text(const Catalog& catalog, const std::vector<Scenario>& sce
 }
 
 int cmd_list(int argc, char** argv, const Backend& backend) {
-  const Flags f =
-      parse_flags("list", argc, argv, 2, {"--scenarios", "--device", "--filter"}, {"--json", "--selftest", "--cells"}, 0);
+  const Flags f = parse_flags("list", argc, argv, 2, {"--scenarios", "--device", "--filter"},
+                              {"--json", "--selftest", "--cells"}, 0);
   if (!f.has("--cells") && (f.has("--device") || f.has("--filter")))
     throw InputError("command line", f.has("--device") ? "--device" : "--filter", "only applies to list --cells");
   const Catalog catalog = full_catalog(backend);
@@ -449,16 +453,22 @@ struct RunSettings {
   int seeds = 1;  // seed, seed + 1, ...: each a round of the whole plan
 
   json to_json() const {
-    return {{"scenarios", scenario_paths}, {"filters", filters},         {"device", device},
-            {"timeout", timeout},          {"shard_index", shard.index}, {"shard_count", shard.count},
-            {"seed", seed},                {"selftest", selftest},       {"repeat", repeat},
+    return {{"scenarios", scenario_paths},
+            {"filters", filters},
+            {"device", device},
+            {"timeout", timeout},
+            {"shard_index", shard.index},
+            {"shard_count", shard.count},
+            {"seed", seed},
+            {"selftest", selftest},
+            {"repeat", repeat},
             {"seeds", seeds}};
   }
 };
 
 // One pass of the whole plan: a repeat (same seed) or a seed of --seeds.
 struct Round {
-  std::string dir;   // where its cells' files go
+  std::string dir;  // where its cells' files go
   uint64_t seed = 0;
   std::string note;  // for progress lines: ", repeat 2/3", ", seed 20240612"
 };
@@ -475,9 +485,9 @@ std::vector<Round> rounds_of(const RunSettings& rs, const std::string& cells_dir
   rounds.clear();
   for (int i = 0; i < rs.seeds; ++i) {
     const uint64_t seed = rs.seed + static_cast<uint64_t>(i);
-    rounds.push_back({i == 0 ? cells_dir : cells_dir + "/seed-" + std::to_string(seed), seed,
-                      ", seed " + std::to_string(seed) + " (" + std::to_string(i + 1) + "/" +
-                          std::to_string(rs.seeds) + ")"});
+    rounds.push_back(
+        {i == 0 ? cells_dir : cells_dir + "/seed-" + std::to_string(seed), seed,
+         ", seed " + std::to_string(seed) + " (" + std::to_string(i + 1) + "/" + std::to_string(rs.seeds) + ")"});
   }
   return rounds;
 }
@@ -510,9 +520,8 @@ void remove_half_written(const std::string& dir) {
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (it->is_regular_file(ec) &&
-        (name.find(".tmp.") != std::string::npos ||
-         (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0)))
+    if (it->is_regular_file(ec) && (name.find(".tmp.") != std::string::npos ||
+                                    (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0)))
       fs::remove(it->path(), ec);
   }
 }
@@ -576,7 +585,8 @@ const char* const kReportFiles[] = {"matrix.json", "matrix.md", "junit.xml", "re
 void remove_stale_reports(const std::string& dir) {
   std::error_code ec;
   for (const char* stale : kReportFiles) fs::remove(dir + "/" + stale, ec);
-  for (auto it = fs::directory_iterator(dir + "/figures", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::directory_iterator(dir + "/figures", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
     const std::string name = it->path().filename().string();
     for (const char* device : {"-cpu.svg", "-cuda.svg"}) {
       const std::string tail = device;
@@ -649,10 +659,11 @@ RunSettings run_settings(const Flags& f, bool selftest) {
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   RunSettings rs;
   if (f.has("--resume")) {
-    for (const char* conflicting : {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout",
-                                    "--out", "--repeat", "--seeds"})
+    for (const char* conflicting :
+         {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout", "--out", "--repeat", "--seeds"})
       if (f.has(conflicting))
-        throw InputError("command line", conflicting, "cannot be combined with --resume (the run's own settings are used)");
+        throw InputError("command line", conflicting,
+                         "cannot be combined with --resume (the run's own settings are used)");
     rs = resumed_settings(f.one("--resume"));
   } else {
     rs = fresh_settings(f, selftest);
@@ -692,12 +703,8 @@ RunPlan plan_run(const RunSettings& rs, const std::vector<Scenario>& scenarios, 
 // context.json: the machine, what the probe found, the seed(s), written before any cell runs.
 json run_context(const RunSettings& rs, const RunPlan& p, const std::vector<Round>& rounds,
                  const std::string& baseline_name) {
-  json context = {{"host", host_context()},
-                  {"probe", p.probe.info},
-                  {"capabilities", p.probe.caps.to_json()},
-                  {"seed", rs.seed},
-                  {"devices", p.options.devices},
-                  {"started_at", utc_timestamp()}};
+  json context = {{"host", host_context()}, {"probe", p.probe.info},        {"capabilities", p.probe.caps.to_json()},
+                  {"seed", rs.seed},        {"devices", p.options.devices}, {"started_at", utc_timestamp()}};
   if (!p.probe.error.empty()) context["probe_error"] = p.probe.error;
   // A CUDA runtime other than LibTorch's, or two of them, is said before any cell runs.
   for (const auto& w : p.probe.info.value("runtime_warnings", json::array()))
@@ -849,28 +856,27 @@ void write_run_reports(const std::string& dir, const json& matrix, const json& d
 }
 
 // What run prints at the end: the matrix, repeats and seeds, the diff, where the results are.
-void print_run_results(const RunSettings& rs, const json& matrix, const json& diff,
-                       const std::vector<Round>& rounds, int differing_evidence) {
+void print_run_results(const RunSettings& rs, const json& matrix, const json& diff, const std::vector<Round>& rounds,
+                       int differing_evidence) {
   std::cout << render_console(matrix, isatty(1));
   if (rs.repeat > 1)
     std::cout << "repeats: " << rs.repeat << " runs of every cell; " << matrix["summary"]["flaky"]
               << " cell(s) with differing outcomes (flaky), " << differing_evidence
               << " with differing evidence or loss\n";
   if (rs.seeds > 1)
-    std::cout << "seeds: " << rs.seeds << " per cell (" << rounds.front().seed << " to " << rounds.back().seed
-              << "); " << matrix["summary"]["seed_dependent"]
-              << " cell(s) whose seeds disagree (seed-dependent)\n";
+    std::cout << "seeds: " << rs.seeds << " per cell (" << rounds.front().seed << " to " << rounds.back().seed << "); "
+              << matrix["summary"]["seed_dependent"] << " cell(s) whose seeds disagree (seed-dependent)\n";
   if (diff.is_object()) std::cout << "\n" << render_diff_text(diff, isatty(1));
   std::cout << render_run_footer(matrix, rs.out, isatty(1));
 }
 
 int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   const std::string command = selftest ? "selftest" : "run";
-  const Flags f = parse_flags(command, argc, argv, 2,
-                              {"--scenarios", "--filter", "--device", "--jobs", "--out", "--timeout", "--shard",
-                               "--seed", "--resume", "--repeat", "--seeds", "--baseline", "--loss-tolerance",
-                               "--memory-tolerance"},
-                              {"--quiet"}, 0);
+  const Flags f =
+      parse_flags(command, argc, argv, 2,
+                  {"--scenarios", "--filter", "--device", "--jobs", "--out", "--timeout", "--shard", "--seed",
+                   "--resume", "--repeat", "--seeds", "--baseline", "--loss-tolerance", "--memory-tolerance"},
+                  {"--quiet"}, 0);
   const bool resume = f.has("--resume");
   const RunSettings rs = run_settings(f, selftest);
   // Before anything runs or is written: never into a folder of the user's own files.
@@ -884,8 +890,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   }
 
   const Catalog catalog = full_catalog(backend);
-  std::vector<Scenario> scenarios =
-      rs.selftest ? selftest_scenarios() : load_scenarios(rs.scenario_paths, catalog);
+  std::vector<Scenario> scenarios = rs.selftest ? selftest_scenarios() : load_scenarios(rs.scenario_paths, catalog);
   const std::string exe = self_executable();
   const RunPlan p = plan_run(rs, scenarios, catalog, exe);
 
@@ -955,7 +960,8 @@ int cmd_diff(int argc, char** argv) {
     const std::string text = f.one("--min-seconds");
     const double v = parse_number(text);
     if (!(v >= 0) || v > 86400)
-      throw InputError("command line", "--min-seconds", "must be a number of seconds in [0, 86400] (got '" + text + "')");
+      throw InputError("command line", "--min-seconds",
+                       "must be a number of seconds in [0, 86400] (got '" + text + "')");
     o.min_seconds = v;
   }
   std::set<std::string> fail_on;
@@ -1000,9 +1006,9 @@ bool names_a_directory(const std::string& path) {
 }
 
 int cmd_report(int argc, char** argv) {
-  const Flags f = parse_flags("report", argc, argv, 2,
-                              {"--format", "--out", "--baseline", "--loss-tolerance", "--memory-tolerance", "--catalog"},
-                              {}, 1);
+  const Flags f =
+      parse_flags("report", argc, argv, 2,
+                  {"--format", "--out", "--baseline", "--loss-tolerance", "--memory-tolerance", "--catalog"}, {}, 1);
   if (f.positional.empty())
     throw InputError("command line", "report", "needs a finished run (trainwreck report DIR --format FORMAT)");
   const std::string format = f.one("--format", "text");
@@ -1013,7 +1019,8 @@ int cmd_report(int argc, char** argv) {
     throw InputError("command line", "--baseline", "applies to the text, md and html formats only");
   const bool pages = format == "md" && f.has("--out") && names_a_directory(f.one("--out"));
   if (pages && f.has("--baseline"))
-    throw InputError("command line", "--baseline", "applies to one Markdown file, not to the evidence pages (--out DIR)");
+    throw InputError("command line", "--baseline",
+                     "applies to one Markdown file, not to the evidence pages (--out DIR)");
   json matrix = load_matrix(f.positional.front());
   if (f.has("--catalog")) {
     // A matrix written before run recorded its scenarios: their article rows and descriptions
@@ -1063,7 +1070,8 @@ int cmd_report(int argc, char** argv) {
 
 int cmd_merge(int argc, char** argv) {
   const Flags f = parse_flags("merge", argc, argv, 2, {"--out"}, {"--quiet"}, 100000);
-  if (f.positional.empty()) throw InputError("command line", "merge", "needs the shards' results (trainwreck merge DIR... --out DIR)");
+  if (f.positional.empty())
+    throw InputError("command line", "merge", "needs the shards' results (trainwreck merge DIR... --out DIR)");
   if (!f.has("--out") || f.one("--out").empty()) throw InputError("command line", "--out", "merge needs --out DIR");
   const std::string out = f.one("--out");
   std::vector<ShardResult> shards;
@@ -1093,7 +1101,8 @@ int cmd_merge(int argc, char** argv) {
     write_reports(out, merged, nullptr);
   }
   if (!f.has("--quiet")) std::cout << render_console(merged, isatty(1));
-  std::cout << "merged " << merged["cells"].size() << " cells from " << shards.size() << " result(s) into " << out << "\n";
+  std::cout << "merged " << merged["cells"].size() << " cells from " << shards.size() << " result(s) into " << out
+            << "\n";
   bool incomplete = false;
   if (merged["context"].contains("shards_missing")) {
     incomplete = true;
@@ -1122,8 +1131,7 @@ int cmd_pin(int argc, char** argv, const Backend& backend) {
   }
   std::cout << changed << " expectation(s) " << (f.has("--dry-run") ? "would change" : "changed") << "\n";
   if (skipped.empty()) return kExitAsExpected;
-  std::cerr << "trainwreck: " << skipped.size()
-            << " cell(s) not pinned: their seeds disagree (seed-dependent)\n";
+  std::cerr << "trainwreck: " << skipped.size() << " cell(s) not pinned: their seeds disagree (seed-dependent)\n";
   for (const auto& id : skipped) std::cerr << "  " << id << "\n";
   return kExitUnexpected;
 }

@@ -5,12 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <algorithm>
-#include <cstdint>
 #include <fstream>
 #include <map>
 #include <set>
@@ -29,11 +29,11 @@ using nlohmann::json;
 
 // Instruction sets that change which kernels LibTorch picks, and so its speed and its rounding
 // (bf16/fp16 paths, fused multiply-add, matrix units).
-const char* const kNumericsCpuFlags[] = {
-    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl",
-    "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
-    // aarch64
-    "asimd", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm"};
+const char* const kNumericsCpuFlags[] = {"sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq",
+                                         "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                                         "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+                                         // aarch64
+                                         "asimd", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm"};
 
 namespace {
 
@@ -54,7 +54,6 @@ long long mem_total_mb() {
   }
   return 0;
 }
-
 
 }  // namespace
 
@@ -144,11 +143,12 @@ json host_context() {
   const bool dirty = TRAINWRECK_GIT_DIRTY != 0;
   const std::string compiler = std::string(
 #if defined(__clang__)
-                           "clang "
+                                   "clang "
 #elif defined(__GNUC__)
-                           "g++ "
+                                   "g++ "
 #endif
-                           ) + __VERSION__;
+                                   ) +
+                               __VERSION__;
   json host = {{"trainwreck", TRAINWRECK_VERSION},
                {"git_revision", dirty ? rev + "-dirty" : rev},
                {"git_dirty", dirty},

@@ -60,12 +60,22 @@ const std::vector<std::pair<std::string, std::string>>& known_context_keys() {
 // The facts that say which machine ran: when one differs, the numbers may differ for that reason
 // alone. (A driver is part of the host: an upgrade of the driver itself shows here too.)
 const std::vector<std::string>& host_keys() {
-  static const std::vector<std::string> keys = {
-      "host.cpu",          "host.cpu_vendor",      "host.cpu_family",      "host.cpu_model",
-      "host.cpu_stepping", "host.cpu_flags",       "host.cpu_flags_hash",  "host.cpu_cores",
-      "host.os",           "host.arch",            "probe.gpu_name",       "probe.gpu_names",
-      "probe.cuda_device_count", "probe.gpu_compute_capability", "probe.nvidia_driver",
-      "probe.cuda_driver_api"};
+  static const std::vector<std::string> keys = {"host.cpu",
+                                                "host.cpu_vendor",
+                                                "host.cpu_family",
+                                                "host.cpu_model",
+                                                "host.cpu_stepping",
+                                                "host.cpu_flags",
+                                                "host.cpu_flags_hash",
+                                                "host.cpu_cores",
+                                                "host.os",
+                                                "host.arch",
+                                                "probe.gpu_name",
+                                                "probe.gpu_names",
+                                                "probe.cuda_device_count",
+                                                "probe.gpu_compute_capability",
+                                                "probe.nvidia_driver",
+                                                "probe.cuda_driver_api"};
   return keys;
 }
 
@@ -77,8 +87,8 @@ std::string label_of(const std::string& key) {
 
 // Bookkeeping of one run, different by nature between any two runs.
 bool ignored_context_key(const std::string& key) {
-  return key == "started_at" || key == "finished_at" || key == "merged_from" || key == "shard" ||
-         key == "baseline" || key.rfind("capabilities.", 0) == 0;
+  return key == "started_at" || key == "finished_at" || key == "merged_from" || key == "shard" || key == "baseline" ||
+         key.rfind("capabilities.", 0) == 0;
 }
 
 // A value as text, a list of words (CPU flags) as the words: "avx avx2 fma".
@@ -220,8 +230,7 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
       json s;
       if (sa.is_array() && sb.is_array() && sa.size() >= i && sb.size() >= i)
         s = compare_curves(sa[i - 1], sb[i - 1], tolerance);
-      else
-        s = {{"tier", "not comparable"}, {"reason", "no loss curve of this seed"}};
+      else s = {{"tier", "not comparable"}, {"reason", "no loss curve of this seed"}};
       s["seed"] = values[i];
       seeds.push_back(s);
     }
@@ -272,7 +281,8 @@ json compare_steps(const json& ca, const json& cb, const json& ctx_a, const json
     const json& ea = member(ca["seeds"], "evidence");
     const json& eb = member(cb["seeds"], "evidence");
     if (ea.is_array() && eb.is_array())
-      for (std::size_t i = 1; i < values.size() && i < ea.size() && i < eb.size(); ++i) compare(ea[i], eb[i], values[i]);
+      for (std::size_t i = 1; i < values.size() && i < ea.size() && i < eb.size(); ++i)
+        compare(ea[i], eb[i], values[i]);
   }
   return {{"changed", !seeds.empty()}, {"seeds", seeds}};
 }
@@ -411,10 +421,8 @@ struct MemoryField {
 
 const std::vector<MemoryField>& known_memory_fields() {
   static const std::vector<MemoryField> fields = {
-      {"peak_mem_bytes", "peak memory", false},
-      {"peak_alloc_bytes", "peak allocated", false},
-      {"peak_reserved_bytes", "peak reserved", false},
-      {"mem_growth_bytes_per_step", "growth per step", true},
+      {"peak_mem_bytes", "peak memory", false},          {"peak_alloc_bytes", "peak allocated", false},
+      {"peak_reserved_bytes", "peak reserved", false},   {"mem_growth_bytes_per_step", "growth per step", true},
       {"mem_growth_bytes", "growth over the run", true},
   };
   return fields;
@@ -488,8 +496,8 @@ json compare_memory(const json& ca, const json& cb, const json* noise_cell, cons
     entry["band"] = band;
     if (x != 0) entry["change"] = (y - x) / std::fabs(x);
     const double d = y - x;
-    const bool same = std::fabs(d) <= band * std::fabs(x) || std::fabs(d) <= allowed ||
-                      std::fabs(d) <= memory_floor(f, o);
+    const bool same =
+        std::fabs(d) <= band * std::fabs(x) || std::fabs(d) <= allowed || std::fabs(d) <= memory_floor(f, o);
     entry["verdict"] = same ? "same" : d > 0 ? "grew" : "shrank";
     changed = changed || !same;
     fields.push_back(entry);
@@ -571,8 +579,8 @@ namespace {
 // The tiers' counts over the compared cells, as the summary has them.
 struct Tally {
   int compared = 0, outcome_changed = 0, evidence_changed = 0;
-  json numerics = {{"identical", 0},        {"identical_on_shared_steps", 0}, {"within_tolerance", 0},
-                   {"drifted", 0},          {"drifted_in_noise", 0},          {"not_comparable", 0},
+  json numerics = {{"identical", 0}, {"identical_on_shared_steps", 0}, {"within_tolerance", 0},
+                   {"drifted", 0},   {"drifted_in_noise", 0},          {"not_comparable", 0},
                    {"cell_seeds", 0}};
   json steps = {{"changed", 0}, {"reached_step_changed", 0}, {"steps_changed", 0}};
   json speed = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
@@ -842,7 +850,8 @@ json diff_matrices(const json& a, const json& b, const DiffOptions& options, con
     }
     const auto nit = by_id_noise.find(id);
     const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second;
-    const CellPair pair{ca, *it->second, noise_cell, member(a, "context"), member(b, "context"), member(noise, "context")};
+    const CellPair pair{
+        ca, *it->second, noise_cell, member(a, "context"), member(b, "context"), member(noise, "context")};
     compare_cell(d, pair, options, tally);
   }
   for (const auto& c : cells_of(b))
@@ -891,11 +900,14 @@ std::string describe_change(const json& ch) {
   std::string s = f + " " + show_value(ch["a"]) + " -> " + show_value(ch["b"]);
   auto mib = [](const json& v) { return v.is_number() ? in_mib(v.get<double>(), 4) + " MiB" : show(v); };
   if (f == "peak_mem_bytes") s = "peak memory " + mib(ch["a"]) + " -> " + mib(ch["b"]);
-  auto kib = [](const json& v) { return v.is_number() ? format_number(v.get<double>() / 1024.0, 4) + " KiB" : show(v); };
+  auto kib = [](const json& v) {
+    return v.is_number() ? format_number(v.get<double>() / 1024.0, 4) + " KiB" : show(v);
+  };
   for (const auto& m : known_memory_fields())
     if (f == m.key && f != "peak_mem_bytes")
-      s = m.label + " " + (f == "mem_growth_bytes_per_step" ? kib(ch["a"]) + " -> " + kib(ch["b"])
-                                                            : mib(ch["a"]) + " -> " + mib(ch["b"]));
+      s = m.label + " " +
+          (f == "mem_growth_bytes_per_step" ? kib(ch["a"]) + " -> " + kib(ch["b"])
+                                            : mib(ch["a"]) + " -> " + mib(ch["b"]));
   auto list = [](const json& v) {
     std::string out;
     for (const auto& o : v) out += (out.empty() ? "" : ", ") + show(o);
@@ -922,10 +934,9 @@ namespace {
 std::string summary_line(const json& d) {
   const json& s = d["summary"];
   std::ostringstream os;
-  os << s["compared"] << " cells compared: " << s["outcome_changed"] << " outcome(s) changed, "
-     << s["evidence_changed"] << " with changed evidence only; " << s["only_a"] << " only in "
-     << d.value("a", "A") << ", " << s["only_b"] << " only in " << d.value("b", "B") << "; "
-     << s["context_changed"] << " context difference(s).";
+  os << s["compared"] << " cells compared: " << s["outcome_changed"] << " outcome(s) changed, " << s["evidence_changed"]
+     << " with changed evidence only; " << s["only_a"] << " only in " << d.value("a", "A") << ", " << s["only_b"]
+     << " only in " << d.value("b", "B") << "; " << s["context_changed"] << " context difference(s).";
   return os.str();
 }
 
@@ -946,9 +957,11 @@ std::vector<std::string> host_lines(const json& d) {
     std::string line = f.value("label", "") + ": " + host_value(f["a"]) + " -> " + host_value(f["b"]);
     if (f.contains("added") || f.contains("removed")) {
       line = f.value("label", "") + ":";
-      if (!f["removed"].empty()) line += " without " + show_value(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
+      if (!f["removed"].empty())
+        line += " without " + show_value(f["removed"]) + " (" + d.value("b", "B") + " lacks them)";
       if (!f["added"].empty())
-        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show_value(f["added"]) + " (new in " + d.value("b", "B") + ")";
+        line += std::string(f["removed"].empty() ? "" : ";") + " with " + show_value(f["added"]) + " (new in " +
+                d.value("b", "B") + ")";
       if (f["removed"].empty() && f["added"].empty()) line += " " + host_value(f["a"]) + " -> " + host_value(f["b"]);
     }
     lines.push_back(line);
@@ -959,8 +972,8 @@ std::vector<std::string> host_lines(const json& d) {
 std::string host_warning_heading(const json& d) {
   return "WARNING: different host: " + d.value("a", "A") + " and " + d.value("b", "B") +
          " did not run on the same machine. Numerics and speed may differ because of the host, not the "
-         "software under test; rerun " + d.value("a", "A") + " on " + d.value("b", "B") +
-         "'s host to tell the two apart.";
+         "software under test; rerun " +
+         d.value("a", "A") + " on " + d.value("b", "B") + "'s host to tell the two apart.";
 }
 
 std::string unknown_host_note(const json& d) {
@@ -982,9 +995,7 @@ std::string noise_host_note(const json& d) {
 
 namespace {
 
-std::string fraction_text(const json& v) {
-  return v.is_number() ? percent(v.get<double>()) : show(v);
-}
+std::string fraction_text(const json& v) { return v.is_number() ? percent(v.get<double>()) : show(v); }
 
 }  // namespace
 
@@ -1019,8 +1030,7 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
      << "), " << count_of(d, "speed", "not_measured") << " not measured";
   if (const json& mc = member(member(s, "speed"), "median_change"); mc.is_number())
     os << "; median change " << signed_percent(mc.get<double>());
-  os << "; median step time, threshold "
-     << fraction_text(member(tol, "speed"));
+  os << "; median step time, threshold " << fraction_text(member(tol, "speed"));
   if (member(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
   else os << " alone (no --noise run: no noise band)";
   out.push_back({"speed", os.str()});
@@ -1045,7 +1055,8 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
       first = false;
     }
   if (first) os << "no memory recorded";
-  os << " (peak tolerance " << fraction_text(member(tol, "memory")) << ", growth " << fraction_text(member(tol, "growth"));
+  os << " (peak tolerance " << fraction_text(member(tol, "memory")) << ", growth "
+     << fraction_text(member(tol, "growth"));
   if (member(d, "noise").is_string()) os << ", or the A/A noise when larger";
   os << ")";
   out.push_back({"memory", os.str()});
@@ -1082,7 +1093,8 @@ std::vector<std::array<std::string, 3>> curve_rows(const json& d) {
     for (const auto& s : seeds) {
       const std::string tier = s.value("tier", "");
       if (tier != "within tolerance" && tier != "drifted" && tier != "identical on shared steps") continue;
-      rows.push_back({c.value("id", ""), s["seed"].is_null() ? std::string() : "seed " + show(s["seed"]), curve_text(s)});
+      rows.push_back(
+          {c.value("id", ""), s["seed"].is_null() ? std::string() : "seed " + show(s["seed"]), curve_text(s)});
     }
   }
   return rows;
@@ -1166,7 +1178,8 @@ std::string render_diff_text(const json& d, bool color) {
     const auto speed = speed_rows(d);
     if (!speed.empty()) {
       os << "\nSpeed beyond the band:\n";
-      for (const auto& [id, text] : speed) os << "  " << (text.rfind("slower", 0) == 0 ? yellow : "") << id << reset << ": " << text << "\n";
+      for (const auto& [id, text] : speed)
+        os << "  " << (text.rfind("slower", 0) == 0 ? yellow : "") << id << reset << ": " << text << "\n";
     }
   }
   for (const auto& [key, side] : {std::pair<const char*, const char*>{"only_a", "a"}, {"only_b", "b"}}) {
@@ -1191,7 +1204,8 @@ std::string render_diff_markdown(const json& d) {
   os << summary_line(d) << "\n\n";
   if (d.contains("per_cell")) {
     os << "| tier | summary |\n|---|---|\n";
-    for (const auto& [label, text] : tier_lines(d)) os << "| " << md_escape(label) << " | " << md_escape(text) << " |\n";
+    for (const auto& [label, text] : tier_lines(d))
+      os << "| " << md_escape(label) << " | " << md_escape(text) << " |\n";
     os << "\n";
   }
   os << "### Context\n\n";

@@ -12,15 +12,15 @@
 namespace tw {
 
 struct DiffOptions {
-  double loss_tolerance = 0.01;    // relative: |a - b| <= tol * max(|a|, |b|) is no change
-  double memory_tolerance = 0.10;  // relative, for every peak memory field
-  double growth_tolerance = 0.10;  // relative, for memory growth (per step and over the run)
+  double loss_tolerance = 0.01;               // relative: |a - b| <= tol * max(|a|, |b|) is no change
+  double memory_tolerance = 0.10;             // relative, for every peak memory field
+  double growth_tolerance = 0.10;             // relative, for memory growth (per step and over the run)
   double growth_floor_bytes_per_step = 1024;  // growth changes smaller than this are no change
-  double speed_threshold = 0.07;   // relative change of the median step time that counts
-  double min_seconds = 0.05;       // cells that trained for less are too short to time
-  std::string a_name = "A";        // how the two sides are called in the output
+  double speed_threshold = 0.07;              // relative change of the median step time that counts
+  double min_seconds = 0.05;                  // cells that trained for less are too short to time
+  std::string a_name = "A";                   // how the two sides are called in the output
   std::string b_name = "B";
-  std::string noise_name;          // the A/A rerun's name, when one is given
+  std::string noise_name;  // the A/A rerun's name, when one is given
 };
 
 // The diff as data. Keys kept from the first version (the HTML report reads them):

@@ -10,8 +10,7 @@ std::string InputError::describe() const {
 }
 
 void check_failed(const char* file, int line, const char* expr, const std::string& msg) {
-  throw InternalError(std::string(file) + ":" + std::to_string(line) + ": check '" + expr +
-                      "' failed: " + msg);
+  throw InternalError(std::string(file) + ":" + std::to_string(line) + ": check '" + expr + "' failed: " + msg);
 }
 
 }  // namespace tw

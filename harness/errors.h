@@ -46,7 +46,7 @@ class InternalError : public std::logic_error {
 }  // namespace tw
 
 // Internal invariants only; user mistakes are InputError.
-#define TW_CHECK(cond, msg)                                      \
-  do {                                                           \
+#define TW_CHECK(cond, msg)                                            \
+  do {                                                                 \
     if (!(cond)) ::tw::check_failed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

@@ -172,27 +172,30 @@ void draw_axes(std::ostringstream& os, const Axes& a, double target) {
         os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlotWidth << "\" y1=\"" << y << "\" y2=\"" << y
            << "\" stroke=\"#eaeef2\"/>";
       if ((k - lo) % every == 0)
-        os << "<text x=\"" << kLeft - 6 << "\" y=\"" << y + 4 << "\" font-size=\"11\" text-anchor=\"end\" fill=\"#59636e\">"
-           << decade_label(k) << "</text>";
+        os << "<text x=\"" << kLeft - 6 << "\" y=\"" << y + 4
+           << "\" font-size=\"11\" text-anchor=\"end\" fill=\"#59636e\">" << decade_label(k) << "</text>";
     }
   }
   const double step = nice_step(a.xmax - a.xmin, 6);
   for (double x = std::ceil(a.xmin / step) * step; x <= a.xmax + 1e-9; x += step) {
     os << "<line x1=\"" << a.px(x) << "\" x2=\"" << a.px(x) << "\" y1=\"" << kTop + kPlotHeight << "\" y2=\""
-       << kTop + kPlotHeight + 4 << "\" stroke=\"#8c959f\"/><text x=\"" << a.px(x) << "\" y=\"" << kTop + kPlotHeight + 16
-       << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">" << format_number(x, 6) << "</text>";
+       << kTop + kPlotHeight + 4 << "\" stroke=\"#8c959f\"/><text x=\"" << a.px(x) << "\" y=\""
+       << kTop + kPlotHeight + 16 << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">"
+       << format_number(x, 6) << "</text>";
   }
   os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight + 34
      << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#59636e\">step</text></g>";
   if (a.have && plottable(target))
     os << "<g class=\"target\"><line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlotWidth << "\" y1=\"" << a.py(target)
-       << "\" y2=\"" << a.py(target) << "\" stroke=\"#8c959f\" stroke-dasharray=\"2 3\"/><text x=\"" << kLeft + kPlotWidth - 4
-       << "\" y=\"" << a.py(target) - 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">target "
-       << html_escape(format_number(target, 3)) << " (eval loss)</text></g>";
+       << "\" y2=\"" << a.py(target) << "\" stroke=\"#8c959f\" stroke-dasharray=\"2 3\"/><text x=\""
+       << kLeft + kPlotWidth - 4 << "\" y=\"" << a.py(target) - 4
+       << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">target " << html_escape(format_number(target, 3))
+       << " (eval loss)</text></g>";
   if (!a.have)
     os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight / 2
        << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"#59636e\">"
-       << (a.any_below ? "no remedy reported a positive loss (the log axis shows none)" : "no remedy reported a finite loss")
+       << (a.any_below ? "no remedy reported a positive loss (the log axis shows none)"
+                       : "no remedy reported a finite loss")
        << "</text>";
 }
 
@@ -254,7 +257,8 @@ void draw_marks_of(std::ostringstream& os, const Entry& e, const Axes& a) {
   if (recorded_number(member(ev, "symptom_step"), v) && std::isfinite(v)) {
     at(v, x, y);
     os << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"4.5\" fill=\"#ffffff\" stroke=\"" << e.color
-       << "\" stroke-width=\"2\"><title>" << html_escape(who + ": symptom at step " + format_number(v, 6)) << "</title></circle>";
+       << "\" stroke-width=\"2\"><title>" << html_escape(who + ": symptom at step " + format_number(v, 6))
+       << "</title></circle>";
   }
   if (recorded_number(member(ev, "detected_step"), v) && std::isfinite(v)) {
     at(v, x, y);
@@ -262,19 +266,22 @@ void draw_marks_of(std::ostringstream& os, const Entry& e, const Axes& a) {
        << " " << y << " Z\" fill=\"" << e.color << "\" stroke=\"#ffffff\" stroke-width=\"1\"><title>"
        << html_escape(who + ": guard fired at step " + format_number(v, 6)) << "</title></path>";
   }
-  auto where = [&](std::size_t i) { return who + ": loss " + format_number(c.y[i], 3) + " at step " + format_number(c.x[i], 6); };
+  auto where = [&](std::size_t i) {
+    return who + ": loss " + format_number(c.y[i], 3) + " at step " + format_number(c.x[i], 6);
+  };
   for (std::size_t i = 0; i < c.x.size(); ++i)
     if (!std::isfinite(c.y[i])) {
-      os << "<text x=\"" << a.px(c.x[i]) << "\" y=\"" << kTop + 10 << "\" font-size=\"12\" text-anchor=\"middle\" fill=\""
-         << e.color << "\">&#215;<title>" << html_escape(where(i)) << "</title></text>";
+      os << "<text x=\"" << a.px(c.x[i]) << "\" y=\"" << kTop + 10
+         << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"" << e.color << "\">&#215;<title>"
+         << html_escape(where(i)) << "</title></text>";
       break;  // the first one says where it happened
     }
   for (std::size_t i = 0; i < c.x.size(); ++i)
     if (below_axis(c.y[i])) {
       const double bx = a.px(c.x[i]), by = kTop + kPlotHeight;
-      os << "<path class=\"below-axis\" d=\"M" << bx - 5 << " " << by - 8 << " L" << bx + 5 << " " << by - 8 << " L" << bx
-         << " " << by << " Z\" fill=\"" << e.color << "\"><title>" << html_escape(where(i) + " (not on a log axis)")
-         << "</title></path>";
+      os << "<path class=\"below-axis\" d=\"M" << bx - 5 << " " << by - 8 << " L" << bx + 5 << " " << by - 8 << " L"
+         << bx << " " << by << " Z\" fill=\"" << e.color << "\"><title>"
+         << html_escape(where(i) + " (not on a log axis)") << "</title></path>";
       break;  // the first one says where it happened
     }
 }
@@ -288,9 +295,11 @@ void draw_legend(std::ostringstream& os, const std::vector<Entry>& entries, cons
     const std::string outcome = outcome_short(*e.cell);
     const bool curve = !path_of(e.curves.front(), a).empty();
     os << "<g class=\"legend-entry\"><title>" << html_escape(mitigation_display(*e.cell) + ": " + cell_display(*e.cell))
-       << "</title><line x1=\"" << kLegendX << "\" x2=\"" << kLegendX + 20 << "\" y1=\"" << ly + 5 << "\" y2=\"" << ly + 5
-       << "\" stroke=\"" << e.color << "\" stroke-width=\"" << (curve ? "2.5" : "1") << "\""
-       << (!e.dash.empty() ? " stroke-dasharray=\"" + e.dash + "\"" : curve ? "" : " stroke-dasharray=\"1 2\"")
+       << "</title><line x1=\"" << kLegendX << "\" x2=\"" << kLegendX + 20 << "\" y1=\"" << ly + 5 << "\" y2=\""
+       << ly + 5 << "\" stroke=\"" << e.color << "\" stroke-width=\"" << (curve ? "2.5" : "1") << "\""
+       << (!e.dash.empty() ? " stroke-dasharray=\"" + e.dash + "\""
+           : curve         ? ""
+                           : " stroke-dasharray=\"1 2\"")
        << "/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9 << "\" font-size=\"12\" fill=\"#1f2328\">"
        << html_escape(shorten(label, 24)) << " <tspan fill=\"#59636e\">"
        << html_escape(shorten(outcome + (curve ? "" : no_curve_note(e.curves.front())),
@@ -303,17 +312,17 @@ void draw_legend(std::ostringstream& os, const std::vector<Entry>& entries, cons
      << "stroke-width=\"2\"/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
      << "\" font-size=\"11\" fill=\"#59636e\">symptom appeared</text>";
   ly += kLegendRow;
-  os << "<path d=\"M" << kLegendX + 10 << " " << ly - 1 << " L" << kLegendX + 16 << " " << ly + 5 << " L" << kLegendX + 10
-     << " " << ly + 11 << " L" << kLegendX + 4 << " " << ly + 5 << " Z\" fill=\"#59636e\"/><text x=\"" << kLegendX + 26
-     << "\" y=\"" << ly + 9 << "\" font-size=\"11\" fill=\"#59636e\">guard stopped the run</text>";
+  os << "<path d=\"M" << kLegendX + 10 << " " << ly - 1 << " L" << kLegendX + 16 << " " << ly + 5 << " L"
+     << kLegendX + 10 << " " << ly + 11 << " L" << kLegendX + 4 << " " << ly + 5 << " Z\" fill=\"#59636e\"/><text x=\""
+     << kLegendX + 26 << "\" y=\"" << ly + 9 << "\" font-size=\"11\" fill=\"#59636e\">guard stopped the run</text>";
   ly += kLegendRow;
   os << "<text x=\"" << kLegendX + 10 << "\" y=\"" << ly + 10 << "\" font-size=\"12\" text-anchor=\"middle\" "
      << "fill=\"#59636e\">&#215;</text><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
      << "\" font-size=\"11\" fill=\"#59636e\">loss not finite (NaN or Inf)</text>";
   if (a.any_below) {
     ly += kLegendRow;
-    os << "<path d=\"M" << kLegendX + 5 << " " << ly + 1 << " L" << kLegendX + 15 << " " << ly + 1 << " L" << kLegendX + 10
-       << " " << ly + 9 << " Z\" fill=\"#59636e\"/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
+    os << "<path d=\"M" << kLegendX + 5 << " " << ly + 1 << " L" << kLegendX + 15 << " " << ly + 1 << " L"
+       << kLegendX + 10 << " " << ly + 9 << " Z\" fill=\"#59636e\"/><text x=\"" << kLegendX + 26 << "\" y=\"" << ly + 9
        << "\" font-size=\"11\" fill=\"#59636e\">loss &#8804; 0 (below the log axis)</text>";
   }
   os << "</g>";
@@ -324,8 +333,8 @@ void draw_legend(std::ostringstream& os, const std::vector<Entry>& entries, cons
 std::string figure_file_name(const std::string& scenario, const std::string& device) {
   std::string out;
   for (const char c : scenario + "-" + device) {
-    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                      c == '-' || c == '.';
+    const bool safe =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
     out += safe ? c : '_';
   }
   if (out.empty() || out[0] == '.') out = "_" + out;

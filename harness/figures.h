@@ -14,7 +14,8 @@ namespace tw {
 // cell's first seed is a thick line; further seeds (the matrix's "seed_series") thin lines of the
 // same colour. Marks on a remedy's first-seed curve: an open circle where the symptom appeared,
 // a filled diamond where a guard stopped the run; a loss that is not finite is a cross at the
-// top edge, a finite loss <= 0 (which a log axis cannot show) a triangle at the bottom edge. The dashed grey line is the scenario's target loss (an evaluation loss) when given.
+// top edge, a finite loss <= 0 (which a log axis cannot show) a triangle at the bottom edge. The dashed grey line is
+// the scenario's target loss (an evaluation loss) when given.
 std::string svg_scenario_figure(const nlohmann::json& matrix, const std::vector<std::size_t>& cells,
                                 const std::string& title);
 

@@ -208,8 +208,7 @@ std::string seeds_table(const json& cell) {
                         "peak_mem_bytes", "steps", "message"})
     if (evidence.is_array())
       for (const auto& e : evidence)
-        if (e.is_object() && e.contains(k) && std::find(keys.begin(), keys.end(), k) == keys.end())
-          keys.push_back(k);
+        if (e.is_object() && e.contains(k) && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   std::ostringstream os;
   os << "<h3>Seeds: " << html_escape(seeds_text(cell))
      << "</h3><table class=\"seeds\"><tr><th>seed</th><th>outcome</th>";
@@ -246,7 +245,8 @@ std::vector<Verdict> failure_kinds(const json& cells, const std::vector<std::siz
 std::string charts_for(const json& cell) {
   const json& series = member(cell, "series");
   const json& ev = member(cell, "evidence");
-  if (!series.is_object() || series.empty()) return "<p class=\"nodata\">No per-step curves: the cell reported no steps.</p>";
+  if (!series.is_object() || series.empty())
+    return "<p class=\"nodata\">No per-step curves: the cell reported no steps.</p>";
   std::vector<std::pair<double, std::string>> markers;
   double v = 0;
   if (finite_number(member(ev, "symptom_step"), v)) markers.push_back({v, "symptom"});
@@ -277,7 +277,8 @@ std::string cell_panel(const json& c, std::size_t i) {
      << "\"><summary><span class=\"badge " << outcome_class(cell.outcome) << "\">" << html_escape(outcome)
      << "</span> <b>" << html_escape(c.value("id", "")) << "</b> &#8212; " << html_escape(cell_display(c))
      << " <span class=\"muted\">(" << html_escape(verdict);
-  if (!cell.expected().is_null() && !cell.is(Verdict::kPass)) os << ", expected " << html_escape(show(member(c, "expected")));
+  if (!cell.expected().is_null() && !cell.is(Verdict::kPass))
+    os << ", expected " << html_escape(show(member(c, "expected")));
   os << ")</span></summary><div class=\"body\">" << charts_for(c);
   std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
   if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
@@ -387,7 +388,8 @@ void chart_frame(std::ostringstream& os, const std::string& title, const Series&
     for (std::size_t k = 0; k < series.size(); ++k) {
       const std::string& name = series[k].first;
       os << "<rect x=\"" << lx << "\" y=\"23\" width=\"12\" height=\"3\" fill=\"" << kChartColors[k % 4] << "\"/>"
-         << "<text x=\"" << lx + 16 << "\" y=\"28\" font-size=\"11\" fill=\"#59636e\">" << html_escape(name) << "</text>";
+         << "<text x=\"" << lx + 16 << "\" y=\"28\" font-size=\"11\" fill=\"#59636e\">" << html_escape(name)
+         << "</text>";
       lx += 6.5 * static_cast<double>(name.size()) + 30;
     }
   }
@@ -404,18 +406,20 @@ void chart_frame(std::ostringstream& os, const std::string& title, const Series&
       if (k == 1)
         os << "<line x1=\"" << kChartLeft << "\" x2=\"" << kChartLeft + sc.pw << "\" y1=\"" << y << "\" y2=\"" << y
            << "\" stroke=\"#eaeef2\"/>";
-      os << "<text x=\"" << kChartLeft - 4 << "\" y=\"" << y + 4 << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">"
+      os << "<text x=\"" << kChartLeft - 4 << "\" y=\"" << y + 4
+         << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">"
          << html_escape(format_number(sc.log_axis ? std::pow(10.0, t) : t, 3) + unit) << "</text>";
     }
   }
   os << "<text x=\"" << kChartLeft << "\" y=\"" << kChartH - 8 << "\" font-size=\"10\" fill=\"#59636e\">step "
      << html_escape(format_number(sc.xmin, 6)) << "</text><text x=\"" << kChartLeft + sc.pw << "\" y=\"" << kChartH - 8
-     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(format_number(sc.xmax, 6)) << "</text>";
+     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(format_number(sc.xmax, 6))
+     << "</text>";
   for (const auto& [step, name] : markers) {
     if (step < sc.xmin || step > sc.xmax) continue;
     const char* color = name == "symptom" ? "#cf222e" : name == "detected" ? "#0969da" : "#1a7f37";
-    os << "<line x1=\"" << sc.px(step) << "\" x2=\"" << sc.px(step) << "\" y1=\"" << sc.top << "\" y2=\"" << sc.top + sc.ph
-       << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>"
+    os << "<line x1=\"" << sc.px(step) << "\" x2=\"" << sc.px(step) << "\" y1=\"" << sc.top << "\" y2=\""
+       << sc.top + sc.ph << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>"
        << html_escape(name + " at step " + format_number(step, 6)) << "</title></line>";
   }
 }
@@ -465,7 +469,8 @@ std::string svg_line_chart(const std::string& title, const json& steps, const Se
   os.setf(std::ios::fixed);
   os.precision(1);
   os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << kChartW << "\" height=\"" << kChartH
-     << "\" viewBox=\"0 0 " << kChartW << " " << kChartH << "\" role=\"img\"><title>" << html_escape(title) << "</title>";
+     << "\" viewBox=\"0 0 " << kChartW << " " << kChartH << "\" role=\"img\"><title>" << html_escape(title)
+     << "</title>";
   chart_frame(os, title, series, sc, markers, unit);
   for (std::size_t k = 0; k < series.size(); ++k) chart_curve(os, series[k].second, kChartColors[k % 4], sc, scale);
   os << "</svg>";
@@ -486,9 +491,9 @@ std::string page_header(const json& matrix, bool with_diff) {
      << "<title>trainwreck: " << summary["total"] << " cells, " << summary["unexpected"] << " unexpected</title>\n"
      << "<style>" << kStyle << "</style>\n</head>\n<body>\n";
 
-  os << "<header><h1>trainwreck matrix</h1><p class=\"totals\"><span><b>" << summary["total"] << "</b> cells</span><span><b>"
-     << summary["pass"] << "</b> as expected</span><span><b>" << summary["unexpected"] << "</b> unexpected</span><span><b>"
-     << summary["unpinned"] << "</b> unpinned</span>";
+  os << "<header><h1>trainwreck matrix</h1><p class=\"totals\"><span><b>" << summary["total"]
+     << "</b> cells</span><span><b>" << summary["pass"] << "</b> as expected</span><span><b>" << summary["unexpected"]
+     << "</b> unexpected</span><span><b>" << summary["unpinned"] << "</b> unpinned</span>";
   if (summary["flaky"].get<int>() > 0) os << "<span><b>" << summary["flaky"] << "</b> flaky</span>";
   if (summary["seed_dependent"].get<int>() > 0)
     os << "<span><b>" << summary["seed_dependent"] << "</b> seed-dependent</span>";
@@ -496,8 +501,7 @@ std::string page_header(const json& matrix, bool with_diff) {
   if (member(ctx, "started_at").is_string()) os << "Run started " << html_escape(show(ctx["started_at"]));
   if (member(ctx, "finished_at").is_string()) os << ", finished " << html_escape(show(ctx["finished_at"]));
   if (member(ctx, "shard").is_string()) os << "; shard " << html_escape(show(ctx["shard"]));
-  if (member(ctx, "merged_from").is_array())
-    os << "; merged from " << ctx["merged_from"].size() << " shard result(s)";
+  if (member(ctx, "merged_from").is_array()) os << "; merged from " << ctx["merged_from"].size() << " shard result(s)";
   {
     std::string env;
     const json& probe = member(ctx, "probe");
@@ -528,11 +532,12 @@ std::string diff_section(const json& diff) {
   }
   if (const std::string n = noise_host_note(diff); !n.empty())
     os << "<div class=\"host-warning\"><p><b>" << html_escape(n) << "</b></p></div>";
-  if (const std::string u = unknown_host_note(diff); !u.empty()) os << "<p class=\"muted\">" << html_escape(u) << "</p>";
-  os << "<p>" << html_escape(show(diff["a"])) << " &#8594; "
-     << html_escape(show(diff["b"])) << ": <b>" << s["outcome_changed"] << "</b> outcome(s) changed, "
-     << s["evidence_changed"] << " with changed evidence only, " << s["compared"] << " cells compared; "
-     << s["only_a"] << " only in the baseline, " << s["only_b"] << " only in this run.</p>";
+  if (const std::string u = unknown_host_note(diff); !u.empty())
+    os << "<p class=\"muted\">" << html_escape(u) << "</p>";
+  os << "<p>" << html_escape(show(diff["a"])) << " &#8594; " << html_escape(show(diff["b"])) << ": <b>"
+     << s["outcome_changed"] << "</b> outcome(s) changed, " << s["evidence_changed"] << " with changed evidence only, "
+     << s["compared"] << " cells compared; " << s["only_a"] << " only in the baseline, " << s["only_b"]
+     << " only in this run.</p>";
   if (diff.contains("per_cell")) {
     os << "<h3>Tiers</h3><table class=\"diff\">";
     for (const auto& [tier, text] : tier_lines(diff))
@@ -547,7 +552,8 @@ std::string diff_section(const json& diff) {
     os << "</table>";
   }
   if (!diff["cells"].empty()) {
-    os << "<h3>Cells</h3><table class=\"diff\"><tr><th>cell</th><th>baseline</th><th>this run</th><th>changes</th></tr>";
+    os << "<h3>Cells</h3><table class=\"diff\"><tr><th>cell</th><th>baseline</th><th>this "
+          "run</th><th>changes</th></tr>";
     for (const auto& c : diff["cells"]) {
       std::string changes;
       for (const auto& ch : c["changes"])
@@ -558,8 +564,8 @@ std::string diff_section(const json& diff) {
     }
     os << "</table>";
   }
-  for (const auto& [key, what] : {std::pair<const char*, const char*>{"only_a", "Only in the baseline"},
-                                  {"only_b", "Only in this run"}}) {
+  for (const auto& [key, what] :
+       {std::pair<const char*, const char*>{"only_a", "Only in the baseline"}, {"only_b", "Only in this run"}}) {
     if (diff[key].empty()) continue;
     os << "<h3>" << what << "</h3><ul>";
     for (const auto& id : diff[key]) os << "<li>" << html_escape(show(id)) << "</li>";
@@ -580,8 +586,8 @@ std::string chip(const json& cells, std::size_t i, const std::map<std::string, c
   if (cell.is(Verdict::kUnexpected)) title += ", expected " + show(cell.expected());
   title += ")";
   if (member(c, "stack").is_array()) title += "; " + mitigation_display(c);
-  os << "<a class=\"chip " << outcome_class(cell.outcome) << " " << verdict_class(cell.verdict) << "\" href=\"#c"
-     << i << "\" title=\"" << html_escape(title) << "\">";
+  os << "<a class=\"chip " << outcome_class(cell.outcome) << " " << verdict_class(cell.verdict) << "\" href=\"#c" << i
+     << "\" title=\"" << html_escape(title) << "\">";
   if (role == "fault") {
     os << html_escape(outcome_short(c));
   } else {
@@ -625,7 +631,8 @@ std::string overview_section(const json& cells, const Layout& layout, const json
   for (const auto& [device, rows] : layout) {
     os << "<h2>" << html_escape(device_title(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
        << html_escape(device) << "\"><colgroup><col class=\"c-row\"><col class=\"c-scenario\"><col class=\"c-fault\">"
-       << "<col class=\"c-healed\"><col class=\"c-caught\"><col class=\"c-other\"></colgroup><thead><tr><th>article row</th>"
+       << "<col class=\"c-healed\"><col class=\"c-caught\"><col class=\"c-other\"></colgroup><thead><tr><th>article "
+          "row</th>"
        << "<th>scenario</th><th>none (the fault)</th><th>healed</th><th>caught</th><th>not enough</th></tr></thead>\n";
     for (const auto& row : rows) {
       os << "<tbody>";
@@ -683,8 +690,8 @@ std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
      << "</b> <span class=\"muted\">" << html_escape(b.device) << " &#183; fault " << html_escape(b.fault);
   if (!b.fault_summary.empty()) os << ": " << html_escape(b.fault_summary);
   os << "</span><span class=\"counts\">";
-  for (const auto& [role, what] : {std::pair<const char*, const char*>{"healed", "healed"},
-                                   {"caught", "caught"}, {"not enough", "not enough"}})
+  for (const auto& [role, what] :
+       {std::pair<const char*, const char*>{"healed", "healed"}, {"caught", "caught"}, {"not enough", "not enough"}})
     if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
   for (const auto& v : failures)
     os << "<span class=\"mark " << verdict_class(v) << "\">&#10007; " << html_escape(to_string(v)) << "</span>";
@@ -702,9 +709,8 @@ std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
     if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seeds.substr(0, seeds.find(' ')) + ": ") + keys;
     os << "<tr class=\"" << verdict_class(cell.verdict) << "\"><td><a href=\"#c" << i << "\">"
        << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(remedy_role(c))
-       << "</td><td><span class=\"badge " << outcome_class(cell.outcome) << "\">"
-       << html_escape(cell_summary(c)) << "</span></td><td>" << html_escape(seeds) << "</td><td>"
-       << html_escape(cell.verdict_name);
+       << "</td><td><span class=\"badge " << outcome_class(cell.outcome) << "\">" << html_escape(cell_summary(c))
+       << "</span></td><td>" << html_escape(seeds) << "</td><td>" << html_escape(cell.verdict_name);
     if (cell.is(Verdict::kUnexpected)) os << " (expected " << html_escape(show(cell.expected())) << ")";
     os << "</td></tr>";
   }

@@ -14,10 +14,10 @@ namespace tw {
 struct MatrixCell {
   const nlohmann::json* cell = nullptr;  // as the matrix holds it: evidence, series, seeds, ...
   std::string id, scenario, fault, mitigation, device;
-  std::string outcome_name;              // as recorded; "" when missing
-  std::optional<Outcome> outcome;        // nullopt: missing, or a word the closed set lacks
-  std::string verdict_name;              // as recorded; "unpinned" when missing
-  std::optional<Verdict> verdict;        // nullopt: a word the closed set lacks
+  std::string outcome_name;        // as recorded; "" when missing
+  std::optional<Outcome> outcome;  // nullopt: missing, or a word the closed set lacks
+  std::string verdict_name;        // as recorded; "unpinned" when missing
+  std::optional<Verdict> verdict;  // nullopt: a word the closed set lacks
 
   const nlohmann::json& evidence() const;  // an empty object when there is none
   const nlohmann::json& expected() const;  // null when no expectation is pinned

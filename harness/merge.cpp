@@ -59,7 +59,8 @@ json merge_shards(const std::vector<ShardResult>& shards) {
     const json id = identity_of(s, with_settings);
     const std::string diff = first_difference(reference, id);
     if (!diff.empty())
-      throw InputError(s.path, "", "is not a shard of the same run as " + shards.front().path + ": " + diff + " differ");
+      throw InputError(s.path, "",
+                       "is not a shard of the same run as " + shards.front().path + ": " + diff + " differ");
     json from = {{"path", s.path}};
     if (s.settings.is_object() && s.settings.contains("shard_index")) {
       const int index = s.settings.value("shard_index", 0);

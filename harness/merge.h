@@ -7,9 +7,9 @@
 namespace tw {
 
 struct ShardResult {
-  std::string path;           // where it came from, for messages and "merged_from"
-  nlohmann::json matrix;      // its matrix.json
-  nlohmann::json settings;    // its run.json; null when absent
+  std::string path;         // where it came from, for messages and "merged_from"
+  nlohmann::json matrix;    // its matrix.json
+  nlohmann::json settings;  // its run.json; null when absent
 };
 
 // The merged matrix: the first shard's context plus "merged_from", every cell in plan order,

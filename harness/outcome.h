@@ -26,10 +26,10 @@ const std::vector<std::string>& outcome_names();
 
 // lit-style result codes: each knows whether it is a failure.
 enum class Verdict {
-  kPass,        // outcome == expectation
-  kUnexpected,  // outcome != expectation
-  kUnpinned,    // no expectation pinned for this device class (reported, not a failure)
-  kFlaky,       // repeats disagreed
+  kPass,           // outcome == expectation
+  kUnexpected,     // outcome != expectation
+  kUnpinned,       // no expectation pinned for this device class (reported, not a failure)
+  kFlaky,          // repeats disagreed
   kSeedDependent,  // seeds disagreed: the outcome is not evidence of the setting alone
 };
 

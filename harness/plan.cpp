@@ -39,15 +39,17 @@ Shard parse_shard(const std::string& text, const std::string& flag) {
   const auto slash = text.find('/');
   // Up to nine digits parse without overflow; the bound on N is then checked with its own words.
   auto digits = [](const std::string& s) {
-    return !s.empty() && s.size() <= 9 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+    return !s.empty() && s.size() <= 9 &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
   };
   if (slash == std::string::npos || !digits(text.substr(0, slash)) || !digits(text.substr(slash + 1)))
     throw InputError(flag, "", rule + " (got '" + text + "')");
   const long k = std::stol(text.substr(0, slash));
   const long n = std::stol(text.substr(slash + 1));
   if (n > kMaxShards)
-    throw InputError(flag, "", rule + ": " + std::to_string(n) + " parts is more than " +
-                                   std::to_string(kMaxShards) + " (got '" + text + "')");
+    throw InputError(flag, "",
+                     rule + ": " + std::to_string(n) + " parts is more than " + std::to_string(kMaxShards) + " (got '" +
+                         text + "')");
   if (n < 1 || k < 1 || k > n) throw InputError(flag, "", rule + " (got '" + text + "')");
   return Shard{static_cast<int>(k - 1), static_cast<int>(n)};
 }

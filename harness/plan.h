@@ -12,20 +12,20 @@
 namespace tw {
 
 struct Capabilities {
-  int gpus = 0;            // CUDA devices the probe saw
-  bool gloo = false;       // c10d Gloo backend compiled in
-  bool nccl = false;       // c10d NCCL backend compiled in
+  int gpus = 0;       // CUDA devices the probe saw
+  bool gloo = false;  // c10d Gloo backend compiled in
+  bool nccl = false;  // c10d NCCL backend compiled in
   nlohmann::json to_json() const;
 };
 
 struct CellSpec {
-  std::string id;          // "<scenario>/<label>/<device>"
+  std::string id;  // "<scenario>/<label>/<device>"
   std::string scenario;
   std::string fault;
-  std::string mitigation;  // registered name; for a stack its members joined with "+"
-  std::string label;       // column in the matrix
+  std::string mitigation;          // registered name; for a stack its members joined with "+"
+  std::string label;               // column in the matrix
   std::vector<StackMember> stack;  // remedies in application order (empty for "none")
-  std::string device;      // "cpu" or "cuda"
+  std::string device;              // "cpu" or "cuda"
   nlohmann::json fault_params;
   nlohmann::json mitigation_params;
   nlohmann::json recipe;
@@ -33,11 +33,11 @@ struct CellSpec {
   int ranks = 1;
   std::vector<std::string> requirements;  // scenario's, fault's and every stack member's together
   std::optional<Outcome> expected;
-  std::string unsupported_reason;     // set when the machine lacks a requirement
-  uint64_t seed = 0;                  // the run's seed; the cell derives its own from it and its id
+  std::string unsupported_reason;  // set when the machine lacks a requirement
+  uint64_t seed = 0;               // the run's seed; the cell derives its own from it and its id
 
-  std::string file_stem() const;      // id with '/' replaced, safe as a file name
-  nlohmann::json to_json() const;     // what the cell process receives
+  std::string file_stem() const;   // id with '/' replaced, safe as a file name
+  nlohmann::json to_json() const;  // what the cell process receives
 };
 
 struct Shard {

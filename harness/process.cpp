@@ -57,8 +57,8 @@ std::vector<std::string> child_environment(const std::vector<std::string>& extra
 // In the child, between fork and exec: async-signal-safe calls only. Joins the process group,
 // dies with the harness, puts the pipes on stdout, stderr and the event descriptor, and execs;
 // when exec fails, its errno goes up the status pipe.
-[[noreturn]] void exec_child(const ProcessSpec& spec, pid_t parent, char* const* argv, char* const* envp,
-                             int events_w, int output_w, int status_w) {
+[[noreturn]] void exec_child(const ProcessSpec& spec, pid_t parent, char* const* argv, char* const* envp, int events_w,
+                             int output_w, int status_w) {
   setpgid(0, spec.process_group);
   // A harness killed outright (SIGKILL, the OOM killer) takes its cells along instead of
   // leaving them running on the device. The harness starts cells from its main thread.

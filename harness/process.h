@@ -13,10 +13,10 @@ constexpr int kEventFd = 3;  // JSON-line events, cell -> harness
 
 struct ProcessSpec {
   std::string exe;
-  std::vector<std::string> args;          // argv[1..]
-  std::vector<std::string> env;           // "KEY=VALUE" added to (or replacing in) the environment
-  long long data_limit_bytes = 0;         // RLIMIT_DATA backstop; 0 = none
-  pid_t process_group = 0;                // 0: lead a new group; else join this one
+  std::vector<std::string> args;   // argv[1..]
+  std::vector<std::string> env;    // "KEY=VALUE" added to (or replacing in) the environment
+  long long data_limit_bytes = 0;  // RLIMIT_DATA backstop; 0 = none
+  pid_t process_group = 0;         // 0: lead a new group; else join this one
 };
 
 struct ChildProcess {

@@ -30,7 +30,10 @@ std::size_t terminal_columns(int fd) {
 }
 
 Progress::Progress(std::ostream& out, bool terminal, std::size_t total, std::size_t done_already)
-    : out_(out), terminal_(terminal), total_(total), done_before_(done_already),
+    : out_(out),
+      terminal_(terminal),
+      total_(total),
+      done_before_(done_already),
       start_(std::chrono::steady_clock::now()) {
   if (terminal_) thread_ = std::thread([this] { ticker(); });
 }

@@ -64,8 +64,7 @@ json seed_evidence(const json& result) {
   const json ev = result.value("evidence", json::object());
   json out = json::object();
   for (const char* key : {"symptom_step", "detected_step", "reached_step", "final_loss", "final_eval_loss",
-                          "peak_mem_bytes", "steps", "train_seconds", "step_seconds_median",
-                          "median_step_ms"})
+                          "peak_mem_bytes", "steps", "train_seconds", "step_seconds_median", "median_step_ms"})
     if (ev.contains(key)) out[key] = ev[key];
   if (ev.contains("message") && ev["message"].is_string()) {
     std::string m = ev["message"].get<std::string>();
@@ -81,10 +80,7 @@ json seed_evidence(const json& result) {
 }
 
 json aggregate_seeds(const std::vector<uint64_t>& seeds, const std::vector<json>& results) {
-  json r = {{"values", seeds},
-            {"outcomes", json::array()},
-            {"counts", json::object()},
-            {"evidence", json::array()}};
+  json r = {{"values", seeds}, {"outcomes", json::array()}, {"counts", json::object()}, {"evidence", json::array()}};
   for (const auto& res : results) {
     const std::string outcome = res.value("outcome", "");
     r["outcomes"].push_back(outcome);
@@ -99,8 +95,7 @@ json seed_series_of(const std::string& events_file, std::size_t points) {
   std::ifstream in(events_file);
   for (std::string line; std::getline(in, line);) {
     json e = json::parse(line, nullptr, false);
-    if (e.is_object() && e.value("event", "") == "step" && e.value("rank", 0) == 0)
-      events.push_back(std::move(e));
+    if (e.is_object() && e.value("event", "") == "step" && e.value("rank", 0) == 0) events.push_back(std::move(e));
   }
   const json all = extract_series(events, points);
   json out = json::object();

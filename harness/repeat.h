@@ -24,8 +24,7 @@ std::vector<nlohmann::json> loss_series_of(const std::string& events_file);
 // in the order of `seeds`. Returns {"values": [seed...], "outcomes": [outcome...], "counts":
 // {outcome: n}, "evidence": [the key evidence of each seed: steps, losses, memory, step times
 // (train_seconds, step_seconds_median, median_step_ms: what diff times a cell by), message]}.
-nlohmann::json aggregate_seeds(const std::vector<uint64_t>& seeds,
-                               const std::vector<nlohmann::json>& results);
+nlohmann::json aggregate_seeds(const std::vector<uint64_t>& seeds, const std::vector<nlohmann::json>& results);
 
 // The key evidence of one result kept per seed; a message is cut to kSeedMessageChars.
 nlohmann::json seed_evidence(const nlohmann::json& result);

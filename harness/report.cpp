@@ -94,8 +94,9 @@ json load_matrix(const std::string& path) {
   std::error_code ec;
   const std::string file = fs::is_directory(path, ec) ? path + "/matrix.json" : path;
   if (!fs::exists(file, ec))
-    throw InputError(file, "", fs::exists(path, ec) ? "no matrix.json here (an unfinished or failed run?)"
-                                                    : "no such results directory or matrix file");
+    throw InputError(file, "",
+                     fs::exists(path, ec) ? "no matrix.json here (an unfinished or failed run?)"
+                                          : "no such results directory or matrix file");
   std::string content;
   try {
     content = read_file(file);
@@ -131,7 +132,8 @@ std::string cell_summary(const json& cell) {
   if (o == Outcome::kStalled && ev.contains("final_loss")) return outcome + " loss " + text(ev["final_loss"]);
   if (o == Outcome::kLeak && ev.contains("mem_growth_bytes_per_step"))
     return outcome + " +" + mib(ev["mem_growth_bytes_per_step"].get<double>()) + "/step";
-  if (o == Outcome::kOom && ev.contains("peak_mem_bytes")) return outcome + " @" + mib(ev["peak_mem_bytes"].get<double>());
+  if (o == Outcome::kOom && ev.contains("peak_mem_bytes"))
+    return outcome + " @" + mib(ev["peak_mem_bytes"].get<double>());
   if (o == Outcome::kCrash && ev.contains("signal")) return outcome + " " + text(ev["signal"]);
   if (o == Outcome::kHang && ev.contains("watchdog")) return outcome + " (" + text(ev["watchdog"]) + ")";
   return outcome;
@@ -155,13 +157,11 @@ std::string seeds_text(const json& cell) {
     if (at == counts.end()) counts.push_back({name, 1});
     else ++at->second;
   }
-  std::stable_sort(counts.begin(), counts.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   const std::string n = std::to_string(outcomes.size());
   if (counts.size() == 1) return n + "/" + n + " seeds";
   std::string out;
-  for (const auto& [name, k] : counts)
-    out += (out.empty() ? "" : ", ") + name + " " + std::to_string(k) + "/" + n;
+  for (const auto& [name, k] : counts) out += (out.empty() ? "" : ", ") + name + " " + std::to_string(k) + "/" + n;
   return out;
 }
 
@@ -191,8 +191,7 @@ std::string mitigation_display(const json& cell) {
 }
 
 json summarize_verdicts(const json& matrix) {
-  json s = {{"total", 0},    {"pass", 0},  {"unexpected", 0},
-            {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 0}};
+  json s = {{"total", 0}, {"pass", 0}, {"unexpected", 0}, {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 0}};
   for (const MatrixCell& c : matrix_cells(matrix)) {
     s["total"] = s["total"].get<int>() + 1;
     const std::optional<Verdict> v = c.verdict;
@@ -216,8 +215,7 @@ namespace {
 std::string other_failures(const json& s) {
   std::string out;
   if (s.value("flaky", 0) > 0) out += ", " + std::to_string(s.value("flaky", 0)) + " flaky";
-  if (s.value("seed_dependent", 0) > 0)
-    out += ", " + std::to_string(s.value("seed_dependent", 0)) + " seed-dependent";
+  if (s.value("seed_dependent", 0) > 0) out += ", " + std::to_string(s.value("seed_dependent", 0)) + " seed-dependent";
   return out;
 }
 
@@ -260,8 +258,9 @@ std::string render_console(const json& matrix, bool color) {
     os << "\n";
   }
   const json s = summarize_verdicts(matrix);
-  os << "\n" << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
-     << s["unpinned"] << " unpinned" << other_failures(s) << "\n";
+  os << "\n"
+     << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, " << s["unpinned"]
+     << " unpinned" << other_failures(s) << "\n";
   return os.str();
 }
 
@@ -283,8 +282,8 @@ namespace {
 
 // The source article's rows, in its order.
 const std::vector<std::string>& article_order() {
-  static const std::vector<std::string> order = {"data", "model too complex", "hyper-parameters", "hardware",
-                                                 "code", "framework / environment", "FAQ", "control"};
+  static const std::vector<std::string> order = {
+      "data", "model too complex", "hyper-parameters", "hardware", "code", "framework / environment", "FAQ", "control"};
   return order;
 }
 
@@ -387,8 +386,7 @@ std::string context_line(const json& ctx) {
   if (ctx.contains("seeds") && ctx["seeds"].is_array() && ctx["seeds"].size() > 1)
     add(std::to_string(ctx["seeds"].size()) + " seeds (" + text(ctx["seeds"].front()) + " to " +
         text(ctx["seeds"].back()) + ")");
-  else if (ctx.contains("seed"))
-    add("seed " + text(ctx["seed"]));
+  else if (ctx.contains("seed")) add("seed " + text(ctx["seed"]));
   if (ctx.contains("finished_at")) add("finished " + text(ctx["finished_at"]));
   return out;
 }
@@ -421,7 +419,8 @@ void fill_scenario_info(json& matrix, const json& listing) {
   if (!matrix.contains("scenarios") || !matrix["scenarios"].is_object()) matrix["scenarios"] = json::object();
   json& info = matrix["scenarios"];
   std::map<std::string, const json*> faults, scenarios;
-  const json fault_list = listing.value("faults", json::array()), scenario_list = listing.value("scenarios", json::array());
+  const json fault_list = listing.value("faults", json::array()),
+             scenario_list = listing.value("scenarios", json::array());
   for (const auto& f : fault_list)
     if (f.is_object() && f.contains("name") && f["name"].is_string()) faults[f["name"].get<std::string>()] = &f;
   for (const auto& s : scenario_list)
@@ -433,7 +432,7 @@ void fill_scenario_info(json& matrix, const json& listing) {
     const std::string fault = c.value("fault", "");
     if (!j.contains("fault")) j["fault"] = fault;
     if (auto s = scenarios.find(name); s != scenarios.end() && !j.contains("description") &&
-                                      s->second->contains("description") && (*s->second)["description"].is_string())
+                                       s->second->contains("description") && (*s->second)["description"].is_string())
       j["description"] = (*s->second)["description"];
     if (auto f = faults.find(fault); f != faults.end()) {
       for (const char* k : {"article_row", "summary"}) {
@@ -493,9 +492,8 @@ std::vector<ArticleRow> article_rows(const json& matrix, const std::string& devi
     if (it != order.end()) return static_cast<std::size_t>(it - order.begin());
     return name.empty() ? order.size() + 1 : order.size();
   };
-  std::stable_sort(rows.begin(), rows.end(), [&](const ArticleRow& a, const ArticleRow& b) {
-    return rank(a.name) < rank(b.name);
-  });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](const ArticleRow& a, const ArticleRow& b) { return rank(a.name) < rank(b.name); });
   return rows;
 }
 
@@ -523,7 +521,8 @@ std::string per_seed_keys(const json& cell) {
   bool numbers = false;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const std::string o = text(outcomes[i]);
-    const json ev = evidence.is_array() && i < evidence.size() && evidence[i].is_object() ? evidence[i] : json::object();
+    const json ev =
+        evidence.is_array() && i < evidence.size() && evidence[i].is_object() ? evidence[i] : json::object();
     std::string key;
     const std::optional<Outcome> outcome = outcome_of(outcomes[i]);
     const char* step = outcome == Outcome::kDiverged   ? "symptom_step"
@@ -580,8 +579,8 @@ std::string render_markdown(const json& matrix) {
     os << "\n";
   }
   const json s = summarize_verdicts(matrix);
-  os << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, "
-     << s["unpinned"] << " unpinned" << other_failures(s) << ".\n\n"
+  os << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, " << s["unpinned"]
+     << " unpinned" << other_failures(s) << ".\n\n"
      << kMarkdownLegend;
   const std::string context = context_line(ctx);
   if (!context.empty()) os << "\n" << wrap("Context: " + context, 110) << "\n";
@@ -611,7 +610,8 @@ std::map<std::string, std::string> render_figures(const json& matrix) {
   for (const auto& device : devices_of(matrix))
     for (const auto& row : article_rows(matrix, device))
       for (const auto& b : row.scenarios)
-        out["figures/" + figure_file_name(b.scenario, b.device)] = svg_scenario_figure(matrix, b.cells, figure_title(b));
+        out["figures/" + figure_file_name(b.scenario, b.device)] =
+            svg_scenario_figure(matrix, b.cells, figure_title(b));
   return out;
 }
 
@@ -632,7 +632,8 @@ std::vector<std::pair<std::string, std::vector<ScenarioBlock>>> rows_across_devi
     auto rank = [&](const std::string& n) {
       auto it = std::find(article.begin(), article.end(), n);
       return it != article.end() ? static_cast<std::size_t>(it - article.begin())
-                                 : n.empty() ? article.size() + 1 : article.size();
+             : n.empty()         ? article.size() + 1
+                                 : article.size();
     };
     return rank(a) < rank(b);
   });
@@ -677,11 +678,12 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
   const std::string context = context_line(ctx);
   std::ostringstream index;
   index << "# Evidence by row of the article\n\n"
-        << wrap("What each failure does and what each remedy changes, one page per row of the article, as the "
-                "run recorded it: every remedy of a scenario is a cell run in its own process, and its outcome "
-                "is what the harness classified. Generated by `trainwreck report RUN --format md --out DIR` "
-                "from the run's matrix.json.",
-                100)
+        << wrap(
+               "What each failure does and what each remedy changes, one page per row of the article, as the "
+               "run recorded it: every remedy of a scenario is a cell run in its own process, and its outcome "
+               "is what the harness classified. Generated by `trainwreck report RUN --format md --out DIR` "
+               "from the run's matrix.json.",
+               100)
         << "\n\n";
   if (!context.empty()) index << wrap("Run: " + context + ".", 100) << "\n\n";
   index << "| article row | scenarios |\n|---|---|\n";
@@ -690,16 +692,17 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
     std::ostringstream page;
     page << "# " << md_escape(article_row_title(row)) << "\n\n";
     if (!context.empty()) page << wrap("Run: " + context + ".", 100) << "\n\n";
-    page << wrap("Each scenario: what the fault is, its loss next to every remedy's (figure), and a line per "
-                 "remedy: how it reads against the fault (healed: healthy; caught: a guard stopped the run "
-                 "with a diagnosis; not enough: neither), its outcome with the key number, and each seed's "
-                 "key number.",
-                 100)
+    page << wrap(
+                "Each scenario: what the fault is, its loss next to every remedy's (figure), and a line per "
+                "remedy: how it reads against the fault (healed: healthy; caught: a guard stopped the run "
+                "with a diagnosis; not enough: neither), its outcome with the key number, and each seed's "
+                "key number.",
+                100)
          << "\n";
     std::string names;
     for (const auto& b : blocks) {
-      names += (names.empty() ? "" : ", ") + ("[`" + md_escape(b.scenario) + "`](" + file + "#" +
-                                              heading_anchor(block_heading(b)) + ")");
+      names += (names.empty() ? "" : ", ") +
+               ("[`" + md_escape(b.scenario) + "`](" + file + "#" + heading_anchor(block_heading(b)) + ")");
       evidence_block(page, cells, b);
     }
     index << "| [" << md_escape(article_row_title(row)) << "](" << file << ") | " << names << " |\n";
@@ -747,9 +750,8 @@ std::string render_junit(const json& matrix) {
   const std::string timestamp = ctx.contains("started_at") ? text(ctx["started_at"]) : "";
   // The root carries no "skipped": Surefire's schema, which Jenkins validates against, has none there.
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  os << "<testsuites name=\"trainwreck\" tests=\"" << s["total"] << "\" failures=\""
-     << count_failures(matrix) << "\" errors=\"0\" time=\"" << junit_time(total_time)
-     << "\">\n";
+  os << "<testsuites name=\"trainwreck\" tests=\"" << s["total"] << "\" failures=\"" << count_failures(matrix)
+     << "\" errors=\"0\" time=\"" << junit_time(total_time) << "\">\n";
   for (const auto& name : order) {
     const auto& cells = suites[name];
     int failures = 0, skipped = 0;
@@ -769,10 +771,10 @@ std::string render_junit(const json& matrix) {
     std::string properties;
     for (const MatrixCell& c : cells)
       if (c.is(Verdict::kUnpinned) && !c.not_run())
-        properties += "      <property name=\"unpinned\" value=\"" +
-                      xml_escape(valid_utf8(mitigation_display(*c.cell) + " [" + c.device + "]: " +
-                                            cell_display(*c.cell))) +
-                      "\"/>\n";
+        properties +=
+            "      <property name=\"unpinned\" value=\"" +
+            xml_escape(valid_utf8(mitigation_display(*c.cell) + " [" + c.device + "]: " + cell_display(*c.cell))) +
+            "\"/>\n";
     if (!properties.empty()) os << "    <properties>\n" << properties << "    </properties>\n";
     for (const MatrixCell& c : cells) {
       const json& ev = c.evidence();
@@ -826,8 +828,8 @@ std::string render_csv(const json& matrix) {
        << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << ","
        << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", ""));
     // Added later, at the end so that the earlier columns keep their places.
-    for (const char* k : {"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes",
-                          "mem_growth_bytes"})
+    for (const char* k :
+         {"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes", "mem_growth_bytes"})
       os << "," << field(k);
     os << "\n";
   }

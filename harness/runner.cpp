@@ -26,9 +26,9 @@ namespace {
 
 constexpr std::size_t kMaxEventLine = 1u << 20;  // longer lines are protocol errors
 constexpr std::size_t kReadChunk = 64u << 10;
-constexpr int kMaxChunksPerPoll = 16;            // so one chatty cell cannot starve the rest
+constexpr int kMaxChunksPerPoll = 16;  // so one chatty cell cannot starve the rest
 constexpr int kKeptBadLines = 3;
-constexpr int kMaxDrainChunks = 1024;          // after exit, what escaped processes write is not awaited
+constexpr int kMaxDrainChunks = 1024;  // after exit, what escaped processes write is not awaited
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -59,7 +59,7 @@ struct Running {
   std::unique_ptr<PartialFile> events_file, log_file;
   std::size_t log_bytes = 0, log_dropped = 0;
   std::string tail;
-  bool lingering = false;  // processes were still in the group after every rank exited
+  bool lingering = false;    // processes were still in the group after every rank exited
   int64_t requested_mb = 0;  // limits.memory_mb as the scenario asked; spec has the budget used
 };
 
@@ -220,7 +220,11 @@ class Supervision {
  public:
   Supervision(const RunnerOptions& options, const std::vector<CellSpec>& cells, const Runner::DoneCallback& on_done,
               const Runner::StartCallback& on_start)
-      : options_(options), cells_(cells), on_done_(on_done), on_start_(on_start), records_(cells.size()),
+      : options_(options),
+        cells_(cells),
+        on_done_(on_done),
+        on_start_(on_start),
+        records_(cells.size()),
         machine_mb_(options.machine_memory_mb > 0 ? options.machine_memory_mb : machine_memory_mb()) {}
 
   std::vector<CellRecord> run();
@@ -408,8 +412,8 @@ void Supervision::start_ranks(Running& r) {
       ps.env.push_back("MASTER_ADDR=127.0.0.1");
       ps.env.push_back("MASTER_PORT=" + std::to_string(port));
     }
-    const long long host_mb = machine_mb_ > 0 ? std::min<long long>(spec.limits.memory_mb, machine_mb_)
-                                              : spec.limits.memory_mb;
+    const long long host_mb =
+        machine_mb_ > 0 ? std::min<long long>(spec.limits.memory_mb, machine_mb_) : spec.limits.memory_mb;
     ps.data_limit_bytes = host_mb * (1LL << 20) + options_.data_slack_bytes;
     // The first rank that starts leads the cell's group and the others join it, so the
     // watchdog can always signal every rank, even when rank 0 could not be started.
@@ -427,7 +431,9 @@ void Supervision::start_ranks(Running& r) {
       p.exited = true;
       p.exit.exited = true;
       p.exit.exit_code = 127;
-      r.obs.events.push_back({{"event", "error"}, {"kind", "exception"}, {"rank", rank},
+      r.obs.events.push_back({{"event", "error"},
+                              {"kind", "exception"},
+                              {"rank", rank},
                               {"message", std::string("could not start the cell process: ") + e.what()}});
       if (!r.peer_exit) {
         r.peer_exit = true;
@@ -491,8 +497,8 @@ void Supervision::read_events(Running& r, int rank, bool drain) {
 
 void Supervision::read_output(Running& r, int rank, bool drain) {
   auto on_data = [&](const char* buf, std::size_t len) {
-    const std::size_t keep = r.log_bytes < options_.log_cap_bytes ? std::min(len, options_.log_cap_bytes - r.log_bytes)
-                                                                  : 0;
+    const std::size_t keep =
+        r.log_bytes < options_.log_cap_bytes ? std::min(len, options_.log_cap_bytes - r.log_bytes) : 0;
     if (keep > 0 && r.log_file) r.log_file->write(std::string(buf, keep));
     r.log_bytes += keep;
     r.log_dropped += len - keep;

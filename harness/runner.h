@@ -14,20 +14,20 @@
 namespace tw {
 
 struct RunnerOptions {
-  std::string exe;                    // re-executed with "cell" arguments
+  std::string exe;  // re-executed with "cell" arguments
   int jobs = 1;
-  double timeout_override = 0;        // > 0: replaces every cell's wall-clock limit
-  double term_grace_seconds = 2;      // SIGTERM, then this long, then SIGKILL
-  double peer_grace_seconds = 3;      // one rank died: the others get this long to follow
-  std::size_t log_cap_bytes = 4u << 20;    // per cell; the rest is counted, not kept
-  std::size_t log_tail_bytes = 4096;       // kept in the result
-  std::size_t event_cap_bytes = 32u << 20; // per cell; events beyond it are counted, not kept
-  long long data_slack_bytes = 2LL << 30;  // RLIMIT_DATA = budget + this (a backstop)
+  double timeout_override = 0;              // > 0: replaces every cell's wall-clock limit
+  double term_grace_seconds = 2;            // SIGTERM, then this long, then SIGKILL
+  double peer_grace_seconds = 3;            // one rank died: the others get this long to follow
+  std::size_t log_cap_bytes = 4u << 20;     // per cell; the rest is counted, not kept
+  std::size_t log_tail_bytes = 4096;        // kept in the result
+  std::size_t event_cap_bytes = 32u << 20;  // per cell; events beyond it are counted, not kept
+  long long data_slack_bytes = 2LL << 30;   // RLIMIT_DATA = budget + this (a backstop)
   // What the machine has, in MiB (0: read it, machine_memory_mb()). A CPU cell's budget
   // (limits.memory_mb) is capped at it: a budget the machine cannot give is no budget at all.
   long long machine_memory_mb = 0;
-  std::string cells_dir;              // where <cell>.jsonl and <cell>.log go ("" = nowhere)
-  std::vector<std::string> env;       // extra "KEY=VALUE" for every cell
+  std::string cells_dir;         // where <cell>.jsonl and <cell>.log go ("" = nowhere)
+  std::vector<std::string> env;  // extra "KEY=VALUE" for every cell
   // Starts one rank (spawn_process when empty); tests put a start that fails here.
   std::function<ChildProcess(const ProcessSpec&)> spawn;
   // Set from a signal handler: nonzero stops the run (no cell is started, the running ones are

@@ -19,9 +19,8 @@ namespace {
 
 bool valid_name(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
 }
 
 const json* member_of(const json& obj, const char* key) {
@@ -71,8 +70,8 @@ Limits parse_limits(const json& v, const std::string& where) {
   l.wall_seconds = get_positive(v, "wall_seconds", l.wall_seconds, 24 * 3600, where, "limits.wall_seconds");
   // Unwritten, the heartbeat limit follows a shorter wall limit: a field the user never wrote is
   // never the one blamed.
-  l.heartbeat_seconds = get_positive(v, "heartbeat_seconds", std::min(l.heartbeat_seconds, l.wall_seconds),
-                                     24 * 3600, where, "limits.heartbeat_seconds");
+  l.heartbeat_seconds = get_positive(v, "heartbeat_seconds", std::min(l.heartbeat_seconds, l.wall_seconds), 24 * 3600,
+                                     where, "limits.heartbeat_seconds");
   l.memory_mb = static_cast<int64_t>(
       get_positive(v, "memory_mb", static_cast<double>(l.memory_mb), 1 << 24, where, "limits.memory_mb"));
   if (l.memory_mb < 16) throw InputError(where, "limits.memory_mb", "must be >= 16");
@@ -97,30 +96,26 @@ std::vector<std::string> string_list(const json& v, const std::string& where, co
   return out;
 }
 
-std::map<std::string, Outcome> parse_expect(const json& x, const std::string& where,
-                                            const std::string& prefix) {
-  if (!x.is_object())
-    throw InputError(where, prefix + ".expect", "must be an object {device class: outcome}");
+std::map<std::string, Outcome> parse_expect(const json& x, const std::string& where, const std::string& prefix) {
+  if (!x.is_object()) throw InputError(where, prefix + ".expect", "must be an object {device class: outcome}");
   std::map<std::string, Outcome> out;
   for (const auto& [device, outcome] : x.items()) {
     const std::string field = prefix + ".expect." + device;
-    if (device != "cpu" && device != "cuda")
-      throw InputError(where, field, "unknown device class (cpu, cuda)");
+    if (device != "cpu" && device != "cuda") throw InputError(where, field, "unknown device class (cpu, cuda)");
     if (!outcome.is_string()) throw InputError(where, field, "must be an outcome name");
     auto o = parse_outcome(outcome.get<std::string>());
     if (!o) {
       std::string list;
       for (const auto& n : outcome_names()) list += (list.empty() ? "" : ", ") + n;
-      throw InputError(where, field,
-                       "unknown outcome '" + outcome.get<std::string>() + "' (one of: " + list + ")");
+      throw InputError(where, field, "unknown outcome '" + outcome.get<std::string>() + "' (one of: " + list + ")");
     }
     out[device] = *o;
   }
   return out;
 }
 
-const ComponentInfo& known_mitigation(const std::string& name, const Catalog& catalog,
-                                      const std::string& where, const std::string& field) {
+const ComponentInfo& known_mitigation(const std::string& name, const Catalog& catalog, const std::string& where,
+                                      const std::string& field) {
   const ComponentInfo* info = catalog.mitigation(name);
   if (!info) throw InputError(where, field, "unknown mitigation '" + name + "' (see 'trainwreck list')");
   return *info;
@@ -134,8 +129,7 @@ std::vector<StackMember> parse_stack(const json& m, const std::string& where, co
     throw InputError(where, prefix + ".apply",
                      "must be a non-empty array of mitigation names or {\"name\", \"params\"} objects");
   if (apply.size() > kMaxStackMembers)
-    throw InputError(where, prefix + ".apply",
-                     "must have at most " + std::to_string(kMaxStackMembers) + " members");
+    throw InputError(where, prefix + ".apply", "must have at most " + std::to_string(kMaxStackMembers) + " members");
   std::vector<StackMember> stack;
   std::map<std::string, std::string> params_from;  // member -> field its params came from
   for (std::size_t k = 0; k < apply.size(); ++k) {
@@ -166,12 +160,10 @@ std::vector<StackMember> parse_stack(const json& m, const std::string& where, co
     stack.push_back(std::move(member));
   }
   if (const json* p = member_of(m, "params")) {
-    if (!p->is_object())
-      throw InputError(where, prefix + ".params", "must be an object {member name: parameters}");
+    if (!p->is_object()) throw InputError(where, prefix + ".params", "must be an object {member name: parameters}");
     for (const auto& [name, value] : p->items()) {
       const std::string field = prefix + ".params." + name;
-      auto it =
-          std::find_if(stack.begin(), stack.end(), [&](const StackMember& x) { return x.name == name; });
+      auto it = std::find_if(stack.begin(), stack.end(), [&](const StackMember& x) { return x.name == name; });
       if (it == stack.end()) {
         std::string list;
         for (const auto& x : stack) list += (list.empty() ? "" : ", ") + x.name;
@@ -193,8 +185,7 @@ MitigationEntry parse_mitigation(const json& m, const std::string& where, const 
   e.label = get_string(m, "label", where, prefix + ".label", false);
   if (member_of(m, "apply")) {
     if (member_of(m, "name"))
-      throw InputError(where, prefix + ".name",
-                       "cannot be given with 'apply' (a stack is named by its 'label')");
+      throw InputError(where, prefix + ".name", "cannot be given with 'apply' (a stack is named by its 'label')");
     e.stack = parse_stack(m, where, prefix, catalog);
     e.name = stack_name(e.stack);
     if (e.stack.size() == 1) e.params = e.stack.front().params;  // a stack of one is that mitigation
@@ -325,8 +316,9 @@ json Scenario::to_json() const {
     }
     mits.push_back(e);
   }
-  json j = {{"name", name},     {"fault", fault},   {"description", description}, {"params", params},
-            {"recipe", recipe}, {"limits", limits.to_json()}, {"devices", devices}, {"mitigations", mits}};
+  json j = {{"name", name},       {"fault", fault},     {"description", description},
+            {"params", params},   {"recipe", recipe},   {"limits", limits.to_json()},
+            {"devices", devices}, {"mitigations", mits}};
   if (!requirements.empty()) j["requires"] = requirements;
   return j;
 }
@@ -337,7 +329,8 @@ int required_gpus(const std::string& r, const std::string& where, const std::str
   const std::string prefix = "gpus>=";
   if (r.rfind(prefix, 0) == 0) {
     const std::string n = r.substr(prefix.size());
-    if (!n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
+    if (!n.empty() && n.size() <= 3 &&
+        std::all_of(n.begin(), n.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
       const int count = std::stoi(n);
       if (count >= 1) return count;
     }
@@ -347,8 +340,9 @@ int required_gpus(const std::string& r, const std::string& where, const std::str
 
 Scenario parse_scenario(const std::string& text, const std::string& where, const Catalog& catalog) {
   if (text.size() > kMaxScenarioBytes)
-    throw InputError(where, "", "file is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
-                                    std::to_string(kMaxScenarioBytes) + ")");
+    throw InputError(where, "",
+                     "file is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
+                         std::to_string(kMaxScenarioBytes) + ")");
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(where, "", "file is empty");
   json doc;
   try {
@@ -394,7 +388,8 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   const bool runs_on_cuda = std::find(s.devices.begin(), s.devices.end(), "cuda") != s.devices.end();
   for (const auto& r : fault->requirements)
     if (required_gpus(r, where, "fault") > 0 && !runs_on_cuda)
-      throw InputError(where, "devices", "fault '" + s.fault + "' requires '" + r + "' but the scenario runs only on cpu");
+      throw InputError(where, "devices",
+                       "fault '" + s.fault + "' requires '" + r + "' but the scenario runs only on cpu");
   if (const json* r = member_of(doc, "requires")) {
     s.requirements = string_list(*r, where, "requires");
     for (std::size_t i = 0; i < s.requirements.size(); ++i) {
@@ -407,8 +402,7 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
 
   const json* mits = member_of(doc, "mitigations");
   if (!mits) throw InputError(where, "mitigations", "is required");
-  if (!mits->is_array() || mits->empty())
-    throw InputError(where, "mitigations", "must be a non-empty array");
+  if (!mits->is_array() || mits->empty()) throw InputError(where, "mitigations", "must be a non-empty array");
   std::set<std::string> labels;
   for (std::size_t i = 0; i < mits->size(); ++i) {
     const std::string prefix = "mitigations[" + std::to_string(i) + "]";
@@ -456,8 +450,8 @@ std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, cons
   return out;
 }
 
-int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const json& matrix,
-                     std::ostream& log, std::vector<std::string>& skipped) {
+int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const json& matrix, std::ostream& log,
+                     std::vector<std::string>& skipped) {
   int changed = 0;
   if (!doc.contains("mitigations") || !doc["mitigations"].is_array() || !matrix.contains("cells")) return 0;
   for (const auto& c : matrix["cells"]) {
@@ -476,8 +470,8 @@ int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, c
       const std::string outcome = c.value("outcome", "");
       if (!m.contains("expect")) m["expect"] = nlohmann::ordered_json::object();
       if (m["expect"].value(device, "") != outcome) {
-        log << scenario << "/" << label << "/" << device << ": " << m["expect"].value(device, "(unpinned)")
-            << " -> " << outcome << "\n";
+        log << scenario << "/" << label << "/" << device << ": " << m["expect"].value(device, "(unpinned)") << " -> "
+            << outcome << "\n";
         m["expect"][device] = outcome;
         ++changed;
       }

@@ -32,8 +32,8 @@ struct StackMember {
 constexpr std::size_t kMaxStackMembers = 8;
 
 struct MitigationEntry {
-  std::string name;    // registered mitigation; for a stack its members joined with "+"
-  std::string label;   // column name in the matrix; defaults to name (required for a stack)
+  std::string name;   // registered mitigation; for a stack its members joined with "+"
+  std::string label;  // column name in the matrix; defaults to name (required for a stack)
   nlohmann::json params = nlohmann::json::object();  // a single mitigation's; {} for a stack
   // The remedies in application order: one for a single mitigation, none for "none", and for
   // "apply": [...] every member (practice applies remedies together, e.g. residual + BatchNorm).

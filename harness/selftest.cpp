@@ -72,9 +72,7 @@ void run_uncaught_exception(const json&, const EventWriter& ev) {
   std::thread([] { throw std::runtime_error("selftest: nobody catches this"); }).join();
 }
 
-void run_exit_nonzero(const json&, const EventWriter&) {
-  _exit(7);
-}
+void run_exit_nonzero(const json&, const EventWriter&) { _exit(7); }
 
 void run_exception(const json&, const EventWriter& ev) {
   ev.emit("error", {{"kind", "exception"}, {"message", "selftest: a caught exception"}, {"step", 0}});
@@ -141,9 +139,7 @@ void run_truncated_event(const json&, const EventWriter& ev) {
   _exit(0);
 }
 
-void run_no_end(const json&, const EventWriter& ev) {
-  step(ev, 1, 1.0);
-}
+void run_no_end(const json&, const EventWriter& ev) { step(ev, 1, 1.0); }
 
 void run_grandchild(const json&, const EventWriter& ev) {
   const pid_t pid = fork();  // no LibTorch or CUDA in this process: forking is safe here
@@ -194,8 +190,8 @@ constexpr SelftestFault kFaults[] = {
     {"selftest_segfault", "writes through a null pointer (SIGSEGV)", Outcome::kCrash, run_segfault},
     {"selftest_abort", "calls abort() (SIGABRT)", Outcome::kCrash, run_abort},
     {"selftest_sigkill", "kills itself with SIGKILL", Outcome::kCrash, run_sigkill},
-    {"selftest_uncaught_exception", "throws an exception nobody catches (std::terminate)",
-      Outcome::kCrash, run_uncaught_exception},
+    {"selftest_uncaught_exception", "throws an exception nobody catches (std::terminate)", Outcome::kCrash,
+     run_uncaught_exception},
     {"selftest_exit_nonzero", "exits with code 7 and no event", Outcome::kError, run_exit_nonzero},
     {"selftest_exception", "reports a caught exception as an error event", Outcome::kError, run_exception},
     {"selftest_hang", "sleeps forever after one step", Outcome::kHang, run_hang},
@@ -216,7 +212,7 @@ constexpr SelftestFault kFaults[] = {
 
 void limit_data_growth(long long budget_bytes) {
   const long long limit = vm_data_bytes() + budget_bytes;
-  struct rlimit rl{};
+  struct rlimit rl {};
   getrlimit(RLIMIT_DATA, &rl);
   if (rl.rlim_max != RLIM_INFINITY && static_cast<long long>(rl.rlim_max) < limit) return;
   rl.rlim_cur = static_cast<rlim_t>(limit);

@@ -9,7 +9,7 @@
 
 namespace tw {
 
-Catalog selftest_catalog();      // the selftest_* faults and the built-in "none" mitigation
+Catalog selftest_catalog();  // the selftest_* faults and the built-in "none" mitigation
 bool is_selftest_fault(const std::string& fault);
 void run_selftest_cell(const nlohmann::json& cell, const EventWriter& events);
 

@@ -35,7 +35,7 @@ int remove_entry(const char* path, const struct stat*, int, struct FTW*) { retur
 }  // namespace
 
 void remove_tree(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return;
     fail(path, "inspect", errno);
@@ -91,7 +91,7 @@ namespace {
 int read_regular(const std::string& path, std::size_t max_bytes, std::string& out) {
   const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return errno;
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return -1;

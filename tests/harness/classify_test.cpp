@@ -1,3 +1,5 @@
+#include "harness/classify.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -7,8 +9,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include "harness/classify.h"
 
 namespace tw {
 // Outcome names in failure messages instead of raw bytes.
@@ -123,8 +123,8 @@ TEST(Classify, NonFiniteDivergenceSaysSo) {
 
 // The LR-1.0 curve of the field: 0.91 to 28,896 and back down a little, never NaN.
 std::vector<json> blowup_events(bool reached) {
-  std::vector<json> events = {step(1, 0.91), step(2, 4.2), step(3, 80.5), step(4, 28896.0), step(5, 15000.0),
-                              step(6, 9000.0)};
+  std::vector<json> events = {step(1, 0.91),    step(2, 4.2),     step(3, 80.5),
+                              step(4, 28896.0), step(5, 15000.0), step(6, 9000.0)};
   events.push_back(end(reached, reached ? json{{"reached_step", 6}} : json::object()));
   return events;
 }
@@ -192,8 +192,7 @@ TEST(Classify, ALeakKeepsPriorityOverABlowUp) {
 
 TEST(Classify, AGuardThatStoppedABlowUpIsDetected) {
   std::vector<json> events = {step(1, 1.0), step(2, 1e6)};
-  events.push_back(
-      {{"event", "guard"}, {"rank", 0}, {"action", "stop"}, {"guard", "loss_spike"}, {"step", 2}});
+  events.push_back({{"event", "guard"}, {"rank", 0}, {"action", "stop"}, {"guard", "loss_spike"}, {"step", 2}});
   events.push_back(end(false));
   EXPECT_EQ(tw::classify(exited(0, events)).outcome, Outcome::kDetected);
 }
@@ -569,7 +568,7 @@ TEST(RobustSlope, IgnoresAnOutlier) {
 TEST(RobustSlope, DegenerateInputs) {
   EXPECT_EQ(tw::robust_slope({}, {}), 0.0);
   EXPECT_EQ(tw::robust_slope({1}, {5}), 0.0);
-  EXPECT_EQ(tw::robust_slope({3, 3, 3}, {1, 2, 3}), 0.0);  // no two distinct x
+  EXPECT_EQ(tw::robust_slope({3, 3, 3}, {1, 2, 3}), 0.0);           // no two distinct x
   EXPECT_DOUBLE_EQ(tw::robust_slope({0, 1, 2, 3}, {0, -1}), -1.0);  // extra x beyond y ignored
   EXPECT_DOUBLE_EQ(tw::robust_slope({0, 1, 2}, {4, 4, 4}), 0.0);
 }

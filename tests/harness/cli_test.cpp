@@ -188,8 +188,7 @@ TEST(CliDiff, ExitCodeSaysWhetherAnOutcomeChanged) {
   EXPECT_NE(changed.out.find("selftest_ok/none/cpu: final_loss 0.2 -> 0.3 (+50%)"), std::string::npos) << changed.out;
 
   // The loss change is within a 60 % tolerance; the outcome change is not a matter of tolerance.
-  const HostResult loose =
-      run_host("diff --loss-tolerance 0.6 --format json '" + tmp / "a" + "' '" + tmp / "b" + "'");
+  const HostResult loose = run_host("diff --loss-tolerance 0.6 --format json '" + tmp / "a" + "' '" + tmp / "b" + "'");
   EXPECT_EQ(loose.code, 1);
   const json d = json::parse(loose.out);
   EXPECT_EQ(d["summary"]["outcome_changed"], 1);
@@ -215,8 +214,8 @@ TEST(CliRun, BaselineComparesInTheSameRun) {
   const std::string cells = "--filter 'selftest_ok/*' --filter 'selftest_diverge/*'";
   ASSERT_EQ(run_host("selftest --quiet " + cells + " --out '" + tmp / "before" + "'").code, 0);
 
-  const HostResult same = run_host("selftest --quiet " + cells + " --out '" + tmp / "now" + "' --baseline '" +
-                                   tmp / "before" + "'");
+  const HostResult same =
+      run_host("selftest --quiet " + cells + " --out '" + tmp / "now" + "' --baseline '" + tmp / "before" + "'");
   EXPECT_EQ(same.code, 0) << same.err;
   EXPECT_NE(same.out.find("0 outcome(s) changed"), std::string::npos) << same.out;
   EXPECT_NE(slurp(tmp / "now/diff.md").find("No outcome or key evidence changed."), std::string::npos);
@@ -224,8 +223,8 @@ TEST(CliRun, BaselineComparesInTheSameRun) {
   json before = read_json(tmp / "before/matrix.json");
   before["cells"][1]["outcome"] = "healthy";
   write(tmp / "before.json", before.dump());
-  const HostResult changed = run_host("selftest --quiet " + cells + " --out '" + tmp / "now" + "' --baseline '" +
-                                      tmp / "before.json" + "'");
+  const HostResult changed =
+      run_host("selftest --quiet " + cells + " --out '" + tmp / "now" + "' --baseline '" + tmp / "before.json" + "'");
   EXPECT_EQ(changed.code, 1) << "every cell passed, but an outcome changed against the baseline\n" << changed.err;
   // The diff comes after the matrix.
   EXPECT_LT(changed.out.find("2 cells: 2 as expected"), changed.out.find("Diff ")) << changed.out;
@@ -287,17 +286,20 @@ TEST(CliMerge, TheShardsTogetherAreTheWholeMatrixWithNoCellTwice) {
   EXPECT_EQ(slurp(tmp / "merged/junit.xml").find("<testcase ") != std::string::npos, true);
 
   // A shard twice: refused, and nothing is written.
-  const HostResult twice = run_host("merge '" + tmp / "shard1" + "' '" + tmp / "shard1" + "' --out '" + tmp / "twice" + "'");
+  const HostResult twice =
+      run_host("merge '" + tmp / "shard1" + "' '" + tmp / "shard1" + "' --out '" + tmp / "twice" + "'");
   EXPECT_EQ(twice.code, tw::kExitBadInput);
   EXPECT_NE(twice.err.find("shard 1/3"), std::string::npos) << twice.err;
   EXPECT_FALSE(fs::exists(tmp / "twice/matrix.json"));
   // Same cells from two differently named copies: the cell is refused.
   fs::copy(tmp / "shard1/matrix.json", tmp / "copy.json");
-  const HostResult cell_twice = run_host("merge '" + tmp / "shard1" + "' '" + tmp / "copy.json" + "' --out '" + tmp / "twice" + "'");
+  const HostResult cell_twice =
+      run_host("merge '" + tmp / "shard1" + "' '" + tmp / "copy.json" + "' --out '" + tmp / "twice" + "'");
   EXPECT_EQ(cell_twice.code, tw::kExitBadInput);
   EXPECT_NE(cell_twice.err.find("a cell twice"), std::string::npos) << cell_twice.err;
   // A shard missing: written, but not a complete matrix.
-  const HostResult partial = run_host("merge --quiet '" + tmp / "shard1" + "' '" + tmp / "shard3" + "' --out '" + tmp / "partial" + "'");
+  const HostResult partial =
+      run_host("merge --quiet '" + tmp / "shard1" + "' '" + tmp / "shard3" + "' --out '" + tmp / "partial" + "'");
   EXPECT_EQ(partial.code, tw::kExitUnexpected);
   EXPECT_NE(partial.err.find("incomplete: shard(s) 2/3 missing"), std::string::npos) << partial.err;
   EXPECT_EQ(run_host("merge '" + tmp / "shard1" + "' --out '" + tmp / "shard1" + "'").code, tw::kExitBadInput);
@@ -332,9 +334,11 @@ TEST(CliReport, RendersAFinishedRunInEveryFormat) {
   const std::string run = tmp / "run";
   EXPECT_EQ(run_host("report '" + run + "' --format md").out, slurp(run + "/matrix.md"));
   EXPECT_EQ(run_host("report '" + run + "' --format junit").out, slurp(run + "/junit.xml"));
-  EXPECT_EQ(json::parse(run_host("report '" + run + "/matrix.json' --format json").out), read_json(run + "/matrix.json"));
-  EXPECT_NE(run_host("report '" + run + "' --format csv").out.find("selftest_diverge,selftest_diverge,none,cpu,diverged"),
-            std::string::npos);
+  EXPECT_EQ(json::parse(run_host("report '" + run + "/matrix.json' --format json").out),
+            read_json(run + "/matrix.json"));
+  EXPECT_NE(
+      run_host("report '" + run + "' --format csv").out.find("selftest_diverge,selftest_diverge,none,cpu,diverged"),
+      std::string::npos);
   EXPECT_NE(run_host("report '" + run + "'").out.find("4 cells: 4 as expected"), std::string::npos);
   const HostResult html = run_host("report '" + run + "' --format html --out '" + tmp / "page.html" + "'");
   EXPECT_EQ(html.code, 0) << html.err;
@@ -370,8 +374,9 @@ TEST(CliReport, EvidencePagesAndFiguresFromTheMatrixAlone) {
   const std::string page = slurp(tmp / "evidence/harness-self-test.md");
   EXPECT_NE(page.find("## selftest_diverge (cpu)"), std::string::npos) << page;
   EXPECT_NE(page.find("Fault `selftest_diverge`: reports a NaN loss at step 3."), std::string::npos) << page;
-  EXPECT_NE(page.find("![Training loss per step of every remedy, selftest_diverge (cpu)](figures/selftest_diverge-cpu.svg)"),
-            std::string::npos)
+  EXPECT_NE(
+      page.find("![Training loss per step of every remedy, selftest_diverge (cpu)](figures/selftest_diverge-cpu.svg)"),
+      std::string::npos)
       << page;
   EXPECT_NE(page.find("| `none` | fault | diverged@3 | 1 seed | pass |"), std::string::npos) << page;
   // A file name still means one Markdown file; the pages refuse a baseline.
@@ -393,7 +398,8 @@ TEST(CliReport, ACatalogGivesAnOldMatrixItsArticleRowsAndDescriptions) {
             std::string::npos);
   write(tmp / "list.json", R"({"faults": [{"name": "selftest_diverge", "summary": "NaN at 3", "article_row": "code"}],
       "scenarios": [{"name": "selftest_diverge", "fault": "selftest_diverge", "description": "Says NaN."}]})");
-  const HostResult r = run_host("report '" + tmp / "old.json" + "' --catalog '" + tmp / "list.json" + "' --format html");
+  const HostResult r =
+      run_host("report '" + tmp / "old.json" + "' --catalog '" + tmp / "list.json" + "' --format html");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find(">code</th>"), std::string::npos);
   EXPECT_NE(r.out.find("<p class=\"desc\">Says NaN.</p>"), std::string::npos);
@@ -468,7 +474,8 @@ TEST(CliJunit, ARunsJunitHasTheShapeCiReportersRead) {
   write(tmp / "scenarios/garbage.json", R"({"name": "garbage", "fault": "selftest_garbage_events", "devices": ["cpu"],
       "limits": {"wall_seconds": 30, "heartbeat_seconds": 10, "memory_mb": 256},
       "mitigations": [{"name": "none", "expect": {"cpu": "error"}}]})");
-  const HostResult r = run_host("run --quiet --device cpu --scenarios '" + tmp / "scenarios" + "' --out '" + tmp / "run" + "'");
+  const HostResult r =
+      run_host("run --quiet --device cpu --scenarios '" + tmp / "scenarios" + "' --out '" + tmp / "run" + "'");
   EXPECT_EQ(r.code, 1) << r.err;
   // The run ends with where its results are, then a line per cell that failed.
   const std::string ending = "\nresults: " + tmp / "run" + "/matrix.md, " + tmp / "run" + "/report.html (figures in " +
@@ -481,23 +488,27 @@ TEST(CliJunit, ARunsJunitHasTheShapeCiReportersRead) {
   for (std::sregex_iterator it(xml.begin(), xml.end(), times), end; it != end; ++it, ++n)
     EXPECT_TRUE(std::regex_match((*it)[1].str(), std::regex("[0-9]+\\.[0-9]{3}"))) << (*it)[1];
   EXPECT_EQ(n, 1 + 2 + 4);  // root, two suites, four cases
-  const std::string root = xml.substr(xml.find("<testsuites"), xml.find('>', xml.find("<testsuites")) - xml.find("<testsuites"));
+  const std::string root =
+      xml.substr(xml.find("<testsuites"), xml.find('>', xml.find("<testsuites")) - xml.find("<testsuites"));
   EXPECT_EQ(root.find("skipped"), std::string::npos) << root;
   EXPECT_NE(xml.find("<testcase classname=\"mixed\" name=\"wrong [cpu]\""), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<failure type=\"unexpected\" message=\"healthy (expected diverged)\">"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<failure type=\"unexpected\" message=\"healthy (expected diverged)\">"), std::string::npos)
+      << xml;
   // The unpinned cell ran: it passes, named by a property of its suite (as Surefire's schema has them).
   EXPECT_EQ(xml.find("<skipped "), std::string::npos) << xml;
   EXPECT_NE(xml.find("<property name=\"unpinned\" value=\"unpinned [cpu]: healthy\"/>"), std::string::npos) << xml;
 
   if (access("/usr/bin/xmllint", X_OK) != 0) GTEST_SKIP() << "xmllint not installed: the schema check is skipped";
   write(tmp / "junit.xsd", kJunitSchema);
-  const HostResult lint = run_shell("xmllint --noout --schema '" + tmp / "junit.xsd" + "' '" + tmp / "run/junit.xml" + "'");
+  const HostResult lint =
+      run_shell("xmllint --noout --schema '" + tmp / "junit.xsd" + "' '" + tmp / "run/junit.xml" + "'");
   EXPECT_EQ(lint.code, 0) << lint.err;
   // The schema check can fail: a root with "skipped" is refused.
   std::string bad = xml;
   bad.replace(bad.find("<testsuites "), 12, "<testsuites skipped=\"1\" ");
   write(tmp / "bad.xml", bad);
-  const HostResult lint_bad = run_shell("xmllint --noout --schema '" + tmp / "junit.xsd" + "' '" + tmp / "bad.xml" + "'");
+  const HostResult lint_bad =
+      run_shell("xmllint --noout --schema '" + tmp / "junit.xsd" + "' '" + tmp / "bad.xml" + "'");
   EXPECT_NE(lint_bad.code, 0);
   EXPECT_NE(lint_bad.err.find("skipped"), std::string::npos) << lint_bad.err;
 }
@@ -554,8 +565,10 @@ void write_cells_project(TempDir& tmp, const std::string& extra) {
   fs::create_directory(tmp / "project");
   write(tmp / "project/CMakeLists.txt",
         "cmake_minimum_required(VERSION 3.18)\nproject(cells NONE)\nenable_testing()\n"
-        "include(" TRAINWRECK_SOURCE_DIR "/cmake/ctest_cells.cmake)\n"
-        "trainwreck_add_cell_tests(" HARNESS_HOST " SELFTEST EXTRA_ARGS --timeout 20)\n" + extra);
+        "include(" TRAINWRECK_SOURCE_DIR
+        "/cmake/ctest_cells.cmake)\n"
+        "trainwreck_add_cell_tests(" HARNESS_HOST " SELFTEST EXTRA_ARGS --timeout 20)\n" +
+            extra);
 }
 
 // cmake/ctest_cells.cmake in a throwaway project: every self-test cell becomes a CTest test with
@@ -565,7 +578,8 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
   const std::string &cmake = tools.cmake, &ctest = tools.ctest;
   if (cmake.empty() || ctest.empty()) GTEST_SKIP() << "no CMakeCache.txt next to the harness host";
   TempDir tmp;
-  write_cells_project(tmp, "trainwreck_set_test_labels(LABELS matrix cpu browser TESTS cell:selftest_ok/none/cpu No.SuchTest)\n");
+  write_cells_project(
+      tmp, "trainwreck_set_test_labels(LABELS matrix cpu browser TESTS cell:selftest_ok/none/cpu No.SuchTest)\n");
   auto sh = run_shell;
   const HostResult configure =
       sh("'" + cmake + "' -S '" + tmp / "project" + "' -B '" + tmp / "build" + "' >/dev/null && echo configured");
@@ -589,14 +603,13 @@ TEST(CtestCells, EveryCellIsATestWithLabels) {
   // (CudaAskedWithoutAGpu.* runs it).
   EXPECT_EQ(test_names("-L cuda"), std::vector<std::string>{"cell:cuda-no-gpu"});
   EXPECT_EQ(test_names("-L browser"), std::vector<std::string>{"cell:selftest_ok/none/cpu"});
-  const std::vector<std::string> forced =
-      [&] {
-        std::vector<std::string> names;
-        std::istringstream in(sh("cd '" + tmp / "build" + "' && TRAINWRECK_CTEST_DEVICES=cuda '" + ctest + "' -N").out);
-        for (std::string line; std::getline(in, line);)
-          if (line.find("cell:") != std::string::npos) names.push_back(line);
-        return names;
-      }();
+  const std::vector<std::string> forced = [&] {
+    std::vector<std::string> names;
+    std::istringstream in(sh("cd '" + tmp / "build" + "' && TRAINWRECK_CTEST_DEVICES=cuda '" + ctest + "' -N").out);
+    for (std::string line; std::getline(in, line);)
+      if (line.find("cell:") != std::string::npos) names.push_back(line);
+    return names;
+  }();
   // The self-test scenarios have no CUDA cells at all; forced CUDA without a GPU is the sentinel.
   ASSERT_EQ(forced.size(), 1u);
   EXPECT_NE(forced[0].find("cell:cuda-no-gpu"), std::string::npos) << forced[0];
@@ -691,8 +704,7 @@ TEST(CliRepeat, DeterministicCellsAreIdenticalAcrossRepeats) {
 TEST(CliSeeds, EverySeedRunsEveryCellAndDisagreementIsAFailure) {
   TempDir tmp;
   const std::string out = tmp / "run";
-  const HostResult r =
-      run_host("selftest --jobs 2 --seeds 2 --seed 100 " + kQuickCells + " --out '" + out + "'");
+  const HostResult r = run_host("selftest --jobs 2 --seeds 2 --seed 100 " + kQuickCells + " --out '" + out + "'");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("seeds: 2 per cell (100 to 101); 0 cell(s) whose seeds disagree (seed-dependent)"),
             std::string::npos)
@@ -738,10 +750,8 @@ TEST(CliSeeds, EverySeedRunsEveryCellAndDisagreementIsAFailure) {
   for (const auto& c : m2["cells"])
     if (c["id"] == "selftest_ok/none/cpu") EXPECT_EQ(c["verdict"], "seed-dependent");
   EXPECT_NE(slurp(out + "/junit.xml").find("<failure type=\"seed-dependent\""), std::string::npos);
-  EXPECT_NE(slurp(out + "/matrix.md").find("| **healthy 1/2, stalled 1/2** ✗ seed-dependent |"),
-            std::string::npos);
-  EXPECT_NE(run_host("report '" + out + "' --format csv").out.find(",\"healthy 1/2, stalled 1/2\""),
-            std::string::npos);
+  EXPECT_NE(slurp(out + "/matrix.md").find("| **healthy 1/2, stalled 1/2** ✗ seed-dependent |"), std::string::npos);
+  EXPECT_NE(run_host("report '" + out + "' --format csv").out.find(",\"healthy 1/2, stalled 1/2\""), std::string::npos);
 
   // The same seeds before and after: compared seed by seed.
   const HostResult d = run_host("diff '" + before + "' '" + out + "'");
@@ -756,19 +766,16 @@ TEST(CliSeeds, EverySeedRunsEveryCellAndDisagreementIsAFailure) {
               R"(", "devices": ["cpu"], "mitigations": [{"name": "none"}]})");
   const HostResult pin = run_host("pin '" + out + "' --scenarios '" + tmp / "scenarios" + "'");
   EXPECT_EQ(pin.code, tw::kExitUnexpected) << pin.err;
-  EXPECT_NE(
-      pin.err.find("1 cell(s) not pinned: their seeds disagree (seed-dependent)\n  selftest_ok/none/cpu\n"),
-      std::string::npos)
+  EXPECT_NE(pin.err.find("1 cell(s) not pinned: their seeds disagree (seed-dependent)\n  selftest_ok/none/cpu\n"),
+            std::string::npos)
       << pin.err;
   EXPECT_NE(pin.out.find("selftest_diverge/none/cpu: (unpinned) -> diverged"), std::string::npos) << pin.out;
   EXPECT_FALSE(read_json(tmp / "scenarios/selftest_ok.json")["mitigations"][0].contains("expect"));
-  EXPECT_EQ(read_json(tmp / "scenarios/selftest_diverge.json")["mitigations"][0]["expect"]["cpu"],
-            "diverged");
+  EXPECT_EQ(read_json(tmp / "scenarios/selftest_diverge.json")["mitigations"][0]["expect"]["cpu"], "diverged");
 
-  for (const std::string& bad : {"selftest --seeds 2 --repeat 2 --out '" + tmp / "x" + "'",
-                                 "selftest --seeds 0 --out '" + tmp / "x" + "'",
-                                 "selftest --seeds 101 --out '" + tmp / "x" + "'",
-                                 "run --resume '" + out + "' --seeds 3"}) {
+  for (const std::string& bad :
+       {"selftest --seeds 2 --repeat 2 --out '" + tmp / "x" + "'", "selftest --seeds 0 --out '" + tmp / "x" + "'",
+        "selftest --seeds 101 --out '" + tmp / "x" + "'", "run --resume '" + out + "' --seeds 3"}) {
     const HostResult b = run_host(bad);
     EXPECT_EQ(b.code, tw::kExitBadInput) << bad << "\n" << b.err;
     EXPECT_NE(b.err.find("--seeds"), std::string::npos) << b.err;
@@ -897,9 +904,9 @@ TEST(CliUnwritable, FileSizeLimitExitsFourWithoutAMatrix) {
   TempDir tmp;
   const std::string dir = tmp / "run";
   // 64 blocks of 512 bytes (POSIX sh): the small results fit, the flood cell's log does not.
-  const HostResult r = run_host("selftest --quiet --jobs 1 --filter 'selftest_ok/*' --filter 'selftest_flood_output/*' --out '" +
-                                    dir + "'",
-                                "ulimit -f 64 && ");
+  const HostResult r = run_host(
+      "selftest --quiet --jobs 1 --filter 'selftest_ok/*' --filter 'selftest_flood_output/*' --out '" + dir + "'",
+      "ulimit -f 64 && ");
   EXPECT_EQ(r.code, tw::kExitResultsLost) << r.err;
   EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::exists(dir + "/cells/selftest_ok.none.cpu.result.json"));

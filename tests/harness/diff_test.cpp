@@ -1,5 +1,6 @@
-#include <gtest/gtest.h>
+#include "harness/diff.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -9,7 +10,6 @@
 #include <vector>
 
 #include "harness/context.h"
-#include "harness/diff.h"
 #include "harness/errors.h"
 #include "harness/merge.h"
 #include "harness/progress.h"
@@ -79,20 +79,20 @@ TEST(DiffMatrices, ContextDifferencesInTheOrderAnUpgradeCaresAbout) {
 }
 
 TEST(DiffMatrices, OutcomeAndKeyEvidenceChanges) {
-  const json a = matrix(context("1", "c"),
-                        {cell("lr/none/cpu", "diverged", {{"symptom_step", 3}}),
-                         cell("lr/guard/cpu", "detected", {{"detected_step", 4}, {"symptom_step", 3}}),
-                         cell("lr/adam/cpu", "healthy", {{"final_loss", 0.100}, {"peak_mem_bytes", 1000.0}}),
-                         cell("lr/clip/cpu", "healthy", {{"final_loss", 0.100}, {"peak_mem_bytes", 1000.0}}),
-                         cell("lr/sgd/cpu", "healthy", {{"final_loss", 0.100}})});
-  const json b = matrix(context("1", "c"),
-                        {cell("lr/none/cpu", "healthy", {{"reached_step", 40}}),
-                         cell("lr/guard/cpu", "detected", {{"detected_step", 5}, {"symptom_step", 3}}),
-                         // within 1 % and 10 %: the same
-                         cell("lr/adam/cpu", "healthy", {{"final_loss", 0.1005}, {"peak_mem_bytes", 1090.0}}),
-                         // beyond both tolerances
-                         cell("lr/clip/cpu", "healthy", {{"final_loss", 0.120}, {"peak_mem_bytes", 2000.0}}),
-                         cell("lr/sgd/cpu", "healthy", {{"final_loss", "nan"}})});
+  const json a =
+      matrix(context("1", "c"), {cell("lr/none/cpu", "diverged", {{"symptom_step", 3}}),
+                                 cell("lr/guard/cpu", "detected", {{"detected_step", 4}, {"symptom_step", 3}}),
+                                 cell("lr/adam/cpu", "healthy", {{"final_loss", 0.100}, {"peak_mem_bytes", 1000.0}}),
+                                 cell("lr/clip/cpu", "healthy", {{"final_loss", 0.100}, {"peak_mem_bytes", 1000.0}}),
+                                 cell("lr/sgd/cpu", "healthy", {{"final_loss", 0.100}})});
+  const json b =
+      matrix(context("1", "c"), {cell("lr/none/cpu", "healthy", {{"reached_step", 40}}),
+                                 cell("lr/guard/cpu", "detected", {{"detected_step", 5}, {"symptom_step", 3}}),
+                                 // within 1 % and 10 %: the same
+                                 cell("lr/adam/cpu", "healthy", {{"final_loss", 0.1005}, {"peak_mem_bytes", 1090.0}}),
+                                 // beyond both tolerances
+                                 cell("lr/clip/cpu", "healthy", {{"final_loss", 0.120}, {"peak_mem_bytes", 2000.0}}),
+                                 cell("lr/sgd/cpu", "healthy", {{"final_loss", "nan"}})});
   const json d = tw::diff_matrices(a, b, {});
   EXPECT_TRUE(tw::outcomes_changed(d));
   EXPECT_EQ(d["summary"]["outcome_changed"], 1);
@@ -167,10 +167,9 @@ TEST(DiffMatrices, RunsWithTheSameSeedsCompareSeedBySeed) {
   EXPECT_EQ(c["a_summary"], "diverged (3/3 seeds)");
   EXPECT_EQ(c["b_summary"], "diverged 2/3, stalled 1/3");
   const std::string text = tw::render_diff_text(d, false);
-  EXPECT_NE(
-      text.find("lr/none/cpu: outcome diverged (3/3 seeds) -> diverged 2/3, stalled 1/3; outcome per seed "
-                "diverged, diverged, diverged -> diverged, diverged, stalled (changed on seed(s) 3)"),
-      std::string::npos)
+  EXPECT_NE(text.find("lr/none/cpu: outcome diverged (3/3 seeds) -> diverged 2/3, stalled 1/3; outcome per seed "
+                      "diverged, diverged, diverged -> diverged, diverged, stalled (changed on seed(s) 3)"),
+            std::string::npos)
       << text;
 }
 
@@ -195,19 +194,18 @@ TEST(DiffMatrices, DifferentSeedsAreAContextDifferenceAndOnlyMainRecordsCompare)
 
 TEST(AggregateSeeds, OutcomesCountsAndKeyEvidenceOfEachSeed) {
   const std::string long_message(300, 'x');
-  const json r1 = {
+  const json r1 = {{"outcome", "diverged"},
+                   {"evidence", {{"symptom_step", 16}, {"final_loss", "nan"}, {"wall_seconds", 2.0}, {"steps", 16}}}};
+  const json r2 = {
       {"outcome", "diverged"},
-      {"evidence", {{"symptom_step", 16}, {"final_loss", "nan"}, {"wall_seconds", 2.0}, {"steps", 16}}}};
-  const json r2 = {{"outcome", "diverged"},
-                   {"evidence", {{"symptom_step", 18}, {"peak_mem_bytes", 1e6}, {"median_step_ms", 12.5}, {"p90_step_ms", 20.0}}}};
+      {"evidence", {{"symptom_step", 18}, {"peak_mem_bytes", 1e6}, {"median_step_ms", 12.5}, {"p90_step_ms", 20.0}}}};
   const json r3 = {{"outcome", "error"}, {"evidence", {{"message", long_message}, {"final_eval_loss", 0.5}}}};
   const json s = tw::aggregate_seeds({7, 8, 9}, {r1, r2, r3});
   EXPECT_EQ(s["values"], json({7, 8, 9}));
   EXPECT_EQ(s["outcomes"], json({"diverged", "diverged", "error"}));
   EXPECT_EQ(s["counts"], json({{"diverged", 2}, {"error", 1}}));
   ASSERT_EQ(s["evidence"].size(), 3u);
-  EXPECT_EQ(s["evidence"][0],
-            json({{"symptom_step", 16}, {"final_loss", "nan"}, {"steps", 16}}));  // no timings
+  EXPECT_EQ(s["evidence"][0], json({{"symptom_step", 16}, {"final_loss", "nan"}, {"steps", 16}}));  // no timings
   // A fault's own step timer (median_step_ms) is a step time diff can use per seed.
   EXPECT_EQ(s["evidence"][1], json({{"symptom_step", 18}, {"peak_mem_bytes", 1e6}, {"median_step_ms", 12.5}}));
   EXPECT_EQ(s["evidence"][2]["final_eval_loss"], 0.5);
@@ -268,17 +266,17 @@ tw::ShardResult shard(int index, int count, const std::vector<std::pair<std::str
     c["plan_index"] = plan_index;
     cj.push_back(c);
   }
-  s.matrix = matrix({{"seed", seed}, {"devices", {"cpu"}}, {"shard", std::to_string(index + 1) + "/" + std::to_string(count)}},
-                    cj);
+  s.matrix = matrix(
+      {{"seed", seed}, {"devices", {"cpu"}}, {"shard", std::to_string(index + 1) + "/" + std::to_string(count)}}, cj);
   s.settings = {{"scenarios", {"scenarios"}}, {"filters", json::array()}, {"device", "cpu"}, {"timeout", 0},
-                {"shard_index", index},       {"shard_count", count},      {"seed", seed},     {"selftest", false}};
+                {"shard_index", index},       {"shard_count", count},     {"seed", seed},    {"selftest", false}};
   return s;
 }
 
 TEST(MergeShards, JoinsInPlanOrderAndRecordsWhereFrom) {
-  const json m = tw::merge_shards({shard(1, 3, {{"b/none/cpu", 1}, {"d/none/cpu", 3}}),
-                                   shard(0, 3, {{"a/none/cpu", 0}, {"e/none/cpu", 4}}),
-                                   shard(2, 3, {{"c/none/cpu", 2}})});
+  const json m =
+      tw::merge_shards({shard(1, 3, {{"b/none/cpu", 1}, {"d/none/cpu", 3}}),
+                        shard(0, 3, {{"a/none/cpu", 0}, {"e/none/cpu", 4}}), shard(2, 3, {{"c/none/cpu", 2}})});
   std::vector<std::string> ids;
   for (const auto& c : m["cells"]) ids.push_back(c["id"]);
   EXPECT_EQ(ids, (std::vector<std::string>{"a/none/cpu", "b/none/cpu", "c/none/cpu", "d/none/cpu", "e/none/cpu"}));
@@ -330,8 +328,10 @@ TEST(MergeShards, RefusesWhatIsNotOneRun) {
 }
 
 TEST(CompareRepeats, IdenticalRunsAndWhatMayDiffer) {
-  const json r1 = {{"outcome", "healthy"}, {"evidence", {{"final_loss", 0.1}, {"wall_seconds", 1.0}, {"grandchild_pid", 10}}}};
-  const json r2 = {{"outcome", "healthy"}, {"evidence", {{"final_loss", 0.1}, {"wall_seconds", 2.0}, {"grandchild_pid", 11}}}};
+  const json r1 = {{"outcome", "healthy"},
+                   {"evidence", {{"final_loss", 0.1}, {"wall_seconds", 1.0}, {"grandchild_pid", 10}}}};
+  const json r2 = {{"outcome", "healthy"},
+                   {"evidence", {{"final_loss", 0.1}, {"wall_seconds", 2.0}, {"grandchild_pid", 11}}}};
   const std::vector<json> loss = {1.0, 0.5, 0.1};
   const json same = tw::compare_repeats({r1, r2}, {loss, loss});
   EXPECT_EQ(same["runs"], 2);
@@ -519,7 +519,8 @@ TEST(DiffTiers, EverySeedsCurveIsComparedWhenBothRunsHadTheSameSeeds) {
   moved[2] = 0.7;
   json ctx = host_context();
   ctx["seeds"] = {1, 2, 3};
-  const json d = tw::diff_matrices(matrix(ctx, json::array({seeded_cell(kLoss)})), matrix(ctx, json::array({seeded_cell(moved)})), {});
+  const json d = tw::diff_matrices(matrix(ctx, json::array({seeded_cell(kLoss)})),
+                                   matrix(ctx, json::array({seeded_cell(moved)})), {});
   const json& n = (*per_cell(d, "s/none/cpu"))["numerics"];
   ASSERT_EQ(n["seeds"].size(), 3u) << n.dump(1);
   EXPECT_EQ(n["seeds"][0]["tier"], "identical");
@@ -533,7 +534,8 @@ TEST(DiffTiers, EverySeedsCurveIsComparedWhenBothRunsHadTheSameSeeds) {
   // Another main seed: the curves are not comparable (and not "drifted").
   json other = matrix(host_context(), json::array({trained("s/none/cpu", curve(kLoss))}));
   other["context"]["seed"] = 2;
-  const json d2 = tw::diff_matrices(matrix(host_context(), json::array({trained("s/none/cpu", curve(moved))})), other, {});
+  const json d2 =
+      tw::diff_matrices(matrix(host_context(), json::array({trained("s/none/cpu", curve(moved))})), other, {});
   EXPECT_EQ((*per_cell(d2, "s/none/cpu"))["numerics"]["tier"], "not comparable");
   EXPECT_EQ(d2["summary"]["numerics"]["not_comparable"], 1);
 }
@@ -599,8 +601,8 @@ TEST(DiffTiers, AChangeOfTheStepsRunAloneNamesItsCell) {
   EXPECT_EQ(tw::diff_failures(d2, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
   ASSERT_EQ(d2["cells"].size(), 1u) << d2.dump(1);
   EXPECT_EQ(d2["cells"][0]["changes"][0]["field"], "seed_steps");
-  EXPECT_NE(tw::render_diff_text(d2, false)
-                .find("s/adam/cpu: steps run per seed 300, 300, 300 -> 300, 300, 280 (changed on seed(s) 3)"),
+  EXPECT_NE(tw::render_diff_text(d2, false).find(
+                "s/adam/cpu: steps run per seed 300, 300, 300 -> 300, 300, 280 (changed on seed(s) 3)"),
             std::string::npos)
       << tw::render_diff_text(d2, false);
 }
@@ -613,12 +615,14 @@ json timed(const std::string& id, double step_ms, int steps = 100, const char* h
 }
 
 TEST(DiffTiers, SpeedAgainstTheThresholdAlone) {
-  const json a = matrix(host_context(), json::array({timed("slow/x/cpu", 10), timed("fast/x/cpu", 10), timed("same/x/cpu", 10),
-                                         timed("tiny/x/cpu", 0.1), cell("none/x/cpu", "healthy"),
-                                         timed("mean/x/cpu", 10, 100, "train_seconds")}));
-  const json b = matrix(host_context(), json::array({timed("slow/x/cpu", 12), timed("fast/x/cpu", 8), timed("same/x/cpu", 10.5),
-                                         timed("tiny/x/cpu", 0.3), cell("none/x/cpu", "healthy"),
-                                         timed("mean/x/cpu", 11, 100, "train_seconds")}));
+  const json a = matrix(
+      host_context(),
+      json::array({timed("slow/x/cpu", 10), timed("fast/x/cpu", 10), timed("same/x/cpu", 10), timed("tiny/x/cpu", 0.1),
+                   cell("none/x/cpu", "healthy"), timed("mean/x/cpu", 10, 100, "train_seconds")}));
+  const json b = matrix(
+      host_context(),
+      json::array({timed("slow/x/cpu", 12), timed("fast/x/cpu", 8), timed("same/x/cpu", 10.5), timed("tiny/x/cpu", 0.3),
+                   cell("none/x/cpu", "healthy"), timed("mean/x/cpu", 11, 100, "train_seconds")}));
   const json d = tw::diff_matrices(a, b, {});
   auto speed = [&](const std::string& id) { return (*per_cell(d, id))["speed"]; };
   EXPECT_EQ(speed("slow/x/cpu")["verdict"], "slower") << speed("slow/x/cpu").dump();
@@ -693,7 +697,8 @@ TEST(DiffTiers, TheMedianStepTimeOverSeeds) {
     json c = seeded("s/x/cpu", {"healthy", "healthy", "healthy"});
     c["evidence"] = {{"steps", 100}, {"step_seconds_median", ms[0] / 1000}, {"train_seconds", ms[0] / 10}};
     c["seeds"]["evidence"] = json::array();
-    for (double m : ms) c["seeds"]["evidence"].push_back({{"steps", 100}, {"step_seconds_median", m / 1000}, {"train_seconds", m / 10}});
+    for (double m : ms)
+      c["seeds"]["evidence"].push_back({{"steps", 100}, {"step_seconds_median", m / 1000}, {"train_seconds", m / 10}});
     return c;
   };
   // The first seed alone looks 50 % slower; the median over seeds moved by 1 %.
@@ -705,18 +710,20 @@ TEST(DiffTiers, TheMedianStepTimeOverSeeds) {
 }
 
 TEST(DiffTiers, EveryMemoryFieldWithItsOwnBand) {
-  const json ea = {{"peak_mem_bytes", 100e6}, {"peak_alloc_bytes", 100e6}, {"peak_reserved_bytes", 200e6},
-                   {"mem_growth_bytes_per_step", 0.0}, {"mem_growth_bytes", 0.0}, {"cuda_peak_workspace_bytes", 1e6}};
+  const json ea = {{"peak_mem_bytes", 100e6},          {"peak_alloc_bytes", 100e6}, {"peak_reserved_bytes", 200e6},
+                   {"mem_growth_bytes_per_step", 0.0}, {"mem_growth_bytes", 0.0},   {"cuda_peak_workspace_bytes", 1e6}};
   json eb = ea;
-  eb["peak_alloc_bytes"] = 120e6;            // +20 %: grew
-  eb["peak_reserved_bytes"] = 210e6;         // +5 %: the same
-  eb["mem_growth_bytes_per_step"] = 512.0;   // under the 1 KiB/step floor: the same
-  eb["cuda_peak_workspace_bytes"] = 0.5e6;   // an unknown peak field: shrank
+  eb["peak_alloc_bytes"] = 120e6;           // +20 %: grew
+  eb["peak_reserved_bytes"] = 210e6;        // +5 %: the same
+  eb["mem_growth_bytes_per_step"] = 512.0;  // under the 1 KiB/step floor: the same
+  eb["cuda_peak_workspace_bytes"] = 0.5e6;  // an unknown peak field: shrank
   json leak_a = {{"mem_growth_bytes_per_step", 2048.0}}, leak_b = {{"mem_growth_bytes_per_step", 8192.0}};
   const json a = matrix(host_context(), json::array({cell("m/x/cpu", "healthy", ea), cell("leak/x/cpu", "leak", leak_a),
-                                         cell("new/x/cpu", "healthy", {{"peak_mem_bytes", 1e6}})}));
-  const json b = matrix(host_context(), json::array({cell("m/x/cpu", "healthy", eb), cell("leak/x/cpu", "leak", leak_b),
-                                         cell("new/x/cpu", "healthy", {{"peak_mem_bytes", 1e6}, {"peak_reserved_bytes", 4e6}})}));
+                                                     cell("new/x/cpu", "healthy", {{"peak_mem_bytes", 1e6}})}));
+  const json b =
+      matrix(host_context(),
+             json::array({cell("m/x/cpu", "healthy", eb), cell("leak/x/cpu", "leak", leak_b),
+                          cell("new/x/cpu", "healthy", {{"peak_mem_bytes", 1e6}, {"peak_reserved_bytes", 4e6}})}));
   const json d = tw::diff_matrices(a, b, {});
   std::map<std::string, std::string> verdict;
   for (const auto& f : (*per_cell(d, "m/x/cpu"))["memory"]["fields"])
@@ -741,9 +748,7 @@ TEST(DiffTiers, EveryMemoryFieldWithItsOwnBand) {
   EXPECT_NE(text.find("m/x/cpu: peak allocated 95.37 MiB -> 114.4 MiB (+20%; band 10%); cuda_peak_workspace_bytes"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("leak/x/cpu: growth per step 2 KiB -> 8 KiB (+300%; band 10%)"),
-            std::string::npos)
-      << text;
+  EXPECT_NE(text.find("leak/x/cpu: growth per step 2 KiB -> 8 KiB (+300%; band 10%)"), std::string::npos) << text;
   EXPECT_NE(text.find("memory        peak memory 0 grew, 0 shrank of 2; peak allocated 1 grew, 0 shrank of 1"),
             std::string::npos)
       << text;
@@ -767,9 +772,9 @@ TEST(DiffTiers, TheMemoryBandIsAgainstAsValueLikeTheChangeItPrints) {
   auto verdict = [](double a, double b, double tolerance) {
     tw::DiffOptions o;
     o.memory_tolerance = tolerance;
-    const json d = tw::diff_matrices(matrix(host_context(), json::array({cell("m/x/cpu", "healthy", {{"peak_mem_bytes", a}})})),
-                                     matrix(host_context(), json::array({cell("m/x/cpu", "healthy", {{"peak_mem_bytes", b}})})),
-                                     o);
+    const json d = tw::diff_matrices(
+        matrix(host_context(), json::array({cell("m/x/cpu", "healthy", {{"peak_mem_bytes", a}})})),
+        matrix(host_context(), json::array({cell("m/x/cpu", "healthy", {{"peak_mem_bytes", b}})})), o);
     return (*per_cell(d, "m/x/cpu"))["memory"]["fields"][0]["verdict"].get<std::string>();
   };
   // 100 -> 111 MB prints +11 %: beyond a 10 % band (11 MB is within 10 % of 111 MB, not of 100 MB).
@@ -980,7 +985,8 @@ TEST(CpuInfo, ModelFamilyAndTheFlagsThatMatterForNumerics) {
   EXPECT_EQ(c["cpu_family"], 6);
   EXPECT_EQ(c["cpu_model"], 143);
   EXPECT_EQ(c["cpu_stepping"], 8);
-  EXPECT_EQ(c["cpu_flags"], json({"sse4_1", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}));
+  EXPECT_EQ(c["cpu_flags"],
+            json({"sse4_1", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}));
   EXPECT_EQ(c["cpu_flags_count"], 13);
   ASSERT_TRUE(c["cpu_flags_hash"].is_string());
   EXPECT_EQ(c["cpu_flags_hash"].get<std::string>().size(), 12u);
@@ -1019,13 +1025,19 @@ TEST(CliDiff, NoiseRunFailOnAndTheJsonOfEveryTier) {
     c["evidence"]["peak_mem_bytes"] = bytes;
     return c;
   };
-  const json a = matrix(host_context(), json::array({timed("t/x/cpu", 10), with_memory(trained("c/x/cpu", curve(kLoss)), 100e6)}));
-  const json a2 = matrix(host_context(), json::array({timed("t/x/cpu", 13), with_memory(trained("c/x/cpu", curve(kLoss)), 100e6)}));
-  const json b = matrix(host_context(), json::array({timed("t/x/cpu", 12), with_memory(trained("c/x/cpu", curve(kLoss)), 105e6)}));
-  const json b2 = matrix(host_context(), json::array({timed("t/x/cpu", 12), with_memory(trained("c/x/cpu", curve(kLoss)), 150e6)}));
+  const json a =
+      matrix(host_context(), json::array({timed("t/x/cpu", 10), with_memory(trained("c/x/cpu", curve(kLoss)), 100e6)}));
+  const json a2 =
+      matrix(host_context(), json::array({timed("t/x/cpu", 13), with_memory(trained("c/x/cpu", curve(kLoss)), 100e6)}));
+  const json b =
+      matrix(host_context(), json::array({timed("t/x/cpu", 12), with_memory(trained("c/x/cpu", curve(kLoss)), 105e6)}));
+  const json b2 =
+      matrix(host_context(), json::array({timed("t/x/cpu", 12), with_memory(trained("c/x/cpu", curve(kLoss)), 150e6)}));
   const std::string pa = tmp.write("a.json", a.dump()), pa2 = tmp.write("a2.json", a2.dump()),
                     pb = tmp.write("b.json", b.dump()), pb2 = tmp.write("b2.json", b2.dump());
-  const auto diff = [&](const std::string& flags) { return tw_test::run_host("diff '" + pa + "' '" + pb + "' " + flags); };
+  const auto diff = [&](const std::string& flags) {
+    return tw_test::run_host("diff '" + pa + "' '" + pb + "' " + flags);
+  };
   EXPECT_EQ(diff("").code, 0) << "slower, but speed does not fail unless asked";
   const auto slow = diff("--fail-on speed");
   EXPECT_EQ(slow.code, tw::kExitUnexpected) << slow.out;

@@ -54,8 +54,8 @@ TEST(ResultsDirectory, AnEmptyOrNewDirectoryIsClaimedAndARerunReplacesOnlyItsOwn
   TempDir tmp;
   const std::string dir = tmp / "empty";
   fs::create_directories(dir);
-  ShellResult r = run_host("selftest --quiet --jobs 1 --filter 'selftest_ok/*' --filter 'selftest_diverge/*' --out '" +
-                           dir + "'");
+  ShellResult r =
+      run_host("selftest --quiet --jobs 1 --filter 'selftest_ok/*' --filter 'selftest_diverge/*' --out '" + dir + "'");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir + "/" + tw::kResultsMarker));
   EXPECT_TRUE(fs::exists(dir + "/cells/selftest_diverge.none.cpu.result.json"));
@@ -195,11 +195,14 @@ TEST(DuplicateKeys, AreRefusedNamingTheKeyAndItsPath) {
   const std::vector<Case> cases = {
       {R"({"name": "a", "name": "b", "fault": "selftest_ok", "mitigations": [{"name": "none"}]})", "name"},
       {R"({"name": "a", "fault": "selftest_ok", "recipe": {"steps": 10, "steps": 20},
-          "mitigations": [{"name": "none"}]})", "recipe.steps"},
+          "mitigations": [{"name": "none"}]})",
+       "recipe.steps"},
       {R"({"name": "a", "fault": "selftest_ok", "limits": {"memory_mb": 64, "wall_seconds": 5, "memory_mb": 128},
-          "mitigations": [{"name": "none"}]})", "limits.memory_mb"},
+          "mitigations": [{"name": "none"}]})",
+       "limits.memory_mb"},
       {R"({"name": "a", "fault": "selftest_ok", "mitigations": [{"name": "none"},
-          {"name": "none", "label": "x", "expect": {"cpu": "healthy", "cpu": "hang"}}]})", "mitigations[1].expect.cpu"},
+          {"name": "none", "label": "x", "expect": {"cpu": "healthy", "cpu": "hang"}}]})",
+       "mitigations[1].expect.cpu"},
   };
   for (const auto& c : cases) {
     const std::string p = problem(c.text);
@@ -208,7 +211,8 @@ TEST(DuplicateKeys, AreRefusedNamingTheKeyAndItsPath) {
   }
   // The same key in two different objects is fine.
   EXPECT_EQ(problem(R"({"name": "a", "fault": "selftest_ok", "devices": ["cpu"], "mitigations": [
-      {"name": "none", "label": "x"}, {"name": "none", "label": "y"}]})"), "");
+      {"name": "none", "label": "x"}, {"name": "none", "label": "y"}]})"),
+            "");
 }
 
 // --- item 5: every message points at what the user wrote --------------------------------------------
@@ -240,7 +244,8 @@ TEST(Messages, ATopLevelFieldThatBelongsBelowNamesWhereItBelongs) {
 
 TEST(Messages, AShortWallLimitAloneIsAcceptedAndTheHeartbeatFollowsIt) {
   const tw::Scenario s = tw::parse_scenario(R"({"name": "a", "fault": "selftest_ok", "limits": {"wall_seconds": 20},
-      "mitigations": [{"name": "none"}]})", "s.json", small_catalog());
+      "mitigations": [{"name": "none"}]})",
+                                            "s.json", small_catalog());
   EXPECT_EQ(s.limits.wall_seconds, 20);
   EXPECT_EQ(s.limits.heartbeat_seconds, 20);
   // Written by the user, a heartbeat over the wall limit is still theirs to fix.
@@ -300,7 +305,8 @@ TEST(MemoryBudget, ABudgetOverTheMachinesMemoryRunsWithTheMachinesMemory) {
   fs::create_directories(tmp / "s");
   tmp.write("s/huge.json", R"({"name": "huge", "fault": "selftest_ok", "devices": ["cpu"],
       "limits": {"memory_mb": 16777216}, "mitigations": [{"name": "none", "expect": {"cpu": "healthy"}}]})");
-  const ShellResult r = run_host("run --quiet --device cpu --scenarios '" + tmp / "s" + "' --out '" + tmp / "out" + "'");
+  const ShellResult r =
+      run_host("run --quiet --device cpu --scenarios '" + tmp / "s" + "' --out '" + tmp / "out" + "'");
   ASSERT_EQ(r.code, 0) << r.err;
   const json cell = read_json(tmp / "out/matrix.json")["cells"][0];
   EXPECT_EQ(cell["evidence"].value("memory_budget_mb", 0LL), machine) << cell.dump();

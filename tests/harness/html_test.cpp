@@ -38,16 +38,19 @@ json sample_matrix() {
   cells.push_back(cell("lr_one", "clip", "cpu", "healthy", "healthy", {{"reached_step", 30}}, converging));
   cells.push_back(cell("deep", "none", "cpu", "stalled", nullptr, {{"final_loss", 0.69}}));
   cells.push_back(cell("lr_one", "none", "cuda", "crash", "diverged", {{"signal", "SIGSEGV"}}));
-  return {{"context", {{"host", {{"cpu", "Test CPU"}, {"compiler", "g++ 13"}}},
-                       {"probe", {{"libtorch", "2.11.0"}, {"gpu_name", "NVIDIA H100"}}},
-                       {"started_at", "2026-01-01T00:00:00Z"}}},
+  return {{"context",
+           {{"host", {{"cpu", "Test CPU"}, {"compiler", "g++ 13"}}},
+            {"probe", {{"libtorch", "2.11.0"}, {"gpu_name", "NVIDIA H100"}}},
+            {"started_at", "2026-01-01T00:00:00Z"}}},
           {"cells", cells}};
 }
 
 TEST(Html, OverviewPerDeviceByArticleRowAndAPanelPerCell) {
   json m = sample_matrix();
-  m["scenarios"] = {{"lr_one", {{"article_row", "hyper-parameters"}, {"description", "SGD at LR 1.0 & a <tanh> net."},
-                                {"fault_summary", "SGD at learning rate 1.0"}}},
+  m["scenarios"] = {{"lr_one",
+                     {{"article_row", "hyper-parameters"},
+                      {"description", "SGD at LR 1.0 & a <tanh> net."},
+                      {"fault_summary", "SGD at learning rate 1.0"}}},
                     {"deep", {{"article_row", "model too complex"}}}};
   const std::string html = tw::render_html(m);
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
@@ -110,7 +113,8 @@ TEST(Html, SelfContained) {
   // The only URL is the SVG namespace name, which is never fetched.
   const std::regex url("(https?:)?//[a-zA-Z0-9.-]+\\.[a-z]{2,}");
   std::string rest = html;
-  for (std::smatch m; std::regex_search(rest, m, url); rest = m.suffix()) EXPECT_EQ(m.str(), "http://www.w3.org") << m.str();
+  for (std::smatch m; std::regex_search(rest, m, url); rest = m.suffix())
+    EXPECT_EQ(m.str(), "http://www.w3.org") << m.str();
   for (const char* external : {" src=", "<link", "@import", "url(", "@font-face"})
     EXPECT_EQ(html.find(external), std::string::npos) << external;
 }
@@ -183,10 +187,12 @@ TEST(Html, AScenarioBlockIsFramedByTheVerdictItsCellsHad) {
   m["cells"][1]["verdict"] = "unexpected";
   const std::string both = tw::render_html(m);
   const std::size_t p = both.find("id=\"s-lr_one-cpu\"");
-  const std::string summary = both.substr(both.rfind("<details", p), both.find("</summary>", p) - both.rfind("<details", p));
+  const std::string summary =
+      both.substr(both.rfind("<details", p), both.find("</summary>", p) - both.rfind("<details", p));
   EXPECT_EQ(summary.rfind("<details class=\"scenario v-unexpected\"", 0), 0u) << summary;
-  EXPECT_NE(summary.find("&#10007; unexpected</span><span class=\"mark v-seed-dependent\">&#10007; seed-dependent</span>"),
-            std::string::npos)
+  EXPECT_NE(
+      summary.find("&#10007; unexpected</span><span class=\"mark v-seed-dependent\">&#10007; seed-dependent</span>"),
+      std::string::npos)
       << summary;
 }
 
@@ -209,8 +215,8 @@ TEST(Html, DiffViewWarnsOfAnotherHostAndCountsEveryTier) {
   EXPECT_NE(view.find("<li>CPU flags: without amx_tile (B lacks them)</li>"), std::string::npos) << view;
   EXPECT_LT(view.find("WARNING"), view.find("outcome(s) changed"));
   // The tier counts, as the text and Markdown diffs have them.
-  for (const char* tier : {"<th>outcomes</th>", "<th>loss curves</th>", "<th>steps</th>", "<th>speed</th>",
-                           "<th>memory</th>"})
+  for (const char* tier :
+       {"<th>outcomes</th>", "<th>loss curves</th>", "<th>steps</th>", "<th>speed</th>", "<th>memory</th>"})
     EXPECT_NE(view.find(tier), std::string::npos) << tier << "\n" << view;
   EXPECT_NE(view.find("2 identical, 0 within tolerance"), std::string::npos) << view;
   // The same host: no warning.
@@ -234,8 +240,7 @@ TEST(Html, StacksAndSeedsAreShownInTheMatrixAndTheOpenedCell) {
       {"values", {7, 8, 9}},
       {"outcomes", {"diverged", "stalled", "diverged"}},
       {"counts", {{"diverged", 2}, {"stalled", 1}}},
-      {"evidence",
-       {{{"symptom_step", 3}}, {{"final_loss", 2.5}, {"message", "<b>"}}, {{"symptom_step", 4}}}}};
+      {"evidence", {{{"symptom_step", 3}}, {{"final_loss", 2.5}, {"message", "<b>"}}, {{"symptom_step", 4}}}}};
   const std::string html = tw::render_html(m);
   // The overview: the label with its key number and seed count, the stack in the chip's title.
   EXPECT_NE(html.find("title=\"lr_one/clip/cpu: healthy@30 (3/3 seeds) (pass); resnet [residual+batchnorm]\">"
@@ -250,8 +255,7 @@ TEST(Html, StacksAndSeedsAreShownInTheMatrixAndTheOpenedCell) {
   EXPECT_NE(html.find("<td>3/3: @30, @31, @29</td>"), std::string::npos) << html;
   EXPECT_NE(html.find("<td>diverged@3, stalled 2.5, diverged@4</td>"), std::string::npos) << html;
   EXPECT_NE(html.find("<span><b>1</b> seed-dependent</span>"), std::string::npos);
-  const std::string first_panel =
-      html.substr(html.find("id=\"c0\""), html.find("id=\"c1\"") - html.find("id=\"c0\""));
+  const std::string first_panel = html.substr(html.find("id=\"c0\""), html.find("id=\"c1\"") - html.find("id=\"c0\""));
   EXPECT_NE(first_panel.find("<h3>Seeds: diverged 2/3, stalled 1/3</h3>"), std::string::npos) << first_panel;
   EXPECT_NE(first_panel.find("<tr><th>seed</th><th>outcome</th><th>symptom_step</th><th>final_loss</th>"
                              "<th>message</th></tr>"),
@@ -261,16 +265,13 @@ TEST(Html, StacksAndSeedsAreShownInTheMatrixAndTheOpenedCell) {
                              "<td>2.5</td><td>&lt;b&gt;</td></tr>"),
             std::string::npos)
       << first_panel;
-  const std::string second_panel =
-      html.substr(html.find("id=\"c1\""), html.find("id=\"c2\"") - html.find("id=\"c1\""));
-  EXPECT_NE(second_panel.find("<th>stack</th><td>residual + batchnorm (applied in this order)</td>"),
-            std::string::npos)
+  const std::string second_panel = html.substr(html.find("id=\"c1\""), html.find("id=\"c2\"") - html.find("id=\"c1\""));
+  EXPECT_NE(second_panel.find("<th>stack</th><td>residual + batchnorm (applied in this order)</td>"), std::string::npos)
       << second_panel;
 }
 
 TEST(SvgChart, LogScaleForCurvesOverDecadesAndGapsAtNonFiniteValues) {
-  const std::string decades =
-      tw::svg_line_chart("loss", json{1, 2, 3}, {{"loss", json{100.0, 1.0, 0.01}}}, {});
+  const std::string decades = tw::svg_line_chart("loss", json{1, 2, 3}, {{"loss", json{100.0, 1.0, 0.01}}}, {});
   EXPECT_NE(decades.find("loss (log scale)"), std::string::npos);
   const std::string linear = tw::svg_line_chart("loss", json{1, 2, 3}, {{"loss", json{3.0, 2.0, 1.0}}}, {});
   EXPECT_EQ(linear.find("log scale"), std::string::npos);
@@ -325,15 +326,18 @@ TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
   if (chromium.empty()) GTEST_SKIP() << "no chromium binary found (apt-get install chromium, or set CHROMIUM)";
   const tw_test::TempDir tmp;
   const std::string& dir = tmp.path();
-  const tw_test::ShellResult run = tw_test::run_host(
-      "selftest --quiet --jobs 2 --out '" + dir + "/run' --filter 'selftest_ok/*' --filter 'selftest_diverge/*'"
-      " --filter 'selftest_leak/*' --filter 'selftest_segfault/*' --filter 'selftest_exception/*' --filter 'selftest_oom/*'");
+  const tw_test::ShellResult run = tw_test::run_host("selftest --quiet --jobs 2 --out '" + dir +
+                                                     "/run' --filter 'selftest_ok/*' --filter 'selftest_diverge/*'"
+                                                     " --filter 'selftest_leak/*' --filter 'selftest_segfault/*' "
+                                                     "--filter 'selftest_exception/*' --filter 'selftest_oom/*'");
   ASSERT_EQ(run.code, 0) << run.err;
   const std::string page = dir + "/run/report.html";
   ASSERT_TRUE(fs::exists(page));
   // Its own profile directory, so that parallel runs and a user's browser do not interfere.
-  const std::string browser = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
-                              "--user-data-dir='" + dir + "/profile' --window-size=1400,1000 ";
+  const std::string browser = "timeout 90 '" + chromium +
+                              "' --headless --no-sandbox --disable-gpu --no-first-run "
+                              "--user-data-dir='" +
+                              dir + "/profile' --window-size=1400,1000 ";
   auto dump = [&](const std::string& url, const std::string& out) {
     EXPECT_EQ(shell(browser + "--dump-dom '" + url + "' >'" + out + "' 2>'" + dir + "/err'"), 0) << slurp(dir + "/err");
     return slurp(out);
@@ -344,7 +348,7 @@ TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
   EXPECT_NE(dom.find("<table class=\"overview\" data-device=\"cpu\">"), std::string::npos);
   EXPECT_NE(dom.find("<button id=\"toggle-all\" type=\"button\">"), std::string::npos);  // unhidden by the script
   EXPECT_EQ(count(dom, "<svg "), count(slurp(page), "<svg "));
-  EXPECT_EQ(count(dom, "class=\"figure\""), 6u);  // a figure per scenario
+  EXPECT_EQ(count(dom, "class=\"figure\""), 6u);              // a figure per scenario
   EXPECT_EQ(root_attribute(dom, "data-figures-drawn"), "0");  // every scenario closed: nothing laid out
   const std::string width = root_attribute(dom, "data-page-width");
   ASSERT_FALSE(width.empty());
@@ -359,10 +363,13 @@ TEST(HtmlBrowser, SelftestReportRendersInHeadlessChromium) {
 
   // The opened scenario in a window as tall as the page: headless Chromium paints nothing in a
   // screenshot of a page its script scrolled.
-  const std::string tall = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
-                           "--user-data-dir='" + dir + "/profile' --window-size=1400,6000 ";
-  for (const auto& [name, command] : {std::pair<std::string, std::string>{"report.png", browser + "'file://" + page + "'"},
-                                      {"report-opened.png", tall + "'file://" + page + "#s-selftest_leak-cpu'"}}) {
+  const std::string tall = "timeout 90 '" + chromium +
+                           "' --headless --no-sandbox --disable-gpu --no-first-run "
+                           "--user-data-dir='" +
+                           dir + "/profile' --window-size=1400,6000 ";
+  for (const auto& [name, command] :
+       {std::pair<std::string, std::string>{"report.png", browser + "'file://" + page + "'"},
+        {"report-opened.png", tall + "'file://" + page + "#s-selftest_leak-cpu'"}}) {
     const std::string png = dir + "/" + name;
     ASSERT_EQ(shell(command.substr(0, command.find("'file://")) + "--screenshot='" + png + "' " +
                     command.substr(command.find("'file://")) + " >/dev/null 2>'" + dir + "/err'"),
@@ -385,12 +392,15 @@ TEST(HtmlBrowser, ReferenceReportFitsTheWindowAndDrawsItsFigures) {
   if (!fs::exists(reference + "/matrix.json")) GTEST_SKIP() << "no committed reference in " << reference;
   const tw_test::TempDir tmp;
   const std::string& dir = tmp.path();
-  const std::string catalog = fs::exists(reference + "/catalog.json") ? " --catalog '" + reference + "/catalog.json'" : "";
+  const std::string catalog =
+      fs::exists(reference + "/catalog.json") ? " --catalog '" + reference + "/catalog.json'" : "";
   const tw_test::ShellResult r =
       tw_test::run_host("report '" + reference + "' --format html --out '" + dir + "/report.html'" + catalog);
   ASSERT_EQ(r.code, 0) << r.err;
-  const std::string browser = "timeout 90 '" + chromium + "' --headless --no-sandbox --disable-gpu --no-first-run "
-                              "--user-data-dir='" + dir + "/profile' --window-size=1400,1000 ";
+  const std::string browser = "timeout 90 '" + chromium +
+                              "' --headless --no-sandbox --disable-gpu --no-first-run "
+                              "--user-data-dir='" +
+                              dir + "/profile' --window-size=1400,1000 ";
   const std::string url = "file://" + dir + "/report.html#s-lr_too_high-cpu";
   ASSERT_EQ(shell(browser + "--dump-dom '" + url + "' >'" + dir + "/dom.html' 2>'" + dir + "/err'"), 0)
       << slurp(dir + "/err");

@@ -23,8 +23,9 @@ struct ListenSocket {
   std::string address;  // "127.0.0.1", "::", ...
   int port = 0;
   bool loopback = false;
-  std::string text() const { return (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
-                                    ":" + std::to_string(port); }
+  std::string text() const {
+    return (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" + std::to_string(port);
+  }
 };
 
 // Socket inodes among the open files of process `pid` ("socket:[12345]" links in /proc/PID/fd).

@@ -1,3 +1,5 @@
+#include "harness/plan.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "harness/errors.h"
-#include "harness/plan.h"
 #include "harness/runner.h"
 
 namespace tw {
@@ -79,8 +80,8 @@ TEST(ParseShard, Good) {
 }
 
 TEST(ParseShard, BadTextNamesTheFlag) {
-  for (const char* bad : {"0/3", "4/3", "a/b", "3", "", "1/0", "/3", "1/", "-1/3", "1/3/5", " 1/3", "1/3 ", "1.0/3",
-                          "9999999/9999999"}) {
+  for (const char* bad :
+       {"0/3", "4/3", "a/b", "3", "", "1/0", "/3", "1/", "-1/3", "1/3/5", " 1/3", "1/3 ", "1.0/3", "9999999/9999999"}) {
     try {
       tw::parse_shard(bad, "--shard");
       ADD_FAILURE() << "accepted '" << bad << "'";
@@ -141,8 +142,7 @@ std::vector<tw::Scenario> plan_scenarios() {
   cpu_only.name = "gloo_sizes";
   cpu_only.fault = "gloo_mismatch";
   cpu_only.devices = {"cpu"};
-  cpu_only.mitigations = {mitigation("none", "none", {{"cpu", tw::Outcome::kCrash}}),
-                          mitigation("amp", "amp")};
+  cpu_only.mitigations = {mitigation("none", "none", {{"cpu", tw::Outcome::kCrash}}), mitigation("amp", "amp")};
   return {lr, two_gpus, cpu_only};
 }
 
@@ -164,10 +164,10 @@ TEST(PlanCells, IdsInDeviceScenarioMitigationOrder) {
   o.caps.gpus = 2;
   o.caps.nccl = o.caps.gloo = true;
   const auto cells = tw::plan_cells(plan_scenarios(), plan_catalog(), o);
-  EXPECT_EQ(ids(cells), (std::vector<std::string>{
-                            "lr_one/none/cpu", "lr_one/clip_1/cpu", "lr_one/clip_100/cpu", "gloo_sizes/none/cpu",
-                            "gloo_sizes/amp/cpu", "lr_one/none/cuda", "lr_one/clip_1/cuda", "lr_one/clip_100/cuda",
-                            "shape_mismatch/none/cuda"}));
+  EXPECT_EQ(ids(cells),
+            (std::vector<std::string>{"lr_one/none/cpu", "lr_one/clip_1/cpu", "lr_one/clip_100/cpu",
+                                      "gloo_sizes/none/cpu", "gloo_sizes/amp/cpu", "lr_one/none/cuda",
+                                      "lr_one/clip_1/cuda", "lr_one/clip_100/cuda", "shape_mismatch/none/cuda"}));
 }
 
 TEST(PlanCells, CellsCarryTheirScenarioAndMitigation) {
@@ -309,8 +309,9 @@ TEST(PlanCells, ShardsDependOnTheCellNotItsPosition) {
   extra.name = "a_new_one";
   scenarios.insert(scenarios.begin(), extra);
   auto after = ids(tw::plan_cells(scenarios, plan_catalog(), o));
-  after.erase(std::remove_if(after.begin(), after.end(), [](const std::string& id) { return id.rfind("a_new_one/", 0) == 0; }),
-              after.end());
+  after.erase(
+      std::remove_if(after.begin(), after.end(), [](const std::string& id) { return id.rfind("a_new_one/", 0) == 0; }),
+      after.end());
   EXPECT_EQ(after, before);
 }
 
@@ -328,8 +329,7 @@ tw::Scenario stack_scenario() {
   clip.params = {{"max_norm", 1.0}};
   clip.stack = {{"gradient_clipping", {{"max_norm", 1.0}}}};
   tw::MitigationEntry stack;
-  stack.stack = {
-      {"gradient_clipping", {{"max_norm", 5}}}, {"ddp", json::object()}, {"amp", {{"dtype", "bf16"}}}};
+  stack.stack = {{"gradient_clipping", {{"max_norm", 5}}}, {"ddp", json::object()}, {"amp", {{"dtype", "bf16"}}}};
   stack.name = tw::stack_name(stack.stack);
   stack.label = "clip_ddp_amp";
   stack.expect["cuda"] = tw::Outcome::kHealthy;
@@ -353,14 +353,14 @@ TEST(PlanStack, RequirementsAndRanksGatherFromEveryMember) {
   o.caps.gpus = 1;
   o.caps.gloo = true;
   const auto cells = tw::plan_cells({stack_scenario()}, stack_catalog(), o);
-  EXPECT_EQ(ids(cells), (std::vector<std::string>{"deep/none/cpu", "deep/gradient_clipping/cpu",
-                                                  "deep/clip_ddp_amp/cpu", "deep/none/cuda",
-                                                  "deep/gradient_clipping/cuda", "deep/clip_ddp_amp/cuda"}));
+  EXPECT_EQ(ids(cells),
+            (std::vector<std::string>{"deep/none/cpu", "deep/gradient_clipping/cpu", "deep/clip_ddp_amp/cpu",
+                                      "deep/none/cuda", "deep/gradient_clipping/cuda", "deep/clip_ddp_amp/cuda"}));
   const auto& cpu = find(cells, "deep/clip_ddp_amp/cpu");
   EXPECT_EQ(cpu.mitigation, "gradient_clipping+ddp+amp");
   EXPECT_EQ(cpu.label, "clip_ddp_amp");
   EXPECT_EQ(cpu.requirements, (std::vector<std::string>{"gloo", "gloo", "cuda"}));  // scenario's, ddp's, amp's
-  EXPECT_EQ(cpu.ranks, 2);  // ddp's
+  EXPECT_EQ(cpu.ranks, 2);                                                          // ddp's
   EXPECT_NE(cpu.unsupported_reason.find("'cuda'"), std::string::npos) << cpu.unsupported_reason;  // amp's
   const auto& cuda = find(cells, "deep/clip_ddp_amp/cuda");
   EXPECT_EQ(cuda.unsupported_reason, "");
@@ -386,10 +386,8 @@ TEST(PlanStack, TheCellReceivesTheStackInApplicationOrder) {
   EXPECT_EQ(single["mitigation_params"], json({{"max_norm", 1.0}}));
   EXPECT_EQ(find(cells, "deep/none/cuda").to_json()["stack"], json::array());
   // An entry built in code with only a name is that mitigation as a stack of one.
-  const json built =
-      find(tw::plan_cells(plan_scenarios(), plan_catalog(), o), "lr_one/clip_1/cuda").to_json();
-  EXPECT_EQ(built["stack"],
-            json::parse(R"([{"name": "gradient_clipping", "params": {"label_was": "clip_1"}}])"));
+  const json built = find(tw::plan_cells(plan_scenarios(), plan_catalog(), o), "lr_one/clip_1/cuda").to_json();
+  EXPECT_EQ(built["stack"], json::parse(R"([{"name": "gradient_clipping", "params": {"label_was": "clip_1"}}])"));
 }
 
 TEST(PlanStack, TheMatrixRecordNamesTheMembersOfAStack) {
@@ -422,8 +420,7 @@ TEST(VerdictForSeeds, PassOnlyWhenEverySeedMeetsTheExpectation) {
   EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kStalled}),
             Verdict::kSeedDependent);
   EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kHealthy}), Verdict::kUnpinned);
-  EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kStalled}),
-            Verdict::kSeedDependent);
+  EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kStalled}), Verdict::kSeedDependent);
   EXPECT_TRUE(tw::is_failure(Verdict::kSeedDependent));
   EXPECT_STREQ(tw::to_string(Verdict::kSeedDependent), "seed-dependent");
   EXPECT_EQ(tw::parse_verdict("seed-dependent"), Verdict::kSeedDependent);

@@ -1,3 +1,5 @@
+#include "harness/report.h"
+
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -7,14 +9,13 @@
 #include <vector>
 
 #include "harness/figures.h"
-#include "harness/report.h"
 #include "harness/text_util.h"
 #include "test_support.h"
 
 namespace {
 using nlohmann::json;
-using tw_test::count;
 using tw_test::cell;
+using tw_test::count;
 
 // Two scenarios x three mitigations on cpu (one cell missing), one scenario on cuda.
 json sample_matrix() {
@@ -37,9 +38,9 @@ std::vector<std::string> lines(const std::string& text) {
 
 TEST(CellSummary, KeyNumberPerOutcome) {
   EXPECT_EQ(tw::cell_summary({{"outcome", "diverged"}, {"evidence", {{"symptom_step", 3}}}}), "diverged@3");
-  EXPECT_EQ(tw::cell_summary({{"outcome", "detected"},
-                              {"evidence", {{"detected_step", 5}, {"detection_latency_steps", 2}}}}),
-            "detected@5 (+2)");
+  EXPECT_EQ(
+      tw::cell_summary({{"outcome", "detected"}, {"evidence", {{"detected_step", 5}, {"detection_latency_steps", 2}}}}),
+      "detected@5 (+2)");
   EXPECT_EQ(tw::cell_summary({{"outcome", "detected"}, {"evidence", {{"detected_step", 5}}}}), "detected@5");
   EXPECT_EQ(tw::cell_summary({{"outcome", "healthy"}, {"evidence", {{"reached_step", 12}}}}), "healthy@12");
   EXPECT_EQ(tw::cell_summary({{"outcome", "stalled"}, {"evidence", {{"final_loss", 0.6931}}}}), "stalled loss 0.6931");
@@ -60,12 +61,8 @@ TEST(CellSummary, MissingEvidenceGivesTheBareOutcome) {
 }
 
 TEST(SummarizeVerdicts, Counts) {
-  EXPECT_EQ(tw::summarize_verdicts(sample_matrix()), json({{"total", 6},
-                                                           {"pass", 3},
-                                                           {"unexpected", 2},
-                                                           {"unpinned", 1},
-                                                           {"flaky", 0},
-                                                           {"seed_dependent", 0}}));
+  EXPECT_EQ(tw::summarize_verdicts(sample_matrix()),
+            json({{"total", 6}, {"pass", 3}, {"unexpected", 2}, {"unpinned", 1}, {"flaky", 0}, {"seed_dependent", 0}}));
   EXPECT_EQ(tw::summarize_verdicts(json::object())["total"], 0);
 }
 
@@ -142,7 +139,7 @@ TEST(Markdown, PipesAndNewlinesDoNotBreakTheTable) {
   ASSERT_EQ(rows[2].size(), 5u) << md;
   EXPECT_EQ(rows[2][0], "`a|b` (fault_of_a|b)");
   EXPECT_EQ(rows[2][1], "crash SIG NEW");
-  EXPECT_EQ(rows[2][2], "`x|y z` @7");  // a lone CR is a line break too
+  EXPECT_EQ(rows[2][2], "`x|y z` @7");                                         // a lone CR is a line break too
   EXPECT_EQ(rows[2][4], "**`p|q r` (stalled loss 0.5)** ✗ expected healthy");  // CR LF: one space
   EXPECT_EQ(tw::md_escape("a|b\r\nc\rd\ne"), "a\\|b c d e");
 }
@@ -244,8 +241,7 @@ TEST(Junit, EscapesMarkupAndControlCharacters) {
   EXPECT_EQ(xml.find('\x01'), std::string::npos);
   EXPECT_EQ(xml.find('\x1f'), std::string::npos);
   EXPECT_EQ(count(xml, "<failure "), 1u);
-  EXPECT_EQ(count(xml, "<property name=\"unpinned\" value=\"none [cpu]: crash a&lt;b &amp; &quot;c&quot;"), 1u)
-      << xml;
+  EXPECT_EQ(count(xml, "<property name=\"unpinned\" value=\"none [cpu]: crash a&lt;b &amp; &quot;c&quot;"), 1u) << xml;
 }
 
 TEST(Junit, OnlyACellThatDidNotRunIsSkipped) {
@@ -319,17 +315,58 @@ TEST(Csv, HeaderAndOneLinePerCellWithItsIdAndExactNumbers) {
   m["scenarios"] = {{"lr_one", {{"article_row", "hyper-parameters"}}}};
   const auto rows = parse_csv(tw::render_csv(m));
   ASSERT_EQ(rows.size(), 7u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"id", "scenario", "fault", "mitigation", "device", "outcome", "expected",
-                                               "verdict", "summary", "symptom_step", "detected_step", "reached_step",
-                                               "final_loss", "final_eval_loss", "peak_mem_bytes",
-                                               "mem_growth_bytes_per_step", "wall_seconds", "stack", "seeds",
-                                               "article_row", "train_seconds", "step_seconds_median",
-                                               "peak_alloc_bytes", "peak_reserved_bytes", "mem_growth_bytes"}));
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"id",
+                                               "scenario",
+                                               "fault",
+                                               "mitigation",
+                                               "device",
+                                               "outcome",
+                                               "expected",
+                                               "verdict",
+                                               "summary",
+                                               "symptom_step",
+                                               "detected_step",
+                                               "reached_step",
+                                               "final_loss",
+                                               "final_eval_loss",
+                                               "peak_mem_bytes",
+                                               "mem_growth_bytes_per_step",
+                                               "wall_seconds",
+                                               "stack",
+                                               "seeds",
+                                               "article_row",
+                                               "train_seconds",
+                                               "step_seconds_median",
+                                               "peak_alloc_bytes",
+                                               "peak_reserved_bytes",
+                                               "mem_growth_bytes"}));
   for (const auto& r : rows) EXPECT_EQ(r.size(), 25u);
-  EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one/lower_lr/cpu", "lr_one", "fault_of_lr_one", "lower_lr", "cpu",
-                                               "diverged", "healthy", "unexpected", "diverged@9", "9", "", "", "", "",
-                                               "", "", "", "", "", "hyper-parameters", "", "", "", "", ""}));
-  EXPECT_EQ(rows[5][6], "");  // unpinned: no expectation
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"lr_one/lower_lr/cpu",
+                                               "lr_one",
+                                               "fault_of_lr_one",
+                                               "lower_lr",
+                                               "cpu",
+                                               "diverged",
+                                               "healthy",
+                                               "unexpected",
+                                               "diverged@9",
+                                               "9",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               "hyper-parameters",
+                                               "",
+                                               "",
+                                               "",
+                                               "",
+                                               ""}));
+  EXPECT_EQ(rows[5][6], "");   // unpinned: no expectation
   EXPECT_EQ(rows[5][19], "");  // no article row known
   EXPECT_EQ(rows[1][16], "1.5");
   EXPECT_EQ(rows[1][14], "428272");              // all digits, not 4.283e+05
@@ -433,8 +470,8 @@ TEST(Seeds, TextSaysHowManySeedsAgreed) {
 
 TEST(Seeds, SeedDependentIsCountedAndIsAFailure) {
   const json s = tw::summarize_verdicts(seeds_matrix());
-  EXPECT_EQ(s, json({{"total", 4}, {"pass", 1}, {"unexpected", 1}, {"unpinned", 0}, {"flaky", 0},
-                     {"seed_dependent", 2}}));
+  EXPECT_EQ(s,
+            json({{"total", 4}, {"pass", 1}, {"unexpected", 1}, {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 2}}));
   EXPECT_EQ(tw::count_failures(seeds_matrix()), 3);
   EXPECT_EQ(tw::count_failures(sample_matrix()), 2);
   json odd = {{"cells", {cell("a", "b", "cpu", "healthy", "healthy")}}};
@@ -444,27 +481,25 @@ TEST(Seeds, SeedDependentIsCountedAndIsAFailure) {
 
 TEST(Seeds, ConsoleShowsCountsStacksAndTheSeedDependentTotal) {
   const std::string out = tw::render_console(seeds_matrix(), /*color=*/false);
-  EXPECT_NE(out.find("  resnet [residual+batchnorm+he_init] healthy@40 (3/3 seeds)        pass"),
-            std::string::npos)
+  EXPECT_NE(out.find("  resnet [residual+batchnorm+he_init] healthy@40 (3/3 seeds)        pass"), std::string::npos)
       << out;
   EXPECT_NE(out.find("diverged 2/3, stalled 1/3     seed-dependent"), std::string::npos) << out;
-  EXPECT_NE(out.find("stalled loss 2.5 (3/3 seeds)  unexpected (expected diverged)"), std::string::npos)
-      << out;
-  EXPECT_NE(out.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("stalled loss 2.5 (3/3 seeds)  unexpected (expected diverged)"), std::string::npos) << out;
+  EXPECT_NE(out.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent"), std::string::npos) << out;
 }
 
 TEST(Seeds, MarkdownShowsCountsAndNamesTheStacks) {
   const std::string md = tw::render_markdown(seeds_matrix());
   const auto cpu = markdown_table(md, "cpu");
   ASSERT_EQ(cpu.size(), 4u) << md;
-  EXPECT_EQ(cpu[2], (std::vector<std::string>{"`deep` (fault_of_deep)", "**diverged 2/3, stalled 1/3** ✗ seed-dependent",
-                                              "`resnet` @40 3/3", "—", "—"}));
-  EXPECT_EQ(cpu[3], (std::vector<std::string>{"`lr_one` (fault_of_lr_one)", "**stalled loss 2.5 3/3** ✗ expected diverged",
-                                              "—", "—", "**`clip` (stalled 2/3, healthy 1/3)** ✗ seed-dependent"}));
+  EXPECT_EQ(cpu[2],
+            (std::vector<std::string>{"`deep` (fault_of_deep)", "**diverged 2/3, stalled 1/3** ✗ seed-dependent",
+                                      "`resnet` @40 3/3", "—", "—"}));
+  EXPECT_EQ(cpu[3],
+            (std::vector<std::string>{"`lr_one` (fault_of_lr_one)", "**stalled loss 2.5 3/3** ✗ expected diverged", "—",
+                                      "—", "**`clip` (stalled 2/3, healthy 1/3)** ✗ seed-dependent"}));
   EXPECT_NE(md.find("Stacks: `resnet` = residual + batchnorm + he_init."), std::string::npos) << md;
-  EXPECT_NE(md.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent."), std::string::npos)
-      << md;
+  EXPECT_NE(md.find("4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent."), std::string::npos) << md;
 }
 
 TEST(Seeds, JunitFailsSeedDependentCellsAndListsEachSeed) {
@@ -475,10 +510,9 @@ TEST(Seeds, JunitFailsSeedDependentCellsAndListsEachSeed) {
   EXPECT_NE(xml.find("<testcase classname=\"deep\" name=\"resnet [residual+batchnorm+he_init] [cpu]\""),
             std::string::npos)
       << xml;
-  EXPECT_NE(
-      xml.find("<failure type=\"seed-dependent\" message=\"diverged 2/3, stalled 1/3 (expected diverged); "
-               "seeds: 100 diverged, 101 diverged, 102 stalled\">"),
-      std::string::npos)
+  EXPECT_NE(xml.find("<failure type=\"seed-dependent\" message=\"diverged 2/3, stalled 1/3 (expected diverged); "
+                     "seeds: 100 diverged, 101 diverged, 102 stalled\">"),
+            std::string::npos)
       << xml;
 }
 
@@ -518,11 +552,14 @@ json layout_matrix() {
   m["cells"][1]["series"] = {{"step", {1, 2, 3}}, {"loss", {1.0, 1e6, "nan"}}};
   m["cells"][1]["evidence"]["symptom_step"] = 3;
   m["cells"][1]["evidence"]["target_loss"] = 0.1;
-  json guard = cell("deep", "guard", "cpu", "detected", "detected", {{"detected_step", 2}, {"detection_latency_steps", 0}});
+  json guard =
+      cell("deep", "guard", "cpu", "detected", "detected", {{"detected_step", 2}, {"detection_latency_steps", 0}});
   guard["series"] = {{"step", {1, 2}}, {"loss", {1.0, 1e6}}};
   m["cells"].push_back(guard);
-  m["scenarios"] = {{"deep", {{"article_row", "model too complex"}, {"description", "A thousand sigmoid layers."},
-                              {"fault_summary", "vanishing gradients"}}},
+  m["scenarios"] = {{"deep",
+                     {{"article_row", "model too complex"},
+                      {"description", "A thousand sigmoid layers."},
+                      {"fault_summary", "vanishing gradients"}}},
                     {"lr_one", {{"article_row", "hyper-parameters"}}}};
   return m;
 }
@@ -552,10 +589,10 @@ TEST(Layout, ArticleRowsInTheArticlesOrderTheBareFaultFirst) {
 
 TEST(Layout, ACatalogListingFillsWhatTheMatrixLacksAndKeepsWhatItHas) {
   json m = layout_matrix();
-  const json listing = {
-      {"faults", {{{"name", "fault_of_lr_one"}, {"summary", "LR 1.0"}, {"article_row", "data"}},
-                  {{"name", "fault_of_deep"}, {"summary", "other"}, {"article_row", "code"}}}},
-      {"scenarios", {{{"name", "lr_one"}, {"description", "LR one."}}}}};
+  const json listing = {{"faults",
+                         {{{"name", "fault_of_lr_one"}, {"summary", "LR 1.0"}, {"article_row", "data"}},
+                          {{"name", "fault_of_deep"}, {"summary", "other"}, {"article_row", "code"}}}},
+                        {"scenarios", {{{"name", "lr_one"}, {"description", "LR one."}}}}};
   tw::fill_scenario_info(m, listing);
   EXPECT_EQ(tw::scenario_info(m, "lr_one")["article_row"], "hyper-parameters");  // the matrix's own
   EXPECT_EQ(tw::scenario_info(m, "lr_one")["fault_summary"], "LR 1.0");
@@ -573,7 +610,8 @@ TEST(Figure, EveryRemedyOverlaidOnALogAxisWithMarksAndALegend) {
   EXPECT_NE(svg.find(">resnet <tspan fill=\"#59636e\">healthy@40 3/3</tspan>"), std::string::npos) << svg;
   EXPECT_NE(svg.find("log scale; first seed thick, the other 2 thin"), std::string::npos);
   // Curves: resnet's three seeds, the bare fault's and the guard's first seed.
-  const std::string curves = svg.substr(svg.find("<g class=\"curves\">"), svg.find("<g class=\"marks\">") - svg.find("<g class=\"curves\">"));
+  const std::string curves =
+      svg.substr(svg.find("<g class=\"curves\">"), svg.find("<g class=\"marks\">") - svg.find("<g class=\"curves\">"));
   EXPECT_EQ(count(curves, "<path "), 5u) << curves;
   EXPECT_EQ(count(curves, "stroke-opacity=\"0.55\""), 2u);
   // Decades from 0.01 to 1e6, the symptom, the guard and the NaN marked; the target line.
@@ -592,7 +630,8 @@ TEST(Figure, EveryRemedyOverlaidOnALogAxisWithMarksAndALegend) {
 
 TEST(Figure, ALossAtOrBelowZeroIsMarkedAtTheBottomEdgeNotDropped) {
   json cells = json::array();
-  cells.push_back(cell("z", "none", "cpu", "healthy", "healthy", {}, {{"step", {1, 2, 3, 4}}, {"loss", {1.0, 0.5, 0.0, -0.1}}}));
+  cells.push_back(
+      cell("z", "none", "cpu", "healthy", "healthy", {}, {{"step", {1, 2, 3, 4}}, {"loss", {1.0, 0.5, 0.0, -0.1}}}));
   cells.push_back(cell("z", "zero", "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {0.0, -1.0}}}));
   cells.push_back(cell("z", "nolosses", "cpu", "error", "error"));
   cells.push_back(cell("z", "nan", "cpu", "diverged", "diverged", {}, {{"step", {1}}, {"loss", {"nan"}}}));
@@ -623,12 +662,22 @@ TEST(Figure, AStandaloneSvgIsWellFormedXmlWhateverTheNames) {
   std::string accents;
   for (int i = 0; i < 30; ++i) accents += "\xC3\xA9";  // 30 x "é": cut after 23 characters, not 23 bytes
   json cells = json::array();
-  cells.push_back(cell("donn\xC3\xA9" "es", "none", "cpu", "diverged", "diverged", {{"symptom_step", 2}},
-                       {{"step", {1, 2}}, {"loss", {1.0, 2.0}}}));
-  cells.push_back(cell("donn\xC3\xA9" "es", accents, "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {1.0, 0.5}}}));
-  cells.push_back(cell("donn\xC3\xA9" "es", "bell\x07tab\tnul" + std::string(1, '\0') + "bad\xFF", "cpu", "error", "error"));
+  cells.push_back(
+      cell("donn\xC3\xA9"
+           "es",
+           "none", "cpu", "diverged", "diverged", {{"symptom_step", 2}}, {{"step", {1, 2}}, {"loss", {1.0, 2.0}}}));
+  cells.push_back(
+      cell("donn\xC3\xA9"
+           "es",
+           accents, "cpu", "healthy", "healthy", {}, {{"step", {1, 2}}, {"loss", {1.0, 0.5}}}));
+  cells.push_back(
+      cell("donn\xC3\xA9"
+           "es",
+           "bell\x07tab\tnul" + std::string(1, '\0') + "bad\xFF", "cpu", "error", "error"));
   cells[2]["outcome"] = "error\x01\xE2\x82";  // a control character and a cut sequence in data
-  const std::string svg = tw::svg_scenario_figure({{"cells", cells}}, {0, 1, 2}, "donn\xC3\xA9" "es\x1B[31m on cpu");
+  const std::string svg = tw::svg_scenario_figure({{"cells", cells}}, {0, 1, 2},
+                                                  "donn\xC3\xA9"
+                                                  "es\x1B[31m on cpu");
   EXPECT_EQ(tw::valid_utf8(svg), svg) << "invalid UTF-8";
   for (const char c : svg) EXPECT_FALSE(tw::xml_forbidden_control(static_cast<unsigned char>(c))) << int(c);
   EXPECT_EQ(xml_problem(svg), "") << svg;
@@ -664,7 +713,8 @@ TEST(Evidence, APagePerArticleRowWithItsFiguresAndShortLines) {
   EXPECT_NE(page.find("| `resnet` | healed | healthy@40 | 3/3 | pass |"), std::string::npos) << page;
   EXPECT_NE(page.find("Stacks: `resnet` = residual + batchnorm + he_init."), std::string::npos) << page;
   const std::string& index = files.at("index.md");
-  EXPECT_LT(index.find("[model too complex](model-too-complex.md)"), index.find("[hyper-parameters](hyper-parameters.md)"));
+  EXPECT_LT(index.find("[model too complex](model-too-complex.md)"),
+            index.find("[hyper-parameters](hyper-parameters.md)"));
   EXPECT_NE(index.find("[`deep`](model-too-complex.md#deep-cpu)"), std::string::npos) << index;
   for (const auto& [name, content] : files)
     if (name.size() > 3 && name.compare(name.size() - 3, 3, ".md") == 0)

@@ -1,3 +1,5 @@
+#include "harness/runner.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,7 +22,6 @@
 #include "harness/classify.h"
 #include "harness/errors.h"
 #include "harness/plan.h"
-#include "harness/runner.h"
 #include "harness/selftest.h"
 #include "test_support.h"
 
@@ -196,8 +197,8 @@ TEST(Runner, UnsupportedCellsAreNotStarted) {
 TEST(Runner, ExclusiveCellRunsAlone) {
   tw::PlanOptions o;
   o.devices = {"cpu"};
-  o.filters = {"selftest_ok/*", "selftest_diverge/*", "selftest_leak/*", "selftest_exception/*",
-               "selftest_exit_nonzero/*", "selftest_abort/*"};
+  o.filters = {"selftest_ok/*",        "selftest_diverge/*",      "selftest_leak/*",
+               "selftest_exception/*", "selftest_exit_nonzero/*", "selftest_abort/*"};
   auto plan = tw::plan_cells(tw::selftest_scenarios(), tw::selftest_catalog(), o);
   ASSERT_EQ(plan.size(), 6u);
   const std::string alone_id = plan[1].id;  // not the last: it must wait for the ones after it
@@ -356,7 +357,8 @@ TEST(SelftestCli, ExitsZeroAndWritesEveryResult) {
     EXPECT_TRUE(fs::exists(dir + "/cells/" + c["scenario"].get<std::string>() + ".none.cpu.result.json"));
   }
   EXPECT_EQ(matrix["summary"]["unexpected"], 0);
-  for (const char* f : {"matrix.md", "junit.xml", "run.json", "context.json"}) EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  for (const char* f : {"matrix.md", "junit.xml", "run.json", "context.json"})
+    EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
   EXPECT_NE(r.out.find(std::to_string(plan.size()) + " cells: " + std::to_string(plan.size()) + " as expected"),
             std::string::npos)
       << r.out;

@@ -1,3 +1,5 @@
+#include "harness/scenario.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -11,7 +13,6 @@
 
 #include "harness/catalog.h"
 #include "harness/errors.h"
-#include "harness/scenario.h"
 #include "test_support.h"
 
 namespace {
@@ -126,13 +127,19 @@ std::vector<Malformed> malformed_cases() {
       {"trailing_comma", R"({"name": "x",})", "", "not valid JSON"},
       {"empty_file", "", "", "file is empty"},
       {"whitespace_only", " \n\t\r\n  ", "", "file is empty"},
-      {"binary_garbage", std::string("\x7f" "ELF\x02\x01\x01\x00\x00\xff\xfe\x80", 12), "", "not valid JSON"},
+      {"binary_garbage",
+       std::string("\x7f"
+                   "ELF\x02\x01\x01\x00\x00\xff\xfe\x80",
+                   12),
+       "", "not valid JSON"},
       {"invalid_utf8_in_string", "{\"name\": \"\xff\xfe\"}", "", "not valid JSON"},
-      {"nan_literal", R"({"name": "x", "fault": "lr_too_high", "params": {"lr": NaN}, "mitigations": [{"name": "none"}]})",
-       "", "not valid JSON"},
+      {"nan_literal",
+       R"({"name": "x", "fault": "lr_too_high", "params": {"lr": NaN}, "mitigations": [{"name": "none"}]})", "",
+       "not valid JSON"},
       // nlohmann reports overflow as out_of_range, not parse_error: it must still be an InputError.
-      {"number_overflow", R"({"name": "x", "fault": "lr_too_high", "params": {"lr": 1e400}, "mitigations": [{"name": "none"}]})",
-       "", "not valid JSON"},
+      {"number_overflow",
+       R"({"name": "x", "fault": "lr_too_high", "params": {"lr": 1e400}, "mitigations": [{"name": "none"}]})", "",
+       "not valid JSON"},
       {"top_level_array", R"([{"name": "x"}])", "", "top level must be a JSON object"},
       {"top_level_string", R"("lr_one")", "", "top level must be a JSON object"},
       {"too_large_text", big, "", "too large"},
@@ -148,8 +155,8 @@ std::vector<Malformed> malformed_cases() {
       {"mitigations_not_array", with(R"({"mitigations": {"name": "none"}})"), "mitigations",
        "must be a non-empty array"},
       {"mitigation_not_object", with(R"({"mitigations": ["none"]})"), "mitigations[0]", "must be an object"},
-      {"mitigation_name_not_string", with(R"({"mitigations": [{"name": "none"}, {"name": 3}]})"),
-       "mitigations[1].name", "must be a string"},
+      {"mitigation_name_not_string", with(R"({"mitigations": [{"name": "none"}, {"name": 3}]})"), "mitigations[1].name",
+       "must be a string"},
       {"label_not_string", with(R"({"mitigations": [{"name": "none", "label": true}]})"), "mitigations[0].label",
        "must be a string"},
       {"mitigation_params_not_object", with(R"({"mitigations": [{"name": "lower_lr", "params": [0.1]}]})"),
@@ -183,20 +190,19 @@ std::vector<Malformed> malformed_cases() {
       {"unknown_mitigation_field", with(R"({"mitigations": [{"name": "none", "expected": {"cpu": "healthy"}}]})"),
        "mitigations[0].expected", "unknown field"},
       {"unknown_fault", with(R"({"fault": "lr_too_low"})"), "fault", "unknown fault 'lr_too_low'"},
-      {"unknown_mitigation", with(R"({"mitigations": [{"name": "none"}, {"name": "magic"}]})"),
-       "mitigations[1].name", "unknown mitigation 'magic'"},
+      {"unknown_mitigation", with(R"({"mitigations": [{"name": "none"}, {"name": "magic"}]})"), "mitigations[1].name",
+       "unknown mitigation 'magic'"},
       {"missing_name", with(R"({"name": null})"), "name", "is required"},
       {"missing_fault", with(R"({"fault": null})"), "fault", "is required"},
       {"missing_mitigations", with(R"({"mitigations": null})"), "mitigations", "is required"},
       {"empty_mitigations", with(R"({"mitigations": []})"), "mitigations", "must be a non-empty array"},
-      {"missing_mitigation_name", with(R"({"mitigations": [{"label": "x"}]})"), "mitigations[0].name",
-       "is required"},
+      {"missing_mitigation_name", with(R"({"mitigations": [{"label": "x"}]})"), "mitigations[0].name", "is required"},
       {"bad_scenario_name", with(R"({"name": "LR One"})"), "name", "a-z, 0-9"},
-      {"scenario_name_too_long", with(R"({"name": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})"),
-       "name", "1-64 characters"},
+      {"scenario_name_too_long",
+       with(R"({"name": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})"), "name",
+       "1-64 characters"},
       {"negative_wall_seconds", with(R"({"limits": {"wall_seconds": -5}})"), "limits.wall_seconds", "must be > 0"},
-      {"zero_heartbeat", with(R"({"limits": {"heartbeat_seconds": 0}})"), "limits.heartbeat_seconds",
-       "must be > 0"},
+      {"zero_heartbeat", with(R"({"limits": {"heartbeat_seconds": 0}})"), "limits.heartbeat_seconds", "must be > 0"},
       {"huge_wall_seconds", with(R"({"limits": {"wall_seconds": 1e9}})"), "limits.wall_seconds", "must be <="},
       {"limit_as_string", with(R"({"limits": {"memory_mb": "512"}})"), "limits.memory_mb", "must be a number"},
       {"heartbeat_over_wall", with(R"({"limits": {"wall_seconds": 10, "heartbeat_seconds": 20}})"),
@@ -226,8 +232,8 @@ std::vector<Malformed> malformed_cases() {
        "mitigations[1].label", "duplicate cell 'lower_lr'"},
       {"label_with_space", with(R"({"mitigations": [{"name": "none"}, {"name": "lower_lr", "label": "Lower LR"}]})"),
        "mitigations[1].label", "a-z, 0-9"},
-      {"label_with_slash", with(R"({"mitigations": [{"name": "lower_lr", "label": "lr/2"}]})"),
-       "mitigations[0].label", "a-z, 0-9"},
+      {"label_with_slash", with(R"({"mitigations": [{"name": "lower_lr", "label": "lr/2"}]})"), "mitigations[0].label",
+       "a-z, 0-9"},
       // Stacks: "apply": [...] with a "label".
       {"stack_with_name",
        with(R"({"mitigations": [{"name": "none"}, {"name": "residual", "apply": ["residual", "batchnorm"],
@@ -237,14 +243,12 @@ std::vector<Malformed> malformed_cases() {
        "mitigations[0].label", "required for a stack"},
       {"stack_empty", with(R"({"mitigations": [{"apply": [], "label": "s"}]})"), "mitigations[0].apply",
        "non-empty array"},
-      {"stack_not_array", with(R"({"mitigations": [{"apply": "residual", "label": "s"}]})"),
-       "mitigations[0].apply", "non-empty array"},
-      {"stack_too_long",
-       with(R"({"mitigations": [{"apply": ["residual", "residual", "residual", "residual", "residual",
+      {"stack_not_array", with(R"({"mitigations": [{"apply": "residual", "label": "s"}]})"), "mitigations[0].apply",
+       "non-empty array"},
+      {"stack_too_long", with(R"({"mitigations": [{"apply": ["residual", "residual", "residual", "residual", "residual",
                                            "residual", "residual", "residual", "residual"], "label": "s"}]})"),
        "mitigations[0].apply", "at most 8"},
-      {"stack_unknown_member",
-       with(R"({"mitigations": [{"name": "none"}, {"name": "none", "label": "a"},
+      {"stack_unknown_member", with(R"({"mitigations": [{"name": "none"}, {"name": "none", "label": "a"},
                                 {"name": "none", "label": "b"}, {"name": "none", "label": "c"},
                                 {"apply": ["residual", "foo"], "label": "s"}]})"),
        "mitigations[4].apply[1]", "unknown mitigation 'foo'"},
@@ -271,29 +275,24 @@ std::vector<Malformed> malformed_cases() {
       {"stack_params_not_object",
        with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s", "params": [1]}]})"),
        "mitigations[0].params", "must be an object"},
-      {"stack_params_for_a_non_member",
-       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s",
+      {"stack_params_for_a_non_member", with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s",
                                  "params": {"lower_lr": {"lr": 0.1}}}]})"),
        "mitigations[0].params.lower_lr", "'lower_lr' is not in this stack (members: residual, batchnorm)"},
-      {"stack_params_bad_value",
-       with(R"({"mitigations": [{"name": "none"}, {"name": "none", "label": "a"},
+      {"stack_params_bad_value", with(R"({"mitigations": [{"name": "none"}, {"name": "none", "label": "a"},
                                 {"name": "none", "label": "b"}, {"apply": ["residual", "batchnorm"], "label": "s",
                                  "params": {"residual": {"every": 2.5}}}]})"),
        "mitigations[3].params.residual.every", "must be an integer"},
-      {"stack_params_unknown_param",
-       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s",
+      {"stack_params_unknown_param", with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "s",
                                  "params": {"batchnorm": {"momentum": 0.1}}}]})"),
        "mitigations[0].params.batchnorm.momentum", "takes none"},
       {"stack_params_given_twice",
        with(R"({"mitigations": [{"apply": [{"name": "residual", "params": {"every": 2}}, "batchnorm"],
                                  "label": "s", "params": {"residual": {"every": 3}}}]})"),
        "mitigations[0].params.residual", "already given in mitigations[0].apply[0].params"},
-      {"stack_label_duplicate",
-       with(R"({"mitigations": [{"name": "none", "label": "resnet"},
+      {"stack_label_duplicate", with(R"({"mitigations": [{"name": "none", "label": "resnet"},
                                 {"apply": ["residual"], "label": "resnet"}]})"),
        "mitigations[1].label", "duplicate cell 'resnet'"},
-      {"stack_label_invalid",
-       with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "Res Net"}]})"),
+      {"stack_label_invalid", with(R"({"mitigations": [{"apply": ["residual", "batchnorm"], "label": "Res Net"}]})"),
        "mitigations[0].label", "a-z, 0-9"},
   };
 }
@@ -374,8 +373,8 @@ TEST(ScenarioParse, ValidScenarioHasEveryField) {
 }
 
 TEST(ScenarioParse, MinimalScenarioGetsDefaults) {
-  const tw::Scenario s = tw::parse_scenario(R"({"name": "m", "fault": "lr_too_high", "mitigations": [{"name": "none"}]})",
-                                            "m.json", test_catalog());
+  const tw::Scenario s = tw::parse_scenario(
+      R"({"name": "m", "fault": "lr_too_high", "mitigations": [{"name": "none"}]})", "m.json", test_catalog());
   const tw::Limits defaults;
   EXPECT_EQ(s.devices, (std::vector<std::string>{"cpu", "cuda"}));
   EXPECT_DOUBLE_EQ(s.limits.wall_seconds, defaults.wall_seconds);
@@ -423,8 +422,8 @@ TEST(ScenarioRoundTrip, ToJsonParsesBackToEqualValues) {
 
 TEST(ScenarioRoundTrip, MinimalScenarioRoundTrips) {
   const tw::Scenario first = tw::parse_scenario(
-      R"({"name": "m", "fault": "collective_mismatch", "devices": ["cuda"], "mitigations": [{"name": "none"}]})", "m.json",
-      test_catalog());
+      R"({"name": "m", "fault": "collective_mismatch", "devices": ["cuda"], "mitigations": [{"name": "none"}]})",
+      "m.json", test_catalog());
   const tw::Scenario second = tw::parse_scenario(first.to_json().dump(), "m2.json", test_catalog());
   expect_same(first, second);
   EXPECT_FALSE(first.to_json().contains("requires"));
@@ -454,7 +453,7 @@ TEST(ScenarioStack, EveryFormParsesIntoMembersInApplicationOrder) {
   ASSERT_EQ(resnet.stack.size(), 3u);
   EXPECT_EQ(resnet.stack[0], (tw::StackMember{"residual", {{"every", 2}}}));  // from "params" by member
   EXPECT_EQ(resnet.stack[1], (tw::StackMember{"batchnorm", json::object()}));
-  EXPECT_EQ(resnet.stack[2], (tw::StackMember{"he_init", {{"gain", 2}}}));   // from the member's object
+  EXPECT_EQ(resnet.stack[2], (tw::StackMember{"he_init", {{"gain", 2}}}));  // from the member's object
   EXPECT_EQ(resnet.expect.at("cpu"), tw::Outcome::kHealthy);
   // A stack of one is that mitigation, under its label.
   const tw::MitigationEntry& res4 = s.mitigations[4];
@@ -497,10 +496,12 @@ TEST(ScenarioStack, MembersNotInTheCatalogAreNamedWithTheFile) {
 
 // ---- pin ------------------------------------------------------------------------------------
 
-json pin_cell(const std::string& label, const std::string& device, const std::string& outcome,
-              json seeds = nullptr) {
-  json c = {{"id", "deep/" + label + "/" + device}, {"scenario", "deep"}, {"mitigation", label},
-            {"device", device},                   {"outcome", outcome}};
+json pin_cell(const std::string& label, const std::string& device, const std::string& outcome, json seeds = nullptr) {
+  json c = {{"id", "deep/" + label + "/" + device},
+            {"scenario", "deep"},
+            {"mitigation", label},
+            {"device", device},
+            {"outcome", outcome}};
   if (!seeds.is_null()) c["seeds"] = seeds;
   return c;
 }
@@ -511,12 +512,11 @@ TEST(PinExpectations, WritesIntoEitherFormAndSkipsCellsWhoseSeedsDisagree) {
                       {"apply": ["residual", "batchnorm"], "label": "resnet", "expect": {"cuda": "stalled"}},
                       {"name": "lower_lr", "label": "slow"}]})");
   const json agree = {{"values", {1, 2}}, {"outcomes", {"healthy", "healthy"}}, {"counts", {{"healthy", 2}}}};
-  const json disagree = {{"values", {1, 2}}, {"outcomes", {"diverged", "stalled"}},
-                         {"counts", {{"diverged", 1}, {"stalled", 1}}}};
+  const json disagree = {
+      {"values", {1, 2}}, {"outcomes", {"diverged", "stalled"}}, {"counts", {{"diverged", 1}, {"stalled", 1}}}};
   const json matrix = {{"cells",
-                        {pin_cell("none", "cpu", "diverged", disagree),
-                         pin_cell("resnet", "cpu", "healthy", agree), pin_cell("slow", "cpu", "unsupported"),
-                         pin_cell("resnet", "cuda", "stalled")}}};
+                        {pin_cell("none", "cpu", "diverged", disagree), pin_cell("resnet", "cpu", "healthy", agree),
+                         pin_cell("slow", "cpu", "unsupported"), pin_cell("resnet", "cuda", "stalled")}}};
   std::ostringstream log;
   std::vector<std::string> skipped;
   EXPECT_EQ(tw::pin_expectations(doc, "deep", matrix, log, skipped), 1);

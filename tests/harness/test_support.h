@@ -91,9 +91,9 @@ inline ShellResult run_host(const std::string& args, const std::string& prefix =
 
 // One cell of a matrix as the harness writes it; the verdict follows from the expectation.
 inline nlohmann::json cell(const std::string& scenario, const std::string& label, const std::string& device,
-                                  const std::string& outcome, nlohmann::json expected,
-                                  nlohmann::json evidence = nlohmann::json::object(),
-                                  nlohmann::json series = nlohmann::json()) {
+                           const std::string& outcome, nlohmann::json expected,
+                           nlohmann::json evidence = nlohmann::json::object(),
+                           nlohmann::json series = nlohmann::json()) {
   std::string verdict = "unpinned";
   if (!expected.is_null()) verdict = expected == outcome ? "pass" : "unexpected";
   nlohmann::json c = {{"id", scenario + "/" + label + "/" + device},
