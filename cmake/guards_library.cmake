@@ -10,6 +10,8 @@ set_target_properties(trainwreck_guards PROPERTIES EXPORT_NAME guards POSITION_I
 target_include_directories(trainwreck_guards PUBLIC
   $<BUILD_INTERFACE:${trainwreck_SOURCE_DIR}/include>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+# harness/slope.h (header-only, the leak slope the harness shares) is read at build time only.
+target_include_directories(trainwreck_guards PRIVATE ${trainwreck_SOURCE_DIR})
 target_compile_features(trainwreck_guards PUBLIC cxx_std_17)
 target_compile_options(trainwreck_guards PRIVATE -Wall -Wextra)
 # The torch target carries LibTorch's include directories and ABI flags to users. Only imported

@@ -22,6 +22,8 @@
 #include <optional>
 #include <sstream>
 
+#include "harness/slope.h"
+
 namespace trainwreck {
 using nlohmann::json;
 
@@ -186,18 +188,6 @@ struct Snapshot {
     if (!dst.empty()) at::_foreach_copy_(dst, src);
   }
 };
-
-double median_slope(const std::vector<std::pair<int64_t, int64_t>>& s) {
-  std::vector<double> slopes;
-  slopes.reserve(s.size() * s.size() / 2);
-  for (std::size_t i = 0; i < s.size(); ++i)
-    for (std::size_t j = i + 1; j < s.size(); ++j)
-      if (s[j].first != s[i].first)
-        slopes.push_back(static_cast<double>(s[j].second - s[i].second) / static_cast<double>(s[j].first - s[i].first));
-  if (slopes.empty()) return 0;
-  std::nth_element(slopes.begin(), slopes.begin() + static_cast<std::ptrdiff_t>(slopes.size() / 2), slopes.end());
-  return slopes[slopes.size() / 2];
-}
 
 int64_t device_allocated_bytes(const c10::Device& device) {
   const auto stats = c10::getDeviceAllocator(device.type())->getDeviceStats(device.index());
@@ -650,7 +640,7 @@ GuardReport LeakGuard::after_step(const StepContext& ctx) {
   }
   GuardReport r;
   if (samples_.size() < window) return r;
-  const double slope = median_slope(samples_);
+  const double slope = tw::robust_slope(samples_);
   if (slope < threshold_) return r;
   int64_t first = samples_.front().first, last_bytes = samples_.front().second, last = first;
   for (const auto& s : samples_) {
