@@ -58,6 +58,21 @@ else()
   set(TRAINWRECK_WITH_CUDA OFF)
 endif()
 
+# c10d's Gloo backend is compiled into libtorch_cpu, but the wheel leaves out the headers of Gloo
+# itself, which ProcessGroupGloo.hpp includes: Debian's libgloo-dev provides them. Without them
+# the CPU data-parallel cells are unsupported, with this reason.
+find_path(TRAINWRECK_GLOO_INCLUDE_DIR gloo/config.h)
+if(TRAINWRECK_GLOO_INCLUDE_DIR
+   AND EXISTS "${TORCH_INSTALL_PREFIX}/include/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp")
+  list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_GLOO)
+  if(NOT TRAINWRECK_GLOO_INCLUDE_DIR STREQUAL "/usr/include")
+    list(APPEND TRAINWRECK_CUDA_INCLUDE_DIRS ${TRAINWRECK_GLOO_INCLUDE_DIR})
+  endif()
+  message(STATUS "Gloo headers: ${TRAINWRECK_GLOO_INCLUDE_DIR}/gloo (c10d's Gloo backend is used)")
+else()
+  message(WARNING "Gloo's headers (Debian: libgloo-dev) were not found: the CPU data-parallel cells are unsupported")
+endif()
+
 # Every target that includes LibTorch takes the usage requirements of its imported `torch`
 # target: include folders (as system headers), the ABI flag and the C++ standard LibTorch asks
 # for (C++20 from 2.12 on). Object libraries get them too; linking is left to the executables.

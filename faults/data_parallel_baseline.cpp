@@ -9,5 +9,5 @@ struct DataParallelBaseline : Fault {
 };
 }  // namespace
 TW_REGISTER_FAULT(DataParallelBaseline, {"data_parallel_baseline", "the healthy recipe on two data-parallel ranks (control)",
-                                         "control", {}, {}, /*ranks=*/2});
+                                         "control", {world_size_param()}, {}, /*ranks=*/2});
 }  // namespace tw

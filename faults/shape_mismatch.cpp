@@ -1,6 +1,6 @@
-// From a given step, the last rank all-reduces its first-layer gradient with extra columns,
-// as if its model had been built from another configuration: the ranks' collectives no longer
-// match in size.
+// From a given step, the last rank logs more values than its peers (its logging code is another
+// version): the all-reduce of the logged metrics pairs a tensor of one size with another. Gloo
+// aborts the receiving rank ("Received data size doesn't match expected size"); NCCL hangs.
 #include "kernel/data_parallel.h"
 
 namespace tw {
@@ -11,9 +11,9 @@ struct ShapeMismatch : Fault {
     RankDeviation dev;
     if (env.rank == env.world_size - 1) {
       dev.from_step = param_int(p, "step", 5);
-      dev.extra_columns = param_int(p, "extra_columns", 1);
-      dev.note = "from step " + std::to_string(dev.from_step) + " this rank all-reduces its first gradient with " +
-                 std::to_string(dev.extra_columns) + " extra column(s)";
+      dev.metric_extra = param_int(p, "extra_columns", 1);
+      dev.note = "from step " + std::to_string(dev.from_step) + " this rank all-reduces " +
+                 std::to_string(1 + dev.metric_extra) + " logged values, its peers 1";
     }
     train_data_parallel(env, recipe, dev);
   }
@@ -21,8 +21,8 @@ struct ShapeMismatch : Fault {
 }  // namespace
 TW_REGISTER_FAULT(ShapeMismatch, {"shape_mismatch", "one rank all-reduces a tensor of another shape",
                                   "framework / environment",
-                                  {{"step", ParamSpec::Type::kInteger, 1, 1 << 30, false, {}, "first step of the mismatch"},
+                                  {world_size_param(), {"step", ParamSpec::Type::kInteger, 1, 1 << 30, false, {}, "first step of the mismatch"},
                                    {"extra_columns", ParamSpec::Type::kInteger, 1, 1 << 20, false, {},
-                                    "columns the deviating rank adds"}},
+                                    "values the deviating rank adds"}},
                                   {}, /*ranks=*/2});
 }  // namespace tw

@@ -6,6 +6,7 @@
 
 #include "kernel/data.h"
 #include "kernel/memory.h"
+#include "kernel/model_split.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
 
@@ -68,6 +69,10 @@ struct TooManyParameters : Fault {
   }
 
   void run(CellEnv& env, Recipe& recipe) const override {
+    if (recipe.model_split) {
+      train_and_serve_split(env, recipe);
+      return;
+    }
     Net net = train(env, recipe);
     if (!net || recipe.serving_memory_mb <= 0) return;
     const EventWriter& ev = env.events;

@@ -77,6 +77,11 @@ Usage:
                                 expectations for its device classes; a cell whose seeds
                                 disagree (--seeds) is not pinned but listed on stderr, and
                                 the exit code is then 1 (the other cells are pinned)
+  trainwreck cell ID [--scenarios PATH]... [--seed N]
+                                run one rank of the planned cell ID in this process, as a launcher
+                                (torchrun --no-python, srun) starts it: RANK, WORLD_SIZE,
+                                LOCAL_RANK, MASTER_ADDR, MASTER_PORT from the environment; its
+                                events are JSON lines on standard output
   trainwreck --help | --version
 
 Flags of run (and selftest):
@@ -215,13 +220,51 @@ Catalog full_catalog(const Backend& backend) {
   return c;
 }
 
+// The events of a cell go to descriptor 3, where the harness reads them; a rank started by
+// another launcher (torchrun, srun) has no descriptor 3, and its events go to standard output.
+int cell_event_fd() { return fcntl(kEventFd, F_GETFD) != -1 ? kEventFd : STDOUT_FILENO; }
+
+std::vector<std::string> scenario_paths(const Flags& f);
+
+// `trainwreck cell ID [--scenarios PATH]... [--seed N]`: the specification of the planned cell ID,
+// as `run` would hand it to its ranks (the rank and world size come from RANK and WORLD_SIZE).
+json cell_by_id(int argc, char** argv, const Backend& backend) {
+  const Flags f = parse_flags("cell", argc, argv, 3, {"--scenarios", "--seed"}, {}, 0);
+  const std::string id = argv[2];
+  const Catalog catalog = selftest_catalog();
+  Catalog full = catalog;
+  full.add(backend.catalog);
+  const std::vector<Scenario> scenarios = load_scenarios(scenario_paths(f), full);
+  PlanOptions plan;
+  plan.filters = {id};
+  plan.devices = {"cpu", "cuda"};
+  plan.caps.gpus = 1 << 20;  // planned as on a machine that has what the cell needs: the launcher decides
+  plan.caps.gloo = plan.caps.nccl = true;
+  const std::vector<CellSpec> cells = plan_cells(scenarios, full, plan);
+  if (cells.size() != 1 || cells[0].id != id)
+    throw InputError("command line", "cell", "no planned cell is named '" + id + "' (see trainwreck list --cells)");
+  CellSpec c = cells[0];
+  c.seed = f.has("--seed") ? static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, (1LL << 53))) : kDefaultSeed;
+  return c.to_json();
+}
+
 int cmd_cell(int argc, char** argv, const Backend& backend) {
-  const EventWriter events(kEventFd);
+  const EventWriter events(cell_event_fd());
   if (argc < 3) {
-    events.emit("error", {{"kind", "exception"}, {"message", "cell: missing cell specification"}});
+    events.emit("error", {{"kind", "exception"}, {"message", "cell: missing cell specification or id"}});
     return kExitBadInput;
   }
-  json cell = json::parse(argv[2], nullptr, false);
+  json cell;
+  if (argv[2][0] == '{') {
+    cell = json::parse(argv[2], nullptr, false);
+  } else {
+    try {
+      cell = cell_by_id(argc, argv, backend);
+    } catch (const InputError& e) {
+      std::cerr << "trainwreck: " << e.describe() << "\n";
+      return kExitBadInput;
+    }
+  }
   if (cell.is_discarded() || !cell.is_object() || !cell.contains("fault")) {
     events.emit("error", {{"kind", "exception"}, {"message", "cell: malformed cell specification"}});
     return kExitBadInput;

@@ -138,6 +138,10 @@ std::vector<CellSpec> plan_cells(const std::vector<Scenario>& scenarios, const C
         c.recipe = s.recipe;
         c.limits = s.limits;
         c.ranks = fault->ranks;
+        // A data-parallel fault may take its world size from the scenario (validated against
+        // the fault's "world_size" parameter).
+        if (fault->ranks > 1 && s.params.contains("world_size") && s.params["world_size"].is_number_integer())
+          c.ranks = s.params["world_size"].get<int>();
         c.requirements = s.requirements;
         for (const auto& r : fault->requirements) c.requirements.push_back(r);
         // A stack needs what each of its members needs, and as many ranks as the widest.

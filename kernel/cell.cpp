@@ -1,3 +1,4 @@
+#include "kernel/process_group.h"
 #include "kernel/cell.h"
 
 #include <ATen/Context.h>
@@ -115,7 +116,8 @@ json probe_environment() {
     }
     pclose(p);
   }
-  info["c10d_gloo"] = false;  // the pip wheel ships no Gloo headers; c10d Gloo is not built in
+  info["c10d_gloo"] = gloo_available();
+  if (!gloo_available()) info["c10d_gloo_missing"] = gloo_unavailable_reason();
 #ifdef TRAINWRECK_WITH_NCCL
   info["c10d_nccl"] = true;
 #else

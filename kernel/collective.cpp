@@ -1,8 +1,8 @@
 #include "kernel/collective.h"
 #include "kernel/registry.h"
 
-#include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <arpa/inet.h>
@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -19,18 +21,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 
 namespace {
-
-std::string dtype_name(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kHalf: return "float16";
-    case at::kBFloat16: return "bfloat16";
-    case at::kLong: return "int64";
-    case at::kInt: return "int32";
-    default: return c10::toString(t);
-  }
-}
 
 double seconds(milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 
@@ -68,161 +58,7 @@ void wait_for_peer(c10d::Store& store, const std::vector<std::string>& keys, mil
   }
 }
 
-class StoreCollective : public Collective {
- public:
-  StoreCollective(c10::intrusive_ptr<c10d::Store> store, int rank, int world, milliseconds timeout, int64_t chunk)
-      : store_(std::move(store)), rank_(rank), world_(world), timeout_(timeout), chunk_(chunk) {
-    TORCH_CHECK(chunk_ > 0, "chunk size must be positive");
-  }
-
-  std::string backend() const override { return "store"; }
-
-  void allreduce_sum(at::Tensor& tensor, const std::string& tag) override {
-    TORCH_CHECK(tensor.device().is_cpu() && tensor.scalar_type() == at::kFloat,
-                "the store all-reduce takes float32 CPU tensors, got ", tensor.toString());
-    const int64_t seq = sequence_++;
-    at::Tensor flat = tensor.contiguous().view(-1);
-    const int64_t n = flat.numel();
-    // Keys carry offset and length: a peer with another size writes keys nobody reads.
-    auto key = [&](int r, int64_t off, int64_t len) {
-      return "ar/" + std::to_string(seq) + "/" + std::to_string(r) + "/" + std::to_string(off) + "+" +
-             std::to_string(len);
-    };
-    std::vector<std::pair<int64_t, int64_t>> chunks;  // (offset, length)
-    for (int64_t off = 0; off < n; off += chunk_) chunks.emplace_back(off, std::min(chunk_, n - off));
-    if (n == 0) chunks.emplace_back(0, 0);
-    std::vector<std::string> mine;
-    std::vector<std::vector<uint8_t>> values;
-    const auto* data = reinterpret_cast<const uint8_t*>(flat.data_ptr<float>());
-    for (const auto& [off, len] : chunks) {
-      mine.push_back(key(rank_, off, len));
-      values.emplace_back(data + off * sizeof(float), data + (off + len) * sizeof(float));
-    }
-    store_->multiSet(mine, values);
-
-    // Summed in rank order on every rank, so all ranks get the same bits.
-    at::Tensor sum = at::zeros_like(flat);
-    for (int r = 0; r < world_; ++r) {
-      if (r == rank_) {
-        sum.add_(flat);
-        continue;
-      }
-      std::vector<std::string> keys;
-      for (const auto& [off, len] : chunks) keys.push_back(key(r, off, len));
-      wait_for_peer(*store_, keys, timeout_, rank_, r,
-                    "all-reduce #" + std::to_string(seq) + " of " + Fingerprint::of("", tensor, seq, tag).describe(),
-                    {{"sequence", seq}, {"tag", tag}, {"numel", n}});
-      const std::vector<std::vector<uint8_t>> got = store_->multiGet(keys);
-      at::Tensor peer = at::empty({n}, flat.options());
-      auto* out = reinterpret_cast<uint8_t*>(peer.data_ptr<float>());
-      for (std::size_t i = 0; i < chunks.size(); ++i) {
-        TORCH_CHECK(got[i].size() == static_cast<std::size_t>(chunks[i].second) * sizeof(float),
-                    "store all-reduce: chunk ", keys[i], " has ", got[i].size(), " bytes");
-        std::memcpy(out + chunks[i].first * sizeof(float), got[i].data(), got[i].size());
-      }
-      sum.add_(peer);
-    }
-    tensor.copy_(sum.view_as(tensor));
-
-    // Every peer has written sequence seq, so it has read what this rank wrote for seq - 1.
-    for (const auto& k : previous_) store_->deleteKey(k);
-    previous_ = std::move(mine);
-  }
-
- private:
-  c10::intrusive_ptr<c10d::Store> store_;
-  int rank_, world_;
-  milliseconds timeout_;
-  int64_t chunk_;
-  int64_t sequence_ = 0;
-  std::vector<std::string> previous_;
-};
-
-class FingerprintCheck : public Collective {
- public:
-  FingerprintCheck(std::unique_ptr<Collective> inner, c10::intrusive_ptr<c10d::Store> store, int rank, int world,
-                   milliseconds timeout)
-      : inner_(std::move(inner)), store_(std::move(store)), rank_(rank), world_(world), timeout_(timeout) {}
-
-  std::string backend() const override { return inner_->backend() + "+fingerprint"; }
-
-  void allreduce_sum(at::Tensor& tensor, const std::string& tag) override {
-    const int64_t seq = sequence_++;
-    const Fingerprint mine = Fingerprint::of("allreduce_sum", tensor, seq, tag);
-    const std::string key = "fp/" + std::to_string(seq);
-    const std::vector<std::string> values = store_all_gather(*store_, key, mine.to_json().dump(), rank_, world_, timeout_,
-                                                             "the fingerprint exchange before collective #" +
-                                                                 std::to_string(seq) + " " + mine.describe());
-    std::vector<Fingerprint> all;
-    for (const auto& v : values) all.push_back(Fingerprint::from_json(json::parse(v)));
-    bool agree = true;
-    for (const auto& f : all) agree = agree && f.agrees_with(mine);
-    if (!agree) {
-      std::string message = "collective #" + std::to_string(seq) + " differs across ranks:";
-      json fingerprints = json::array();
-      for (int r = 0; r < world_; ++r) {
-        const Fingerprint& f = all[static_cast<std::size_t>(r)];
-        message += (r == 0 ? " rank " : "; rank ") + std::to_string(r) + " calls " + f.describe();
-        json j = f.to_json();
-        j["rank"] = r;
-        fingerprints.push_back(j);
-      }
-      throw CollectiveMismatch("collective_fingerprint", message,
-                               {{"rank", rank_}, {"sequence", seq}, {"fingerprints", fingerprints}});
-    }
-    // Every peer has published sequence seq, so it has read this rank's seq - 1.
-    if (!previous_.empty()) store_->deleteKey(previous_);
-    previous_ = key + "/" + std::to_string(rank_);
-    inner_->allreduce_sum(tensor, tag);
-  }
-
- private:
-  std::unique_ptr<Collective> inner_;
-  c10::intrusive_ptr<c10d::Store> store_;
-  int rank_, world_;
-  milliseconds timeout_;
-  int64_t sequence_ = 0;
-  std::string previous_;
-};
-
 }  // namespace
-
-bool Fingerprint::agrees_with(const Fingerprint& o) const {
-  return op == o.op && dtype == o.dtype && shape == o.shape && sequence == o.sequence;
-}
-
-std::string Fingerprint::describe() const {
-  std::string s = op.empty() ? "" : op + " ";
-  s += dtype + "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  s += "]";
-  if (!tag.empty()) s += " (" + tag + ")";
-  return s;
-}
-
-json Fingerprint::to_json() const {
-  return {{"op", op}, {"dtype", dtype}, {"shape", shape}, {"sequence", sequence}, {"tag", tag}};
-}
-
-Fingerprint Fingerprint::from_json(const json& j) {
-  Fingerprint f;
-  f.op = j.at("op").get<std::string>();
-  f.dtype = j.at("dtype").get<std::string>();
-  f.shape = j.at("shape").get<std::vector<int64_t>>();
-  f.sequence = j.at("sequence").get<int64_t>();
-  f.tag = j.value("tag", "");
-  return f;
-}
-
-Fingerprint Fingerprint::of(const std::string& op, const at::Tensor& tensor, int64_t sequence, const std::string& tag) {
-  Fingerprint f;
-  f.op = op;
-  f.dtype = dtype_name(tensor.scalar_type());
-  f.shape = tensor.sizes().vec();
-  f.sequence = sequence;
-  f.tag = tag;
-  return f;
-}
 
 namespace {
 
@@ -272,8 +108,23 @@ bool is_loopback_host(const std::string& host) {
 
 c10::intrusive_ptr<c10d::Store> rendezvous(const std::string& host, int port, int rank, int world,
                                            milliseconds timeout) {
+  // The Python interpreter ignores SIGPIPE, so under torch.distributed a write to a peer that
+  // already closed its socket (it stopped on an error of its own) is an error of this rank, not
+  // a signal that kills it. The same here, for every distributed cell.
+  std::signal(SIGPIPE, SIG_IGN);
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(port);
+  // Under torchrun the agent already hosts the store on MASTER_PORT and every worker is its
+  // client, with keys under the attempt's prefix, as torch.distributed's env:// does.
+  const char* agent_store = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  if (agent_store && std::string(agent_store) == "True") {
+    options.isServer = false;
+    options.timeout = timeout;
+    const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    auto client = c10::make_intrusive<c10d::TCPStore>(host, options);
+    return c10::make_intrusive<c10d::PrefixStore>(
+        std::string("/worker/attempt_") + (attempt && *attempt ? attempt : "0"), std::move(client));
+  }
   options.isServer = rank == 0;
   options.numWorkers = static_cast<std::size_t>(world);
   options.waitWorkers = true;
@@ -315,30 +166,6 @@ std::vector<std::string> store_all_gather(c10d::Store& store, const std::string&
     all[static_cast<std::size_t>(r)] = from_bytes(store.get(rank_key(r)));
   }
   return all;
-}
-
-void store_barrier(c10d::Store& store, const std::string& name, int rank, int world, milliseconds timeout) {
-  if (world <= 1) return;
-  const std::string all = "barrier/" + name + "/all", gone = "barrier/" + name + "/gone";
-  if (store.add("barrier/" + name + "/arrived", 1) == world) store.set(all, to_bytes("1"));
-  wait_for_peer(store, {all}, timeout, rank, -1, "barrier " + name, {{"barrier", name}});
-  // Rank 0 hosts the store: it leaves only after every other rank got its answer.
-  if (rank != 0) {
-    if (store.add("barrier/" + name + "/left", 1) == world - 1) store.set(gone, to_bytes("1"));
-  } else {
-    wait_for_peer(store, {gone}, timeout, rank, -1, "barrier " + name, {{"barrier", name}});
-  }
-}
-
-std::unique_ptr<Collective> make_store_collective(c10::intrusive_ptr<c10d::Store> store, int rank, int world,
-                                                  milliseconds timeout, int64_t chunk_elements) {
-  return std::make_unique<StoreCollective>(std::move(store), rank, world, timeout, chunk_elements);
-}
-
-std::unique_ptr<Collective> with_fingerprint_check(std::unique_ptr<Collective> inner,
-                                                   c10::intrusive_ptr<c10d::Store> store, int rank, int world,
-                                                   milliseconds timeout) {
-  return std::make_unique<FingerprintCheck>(std::move(inner), std::move(store), rank, world, timeout);
 }
 
 }  // namespace tw

@@ -1,13 +1,13 @@
 #pragma once
-// Collectives for the data-parallel cells, on PyTorch's c10d: a TCPStore rendezvous, a sum
-// all-reduce through the store (the CPU transport, since the wheel has no Gloo), NCCL where
-// LibTorch is a CUDA build, and a fingerprint check that wraps either one.
+// The rendezvous of the data-parallel cells on PyTorch's c10d (a TCPStore, as torchrun's), the
+// diagnoses a distributed run stops with, and a store all-gather for checks that must run before
+// a process group exists (the device-mapping preflight). The collectives themselves are c10d's
+// process groups: kernel/process_group.h.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include <chrono>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -44,30 +44,6 @@ class CollectiveMismatch : public DistributedStop {
   using DistributedStop::DistributedStop;
 };
 
-// What one rank is about to call; ranks compare these before any data moves.
-struct Fingerprint {
-  std::string op;              // "allreduce_sum"
-  std::string dtype;           // "float32"
-  std::vector<int64_t> shape;
-  int64_t sequence = 0;        // collectives this rank issued before this one
-  std::string tag;             // what is reduced (a parameter name): reported, not compared
-
-  bool agrees_with(const Fingerprint& other) const;
-  std::string describe() const;  // "allreduce_sum float32[64, 16] (layers.0.weight)"
-  nlohmann::json to_json() const;
-  static Fingerprint from_json(const nlohmann::json& j);
-  static Fingerprint of(const std::string& op, const at::Tensor& tensor, int64_t sequence, const std::string& tag);
-};
-
-// The data-parallel loop's view of a process group.
-class Collective {
- public:
-  virtual ~Collective() = default;
-  // Sums `tensor` over all ranks in place; every rank ends with the same values.
-  virtual void allreduce_sum(at::Tensor& tensor, const std::string& tag) = 0;
-  virtual std::string backend() const = 0;
-};
-
 // Whether `host` (MASTER_ADDR) names the loopback interface: 127.0.0.0/8, ::1 or localhost, as
 // the harness's single-host cells do.
 bool is_loopback_host(const std::string& host);
@@ -81,31 +57,5 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const std::string& host, int port, in
 // `timeout` for a rank throws CollectiveTimeout naming it and `what` was being done.
 std::vector<std::string> store_all_gather(c10d::Store& store, const std::string& key, const std::string& value, int rank,
                                           int world, std::chrono::milliseconds timeout, const std::string& what);
-
-// Every rank arrives, then all leave: so rank 0, which hosts the store, outlives the last read.
-void store_barrier(c10d::Store& store, const std::string& name, int rank, int world,
-                   std::chrono::milliseconds timeout);
-
-// Float tensors per message of the store all-reduce.
-constexpr int64_t kStoreChunkElements = 4096;
-
-// Sum all-reduce through the store: each rank writes its tensor in chunks keyed by sequence
-// number, rank, offset and length, then reads the same keys of every peer. A peer that reduces
-// a tensor of another size writes other keys, so the wait runs into its timeout: the store
-// analogue of a mismatched collective, which hangs.
-std::unique_ptr<Collective> make_store_collective(c10::intrusive_ptr<c10d::Store> store, int rank, int world,
-                                                  std::chrono::milliseconds timeout,
-                                                  int64_t chunk_elements = kStoreChunkElements);
-
-// ProcessGroupNCCL on `device`, with `timeout` as its collective timeout. Throws where this
-// LibTorch build has no NCCL.
-std::unique_ptr<Collective> make_nccl_collective(c10::intrusive_ptr<c10d::Store> store, int rank, int world,
-                                                 c10::Device device, std::chrono::milliseconds timeout);
-
-// Before each collective of `inner`, the ranks exchange fingerprints through the store and
-// throw CollectiveMismatch, naming every rank's fingerprint, when they disagree.
-std::unique_ptr<Collective> with_fingerprint_check(std::unique_ptr<Collective> inner,
-                                                   c10::intrusive_ptr<c10d::Store> store, int rank, int world,
-                                                   std::chrono::milliseconds timeout);
 
 }  // namespace tw

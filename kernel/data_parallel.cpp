@@ -1,19 +1,26 @@
 #include "kernel/data_parallel.h"
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/logger.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <torch/cuda.h>
 
-#include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <exception>
+#include <thread>
+#include <type_traits>
 
 #include "kernel/collective.h"
 #include "kernel/data.h"
 #include "kernel/device_mapping.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
+#include "kernel/process_group.h"
 #include "kernel/trainer.h"
 
 namespace tw {
@@ -31,131 +38,279 @@ std::string env_text(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-// The buffer one rank hands to the all-reduce for `grad`: the gradient itself, or a wider copy
-// when the fault makes this rank disagree on its shape.
-at::Tensor reduce_buffer(const at::Tensor& grad, int64_t extra_columns) {
-  if (extra_columns <= 0) return grad;
-  const int64_t last = grad.dim() - 1;
-  std::vector<int64_t> pad_shape = grad.sizes().vec();
-  pad_shape[static_cast<std::size_t>(last)] = extra_columns;
-  return at::cat({grad, at::zeros(pad_shape, grad.options())}, last);
+// DDP's defaults (torch.nn.parallel.DistributedDataParallel): a first bucket of 1 MiB, then 25 MiB.
+constexpr int64_t kFirstBucketBytes = 1 << 20;
+constexpr int64_t kBucketBytes = 25 << 20;
+
+// DDP's Reducer over `params`, bucketed as DDP buckets them (in reverse order of registration,
+// the order backward produces gradients). The constructor takes a per-bucket size list in LibTorch
+// 2.11 and later, not in 2.9; both forms are handled.
+template <typename R = c10d::Reducer>
+std::shared_ptr<R> make_reducer(const std::vector<at::Tensor>& params, std::unordered_map<size_t, std::string> names,
+                                const c10::intrusive_ptr<c10d::ProcessGroup>& group, bool find_unused) {
+  const std::vector<bool> sparse(params.size(), false);
+  auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
+      params, {static_cast<size_t>(kFirstBucketBytes), static_cast<size_t>(kBucketBytes)}, sparse);
+  std::reverse(buckets.begin(), buckets.end());
+  std::vector<int64_t> caps(limits.rbegin(), limits.rend());
+  using Indices = std::vector<std::vector<size_t>>;
+  using Names = std::unordered_map<size_t, std::string>;
+  if constexpr (std::is_constructible_v<R, std::vector<at::Tensor>, Indices, c10::intrusive_ptr<c10d::ProcessGroup>,
+                                        std::vector<bool>, int64_t, bool, bool, Names, int64_t, bool, bool,
+                                        std::vector<int64_t>>) {
+    return std::make_shared<R>(params, buckets, group, sparse, kBucketBytes, find_unused,
+                               /*gradient_as_bucket_view=*/false, std::move(names), kFirstBucketBytes,
+                               /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false, caps);
+  } else {
+    return std::make_shared<R>(params, buckets, group, sparse, kBucketBytes, find_unused,
+                               /*gradient_as_bucket_view=*/false, std::move(names), kFirstBucketBytes,
+                               /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false);
+  }
+}
+
+// Gloo reports a mismatched collective by throwing from its own thread, which ends the process
+// (std::terminate). The message is sent as the rank's error event before the abort, so the
+// matrix carries Gloo's words and not only the signal.
+const EventWriter* g_terminate_events = nullptr;
+void report_then_abort() {
+  if (g_terminate_events) {
+    std::string message = "terminate called without an exception";
+    if (std::exception_ptr e = std::current_exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        message = first_line(x.what());
+      } catch (...) {
+        message = "terminate called after a non-standard exception";
+      }
+    }
+    g_terminate_events->emit("error", {{"kind", "abort"}, {"message", message}});
+  }
+  std::abort();
+}
+
+// A rank stuck before its first step (loading its shard, say): it waits on a key nobody writes
+// until its peers are gone (rank 0's store closes) or the harness ends the cell.
+void stall(c10d::Store& store) {
+  try {
+    store.wait({"never_written"}, std::chrono::hours(24));
+  } catch (const std::exception&) {
+  }
+}
+
+// One rank's view of the run, for the events it sends.
+struct RunState {
+  int64_t step = 0;
+  double last_loss = NAN, eval_loss = NAN;
+  TargetHold target;
+};
+
+c10::Device rank_device(const CellEnv& env, const RankDeviation& dev) {
+  if (!env.device.is_cuda()) return env.device;
+  const int index = dev.device_index >= 0 ? dev.device_index : std::atoi(env_text("LOCAL_RANK", "0").c_str());
+  c10::Device device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
+  // A mapped ordinal that exists gets the cell's budget; one past the count is left for the
+  // first touch to fail on, as it would in a job.
+  if (index >= 0 && index < static_cast<int>(torch::cuda::device_count())) {
+    limit_cuda_memory(device, env.memory_budget_bytes);
+    set_cell_device(device);
+  }
+  return device;
+}
+
+// What the ranks log at each logging step (the eval cadence), all-reduced as a training script
+// does it: the loss and a histogram of the model's outputs, for the mean over ranks. The
+// deviating rank may log more bins than its peers.
+constexpr int64_t kLoggedBins = 64;
+double logged_loss(DistributedGroup& g, const at::Tensor& loss, const at::Tensor& output, int64_t extra) {
+  at::Tensor histogram = at::histc(output.detach().flatten().to(at::kFloat), kLoggedBins + extra, -4, 4);
+  at::Tensor metric = at::cat({loss.detach().reshape({1}).to(at::kFloat), histogram});
+  allreduce_sum(g, metric);
+  return metric[0].item<double>() / g.world;
+}
+
+void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGroup& g, Net& net,
+                 const Dataset& data, c10d::Reducer& reducer, RunState& st, c10::Device device) {
+  const EventWriter& ev = env.events;
+  auto optimizer = make_optimizer(r, net);
+  for (st.step = 1; st.step <= r.steps; ++st.step) {
+    const bool deviating = env.rank == env.world_size - 1 && dev.from_step > 0 && st.step >= dev.from_step;
+    if (dev.dies_at_step > 0 && st.step == dev.dies_at_step && env.rank == env.world_size - 1) std::raise(SIGKILL);
+    optimizer->zero_grad();
+    auto [x, y] = data.batch(st.step, r.batch_size, /*micro=*/env.rank, /*micro_count=*/env.world_size);
+    // DistributedDataParallel.forward: the Reducer is told a forward begins, and the previous
+    // iteration's reduction must have finished (this is where DDP names unused parameters).
+    reducer.prepare_for_forward();
+    reducer.rebuild_buckets();
+    net->recipe.detach_branch = r.detach_branch || (deviating && dev.skips_branch);
+    at::Tensor output = net->forward(x);
+    at::Tensor loss = at::mse_loss(output, y);
+    reducer.prepare_for_backward(r.find_unused_parameters ? std::vector<at::Tensor>{loss} : std::vector<at::Tensor>{});
+    const bool logging = st.step % r.eval_every == 0 || st.step == r.steps;
+    const int64_t extra = deviating ? dev.metric_extra : 0;
+    const bool early = deviating && dev.metric_before_backward;
+    double mean_loss = NAN;
+    if (logging && early) mean_loss = logged_loss(g, loss, output, extra);
+    loss.backward();  // DDP's hooks all-reduce the gradient buckets as they fill
+    optimizer->step();
+    if (logging && !early) mean_loss = logged_loss(g, loss, output, extra);
+    st.last_loss = loss.item<double>();
+
+    if (env.rank == 0) {
+      json step = {{"step", st.step}, {"loss", loss_json(st.last_loss)}, {"lr", r.lr}, {"mem", read_memory(device).allocated}};
+      if (logging) step["mean_loss_over_ranks"] = loss_json(mean_loss);
+      ev.emit("step", step);
+    }
+    if (!std::isfinite(st.last_loss)) {
+      if (env.rank == 0)
+        ev.emit("symptom", {{"kind", "nonfinite"}, {"step", st.step}, {"message", "loss is " + loss_json(st.last_loss).dump()}});
+      break;
+    }
+    if (st.step % r.eval_every == 0 || st.step == r.steps) {
+      // Every rank holds the same weights, so every rank takes the same decision here.
+      torch::NoGradGuard no_grad;
+      auto [ex, ey] = data.eval();
+      st.eval_loss = at::mse_loss(net->forward(ex), ey).item<double>();
+      if (env.rank == 0) ev.emit("eval", {{"step", st.step}, {"eval_loss", loss_json(st.eval_loss)}});
+      if (st.target.observe(r, st.step, st.eval_loss) && r.stop_at_target) break;
+    }
+  }
+}
+
+// What the data-parallel loop does not implement; a stack that asks for it is refused by name
+// rather than silently trained without it.
+std::string unsupported_in_data_parallel(const Recipe& r) {
+  if (r.accumulation_steps != 1) return "gradient accumulation";
+  if (r.autocast != "none") return "autocast";
+  if (r.schedule != "constant") return "learning-rate schedules";
+  if (!r.guards.empty()) return "training guards";
+  return "";
+}
+
+void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGroup& g, RunState& st) {
+  const EventWriter& ev = env.events;
+  const int rank = env.rank, world = env.world_size;
+  const c10::Device device = rank_device(env, dev);
+  const std::string host = env_text("MASTER_ADDR", "127.0.0.1");
+  const std::string port = env_text("MASTER_PORT", "");
+  if (port.empty())
+    throw std::runtime_error("MASTER_PORT is not set: distributed cells need the harness's (or torchrun's) environment");
+  json start = {{"device", device.str()}, {"world_size", world}, {"store", host + ":" + port}};
+  if (!dev.note.empty()) start["note"] = dev.note;
+  ev.emit("start", start);
+
+  // NCCL's bootstrap and proxy listen on the interface NCCL_SOCKET_IFNAME names, by default the
+  // first one that is not loopback, reachable from other machines: a single-host cell keeps
+  // them on lo ("=": that name exactly). A user's setting wins.
+  if (device.is_cuda() && is_loopback_host(host)) setenv("NCCL_SOCKET_IFNAME", "=lo", /*overwrite=*/0);
+  const auto rendezvous_start = Clock::now();
+  c10::intrusive_ptr<c10d::Store> store = rendezvous(host, std::stoi(port), rank, world, to_ms(r.rendezvous_timeout_s));
+  const double rendezvous_seconds = std::chrono::duration<double>(Clock::now() - rendezvous_start).count();
+  const auto timeout = to_ms(r.collective_timeout_s);
+  if (device.is_cuda() && r.device_mapping_preflight)
+    device_mapping_preflight(*store, rank, world, device.index(), timeout);
+  GroupSettings settings;
+  settings.timeout = timeout;
+  settings.detail = r.collective_fingerprint;
+  settings.monitored_barrier = r.monitored_barrier_s > 0;
+  settings.host = host;
+  g = make_group(store, rank, world, device, settings);
+  if (settings.monitored_barrier) g.timeout = to_ms(r.monitored_barrier_s);
+
+  Recipe mine = r;
+  if (rank == world - 1) mine.width += dev.width_delta;
+  Dataset data(r, env.seed, device);
+  torch::manual_seed(env.seed);  // the same initial weights on every rank
+  Net net(mine);
+  net->to(device);
+  std::vector<at::Tensor> params;
+  std::unordered_map<size_t, std::string> names;
+  int64_t param_count = 0;
+  for (const auto& p : net->named_parameters()) {
+    names[params.size()] = p.key();
+    params.push_back(p.value());
+    param_count += p.value().numel();
+  }
+  // DistributedDataParallel's constructor: every rank must hold the same parameters.
+  c10d::verify_params_across_processes(g.group, params, std::nullopt);
+  auto reducer = make_reducer(params, names, g.group, r.find_unused_parameters);
+  // DDP's logger: the Reducer reports to it (and dereferences it when it searches for unused
+  // parameters).
+  auto logger = std::make_shared<c10d::Logger>(reducer);
+  reducer->set_logger(logger);
+  ev.emit("evidence", {{"backend", g.name}, {"parameters", param_count}, {"ddp_buckets", "reducer"}});
+  if (rank == 0) ev.emit("evidence", {{"rendezvous_seconds", rendezvous_seconds}});
+  if (dev.stalls_after_join) {
+    ev.emit("evidence", {{"stalled_rank", rank}});
+    stall(*store);
+    ev.emit("end", {{"steps", 0}, {"reached_target", false}, {"message", "stalled before its first step"}});
+    return;
+  }
+  if (settings.monitored_barrier) monitored_barrier(g, "before the first step");
+  g.timeout = timeout;
+
+  const auto t0 = Clock::now();
+  train_steps(env, r, dev, g, net, data, *reducer, st, device);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  group_barrier(g);  // rank 0 hosts the store: nobody leaves before everyone is done
+  if (rank == 0) ev.emit("evidence", {{"train_seconds", seconds}});
+  if (!r.stop_at_target && st.target.streak == 0) st.target.reached_step = -1;
+  ev.emit("end", end_event(st.step, r, st.last_loss, st.eval_loss, st.target.reached_step));
 }
 
 }  // namespace
 
 void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
   const EventWriter& ev = env.events;
-  const int rank = env.rank, world = env.world_size;
   if (!dev.joins) {
-    const std::string message = "rank " + std::to_string(rank) + " did not join the rendezvous (" + dev.note + ")";
-    ev.emit("start", {{"device", env.device.str()}, {"world_size", world}, {"joined", false}, {"note", dev.note}});
+    const std::string message =
+        "rank " + std::to_string(env.rank) + " did not join the rendezvous (" + dev.note + ")";
+    ev.emit("start", {{"device", env.device.str()}, {"world_size", env.world_size}, {"joined", false}, {"note", dev.note}});
     ev.emit("end", {{"steps", 0}, {"reached_target", false}, {"joined", false}, {"message", message}});
     return;
   }
-  int64_t step = 0;
+  if (const std::string what = unsupported_in_data_parallel(r); !what.empty()) {
+    ev.emit("error", {{"kind", "unsupported"}, {"message", "the data-parallel loop does not implement " + what}});
+    return;
+  }
+  if (!env.device.is_cuda() && !gloo_available()) {
+    ev.emit("error", {{"kind", "unsupported"}, {"message", gloo_unavailable_reason()}});
+    return;
+  }
+  if (r.flight_recorder) enable_flight_recorder();
+  g_terminate_events = &ev;
+  std::set_terminate(report_then_abort);
+  DistributedGroup g;
+  RunState st;
+  bool failed = true;
   try {
-    c10::Device device = env.device;
-    if (device.is_cuda()) {
-      const int index = dev.device_index >= 0 ? dev.device_index : std::atoi(env_text("LOCAL_RANK", "0").c_str());
-      device = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
-      // A mapped ordinal that exists gets the cell's budget; one past the count is left for the
-      // first touch below to fail on, as it would in a job.
-      if (index >= 0 && index < static_cast<int>(torch::cuda::device_count())) {
-        limit_cuda_memory(device, env.memory_budget_bytes);
-        set_cell_device(device);
-      }
+    try {
+      run_rank(env, r, dev, g, st);
+      failed = false;
+    } catch (...) {
+      rethrow_as_diagnosis(g);
     }
-    const std::string host = env_text("MASTER_ADDR", "127.0.0.1");
-    const std::string port = env_text("MASTER_PORT", "");
-    if (port.empty())
-      throw std::runtime_error("MASTER_PORT is not set: distributed cells need the harness's (or torchrun's) environment");
-    json start = {{"device", device.str()}, {"world_size", world}, {"store", host + ":" + port}};
-    if (!dev.note.empty()) start["note"] = dev.note;
-    ev.emit("start", start);
-
-    // NCCL's bootstrap and proxy listen on the interface NCCL_SOCKET_IFNAME names, by default the
-    // first one that is not loopback, reachable from other machines: a single-host cell keeps
-    // them on lo ("=": that name exactly). A user's setting wins.
-    if (device.is_cuda() && is_loopback_host(host)) setenv("NCCL_SOCKET_IFNAME", "=lo", /*overwrite=*/0);
-    const auto rendezvous_start = Clock::now();
-    c10::intrusive_ptr<c10d::Store> store = rendezvous(host, std::stoi(port), rank, world, to_ms(r.rendezvous_timeout_s));
-    const double rendezvous_seconds = std::chrono::duration<double>(Clock::now() - rendezvous_start).count();
-    const auto timeout = to_ms(r.collective_timeout_s);
-    if (device.is_cuda() && r.device_mapping_preflight)
-      device_mapping_preflight(*store, rank, world, device.index(), timeout);
-    std::unique_ptr<Collective> collective = device.is_cuda()
-                                                 ? make_nccl_collective(store, rank, world, device, timeout)
-                                                 : make_store_collective(store, rank, world, timeout);
-    if (r.collective_fingerprint) collective = with_fingerprint_check(std::move(collective), store, rank, world, timeout);
-
-    Dataset data(r, env.seed, device);
-    torch::manual_seed(env.seed);  // same initial weights on every rank
-    Net net(r);
-    net->to(device);
-    auto optimizer = make_optimizer(r, net);
-    const auto params = net->named_parameters();
-    int64_t param_count = 0;
-    for (const auto& p : params) param_count += p.value().numel();
-    ev.emit("evidence", {{"backend", collective->backend()}, {"parameters", param_count}});
-    if (rank == 0) ev.emit("evidence", {{"rendezvous_seconds", rendezvous_seconds}});
-
-    double last_loss = NAN, eval_loss = NAN;
-    int64_t reached_step = -1;
-    const auto t0 = Clock::now();
-    for (step = 1; step <= r.steps; ++step) {
-      optimizer->zero_grad();
-      auto [x, y] = data.batch(step, r.batch_size, /*micro=*/rank, /*micro_count=*/world);
-      at::Tensor loss = at::mse_loss(net->forward(x), y);
-      loss.backward();
-
-      const bool deviating = dev.from_step > 0 && step >= dev.from_step;
-      std::vector<std::size_t> order(params.size());
-      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-      if (deviating && dev.reverse_order) std::reverse(order.begin(), order.end());
-      for (std::size_t i : order) {
-        at::Tensor grad = params[i].value().grad();
-        at::Tensor buffer = reduce_buffer(grad, deviating && i == 0 ? dev.extra_columns : 0);
-        collective->allreduce_sum(buffer, params[i].key());
-        if (!buffer.is_same(grad)) grad.copy_(buffer.narrow(grad.dim() - 1, 0, grad.size(-1)));
-        grad.div_(world);
-      }
-      optimizer->step();
-
-      last_loss = loss.item<double>();
-      if (rank == 0) {
-        ev.emit("step", {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", r.lr},
-                         {"mem", read_memory(device).allocated}});
-      }
-      if (!std::isfinite(last_loss)) {
-        if (rank == 0) ev.emit("symptom", {{"kind", "nonfinite"}, {"step", step}, {"message", "loss is " + loss_json(last_loss).dump()}});
-        break;
-      }
-      if (step % r.eval_every == 0 || step == r.steps) {
-        // Every rank holds the same weights, so every rank takes the same decision here.
-        torch::NoGradGuard no_grad;
-        auto [ex, ey] = data.eval();
-        eval_loss = at::mse_loss(net->forward(ex), ey).item<double>();
-        if (rank == 0) ev.emit("eval", {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
-        if (std::isfinite(eval_loss) && eval_loss <= r.target_loss && reached_step < 0) {
-          reached_step = step;
-          if (r.stop_at_target) break;
-        }
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    store_barrier(*store, "end", rank, world, timeout);
-    if (rank == 0) ev.emit("evidence", {{"train_seconds", seconds}});
-    ev.emit("end", end_event(step, r, last_loss, eval_loss, reached_step));
   } catch (const DistributedStop& e) {
-    ev.emit("guard", {{"guard", e.guard()}, {"action", "stop"}, {"step", step}, {"message", e.what()},
+    ev.emit("guard", {{"guard", e.guard()}, {"action", "stop"}, {"step", st.step}, {"message", e.what()},
                       {"details", e.details()}});
   } catch (const c10::OutOfMemoryError& e) {
-    ev.emit("error", {{"kind", "oom"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
+    ev.emit("error", {{"kind", "oom"}, {"step", st.step}, {"message", first_line(e.what_without_backtrace())}});
   } catch (const c10::Error& e) {
-    ev.emit("error", {{"kind", "exception"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
+    ev.emit("error", {{"kind", "exception"}, {"step", st.step}, {"message", first_line(e.what_without_backtrace())}});
   } catch (const std::exception& e) {
-    ev.emit("error", {{"kind", "exception"}, {"step", step}, {"message", first_line(e.what())}});
+    ev.emit("error", {{"kind", "exception"}, {"step", st.step}, {"message", first_line(e.what())}});
   }
+  if (failed && r.flight_recorder) {
+    // What c10d's flight recorder saw, read back in-process (torch.distributed's
+    // _dump_nccl_trace / the dump TORCH_NCCL_DUMP_ON_TIMEOUT writes).
+    try {
+      const json summary = flight_recorder_summary(env.device);
+      ev.emit("evidence", {{"flight_recorder_rank" + std::to_string(env.rank), summary}});
+    } catch (const std::exception& e) {
+      ev.emit("evidence", {{"flight_recorder_rank" + std::to_string(env.rank), std::string("no dump: ") + e.what()}});
+    }
+  }
+  close_group(g, failed);
 }
 
 }  // namespace tw

@@ -23,6 +23,8 @@ struct NetImpl : torch::nn::Module {
   at::Tensor first_activation(const at::Tensor& x);
   // Fraction of hidden units whose pre-activation is <= 0 on every example of x.
   double dead_unit_fraction(const at::Tensor& x);
+  // The recipe's activation (a model split across ranks applies it between its halves' layers).
+  at::Tensor act(const at::Tensor& x) const;
 
   Recipe recipe;
   Activation activation = Activation::kRelu;
@@ -39,7 +41,6 @@ struct NetImpl : torch::nn::Module {
   torch::nn::Linear head{nullptr};    // two_branch: merges both branches
 
  private:
-  at::Tensor act(const at::Tensor& x) const;
   at::Tensor apply_norm(std::size_t i, const at::Tensor& x);
   at::Tensor branch(torch::nn::ModuleList& list, at::Tensor x);
   // The hidden stack of the mlp; every pre-activation goes to `pre` when it is given.

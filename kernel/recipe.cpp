@@ -90,7 +90,11 @@ const std::vector<Field>& fields() {
       TW_NUM(rendezvous_timeout_s, 0, 1e6, true, "seconds rank 0 waits for every rank to join"),
       TW_NUM(collective_timeout_s, 0, 1e6, true, "seconds a collective waits for its peers"),
       TW_BOOL(device_mapping_preflight, "validate rank -> GPU before creating the process group"),
-      TW_BOOL(collective_fingerprint, "compare collective fingerprints across ranks"),
+      TW_BOOL(collective_fingerprint, "ProcessGroupWrapper: ranks compare each collective's fingerprint"),
+      TW_NUM(monitored_barrier_s, 0, 1e6, false, "timeout of a monitored barrier before the first step (0: none)"),
+      TW_BOOL(find_unused_parameters, "DDP finds parameters the loss did not use"),
+      TW_BOOL(model_split, "split the MLP's layers across two ranks"),
+      TW_BOOL(flight_recorder, "record collectives in c10d's flight recorder; summarize it when a rank stops"),
   };
   return table;
 }

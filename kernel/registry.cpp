@@ -3,6 +3,7 @@
 #include <map>
 
 #include "harness/errors.h"
+#include "kernel/data_parallel.h"
 #include "kernel/trainer.h"
 
 namespace tw {
@@ -25,7 +26,14 @@ std::vector<Entry<Mitigation>>& mitigations() {
 }
 }  // namespace
 
-void Fault::run(CellEnv& env, Recipe& recipe) const { train(env, recipe); }
+// A cell a remedy made multi-rank (data_parallel) trains as DistributedDataParallel does.
+void Fault::run(CellEnv& env, Recipe& recipe) const {
+  if (env.world_size > 1) {
+    train_data_parallel(env, recipe, RankDeviation{});
+    return;
+  }
+  train(env, recipe);
+}
 
 bool register_fault(ComponentInfo info, std::unique_ptr<Fault> fault) {
   faults().push_back({std::move(info), std::move(fault)});

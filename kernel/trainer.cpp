@@ -174,6 +174,18 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& ne
   return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
 }
 
+bool TargetHold::observe(const Recipe& r, int64_t step, double eval_loss) {
+  if (!(std::isfinite(eval_loss) && eval_loss <= r.target_loss)) {
+    streak = 0;
+    streak_start = -1;
+    return false;
+  }
+  if (streak_start < 0) streak_start = step;
+  if (++streak < r.target_hold_evals || reached_step >= 0) return false;
+  reached_step = streak_start;
+  return true;
+}
+
 json end_event(int64_t steps, const Recipe& r, double last_loss, double eval_loss, int64_t reached_step) {
   json end = {{"steps", std::min(steps, r.steps)},
               {"target_loss", r.target_loss},
@@ -241,8 +253,7 @@ Net train(CellEnv& env, Recipe& r) {
     std::vector<at::Tensor> kept_tensors;  // what the leak faults keep alive
     std::vector<double> kept_values;
     double last_loss = NAN, eval_loss = NAN;
-    int64_t reached_step = -1;
-    int64_t streak = 0, streak_start = -1;  // evaluations in a row at or under the target
+    TargetHold target;
     const auto t0 = std::chrono::steady_clock::now();
 
     // fp16 autocast needs dynamic loss scaling; bf16 has fp32's range and does not.
@@ -387,18 +398,7 @@ Net train(CellEnv& env, Recipe& r) {
           ev.emit("guard", guard_event(report, "stop"));
           break;
         }
-        // The target counts once it is held for target_hold_evals evaluations in a row (a
-        // first touch can be noise); reached_step is where that streak began.
-        if (std::isfinite(eval_loss) && eval_loss <= r.target_loss) {
-          if (streak_start < 0) streak_start = step;
-          if (++streak >= r.target_hold_evals && reached_step < 0) {
-            reached_step = streak_start;
-            if (r.stop_at_target) break;
-          }
-        } else {
-          streak = 0;
-          streak_start = -1;
-        }
+        if (target.observe(r, step, eval_loss) && r.stop_at_target) break;
       }
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -424,8 +424,8 @@ Net train(CellEnv& env, Recipe& r) {
       if (!h.stop() && !h.skip()) ev.emit("guard", guard_event(h, "warn"));
     ev.emit("evidence", evidence);
     // A run that went on after the target (stop_at_target off) must still be there at the end.
-    if (!r.stop_at_target && streak == 0) reached_step = -1;
-    ev.emit("end", end_event(step, r, last_loss, eval_loss, reached_step));
+    if (!r.stop_at_target && target.streak == 0) target.reached_step = -1;
+    ev.emit("end", end_event(step, r, last_loss, eval_loss, target.reached_step));
   } catch (const c10::OutOfMemoryError& e) {
     const MemoryReading mem = read_memory(device);
     ev.emit("evidence", {{"peak_alloc_bytes", mem.peak}});

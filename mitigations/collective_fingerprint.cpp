@@ -1,6 +1,7 @@
-// Before each collective the ranks exchange its fingerprint (op, dtype, shape, sequence number)
-// through the c10d store and stop on disagreement, naming every rank's fingerprint; the idea of
-// TORCH_DISTRIBUTED_DEBUG=DETAIL's ProcessGroupWrapper.
+// TORCH_DISTRIBUTED_DEBUG=DETAIL as torch.distributed sets it up: the process group's backend is
+// wrapped in c10d's ProcessGroupWrapper, which, before each collective, gathers every rank's
+// fingerprint (sequence number, op, shapes, dtypes, devices) over a helper Gloo group and throws
+// on all ranks, naming both fingerprints, when they disagree.
 #include "kernel/registry.h"
 
 namespace tw {
@@ -9,6 +10,7 @@ struct CollectiveFingerprint : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override { r.collective_fingerprint = true; }
 };
 }  // namespace
-TW_REGISTER_MITIGATION(CollectiveFingerprint, {"collective_fingerprint", "compare collective fingerprints across ranks",
+TW_REGISTER_MITIGATION(CollectiveFingerprint, {"collective_fingerprint",
+                                               "ProcessGroupWrapper (TORCH_DISTRIBUTED_DEBUG=DETAIL) compares collectives",
                                                "framework / environment", {}, {}});
 }  // namespace tw

@@ -1,7 +1,7 @@
 // A short collective timeout: a rank whose peers never send matching data stops with the
-// collective it was in, instead of waiting out the default (10 min for NCCL). On NCCL this is
-// ProcessGroupNCCL::Options::timeout with TORCH_NCCL_ASYNC_ERROR_HANDLING, on the store
-// transport the store's wait timeout.
+// collective it was in, instead of waiting out the default (10 min for NCCL, 30 min for Gloo).
+// It is the process group's timeout (ProcessGroupGloo::Options::timeout, and on NCCL
+// ProcessGroupNCCL::Options::timeout with TORCH_NCCL_BLOCKING_WAIT).
 #include "kernel/registry.h"
 
 namespace tw {

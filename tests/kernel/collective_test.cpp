@@ -1,6 +1,7 @@
-// The distributed cells' building blocks on real c10d: a TCPStore rendezvous, the store
-// all-reduce and the fingerprint check, each rank a thread with its own store client (rank 0's
-// thread hosts the server), plus the device-mapping check on hand-written claims.
+// The distributed cells' building blocks on real c10d: a TCPStore rendezvous, c10d's Gloo
+// process group (an all-reduce, ProcessGroupWrapper's mismatch report, a timeout, the monitored
+// barrier), each rank a thread with its own store client (rank 0's thread hosts the server),
+// plus the device-mapping check on hand-written claims.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -23,6 +25,7 @@
 #include "harness/runner.h"
 #include "kernel/collective.h"
 #include "kernel/device_mapping.h"
+#include "kernel/process_group.h"
 #include "tests/harness/listen_sockets.h"
 
 namespace {
@@ -84,105 +87,104 @@ std::vector<RankResult> run_two_ranks(const RankBody& body, const std::string& h
   return results;
 }
 
-TEST(Fingerprint, ComparesOpDtypeShapeAndSequenceButNotTheTag) {
-  const auto a = tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}), 3, "layers.0.weight");
-  auto b = tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}), 3, "layers.1.weight");
-  EXPECT_TRUE(a.agrees_with(b));
-  EXPECT_FALSE(a.agrees_with(tw::Fingerprint::of("allreduce_sum", at::zeros({64, 17}), 3, "")));
-  EXPECT_FALSE(a.agrees_with(tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}), 4, "")));
-  EXPECT_FALSE(a.agrees_with(tw::Fingerprint::of("allreduce_sum", at::zeros({64, 16}, at::kDouble), 3, "")));
-  EXPECT_EQ(a.describe(), "allreduce_sum float32[64, 16] (layers.0.weight)");
-  const auto back = tw::Fingerprint::from_json(a.to_json());
-  EXPECT_TRUE(back.agrees_with(a));
-  EXPECT_EQ(back.tag, a.tag);
+// The pairing of Gloo's headers (Debian's libgloo-dev) with the Gloo inside libtorch_cpu: an
+// upgrade that breaks it fails here, by name, before any cell runs.
+tw::DistributedGroup gloo_group(const c10::intrusive_ptr<c10d::Store>& store, int rank, milliseconds timeout,
+                                bool detail = false, bool barrier = false) {
+  tw::GroupSettings settings;
+  settings.timeout = timeout;
+  settings.detail = detail;
+  settings.monitored_barrier = barrier;
+  return tw::make_group(store, rank, kWorld, c10::Device(c10::kCPU), settings);
 }
 
-TEST(StoreAllReduce, EqualShapesSumAcrossTwoRanks) {
-  // 10 elements in chunks of 3: four messages per rank, the last one short.
-  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
-    auto collective = tw::make_store_collective(store, rank, kWorld, milliseconds(5000), /*chunk_elements=*/3);
-    at::Tensor t = at::arange(10, at::kFloat).view({2, 5}) * (rank + 1);
-    collective->allreduce_sum(t, "t");
-    at::Tensor again = at::full({4}, static_cast<float>(rank));
-    collective->allreduce_sum(again, "again");
-    tw::store_barrier(*store, "done", rank, kWorld, milliseconds(5000));
-    out.tensor = at::cat({t.view(-1), again});
-  });
-  const at::Tensor expected = at::cat({at::arange(10, at::kFloat) * 3, at::full({4}, 1.0f)});
-  for (const auto& r : results) {
-    ASSERT_EQ(r.error_type, "") << r.message;
-    EXPECT_TRUE(at::equal(r.tensor, expected)) << r.tensor;
+// Runs `f` on `g`, turning what c10d raised into the cell's diagnosis, as the cells do.
+void diagnosed(tw::DistributedGroup& g, const std::function<void()>& f) {
+  try {
+    f();
+  } catch (...) {
+    tw::rethrow_as_diagnosis(g);
   }
 }
 
-TEST(StoreAllReduce, RanksGetTheSameBits) {
+TEST(Gloo, AllReduceSumsAcrossTwoRanks) {
+  if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
   const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
-    auto collective = tw::make_store_collective(store, rank, kWorld, milliseconds(5000));
-    at::manual_seed(rank);
-    at::Tensor t = at::randn({5000});  // two chunks at the default size
-    collective->allreduce_sum(t, "t");
-    tw::store_barrier(*store, "done", rank, kWorld, milliseconds(5000));
+    tw::DistributedGroup g = gloo_group(store, rank, milliseconds(5000));
+    EXPECT_EQ(g.name, "gloo");
+    at::Tensor t = at::arange(1000, at::kFloat) * (rank + 1);
+    tw::allreduce_sum(g, t);
+    tw::group_barrier(g);
     out.tensor = t;
+    tw::close_group(g, false);
   });
-  ASSERT_EQ(results[0].error_type, "") << results[0].message;
-  ASSERT_EQ(results[1].error_type, "") << results[1].message;
-  EXPECT_TRUE(at::equal(results[0].tensor, results[1].tensor));
+  for (const auto& r : results) {
+    ASSERT_EQ(r.error_type, "") << r.message;
+    EXPECT_TRUE(at::equal(r.tensor, at::arange(1000, at::kFloat) * 3)) << r.tensor;
+  }
 }
 
-TEST(StoreAllReduce, MismatchedSizesTimeOutOnBothRanks) {
+TEST(Gloo, WrapperStopsBothRanksNamingBothShapes) {
+  if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
   const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
-    auto collective = tw::make_store_collective(store, rank, kWorld, milliseconds(500));
-    at::Tensor t = at::ones({10 + rank});
-    collective->allreduce_sum(t, "grad");
-    out.tensor = t;
+    tw::DistributedGroup g = gloo_group(store, rank, milliseconds(5000), /*detail=*/true);
+    EXPECT_EQ(g.name, "gloo+detail");
+    diagnosed(g, [&] {
+      at::Tensor same = at::ones({3});
+      tw::allreduce_sum(g, same);
+      at::Tensor t = at::ones({1000 - rank});
+      tw::allreduce_sum(g, t);
+    });
   });
   for (int rank = 0; rank < kWorld; ++rank) {
     const RankResult& r = results[static_cast<std::size_t>(rank)];
-    ASSERT_EQ(r.error_type, "timeout") << r.message;
-    EXPECT_EQ(r.guard, "collective_timeout");
-    EXPECT_EQ(r.details.value("waiting_for_rank", -1), 1 - rank);
-    EXPECT_NE(r.message.find("float32[" + std::to_string(10 + rank) + "] (grad)"), std::string::npos) << r.message;
-    EXPECT_LT(r.seconds, 5.0);
-  }
-}
-
-TEST(FingerprintCheck, DisagreementStopsBothRanksNamingBothFingerprints) {
-  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
-    auto collective = tw::with_fingerprint_check(tw::make_store_collective(store, rank, kWorld, milliseconds(5000)),
-                                                 store, rank, kWorld, milliseconds(5000));
-    at::Tensor same = at::ones({3});
-    collective->allreduce_sum(same, "bias");
-    at::Tensor grad = at::ones({64, 16 + rank});
-    collective->allreduce_sum(grad, "layers.0.weight");
-    out.tensor = grad;
-  });
-  for (const auto& r : results) {
     ASSERT_EQ(r.error_type, "mismatch") << r.message;
     EXPECT_EQ(r.guard, "collective_fingerprint");
-    EXPECT_NE(r.message.find("collective #1 differs"), std::string::npos) << r.message;
-    EXPECT_NE(r.message.find("rank 0 calls allreduce_sum float32[64, 16] (layers.0.weight)"), std::string::npos)
-        << r.message;
-    EXPECT_NE(r.message.find("rank 1 calls allreduce_sum float32[64, 17] (layers.0.weight)"), std::string::npos)
-        << r.message;
-    ASSERT_EQ(r.details["fingerprints"].size(), 2u);
-    EXPECT_EQ(r.details["sequence"], 1);
-    EXPECT_LT(r.seconds, 5.0);  // caught before any data moved, long before the timeout
+    EXPECT_NE(r.message.find("Detected mismatch between collectives on ranks"), std::string::npos) << r.message;
+    ASSERT_EQ(r.details["fingerprints"].size(), 2u) << r.details.dump();
+    std::map<int, std::string> shapes;
+    for (const auto& f : r.details["fingerprints"]) {
+      shapes[f["rank"].get<int>()] = f["shape"].get<std::string>();
+      EXPECT_EQ(f["op"], "ALLREDUCE");
+    }
+    EXPECT_EQ(shapes[0], "[1000]");
+    EXPECT_EQ(shapes[1], "[999]");
+    EXPECT_LT(r.seconds, 5.0);  // before any data moved, long before the timeout
   }
 }
 
-TEST(FingerprintCheck, AgreementPassesTheDataThrough) {
+TEST(Gloo, APeerThatNeverCallsIsACollectiveTimeout) {
+  if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
   const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
-    auto collective = tw::with_fingerprint_check(tw::make_store_collective(store, rank, kWorld, milliseconds(5000)),
-                                                 store, rank, kWorld, milliseconds(5000));
-    at::Tensor t = at::full({2, 3}, static_cast<float>(rank + 1));
-    for (int i = 0; i < 3; ++i) collective->allreduce_sum(t, "t");
-    tw::store_barrier(*store, "done", rank, kWorld, milliseconds(5000));
-    out.tensor = t;
+    tw::DistributedGroup g = gloo_group(store, rank, milliseconds(500));
+    if (rank == 1) {
+      std::this_thread::sleep_for(milliseconds(1500));
+      return;
+    }
+    diagnosed(g, [&] {
+      at::Tensor t = at::ones({16});
+      tw::allreduce_sum(g, t);
+    });
   });
-  for (const auto& r : results) {
-    ASSERT_EQ(r.error_type, "") << r.message;
-    EXPECT_TRUE(at::equal(r.tensor, at::full({2, 3}, 12.0f)));  // 3 -> 6 -> 12
-  }
+  ASSERT_EQ(results[0].error_type, "timeout") << results[0].message;
+  EXPECT_EQ(results[0].guard, "collective_timeout");
+  EXPECT_NE(results[0].message.find("Timed out"), std::string::npos) << results[0].message;
+  EXPECT_LT(results[0].seconds, 5.0);
+}
+
+TEST(Gloo, MonitoredBarrierNamesTheRankThatDidNotArrive) {
+  if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+    tw::DistributedGroup g = gloo_group(store, rank, milliseconds(500), false, /*barrier=*/true);
+    if (rank == 1) {
+      std::this_thread::sleep_for(milliseconds(1500));
+      return;
+    }
+    tw::monitored_barrier(g, "before the first step");
+  });
+  ASSERT_EQ(results[0].error_type, "stop") << results[0].message;
+  EXPECT_EQ(results[0].guard, "monitored_barrier");
+  EXPECT_EQ(results[0].details["absent_ranks"], nlohmann::json::array({1})) << results[0].details.dump();
 }
 
 TEST(Rendezvous, RankZeroStopsWaitingForAMissingRank) {
@@ -212,7 +214,7 @@ void expect_store_on_loopback_only(const std::string& host) {
                 {{"address", l.text()}, {"port", l.port}, {"loopback", l.loopback}});
         }
         // Rank 0's store stays up until rank 0 has looked.
-        tw::store_barrier(*store, "looked", rank, kWorld, kRendezvousTimeout);
+        tw::store_all_gather(*store, "looked", "1", rank, kWorld, kRendezvousTimeout, "the look at the listeners");
       },
       host);
   for (const auto& r : results) ASSERT_EQ(r.error_type, "") << r.message;
@@ -279,6 +281,59 @@ TEST(CollectiveCell, ListensOnlyOnLoopback) {
   // The store is up for the whole cell, so sampling sees it: an empty set means the test is blind.
   EXPECT_FALSE(seen.empty()) << "no listening socket of the cell was seen";
   for (const auto& [who, l] : seen) EXPECT_TRUE(l.loopback) << "process " << who << " listens beyond loopback";
+}
+
+// A cell joins a rendezvous it did not start, as under srun or a Kubernetes job: two ranks of
+// `trainwreck cell ID` started by hand with the launcher's variables, each writing its events to
+// standard output (no descriptor 3). Both train to the target, with the same weights.
+TEST(ExternalRendezvous, RanksStartedByHandTrainTogether) {
+  if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
+  const std::string port = std::to_string(tw::free_local_port());
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/tw-external-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < kWorld; ++rank) {
+    const std::string out = dir + "/rank" + std::to_string(rank) + ".jsonl";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      close(3);  // what a launcher hands its workers: no event descriptor
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(kWorld).c_str(), 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", port.c_str(), 1);
+      execl(TRAINWRECK_EXE, TRAINWRECK_EXE, "cell", "collective_baseline/none/cpu", "--scenarios",
+            TRAINWRECK_SOURCE_DIR "/scenarios/collective_baseline.json", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  for (const pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  std::vector<nlohmann::json> ends;
+  for (int rank = 0; rank < kWorld; ++rank) {
+    std::FILE* f = std::fopen((dir + "/rank" + std::to_string(rank) + ".jsonl").c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char line[8192];
+    while (std::fgets(line, sizeof line, f)) {
+      const nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
+      if (!e.is_discarded() && e.value("event", "") == "end") ends.push_back(e);
+      EXPECT_NE(e.value("event", ""), "error") << line;
+    }
+    std::fclose(f);
+    std::remove((dir + "/rank" + std::to_string(rank) + ".jsonl").c_str());
+  }
+  std::remove(dir.c_str());
+  ASSERT_EQ(ends.size(), 2u);
+  for (const auto& e : ends) EXPECT_TRUE(e.value("reached_target", false)) << e.dump();
+  EXPECT_EQ(ends[0]["final_eval_loss"], ends[1]["final_eval_loss"]);  // one model, kept in step by DDP
 }
 
 tw::DeviceClaim claim(int rank, int index, int count, const std::string& uuid, const std::string& host = "node0") {

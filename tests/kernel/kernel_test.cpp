@@ -7,6 +7,7 @@
 #include <torch/version.h>
 
 #include <regex>
+#include <set>
 
 #include "kernel/cell.h"
 #include "kernel/data.h"
@@ -14,6 +15,8 @@
 #include "kernel/model.h"
 #include "kernel/recipe.h"
 #include "kernel/registry.h"
+#include "harness/scenario.h"
+#include "harness/selftest.h"
 
 namespace {
 
@@ -161,6 +164,25 @@ TEST(Registry, EveryComponentHasSummaryAndRow) {
     EXPECT_NE(tw::find_fault(f.name), nullptr);
   }
   for (const auto& m : c.mitigations) EXPECT_NE(tw::find_mitigation(m.name), nullptr) << m.name;
+}
+
+// Adding a fault or a remedy is one file and a scenario: every registered component is exercised
+// by some scenario (none is dead code the matrix never runs), and loading the scenarios against
+// the registry proves every name they use is registered.
+TEST(Registry, EveryComponentIsUsedByAScenario) {
+  const tw::Catalog c = tw::registered_catalog();
+  tw::Catalog full = tw::selftest_catalog();  // as the executable loads scenarios ("none" is there)
+  full.add(c);
+  const std::vector<tw::Scenario> scenarios = tw::load_scenarios({TRAINWRECK_SOURCE_DIR "/scenarios"}, full);
+  std::set<std::string> faults, mitigations;
+  for (const auto& s : scenarios) {
+    faults.insert(s.fault);
+    for (const auto& m : s.mitigations)
+      for (const auto& member : m.members()) mitigations.insert(member.name);
+  }
+  for (const auto& f : c.faults) EXPECT_TRUE(faults.count(f.name)) << "no scenario uses the fault " << f.name;
+  for (const auto& m : c.mitigations)
+    EXPECT_TRUE(mitigations.count(m.name)) << "no scenario uses the mitigation " << m.name;
 }
 
 }  // namespace
