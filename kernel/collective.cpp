@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -97,6 +98,16 @@ int loopback_listen_socket(const std::string& host, int port) {
 }
 
 }  // namespace
+
+milliseconds to_ms(double seconds) { return milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0))); }
+
+RendezvousAddress rendezvous_address() {
+  const char* host = std::getenv("MASTER_ADDR");
+  const char* port = std::getenv("MASTER_PORT");
+  if (!port || !*port)
+    throw std::runtime_error("MASTER_PORT is not set: distributed cells need the harness's (or a launcher's) environment");
+  return {host && *host ? host : "127.0.0.1", std::stoi(port)};
+}
 
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;

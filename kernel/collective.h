@@ -3,8 +3,6 @@
 // diagnoses a distributed run stops with, and a store all-gather for checks that must run before
 // a process group exists (the device-mapping preflight). The collectives themselves are c10d's
 // process groups: kernel/process_group.h.
-#include <ATen/core/Tensor.h>
-#include <c10/core/Device.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include <chrono>
@@ -43,6 +41,17 @@ class CollectiveMismatch : public DistributedStop {
  public:
   using DistributedStop::DistributedStop;
 };
+
+// A duration in seconds (a recipe's timeouts) as c10d takes it.
+std::chrono::milliseconds to_ms(double seconds);
+
+// Where the launcher's rendezvous is: MASTER_ADDR (default 127.0.0.1) and MASTER_PORT, which
+// must be set (the harness sets both for its ranks, as torchrun and srun scripts do).
+struct RendezvousAddress {
+  std::string host;
+  int port = 0;
+};
+RendezvousAddress rendezvous_address();
 
 // Whether `host` (MASTER_ADDR) names the loopback interface: 127.0.0.0/8, ::1 or localhost, as
 // the harness's single-host cells do.

@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
-#include <thread>
 #include <type_traits>
 
 #include "kernel/collective.h"
@@ -28,10 +27,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::chrono::milliseconds to_ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
-}
 
 std::string env_text(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -191,11 +186,8 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   const EventWriter& ev = env.events;
   const int rank = env.rank, world = env.world_size;
   const c10::Device device = rank_device(env, dev);
-  const std::string host = env_text("MASTER_ADDR", "127.0.0.1");
-  const std::string port = env_text("MASTER_PORT", "");
-  if (port.empty())
-    throw std::runtime_error("MASTER_PORT is not set: distributed cells need the harness's (or torchrun's) environment");
-  json start = {{"device", device.str()}, {"world_size", world}, {"store", host + ":" + port}};
+  const auto [host, port] = rendezvous_address();
+  json start = {{"device", device.str()}, {"world_size", world}, {"store", host + ":" + std::to_string(port)}};
   if (!dev.note.empty()) start["note"] = dev.note;
   ev.emit("start", start);
 
@@ -204,7 +196,7 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   // them on lo ("=": that name exactly). A user's setting wins.
   if (device.is_cuda() && is_loopback_host(host)) setenv("NCCL_SOCKET_IFNAME", "=lo", /*overwrite=*/0);
   const auto rendezvous_start = Clock::now();
-  c10::intrusive_ptr<c10d::Store> store = rendezvous(host, std::stoi(port), rank, world, to_ms(r.rendezvous_timeout_s));
+  c10::intrusive_ptr<c10d::Store> store = rendezvous(host, port, rank, world, to_ms(r.rendezvous_timeout_s));
   const double rendezvous_seconds = std::chrono::duration<double>(Clock::now() - rendezvous_start).count();
   const auto timeout = to_ms(r.collective_timeout_s);
   if (device.is_cuda() && r.device_mapping_preflight)

@@ -20,10 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-std::chrono::milliseconds to_ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
-}
-
 // This rank's layers: [0, n/2) on rank 0, [n/2, n) on rank 1.
 struct Stage {
   std::vector<torch::nn::Linear> layers;
@@ -181,12 +177,9 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
   bool failed = true;
   int64_t step = 0;
   try {
-    const char* host_env = std::getenv("MASTER_ADDR");
-    const char* port_env = std::getenv("MASTER_PORT");
-    if (!port_env || !*port_env) throw std::runtime_error("MASTER_PORT is not set: the model split needs two ranks");
-    const std::string host = host_env && *host_env ? host_env : "127.0.0.1";
+    const auto [host, port] = rendezvous_address();
     ev.emit("start", {{"device", env.device.str()}, {"world_size", env.world_size}, {"split", "layers by halves"}});
-    auto store = rendezvous(host, std::stoi(port_env), env.rank, env.world_size, to_ms(r.rendezvous_timeout_s));
+    auto store = rendezvous(host, port, env.rank, env.world_size, to_ms(r.rendezvous_timeout_s));
     GroupSettings settings;
     settings.timeout = to_ms(r.collective_timeout_s);
     settings.host = host;

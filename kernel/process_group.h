@@ -5,13 +5,12 @@
 // ranks compare each collective's fingerprint over a helper Gloo group before any data moves).
 // c10d's own errors are turned into the cell's language here: a timeout, a fingerprint
 // mismatch, a rank missing at a monitored barrier, a DDP check.
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include <chrono>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 #include "kernel/collective.h"
 
