@@ -207,7 +207,6 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   settings.monitored_barrier = r.monitored_barrier_s > 0;
   settings.host = host;
   g = make_group(store, rank, world, device, settings);
-  if (settings.monitored_barrier) g.timeout = to_ms(r.monitored_barrier_s);
 
   Recipe mine = r;
   if (rank == world - 1) mine.width += dev.width_delta;
@@ -238,8 +237,7 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
     ev.emit("end", {{"steps", 0}, {"reached_target", false}, {"message", "stalled before its first step"}});
     return;
   }
-  if (settings.monitored_barrier) monitored_barrier(g, "before the first step");
-  g.timeout = timeout;
+  if (settings.monitored_barrier) monitored_barrier(g, "before the first step", to_ms(r.monitored_barrier_s));
 
   const auto t0 = Clock::now();
   train_steps(env, r, dev, g, net, data, *reducer, st, device);

@@ -182,10 +182,10 @@ void allreduce_sum(DistributedGroup& g, at::Tensor& tensor) {
   g.group->allreduce(tensors)->wait();
 }
 
-void monitored_barrier(DistributedGroup& g, const std::string& where) {
+void monitored_barrier(DistributedGroup& g, const std::string& where, std::chrono::milliseconds timeout) {
   TORCH_CHECK(g.barrier, "monitored_barrier needs a group made with monitored_barrier set");
   c10d::BarrierOptions options;
-  options.timeout = g.timeout;
+  options.timeout = timeout;
   try {
     g.barrier->monitoredBarrier(options, /*waitAllRanks=*/true);
   } catch (const c10::Error& e) {
@@ -196,7 +196,7 @@ void monitored_barrier(DistributedGroup& g, const std::string& where) {
                           "rank " + std::to_string(g.rank) + " at the monitored barrier " + where + ": " +
                               first_line(message),
                           {{"rank", g.rank}, {"absent_ranks", absent}, {"where", where},
-                           {"timeout_seconds", static_cast<double>(g.timeout.count()) / 1000.0}});
+                           {"timeout_seconds", static_cast<double>(timeout.count()) / 1000.0}});
   }
 }
 
@@ -228,8 +228,8 @@ json flight_recorder_summary(c10::Device device) {
     return json{{"sequence", e.value("collective_seq_id", -1LL)}, {"op", e.value("profiling_name", "")},
                 {"state", e.value("state", "")}, {"input_sizes", e.value("input_sizes", json::array())}};
   };
-  // Gloo records when a collective is scheduled and, with timing on, when it started and
-  // completed; the last entries are the collectives a stuck rank was in.
+  // Gloo's entries stay "scheduled" (it records no start or completion, even with collective
+  // timing on), so the last entries are the collectives a stuck rank was in.
   const json& entries = trace["entries"];
   json out = {{"entries", entries.size()}, {"states", json::object()}, {"last", json::array()}};
   for (const json& e : entries) {

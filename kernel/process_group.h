@@ -52,8 +52,8 @@ DistributedGroup make_group(c10::intrusive_ptr<c10d::Store> store, int rank, int
 void allreduce_sum(DistributedGroup& g, at::Tensor& tensor);
 
 // Every rank waits at a Gloo monitoredBarrier; rank 0 names the ranks that did not arrive within
-// the group's timeout (DistributedStop, guard "monitored_barrier").
-void monitored_barrier(DistributedGroup& g, const std::string& where);
+// `timeout` (DistributedStop, guard "monitored_barrier").
+void monitored_barrier(DistributedGroup& g, const std::string& where, std::chrono::milliseconds timeout);
 
 // A plain barrier of the group, so rank 0 (which hosts the store) leaves last.
 void group_barrier(DistributedGroup& g);

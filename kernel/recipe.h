@@ -93,7 +93,7 @@ struct Recipe {
   double collective_timeout_s = 600;     // ProcessGroupNCCL's default: how long a collective waits for its peers
   bool device_mapping_preflight = false; // check rank -> GPU before the process group exists
   bool collective_fingerprint = false;   // ProcessGroupWrapper (TORCH_DISTRIBUTED_DEBUG=DETAIL) around the backend
-  double monitored_barrier_s = 0;        // Gloo monitoredBarrier before the first step and at the end (0: none)
+  double monitored_barrier_s = 0;        // timeout of a Gloo monitoredBarrier before the first step (0: none)
   bool find_unused_parameters = false;   // DDP's find_unused_parameters=True
   bool model_split = false;              // the MLP's layers split across two ranks (training and serving)
   bool flight_recorder = false;          // c10d's flight recorder, dumped and summarized when a rank stops

@@ -180,7 +180,7 @@ TEST(Gloo, MonitoredBarrierNamesTheRankThatDidNotArrive) {
       std::this_thread::sleep_for(milliseconds(1500));
       return;
     }
-    tw::monitored_barrier(g, "before the first step");
+    tw::monitored_barrier(g, "before the first step", milliseconds(500));
   });
   ASSERT_EQ(results[0].error_type, "stop") << results[0].message;
   EXPECT_EQ(results[0].guard, "monitored_barrier");
