@@ -81,6 +81,10 @@ function(trainwreck_torch_target target)
   target_include_directories(${target} SYSTEM PRIVATE ${TRAINWRECK_CUDA_INCLUDE_DIRS})
   target_compile_definitions(${target} PRIVATE ${TRAINWRECK_TORCH_DEFINITIONS})
   target_link_libraries(${target} PRIVATE torch nlohmann_json::nlohmann_json)
+  # The warnings the harness builds with; LibTorch's own headers are system headers, so only
+  # this project's code is held to them. Registration tables and cell environments are
+  # aggregates whose trailing optional members keep their defaults when left out.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-missing-field-initializers)
 endfunction()
 
 file(GLOB TRAINWRECK_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernel/*.cpp)

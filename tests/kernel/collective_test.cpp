@@ -126,7 +126,7 @@ TEST(Gloo, AllReduceSumsAcrossTwoRanks) {
 
 TEST(Gloo, WrapperStopsBothRanksNamingBothShapes) {
   if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
-  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& /*out*/) {
     tw::DistributedGroup g = gloo_group(store, rank, milliseconds(5000), /*detail=*/true);
     EXPECT_EQ(g.name, "gloo+detail");
     diagnosed(g, [&] {
@@ -155,7 +155,7 @@ TEST(Gloo, WrapperStopsBothRanksNamingBothShapes) {
 
 TEST(Gloo, APeerThatNeverCallsIsACollectiveTimeout) {
   if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
-  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& /*out*/) {
     tw::DistributedGroup g = gloo_group(store, rank, milliseconds(500));
     if (rank == 1) {
       std::this_thread::sleep_for(milliseconds(1500));
@@ -174,7 +174,7 @@ TEST(Gloo, APeerThatNeverCallsIsACollectiveTimeout) {
 
 TEST(Gloo, MonitoredBarrierNamesTheRankThatDidNotArrive) {
   if (!tw::gloo_available()) GTEST_SKIP() << tw::gloo_unavailable_reason();
-  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& out) {
+  const auto results = run_two_ranks([](c10::intrusive_ptr<c10d::Store> store, int rank, RankResult& /*out*/) {
     tw::DistributedGroup g = gloo_group(store, rank, milliseconds(500), false, /*barrier=*/true);
     if (rank == 1) {
       std::this_thread::sleep_for(milliseconds(1500));
