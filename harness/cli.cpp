@@ -231,9 +231,7 @@ std::vector<std::string> scenario_paths(const Flags& f);
 json cell_by_id(int argc, char** argv, const Backend& backend) {
   const Flags f = parse_flags("cell", argc, argv, 3, {"--scenarios", "--seed"}, {}, 0);
   const std::string id = argv[2];
-  const Catalog catalog = selftest_catalog();
-  Catalog full = catalog;
-  full.add(backend.catalog);
+  const Catalog full = full_catalog(backend);
   const std::vector<Scenario> scenarios = load_scenarios(scenario_paths(f), full);
   PlanOptions plan;
   plan.filters = {id};

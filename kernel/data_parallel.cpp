@@ -191,10 +191,6 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   if (!dev.note.empty()) start["note"] = dev.note;
   ev.emit("start", start);
 
-  // NCCL's bootstrap and proxy listen on the interface NCCL_SOCKET_IFNAME names, by default the
-  // first one that is not loopback, reachable from other machines: a single-host cell keeps
-  // them on lo ("=": that name exactly). A user's setting wins.
-  if (device.is_cuda() && is_loopback_host(host)) setenv("NCCL_SOCKET_IFNAME", "=lo", /*overwrite=*/0);
   const auto rendezvous_start = Clock::now();
   c10::intrusive_ptr<c10d::Store> store = rendezvous(host, port, rank, world, to_ms(r.rendezvous_timeout_s));
   const double rendezvous_seconds = std::chrono::duration<double>(Clock::now() - rendezvous_start).count();

@@ -63,7 +63,11 @@ c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store
 
 #ifdef TRAINWRECK_WITH_NCCL
 c10::intrusive_ptr<c10d::Backend> make_nccl(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
-                                            c10::Device device, milliseconds timeout) {
+                                            c10::Device device, milliseconds timeout, const std::string& host) {
+  // NCCL's bootstrap and proxy listen on the interface NCCL_SOCKET_IFNAME names, by default the
+  // first one that is not loopback, reachable from other machines: a single-host group keeps
+  // them on lo ("=": that name exactly), as its store and Gloo are. A user's setting wins.
+  if (is_loopback_host(host)) setenv("NCCL_SOCKET_IFNAME", "=lo", /*overwrite=*/0);
   // A collective that runs past its timeout raises in wait() on the host (instead of the stream
   // waiting forever), and the communicator is torn down rather than the process. A user's
   // settings win.
@@ -90,7 +94,7 @@ c10::intrusive_ptr<c10d::Backend> make_device_backend(const c10::intrusive_ptr<c
                                                       int world, c10::Device device, const GroupSettings& s) {
   if (device.is_cuda()) {
 #ifdef TRAINWRECK_WITH_NCCL
-    return make_nccl(store, rank, world, device, s.timeout);
+    return make_nccl(store, rank, world, device, s.timeout, s.host);
 #else
     throw std::runtime_error("this LibTorch build has no NCCL, so no ProcessGroupNCCL");
 #endif
