@@ -8,7 +8,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <string>
 
 #include "harness/plan.h"
 #include "kernel/memory.h"
@@ -35,6 +37,30 @@ namespace {
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::atoi(v) : fallback;
+}
+
+// cuBLASLt shares cuBLAS's workspace (CUBLAS_WORKSPACE_CONFIG, ":SIZE_KiB:COUNT" pairs) and asks for
+// 1 MiB of its own by default; with a smaller cuBLAS workspace every cell's log would carry
+// "Requested unified CUBLASLT workspace size ... exceeds CUBLAS workspace size" and cuBLASLt gets
+// the smaller size anyway. Asking for exactly that size says the same without the warning.
+void match_cublaslt_workspace() {
+  const char* lt = std::getenv("CUBLASLT_WORKSPACE_SIZE");
+  const char* config = std::getenv("CUBLAS_WORKSPACE_CONFIG");
+  if ((lt && *lt) || !config) return;
+  long long kib = 0;
+  const char* p = config;
+  while (*p == ':') {
+    char* end = nullptr;
+    const long long size = std::strtoll(p + 1, &end, 10);
+    if (end == p + 1 || *end != ':') return;
+    p = end;
+    const long long count = std::strtoll(p + 1, &end, 10);
+    if (end == p + 1) return;
+    p = end;
+    kib += size * count;  // cuBLAS adds the pairs up
+  }
+  if (*p != '\0' || kib <= 0) return;
+  setenv("CUBLASLT_WORKSPACE_SIZE", std::to_string(kib).c_str(), /*overwrite=*/0);
 }
 
 }  // namespace
@@ -65,6 +91,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   // ":4096:8": the workspace comes from the caching allocator and counts against the cell's
   // memory fraction, and 32 MiB of a 64 MiB budget would decide the oversized-batch cells.
   setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8", /*overwrite=*/0);
+  match_cublaslt_workspace();
   if (!fault->before_device(recipe, cell.value("fault_params", json::object()), events)) return;
 
   at::set_num_threads(static_cast<int>(recipe.intra_op_threads));

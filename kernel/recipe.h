@@ -58,6 +58,7 @@ struct Recipe {
   int64_t eval_every = 10;
   int64_t target_hold_evals = 3;         // evaluations in a row at or under the target
   bool stop_at_target = true;
+  bool cuda_graph = false;               // CUDA: replay the step as a CUDA graph after three eager steps
 
   // Serving: after training, the weights are deployed under a tighter memory budget.
   int64_t serving_memory_mb = 0;         // 0: no serving phase

@@ -16,6 +16,7 @@
 #include "kernel/custom_tanh.h"
 #include "kernel/data.h"
 #include "kernel/grad_scaler.h"
+#include "kernel/graphed_step.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
 #include "trainwreck/guards.h"
@@ -26,6 +27,9 @@ using nlohmann::json;
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
+// Eager steps before a step is captured as a CUDA graph: lazy initialization (cuBLAS handles and
+// workspaces, the optimizer's momentum buffers) happens outside the capture.
+constexpr int64_t kEagerStepsBeforeCapture = 3;
 
 double scheduled_lr(const Recipe& r, int64_t step) {
   if (r.schedule != "warmup_cosine") return r.lr;
@@ -208,6 +212,11 @@ Net train(CellEnv& env, Recipe& r) {
   const c10::Device device = env.device;
   int64_t step = 0;
   try {
+    // A step replayed as a CUDA graph: the whole run stays on one side stream.
+    const std::string graph_unused = r.cuda_graph && device.is_cuda() ? graph_ineligible_reason(r) : "";
+    const bool graph_wanted = r.cuda_graph && device.is_cuda() && graph_unused.empty();
+    std::optional<SideStream> side_stream;
+    if (graph_wanted) side_stream.emplace(device);
     Dataset data(r, env.seed, device);
     torch::manual_seed(env.seed);
     Net net(r);
@@ -265,6 +274,18 @@ Net train(CellEnv& env, Recipe& r) {
     double lr_set = NAN;
     std::vector<double> step_seconds;  // each step's wall time, to the loss read that ends it
     step_seconds.reserve(static_cast<std::size_t>(std::max<int64_t>(r.steps, 0)));
+    std::unique_ptr<GraphedStep> graphed;
+    int64_t graph_from = 0;
+    std::string graph_failed;
+    // With a constant LR the optimizer step is part of the graph; a schedule steps eagerly.
+    const bool step_in_graph = r.schedule == "constant";
+    const GraphedStep::Body graph_body = [&](const at::Tensor& x, const at::Tensor& y) {
+      optimizer->zero_grad();
+      at::Tensor loss = at::mse_loss(net->forward(x).to(at::kFloat), y) / static_cast<double>(accum);
+      loss.backward();
+      if (step_in_graph) optimizer->step();
+      return loss.detach();
+    };
     for (step = 1; step <= r.steps; ++step) {
       const auto step_t0 = std::chrono::steady_clock::now();
       const double current = optimizer->param_groups().front().options().get_lr();
@@ -272,7 +293,26 @@ Net train(CellEnv& env, Recipe& r) {
       const double lr = scheduled_lr(r, step) * lr_factor;
       set_lr(*optimizer, lr);
       lr_set = lr;
-      optimizer->zero_grad();
+      at::Tensor loss_sum;
+      bool replayed = false;
+      if (graph_wanted && graph_failed.empty() && step > kEagerStepsBeforeCapture) {
+        auto [x, y] = data.batch(step, batch, 0, 1);
+        if (r.cast_inputs) x = x.to(at::kFloat);
+        if (!graphed) {
+          try {
+            graphed = GraphedStep::capture(graph_body, x, y);
+            graph_from = step;
+          } catch (const c10::Error& e) {
+            graph_failed = first_line(e.what_without_backtrace());
+          }
+        }
+        if (graphed) {
+          loss_sum = graphed->run(x, y);
+          if (!step_in_graph) optimizer->step();
+          replayed = true;
+        }
+      }
+      if (!replayed) optimizer->zero_grad();
       if (r.loader_stall_step > 0 && step >= r.loader_stall_step) {
         StalledSource source;
         if (!source.wait(r.loader_timeout_s)) {
@@ -283,8 +323,7 @@ Net train(CellEnv& env, Recipe& r) {
           break;
         }
       }
-      at::Tensor loss_sum;
-      {
+      if (!replayed) {
         AutocastScope autocast(r.autocast, device);
         for (int64_t m = 0; m < accum; ++m) {
           auto [x, y] = data.batch(step, batch, m, accum);
@@ -313,7 +352,7 @@ Net train(CellEnv& env, Recipe& r) {
         }
       }
       if (dtype_stop) break;
-      if (r.leak != "none") {
+      if (r.leak != "none" && !replayed) {
         // A monitoring pass whose result is kept: with autograd on, it keeps its whole graph.
         std::optional<torch::NoGradGuard> no_grad;
         if (r.no_grad_eval) no_grad.emplace();
@@ -338,7 +377,9 @@ Net train(CellEnv& env, Recipe& r) {
         break;
       }
       const bool skipped = report.skip();
-      if (skipped) {
+      if (replayed) {
+        // The graph ran the step (and the optimizer's, unless a schedule steps it above).
+      } else if (skipped) {
         ev.emit("guard", guard_event(report, action_name(report)));
         optimizer->zero_grad();
         // The scaler unscaled this step's gradients: close its step (backing off when it saw an
@@ -413,6 +454,9 @@ Net train(CellEnv& env, Recipe& r) {
       evidence["steps_timed"] = step_seconds.size();
     }
     if (device.is_cuda()) evidence["peak_reserved_bytes"] = mem.peak_reserved;
+    if (graphed) evidence["cuda_graph_from_step"] = graph_from;
+    if (!graph_failed.empty()) evidence["cuda_graph_failed"] = graph_failed;
+    if (!graph_unused.empty()) evidence["cuda_graph_unused"] = graph_unused;
     if (r.activation == "relu" || r.activation == "relu6" || r.activation == "leaky_relu")
       evidence["dead_unit_fraction"] = net->dead_unit_fraction(data.eval().first.to(first_w.scalar_type()));
     if (!kept_values.empty()) evidence["kept_loss_values"] = kept_values.size();
