@@ -72,11 +72,12 @@ Usage:
                                 --catalog LIST (what trainwreck list --json printed) gives
                                 the article rows and descriptions a matrix written before
                                 run recorded them lacks
-  trainwreck pin DIR [--scenarios PATH]... [--dry-run]
+  trainwreck pin DIR [--scenarios PATH]... [--filter GLOB]... [--dry-run]
                                 write a finished run's outcomes into the scenarios as
                                 expectations for its device classes; a cell whose seeds
                                 disagree (--seeds) is not pinned but listed on stderr, and
-                                the exit code is then 1 (the other cells are pinned)
+                                the exit code is then 1 (the other cells are pinned);
+                                --filter as run's: pin only the cells it keeps
   trainwreck cell ID [--scenarios PATH]... [--seed N]
                                 run one rank of the planned cell ID in this process, as a launcher
                                 (torchrun --no-python, srun) starts it: RANK, WORLD_SIZE,
@@ -1157,7 +1158,7 @@ int cmd_merge(int argc, char** argv) {
 // Writes the outcomes of a finished run into the scenario files as expectations for the
 // run's device classes. Only cells that ran are pinned; unsupported cells are not.
 int cmd_pin(int argc, char** argv, const Backend& backend) {
-  const Flags f = parse_flags("pin", argc, argv, 2, {"--scenarios"}, {"--dry-run"}, 1);
+  const Flags f = parse_flags("pin", argc, argv, 2, {"--scenarios", "--filter"}, {"--dry-run"}, 1);
   if (f.positional.empty()) throw InputError("command line", "pin", "needs a results directory (trainwreck pin DIR)");
   const json matrix = load_matrix(f.positional.front());
   const Catalog catalog = full_catalog(backend);
@@ -1166,7 +1167,7 @@ int cmd_pin(int argc, char** argv, const Backend& backend) {
   std::vector<std::string> skipped;
   for (const auto& s : scenarios) {
     nlohmann::ordered_json doc = nlohmann::ordered_json::parse(read_file(s.file));
-    const int n = pin_expectations(doc, s.name, matrix, std::cout, skipped);
+    const int n = pin_expectations(doc, s.name, matrix, std::cout, skipped, f.all("--filter"));
     changed += n;
     if (n > 0 && !f.has("--dry-run")) write_file_atomic(s.file, doc.dump(2) + "\n");
   }

@@ -98,8 +98,13 @@ uint64_t fnv1a(const std::string& s) {
 
 namespace {
 
-std::string unmet(const std::vector<std::string>& reqs, const std::string& device, const Capabilities& caps) {
+std::string unmet(const std::vector<std::string>& reqs, const std::string& device, const Capabilities& caps,
+                  int ranks) {
   for (const auto& r : reqs) {
+    // A CUDA cell whose ranks each take a GPU of their own (NCCL refuses two ranks on one GPU).
+    if (r == "gpu_per_rank" && device == "cuda" && ranks > caps.gpus)
+      return "runs one rank per GPU: needs " + std::to_string(ranks) + " CUDA devices, this machine has " +
+             std::to_string(caps.gpus);
     const int gpus = required_gpus(r, "requires", r);
     if (gpus > 0 && device != "cuda") return "requires '" + r + "', which needs a CUDA device cell";
     if (gpus > caps.gpus)
@@ -153,7 +158,7 @@ std::vector<CellSpec> plan_cells(const std::vector<Scenario>& scenarios, const C
         }
         auto e = m.expect.find(device);
         if (e != m.expect.end()) c.expected = e->second;
-        c.unsupported_reason = unmet(c.requirements, device, options.caps);
+        c.unsupported_reason = unmet(c.requirements, device, options.caps, c.ranks);
         cells.push_back(std::move(c));
       }
     }

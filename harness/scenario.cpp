@@ -9,6 +9,7 @@
 
 #include "harness/errors.h"
 #include "harness/matrix_records.h"
+#include "harness/plan.h"
 #include "harness/store.h"
 
 namespace tw {
@@ -325,7 +326,7 @@ json Scenario::to_json() const {
 
 int required_gpus(const std::string& r, const std::string& where, const std::string& field) {
   if (r == "cuda" || r == "nccl") return 1;
-  if (r == "gloo") return 0;
+  if (r == "gloo" || r == "gpu_per_rank") return 0;  // gpu_per_rank: CUDA cells only, checked in the plan
   const std::string prefix = "gpus>=";
   if (r.rfind(prefix, 0) == 0) {
     const std::string n = r.substr(prefix.size());
@@ -335,7 +336,7 @@ int required_gpus(const std::string& r, const std::string& where, const std::str
       if (count >= 1) return count;
     }
   }
-  throw InputError(where, field, "unknown requirement '" + r + "' (known: cuda, nccl, gloo, gpus>=N with N >= 1)");
+  throw InputError(where, field, "unknown requirement '" + r + "' (known: cuda, nccl, gloo, gpu_per_rank, gpus>=N with N >= 1)");
 }
 
 Scenario parse_scenario(const std::string& text, const std::string& where, const Catalog& catalog) {
@@ -451,11 +452,12 @@ std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, cons
 }
 
 int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const json& matrix, std::ostream& log,
-                     std::vector<std::string>& skipped) {
+                     std::vector<std::string>& skipped, const std::vector<std::string>& filters) {
   int changed = 0;
   if (!doc.contains("mitigations") || !doc["mitigations"].is_array() || !matrix.contains("cells")) return 0;
   for (const auto& c : matrix["cells"]) {
     if (c.value("scenario", "") != scenario || matrix_cell(c).not_run()) continue;
+    if (!filter_match(filters, c.value("id", ""))) continue;
     // Seeds that disagree have no outcome to pin: that is the finding, not an expectation.
     if (c.contains("seeds") && c["seeds"].value("counts", json::object()).size() > 1) {
       skipped.push_back(c.value("id", ""));

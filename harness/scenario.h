@@ -80,8 +80,10 @@ int required_gpus(const std::string& requirement, const std::string& where, cons
 // `trainwreck pin`: writes the outcomes of a finished run's cells of scenario `scenario` into
 // its file's document `doc` (as read, so its form and key order stay) as expectations. Cells
 // that are unsupported are left alone; cells whose seeds disagree are left unpinned and their
-// ids added to `skipped`. Each change is described on `log`; returns the number of changes.
+// ids added to `skipped`. Only cells whose id passes `filters` (as run's --filter: globs, a
+// leading '-' excludes; none: every cell) are pinned. Each change is described on `log`; returns
+// the number of changes.
 int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const nlohmann::json& matrix,
-                     std::ostream& log, std::vector<std::string>& skipped);
+                     std::ostream& log, std::vector<std::string>& skipped, const std::vector<std::string>& filters = {});
 
 }  // namespace tw

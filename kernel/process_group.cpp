@@ -279,7 +279,10 @@ void rethrow_as_diagnosis(const DistributedGroup& g) {
       d["message"] = clipped(message);
       throw DistributedStop("ddp_unused_parameters", first_line(message), d);
     }
-    if (contains(message, "Timed out") || contains(message, "timed out") || contains(message, "Timeout")) {
+    // "NCCL timeout in: NCCLUtils.cpp": NCCL's communicator setup waited out the group's timeout
+    // for a rank that never joined (seen on the H200 when the peer had failed on its device).
+    if (contains(message, "Timed out") || contains(message, "timed out") || contains(message, "Timeout") ||
+        contains(message, "NCCL timeout")) {
       json d = base;
       d["timeout_seconds"] = static_cast<double>(g.timeout.count()) / 1000.0;
       d["message"] = clipped(message);

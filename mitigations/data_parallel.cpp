@@ -9,5 +9,5 @@ namespace {
 struct DataParallel : Mitigation {};
 }  // namespace
 TW_REGISTER_MITIGATION(DataParallel, {"data_parallel", "DDP over two ranks, half of every batch each",
-                                      "hyper-parameters", {}, {}, /*ranks=*/2});
+                                      "hyper-parameters", {}, {"gpu_per_rank"}, /*ranks=*/2});
 }  // namespace tw

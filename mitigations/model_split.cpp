@@ -10,5 +10,5 @@ struct ModelSplit : Mitigation {
 };
 }  // namespace
 TW_REGISTER_MITIGATION(ModelSplit, {"model_split", "half of the layers on each of two ranks",
-                                    "model too complex", {}, {}, /*ranks=*/2});
+                                    "model too complex", {}, {"gpu_per_rank"}, /*ranks=*/2});
 }  // namespace tw

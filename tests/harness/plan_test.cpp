@@ -208,6 +208,33 @@ TEST(PlanCells, ExpectationsArePerDevice) {
   EXPECT_FALSE(find(cells, "gloo_sizes/amp/cpu").expected.has_value());
 }
 
+// A remedy that runs one rank per GPU (data_parallel, model_split) needs as many GPUs as ranks on
+// CUDA; on the CPU its ranks share the host.
+TEST(PlanCells, OneRankPerGpuNeedsThatManyGpusOnCudaOnly) {
+  tw::Catalog catalog = plan_catalog();
+  tw::ComponentInfo split;
+  split.name = "model_split";
+  split.requirements = {"gpu_per_rank"};
+  split.ranks = 2;
+  catalog.mitigations.push_back(split);
+  tw::Scenario s;
+  s.name = "big";
+  s.fault = "lr_too_high";
+  s.devices = {"cpu", "cuda"};
+  s.mitigations = {mitigation("model_split", "model_split")};
+  tw::PlanOptions o;
+  o.devices = {"cpu", "cuda"};
+  o.caps.gpus = 1;
+  auto cells = tw::plan_cells({s}, catalog, o);
+  EXPECT_EQ(find(cells, "big/model_split/cpu").unsupported_reason, "");
+  EXPECT_EQ(find(cells, "big/model_split/cuda").ranks, 2);
+  EXPECT_EQ(find(cells, "big/model_split/cuda").unsupported_reason,
+            "runs one rank per GPU: needs 2 CUDA devices, this machine has 1");
+  o.caps.gpus = 2;
+  cells = tw::plan_cells({s}, catalog, o);
+  EXPECT_EQ(find(cells, "big/model_split/cuda").unsupported_reason, "");
+}
+
 TEST(PlanCells, CudaCellsAreUnsupportedWithoutAGpu) {
   tw::PlanOptions o;
   o.devices = {"cpu", "cuda"};

@@ -538,6 +538,22 @@ TEST(PinExpectations, WritesIntoEitherFormAndSkipsCellsWhoseSeedsDisagree) {
   EXPECT_TRUE(none.empty());
 }
 
+TEST(PinExpectations, PinsOnlyTheCellsTheFilterKeeps) {
+  const nlohmann::ordered_json original = nlohmann::ordered_json::parse(R"({"name": "deep", "fault": "lr_too_high",
+      "mitigations": [{"name": "none"}, {"name": "slow"}]})");
+  const json matrix = {{"cells", {pin_cell("none", "cuda", "diverged"), pin_cell("slow", "cuda", "hang")}}};
+  std::ostringstream log;
+  std::vector<std::string> skipped;
+  nlohmann::ordered_json doc = original;
+  EXPECT_EQ(tw::pin_expectations(doc, "deep", matrix, log, skipped, {"-deep/slow/*"}), 1);
+  EXPECT_EQ(doc["mitigations"][0]["expect"]["cuda"], "diverged");
+  EXPECT_FALSE(doc["mitigations"][1].contains("expect"));
+  doc = original;
+  EXPECT_EQ(tw::pin_expectations(doc, "deep", matrix, log, skipped, {"deep/slow/cuda"}), 1);
+  EXPECT_FALSE(doc["mitigations"][0].contains("expect"));
+  EXPECT_EQ(doc["mitigations"][1]["expect"]["cuda"], "hang");
+}
+
 TEST(RequiredGpus, KnownRequirements) {
   EXPECT_EQ(tw::required_gpus("cuda", "w", "f"), 1);
   EXPECT_EQ(tw::required_gpus("nccl", "w", "f"), 1);
