@@ -7,8 +7,8 @@ namespace {
 struct DeepPlainNet : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
     r.depth = param_int(p, "depth", 1000);
-    r.activation = param_str(p, "activation", "sigmoid");
-    r.norm = "none";
+    r.activation = parse_choice<Activation>(param_str(p, "activation", "sigmoid"));
+    r.norm = Norm::kNone;
     r.residual = false;
   }
 };

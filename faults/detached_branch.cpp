@@ -6,7 +6,7 @@ namespace tw {
 namespace {
 struct DetachedBranch : Fault {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.model = "two_branch";
+    r.model = ModelKind::kTwoBranch;
     r.detach_branch = true;
   }
 };

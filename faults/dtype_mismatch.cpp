@@ -6,7 +6,7 @@ namespace tw {
 namespace {
 struct DtypeMismatch : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.input_dtype = param_str(p, "dtype", "float64");
+    r.input_dtype = parse_choice<InputDtype>(param_str(p, "dtype", "float64"));
     r.cast_inputs = false;
     r.int_scale = param(p, "int_scale", 100);
   }

@@ -6,7 +6,7 @@ namespace tw {
 namespace {
 struct DyingRelu : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.activation = "relu";
+    r.activation = Activation::kRelu;
     r.bias_shift = param(p, "bias_shift", -3.0);
     r.lr = param(p, "lr", 0.3);
   }

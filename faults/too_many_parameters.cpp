@@ -15,23 +15,23 @@ namespace {
 
 // One served Linear layer in the chosen format.
 struct ServedLayer {
-  std::string format;
+  ServingFormat format = ServingFormat::kFp32;
   at::Tensor weight;  // fp32 / bf16 dense, int8 codes, or a sparse CSR tensor
   at::Tensor scale;   // int8: one scale per output row
   at::Tensor bias;
 
-  static ServedLayer from(const torch::nn::Linear& l, const std::string& format, double prune_fraction) {
+  static ServedLayer from(const torch::nn::Linear& l, ServingFormat format, double prune_fraction) {
     torch::NoGradGuard no_grad;
     ServedLayer s;
     s.format = format;
     const at::Tensor w = l->weight.detach();
     s.bias = l->bias.detach().clone();
-    if (format == "bf16") {
+    if (format == ServingFormat::kBf16) {
       s.weight = w.to(at::kBFloat16);
-    } else if (format == "int8") {
+    } else if (format == ServingFormat::kInt8) {
       s.scale = w.abs().amax(1, /*keepdim=*/true).clamp_min(1e-12) / 127.0;
       s.weight = (w / s.scale).round().clamp(-127, 127).to(at::kChar);
-    } else if (format == "pruned") {
+    } else if (format == ServingFormat::kPruned) {
       const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(w.numel() * (1.0 - prune_fraction)));
       const at::Tensor threshold = std::get<0>(w.abs().view(-1).topk(keep)).min();
       // CSR with 32-bit indices, as sparse inference stores it: 8 bytes per kept weight.
@@ -55,9 +55,9 @@ struct ServedLayer {
   }
 
   at::Tensor forward(const at::Tensor& x) const {
-    if (format == "bf16") return at::linear(x.to(at::kBFloat16), weight, bias.to(at::kBFloat16)).to(at::kFloat);
-    if (format == "int8") return at::linear(x, weight.to(at::kFloat).mul_(scale), bias);  // dequantized per layer
-    if (format == "pruned") return at::addmm(bias.unsqueeze(1), weight, x.t()).t();  // sparse x dense
+    if (format == ServingFormat::kBf16) return at::linear(x.to(at::kBFloat16), weight, bias.to(at::kBFloat16)).to(at::kFloat);
+    if (format == ServingFormat::kInt8) return at::linear(x, weight.to(at::kFloat).mul_(scale), bias);  // dequantized per layer
+    if (format == ServingFormat::kPruned) return at::addmm(bias.unsqueeze(1), weight, x.t()).t();  // sparse x dense
     return at::linear(x, weight, bias);
   }
 };
@@ -103,7 +103,7 @@ struct TooManyParameters : Fault {
         if (i + 1 < served.size()) h = at::relu(h);
       }
       const double loss = at::mse_loss(h, y).item<double>();
-      ev.emit("evidence", {{"serving_format", recipe.serving_format},
+      ev.emit("evidence", {{"serving_format", to_string(recipe.serving_format)},
                            {"serving_weight_bytes", bytes},
                            {"fp32_weight_bytes", fp32_bytes},
                            {"serving_memory_saved", 1.0 - static_cast<double>(bytes) / static_cast<double>(fp32_bytes)},

@@ -7,7 +7,7 @@ struct UnnormalizedData : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
     r.input_scale = param(p, "scale", 1000.0);
     r.input_offset = param(p, "offset", 500.0);
-    r.input_transform = "none";
+    r.input_transform = InputTransform::kNone;
   }
 };
 }  // namespace

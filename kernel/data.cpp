@@ -29,7 +29,7 @@ Dataset::Dataset(const Recipe& r, uint64_t seed, c10::Device device)
     target_std_ = (at::matmul(z, linear_) + at::matmul(at::tanh(at::matmul(z, w1_)), w2_)).std().item<double>();
   }
   at::Tensor stats_x;
-  if (r.data_source == "memory") {
+  if (r.data_source == DataSource::kMemory) {
     auto [x, y] = generate(size_, seed);
     stats_x = x;
     x_ = x;
@@ -64,18 +64,18 @@ at::Tensor Dataset::represent(const at::Tensor& raw) const {
   at::Tensor x = raw.to(at::kDouble);
   // Integer data are fixed-point counts (as a sensor's or a tokenizer's): nothing is lost to the
   // rounding that a cast and a rescale cannot recover.
-  if (recipe_.input_dtype == "int64") return (x * recipe_.int_scale).round();
+  if (recipe_.input_dtype == InputDtype::kInt64) return (x * recipe_.int_scale).round();
   return x;
 }
 
 at::Tensor Dataset::transform(at::Tensor raw) const {
   at::Tensor x = represent(raw);
   // Preprocessing computes in floating point: its output is float32 (float64 data stay float64).
-  if (recipe_.input_transform == "standardize") x = (x - mean_) / std_;
-  if (recipe_.input_transform == "minmax")
+  if (recipe_.input_transform == InputTransform::kStandardize) x = (x - mean_) / std_;
+  if (recipe_.input_transform == InputTransform::kMinmax)
     x = recipe_.minmax_low + (1 - recipe_.minmax_low) * (x - min_) / (max_ - min_).clamp_min(1e-12);
-  if (recipe_.input_dtype == "float64") return x;
-  if (recipe_.input_dtype == "int64" && recipe_.input_transform == "none") return x.to(at::kLong);
+  if (recipe_.input_dtype == InputDtype::kFloat64) return x;
+  if (recipe_.input_dtype == InputDtype::kInt64 && recipe_.input_transform == InputTransform::kNone) return x.to(at::kLong);
   return x.to(at::kFloat);
 }
 

@@ -176,9 +176,10 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
 // rather than silently trained without it.
 std::string unsupported_in_data_parallel(const Recipe& r) {
   if (r.accumulation_steps != 1) return "gradient accumulation";
-  if (r.autocast != "none") return "autocast";
-  if (r.schedule != "constant") return "learning-rate schedules";
+  if (r.autocast != Autocast::kNone) return "autocast";
+  if (r.schedule != Schedule::kConstant) return "learning-rate schedules";
   if (!r.guards.empty()) return "training guards";
+  if (!r.hooks.empty()) return "loop hooks (kernel/loop_hooks.h)";
   return "";
 }
 

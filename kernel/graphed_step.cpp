@@ -1,5 +1,7 @@
 #include "kernel/graphed_step.h"
 
+#include "kernel/loop_hooks.h"
+
 #include <c10/util/Exception.h>
 
 #ifdef TRAINWRECK_WITH_CUDA
@@ -13,13 +15,11 @@ namespace tw {
 
 std::string graph_ineligible_reason(const Recipe& r) {
   if (!r.guards.empty()) return "a guard reads values back between steps";
-  if (r.optimizer != "sgd") return "only SGD's step is captured (Adam counts its steps on the host)";
+  if (r.optimizer != OptimizerKind::kSgd) return "only SGD's step is captured (Adam counts its steps on the host)";
   if (r.accumulation_steps != 1) return "gradient accumulation runs several micro-batches";
-  if (r.autocast != "none") return "mixed precision scales the loss on the host";
+  if (r.autocast != Autocast::kNone) return "mixed precision scales the loss on the host";
   if (r.clip_norm > 0) return "gradient clipping reads the norm back";
-  if (r.leak != "none") return "a leak keeps tensors from every step";
-  if (r.carry_state) return "a carried state changes the graph from step to step";
-  if (r.loader_stall_step > 0) return "the data source stalls";
+  if (!r.hooks.empty()) return "a fault's or remedy's hook runs inside the step";
   if (r.dtype_check || r.lr_range_test || r.auto_batch_size || r.gradcheck) return "a procedure runs around the step";
   return "";
 }

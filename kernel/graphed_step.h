@@ -16,9 +16,9 @@
 namespace tw {
 
 // Why a recipe's step cannot be replayed as a graph, or "" when it can. The step must be
-// the plain one: no guard, leak, clipping, accumulation, autocast or carried state, since
-// those read values back to the host or change the work between steps; SGD only (Adam's
-// bias correction is a host-side step count).
+// the plain one: no guard, loop hook, clipping, accumulation or autocast, since those read
+// values back to the host or change the work between steps; SGD only (Adam's bias correction
+// is a host-side step count).
 std::string graph_ineligible_reason(const Recipe& r);
 
 // Keeps the current thread on one side stream (a graph cannot be captured on the default

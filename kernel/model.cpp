@@ -14,32 +14,14 @@ torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(in,
 
 // An explicit scheme re-draws a hidden layer's weights with the gain of the activation that
 // follows it; biases keep LibTorch's default draw, so a bias fault (bias_shift) survives it.
-void init_hidden(torch::nn::LinearImpl& l, const std::string& init, Activation a) {
+void init_hidden(torch::nn::LinearImpl& l, Init init, Activation a) {
   torch::NoGradGuard no_grad;
   const double fan_in = static_cast<double>(l.weight.size(1));
   const double fan_out = static_cast<double>(l.weight.size(0));
-  if (init == "he") l.weight.normal_(0, activation_gain(a) / std::sqrt(fan_in));
-  if (init == "xavier") l.weight.normal_(0, activation_gain(a) * std::sqrt(2.0 / (fan_in + fan_out)));
+  if (init == Init::kHe) l.weight.normal_(0, activation_gain(a) / std::sqrt(fan_in));
+  if (init == Init::kXavier) l.weight.normal_(0, activation_gain(a) * std::sqrt(2.0 / (fan_in + fan_out)));
 }
 }  // namespace
-
-Activation parse_activation(const std::string& name) {
-  if (name == "relu") return Activation::kRelu;
-  if (name == "sigmoid") return Activation::kSigmoid;
-  if (name == "tanh") return Activation::kTanh;
-  if (name == "leaky_relu") return Activation::kLeakyRelu;
-  if (name == "relu6") return Activation::kRelu6;
-  if (name == "custom_tanh") return Activation::kCustomTanh;
-  if (name == "custom_tanh_wrong") return Activation::kCustomTanhWrong;
-  throw std::invalid_argument("unknown activation " + name);
-}
-
-Norm parse_norm(const std::string& name) {
-  if (name == "none") return Norm::kNone;
-  if (name == "batchnorm") return Norm::kBatchNorm;
-  if (name == "layernorm") return Norm::kLayerNorm;
-  throw std::invalid_argument("unknown norm " + name);
-}
 
 double activation_gain(Activation a) {
   switch (a) {
@@ -55,8 +37,7 @@ double activation_gain(Activation a) {
 }
 
 NetImpl::NetImpl(const Recipe& r)
-    : recipe(r), activation(parse_activation(r.activation)), norm_kind(parse_norm(r.norm)),
-      two_branch(r.model == "two_branch") {
+    : recipe(r), activation(r.activation), norm_kind(r.norm), two_branch(r.model == ModelKind::kTwoBranch) {
   if (r.input_batchnorm) input_bn = register_module("input_bn", torch::nn::BatchNorm1d(r.features));
   layers = register_module("layers", torch::nn::ModuleList());
   norms = register_module("norms", torch::nn::ModuleList());

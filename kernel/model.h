@@ -8,11 +8,6 @@
 
 namespace tw {
 
-enum class Activation { kRelu, kSigmoid, kTanh, kLeakyRelu, kRelu6, kCustomTanh, kCustomTanhWrong };
-enum class Norm { kNone, kBatchNorm, kLayerNorm };
-
-Activation parse_activation(const std::string& name);
-Norm parse_norm(const std::string& name);
 // The gain an initialization scheme uses for this activation (torch.nn.init.calculate_gain).
 double activation_gain(Activation a);
 

@@ -161,8 +161,11 @@ DistributedGroup make_group(c10::intrusive_ptr<c10d::Store> store, int rank, int
   if (s.detail || s.monitored_barrier) {
 #ifdef TRAINWRECK_WITH_GLOO
     // As torch.distributed: the wrapper's helper is a Gloo group on a prefix of its own.
-    c10::intrusive_ptr<c10d::Backend> helper = make_gloo(store, "gloo_helper", rank, world, s.timeout, s.host);
-    // monitoredBarrier is Gloo's: the CPU backend itself, on CUDA the helper.
+    // monitoredBarrier is Gloo's: the CPU backend itself, on CUDA the helper. A CPU group with
+    // only the barrier makes no helper: one group fewer to connect before the barrier, whose
+    // timeout counts from the first rank to arrive.
+    c10::intrusive_ptr<c10d::Backend> helper;
+    if (s.detail || device.is_cuda()) helper = make_gloo(store, "gloo_helper", rank, world, s.timeout, s.host);
     g.barrier = device.is_cuda() ? helper : backend;
     if (s.detail) {
       backend = c10::make_intrusive<c10d::ProcessGroupWrapper>(backend, helper);

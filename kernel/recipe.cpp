@@ -6,6 +6,68 @@ namespace tw {
 using nlohmann::json;
 using Type = ParamSpec::Type;
 
+// The spellings of the closed sets, in enum order: the fields table below offers them as a
+// field's choices, parse_choice reads them, to_string writes them.
+const std::vector<std::string>& choices(InputTransform) {
+  static const std::vector<std::string> names = {"none", "standardize", "minmax"};
+  return names;
+}
+
+const std::vector<std::string>& choices(InputDtype) {
+  static const std::vector<std::string> names = {"float32", "float64", "int64"};
+  return names;
+}
+
+const std::vector<std::string>& choices(DataSource) {
+  static const std::vector<std::string> names = {"memory", "streaming"};
+  return names;
+}
+
+const std::vector<std::string>& choices(ModelKind) {
+  static const std::vector<std::string> names = {"mlp", "two_branch"};
+  return names;
+}
+
+const std::vector<std::string>& choices(Activation) {
+  static const std::vector<std::string> names = {"relu", "sigmoid", "tanh", "leaky_relu", "relu6", "custom_tanh", "custom_tanh_wrong"};
+  return names;
+}
+
+const std::vector<std::string>& choices(Init) {
+  static const std::vector<std::string> names = {"default", "he", "xavier"};
+  return names;
+}
+
+const std::vector<std::string>& choices(Norm) {
+  static const std::vector<std::string> names = {"none", "batchnorm", "layernorm"};
+  return names;
+}
+
+const std::vector<std::string>& choices(OptimizerKind) {
+  static const std::vector<std::string> names = {"sgd", "adam"};
+  return names;
+}
+
+const std::vector<std::string>& choices(Schedule) {
+  static const std::vector<std::string> names = {"constant", "warmup_cosine"};
+  return names;
+}
+
+const std::vector<std::string>& choices(Autocast) {
+  static const std::vector<std::string> names = {"none", "bf16", "fp16"};
+  return names;
+}
+
+const std::vector<std::string>& choices(ServingFormat) {
+  static const std::vector<std::string> names = {"fp32", "bf16", "int8", "pruned"};
+  return names;
+}
+
+const std::vector<std::string>& choices(Leak) {
+  static const std::vector<std::string> names = {"none", "eval_loss_history", "activation_history"};
+  return names;
+}
+
 namespace {
 
 // One table drives validation (recipe_params), application and serialization.
@@ -24,9 +86,11 @@ struct Field {
 #define TW_BOOL(name, help) \
   Field{{#name, Type::kBool, 0, 1, false, {}, help}, [](Recipe& r, const json& v) { r.name = v.get<bool>(); }, \
         [](const Recipe& r) { return json(r.name); }}
-#define TW_STR(name, help, ...) \
-  Field{{#name, Type::kString, 0, 0, false, {__VA_ARGS__}, help}, \
-        [](Recipe& r, const json& v) { r.name = v.get<std::string>(); }, [](const Recipe& r) { return json(r.name); }}
+// A closed set: its choices are the enum's spellings (choices() below), parsed here once.
+#define TW_ENUM(name, help) \
+  Field{{#name, Type::kString, 0, 0, false, choices(decltype(Recipe::name){}), help}, \
+        [](Recipe& r, const json& v) { r.name = parse_choice<decltype(Recipe::name)>(v.get<std::string>()); }, \
+        [](const Recipe& r) { return json(to_string(r.name)); }}
 
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = {
@@ -35,31 +99,30 @@ const std::vector<Field>& fields() {
       TW_INT(batch_size, 1, 1 << 24, "examples per optimizer step"),
       TW_NUM(input_scale, 0, 1e12, true, "scale of the raw features"),
       TW_NUM(input_offset, -1e12, 1e12, false, "offset of the raw features"),
-      TW_STR(input_transform, "input preprocessing", "none", "standardize", "minmax"),
+      TW_ENUM(input_transform, "input preprocessing"),
       TW_NUM(minmax_low, -1, 0, false, "minmax: lower end of the scaled range"),
-      TW_STR(input_dtype, "dtype the data arrives in", "float32", "float64", "int64"),
+      TW_ENUM(input_dtype, "dtype the data arrives in"),
       TW_NUM(int_scale, 0, 1e9, true, "int64 data: the integers count 1/int_scale of a feature unit"),
       TW_BOOL(cast_inputs, "cast inputs to the model's dtype"),
-      TW_STR(data_source, "how batches are produced", "memory", "streaming"),
-      TW_STR(model, "architecture", "mlp", "two_branch"),
+      TW_ENUM(data_source, "how batches are produced"),
+      TW_ENUM(model, "architecture"),
       TW_INT(depth, 1, 10000, "Linear layers"),
       TW_INT(width, 1, 65536, "hidden width"),
-      TW_STR(activation, "hidden activation", "relu", "sigmoid", "tanh", "leaky_relu", "relu6", "custom_tanh",
-             "custom_tanh_wrong"),
+      TW_ENUM(activation, "hidden activation"),
       TW_NUM(bias_shift, -1e6, 1e6, false, "added to every hidden bias after initialization"),
-      TW_STR(init, "weight initialization", "default", "he", "xavier"),
-      TW_STR(norm, "normalization after each hidden Linear", "none", "batchnorm", "layernorm"),
+      TW_ENUM(init, "weight initialization"),
+      TW_ENUM(norm, "normalization after each hidden Linear"),
       TW_BOOL(residual, "skip connections around hidden layers"),
       TW_BOOL(input_batchnorm, "BatchNorm on the raw inputs"),
       TW_BOOL(detach_branch, "two_branch: detach the second branch"),
-      TW_STR(optimizer, "optimizer", "sgd", "adam"),
+      TW_ENUM(optimizer, "optimizer"),
       TW_NUM(lr, 0, 1e6, true, "learning rate"),
       TW_NUM(momentum, 0, 1, false, "SGD momentum"),
-      TW_STR(schedule, "learning-rate schedule", "constant", "warmup_cosine"),
+      TW_ENUM(schedule, "learning-rate schedule"),
       TW_INT(warmup_steps, 0, 1 << 30, "warm-up steps of warmup_cosine"),
       TW_NUM(clip_norm, 0, 1e12, false, "global gradient-norm clip (0: off)"),
       TW_INT(accumulation_steps, 1, 4096, "micro-batches per optimizer step"),
-      TW_STR(autocast, "mixed precision", "none", "bf16", "fp16"),
+      TW_ENUM(autocast, "mixed precision"),
       TW_BOOL(auto_batch_size, "search the largest batch that fits"),
       TW_INT(steps, 1, 1 << 30, "optimizer steps"),
       TW_NUM(target_loss, 0, 1e12, false, "eval loss that counts as converged"),
@@ -68,7 +131,7 @@ const std::vector<Field>& fields() {
       TW_BOOL(stop_at_target, "stop once the target is reached"),
       TW_BOOL(cuda_graph, "CUDA: replay the training step as a CUDA graph after three eager steps (launch-bound nets)"),
       TW_INT(serving_memory_mb, 0, 1 << 24, "memory budget of the serving phase (0: none)"),
-      TW_STR(serving_format, "weight format when serving", "fp32", "bf16", "int8", "pruned"),
+      TW_ENUM(serving_format, "weight format when serving"),
       TW_NUM(prune_fraction, 0, 1, false, "share of weights pruned by magnitude"),
       TW_BOOL(lr_range_test, "sweep the LR first and train with the one found"),
       TW_BOOL(gradcheck, "finite-difference check of custom autograd functions first"),
@@ -83,7 +146,7 @@ const std::vector<Field>& fields() {
       TW_BOOL(device_preflight, "validate CUDA_VISIBLE_DEVICES against the GPUs present"),
       TW_BOOL(context_check, "diff the numerics environment against the baseline's"),
       TW_BOOL(pin_environment, "run with the numerics environment recorded with the baseline"),
-      TW_STR(leak, "memory leak in the loop", "none", "eval_loss_history", "activation_history"),
+      TW_ENUM(leak, "memory leak in the loop"),
       TW_BOOL(keep_items_not_tensors, "keep loss.item() in histories"),
       TW_BOOL(no_grad_eval, "monitoring passes under NoGradGuard"),
       TW_INT(leak_batch, 1, 1 << 24, "batch of the leaking monitoring pass"),

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,53 @@ class Guard;
 
 namespace tw {
 
+class LoopHook;
+
+// The recipe's closed sets. Each value's spelling is listed once, in enum order, by choices() in
+// recipe.cpp; that list validates scenarios, parses them and writes recipes back out.
+enum class InputTransform { kNone, kStandardize, kMinmax };
+enum class InputDtype { kFloat32, kFloat64, kInt64 };
+enum class DataSource { kMemory, kStreaming };
+enum class ModelKind { kMlp, kTwoBranch };
+enum class Activation { kRelu, kSigmoid, kTanh, kLeakyRelu, kRelu6, kCustomTanh, kCustomTanhWrong };
+enum class Init { kDefault, kHe, kXavier };
+enum class Norm { kNone, kBatchNorm, kLayerNorm };
+enum class OptimizerKind { kSgd, kAdam };
+enum class Schedule { kConstant, kWarmupCosine };
+enum class Autocast { kNone, kBf16, kFp16 };
+enum class ServingFormat { kFp32, kBf16, kInt8, kPruned };
+enum class Leak { kNone, kEvalLossHistory, kActivationHistory };
+
+const std::vector<std::string>& choices(InputTransform);
+const std::vector<std::string>& choices(InputDtype);
+const std::vector<std::string>& choices(DataSource);
+const std::vector<std::string>& choices(ModelKind);
+const std::vector<std::string>& choices(Activation);
+const std::vector<std::string>& choices(Init);
+const std::vector<std::string>& choices(Norm);
+const std::vector<std::string>& choices(OptimizerKind);
+const std::vector<std::string>& choices(Schedule);
+const std::vector<std::string>& choices(Autocast);
+const std::vector<std::string>& choices(ServingFormat);
+const std::vector<std::string>& choices(Leak);
+
+// The spelling of a value, as scenarios write it.
+template <class E>
+const std::string& to_string(E value) {
+  return choices(E{})[static_cast<std::size_t>(value)];
+}
+
+// The value a spelling names; std::invalid_argument naming the choices when it names none.
+template <class E>
+E parse_choice(const std::string& name) {
+  const std::vector<std::string>& names = choices(E{});
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<E>(i);
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("'" + name + "' is not one of " + known);
+}
+
 struct Recipe {
   // Data: a deterministic regression task (teacher network on Gaussian features).
   int64_t features = 16;
@@ -22,34 +70,34 @@ struct Recipe {
   int64_t batch_size = 64;
   double input_scale = 1.0;             // raw feature j = x_j * scale_j + offset_j
   double input_offset = 0.0;
-  std::string input_transform = "none";  // none | standardize | minmax
+  InputTransform input_transform = InputTransform::kNone;
   double minmax_low = 0;                 // minmax: features scaled to [minmax_low, 1]
-  std::string input_dtype = "float32";   // dtype the data arrives in: float32 | float64 | int64
+  InputDtype input_dtype = InputDtype::kFloat32;  // dtype the data arrives in
   double int_scale = 100;                // int64 data: integer counts of 1/int_scale of a feature unit
   bool cast_inputs = false;              // cast to the model's dtype before the forward pass
-  std::string data_source = "memory";    // memory | streaming (lazily generated batches)
+  DataSource data_source = DataSource::kMemory;   // streaming: lazily generated batches
 
   // Model.
-  std::string model = "mlp";             // mlp | two_branch
+  ModelKind model = ModelKind::kMlp;
   int64_t depth = 4;                     // Linear layers
   int64_t width = 64;
-  std::string activation = "relu";       // relu | sigmoid | tanh | leaky_relu | relu6 | custom_tanh[_wrong]
-  std::string init = "default";          // default | he | xavier
-  std::string norm = "none";             // none | batchnorm | layernorm
+  Activation activation = Activation::kRelu;
+  Init init = Init::kDefault;
+  Norm norm = Norm::kNone;              // after each hidden Linear
   bool residual = false;
   bool input_batchnorm = false;
   bool detach_branch = false;            // two_branch: the second branch is cut from the graph
   double bias_shift = 0;                 // added to every hidden bias after initialization
 
   // Optimizer and schedule.
-  std::string optimizer = "sgd";         // sgd | adam
+  OptimizerKind optimizer = OptimizerKind::kSgd;
   double lr = 0.05;
   double momentum = 0.9;
-  std::string schedule = "constant";     // constant | warmup_cosine
+  Schedule schedule = Schedule::kConstant;
   int64_t warmup_steps = 20;
   double clip_norm = 0;                  // 0: no clipping
   int64_t accumulation_steps = 1;        // micro-batches per optimizer step
-  std::string autocast = "none";         // none | bf16 | fp16
+  Autocast autocast = Autocast::kNone;
   bool auto_batch_size = false;          // search the largest batch that fits, then train
 
   // Loop.
@@ -62,7 +110,7 @@ struct Recipe {
 
   // Serving: after training, the weights are deployed under a tighter memory budget.
   int64_t serving_memory_mb = 0;         // 0: no serving phase
-  std::string serving_format = "fp32";   // fp32 | bf16 | int8 | pruned
+  ServingFormat serving_format = ServingFormat::kFp32;
   double prune_fraction = 0.9;           // magnitude pruning: share of weights set to zero
 
   // Procedures around the loop.
@@ -83,7 +131,7 @@ struct Recipe {
   bool pin_environment = false;          // run with the numerics environment recorded with the baseline
 
   // Faults that live in the loop.
-  std::string leak = "none";             // none | eval_loss_history | activation_history
+  Leak leak = Leak::kNone;
   bool keep_items_not_tensors = false;   // remedy of eval_loss_history
   bool no_grad_eval = false;             // monitoring forward passes under NoGradGuard
   int64_t leak_batch = 512;
@@ -100,6 +148,8 @@ struct Recipe {
   bool flight_recorder = false;          // c10d's flight recorder, dumped and summarized when a rank stops
 
   std::vector<std::shared_ptr<trainwreck::Guard>> guards;
+  // What faults and remedies do inside the loop (kernel/loop_hooks.h), in the order they were added.
+  std::vector<std::shared_ptr<LoopHook>> hooks;
 
   // Applies a scenario's "recipe" object (validated against recipe_params()).
   void apply_json(const nlohmann::json& overrides);

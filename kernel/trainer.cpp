@@ -3,20 +3,18 @@
 #include <ATen/autocast_mode.h>
 #include <c10/util/Exception.h>
 
-#include <poll.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "kernel/custom_tanh.h"
 #include "kernel/data.h"
 #include "kernel/grad_scaler.h"
 #include "kernel/graphed_step.h"
+#include "kernel/loop_hooks.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
 #include "trainwreck/guards.h"
@@ -32,7 +30,7 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr int64_t kEagerStepsBeforeCapture = 3;
 
 double scheduled_lr(const Recipe& r, int64_t step) {
-  if (r.schedule != "warmup_cosine") return r.lr;
+  if (r.schedule != Schedule::kWarmupCosine) return r.lr;
   if (step <= r.warmup_steps) return r.lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, r.warmup_steps));
   const double t = static_cast<double>(step - r.warmup_steps) / static_cast<double>(std::max<int64_t>(1, r.steps - r.warmup_steps));
   return r.lr * 0.5 * (1 + std::cos(kPi * std::min(1.0, t)));
@@ -43,12 +41,12 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 }
 
 struct AutocastScope {
-  AutocastScope(const std::string& mode, c10::Device device) : device_type(device.type()) {
-    if (mode == "none") return;
+  AutocastScope(Autocast mode, c10::Device device) : device_type(device.type()) {
+    if (mode == Autocast::kNone) return;
     enabled = true;
     previous_dtype = at::autocast::get_autocast_dtype(device_type);
     at::autocast::set_autocast_enabled(device_type, true);
-    at::autocast::set_autocast_dtype(device_type, mode == "fp16" ? at::kHalf : at::kBFloat16);
+    at::autocast::set_autocast_dtype(device_type, mode == Autocast::kFp16 ? at::kHalf : at::kBFloat16);
   }
   ~AutocastScope() {
     if (!enabled) return;
@@ -145,36 +143,10 @@ double lr_range_test(Net& net, const Dataset& data, const Recipe& r, json& evide
   return chosen;
 }
 
-// A data source that stops producing: a pipe nobody writes, read the way a loader waits on
-// its workers' queue. With a deadline the wait gives up; without one it blocks for good.
-class StalledSource {
- public:
-  StalledSource() {
-    if (pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
-  }
-  ~StalledSource() {
-    for (int fd : fds_)
-      if (fd >= 0) close(fd);
-  }
-  // True when a batch arrived (never, here); false when the deadline passed.
-  bool wait(double timeout_s) const {
-    pollfd p{fds_[0], POLLIN, 0};
-    const int ms = timeout_s > 0 ? static_cast<int>(timeout_s * 1000) : -1;
-    int n;
-    do {
-      n = poll(&p, 1, ms);
-    } while (n < 0 && errno == EINTR);
-    return n > 0;
-  }
-
- private:
-  int fds_[2];
-};
-
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
-  if (r.optimizer == "adam") return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
+  if (r.optimizer == OptimizerKind::kAdam) return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
   return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
 }
 
@@ -206,278 +178,335 @@ json loss_json(double v) {
   return v;
 }
 
-Net train(CellEnv& env, Recipe& r) {
-  Net trained{nullptr};
-  const EventWriter& ev = env.events;
-  const c10::Device device = env.device;
-  int64_t step = 0;
+namespace {
+
+// One training run, stage by stage: the setup (data, model, optimizer, guards), the procedures
+// around the loop, each step (its work, then its bookkeeping), the evaluations and the end.
+class TrainLoop {
+ public:
+  TrainLoop(CellEnv& env, Recipe& r) : env_(env), r_(r), ev_(env.events), device_(env.device) {}
+  Net run();
+
+ private:
+  enum class Next { kGoOn, kStop };
+  void build();
+  bool procedures();  // false: one of them ended the run
+  void start_loop();
+  Next step_once();
+  double next_lr();
+  at::Tensor graph_body(const at::Tensor& x, const at::Tensor& y);
+  bool replay(at::Tensor& loss_sum);
+  LoopView view() { return LoopView{step_, r_, *net_, *data_}; }
+  Next before_step_hooks();
+  Next forward_backward(at::Tensor& loss_sum);
+  Next update(const trainwreck::StepContext& ctx, bool replayed, bool& skipped);
+  Next record(const trainwreck::StepContext& ctx, bool skipped, double lr,
+              std::chrono::steady_clock::time_point step_t0);
+  Next evaluate();
+  Next stop_on(const trainwreck::GuardReport& report);
+  void finish();
+
+  CellEnv& env_;
+  Recipe& r_;
+  const EventWriter& ev_;
+  const c10::Device device_;
+  int64_t step_ = 0;
+  // A step replayed as a CUDA graph: the whole run stays on one side stream.
+  std::string graph_unused_;
+  bool graph_wanted_ = false;
+  std::optional<SideStream> side_stream_;
+  std::optional<Dataset> data_;
+  Net net_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  trainwreck::GuardSet guards_;
+  at::Tensor first_w_, last_w_;
+  int64_t batch_ = 0;
+  double last_loss_ = NAN, eval_loss_ = NAN;
+  TargetHold target_;
+  std::chrono::steady_clock::time_point t0_;
+  std::optional<GradScaler> scaler_;  // fp16 autocast needs dynamic loss scaling; bf16 does not
+  double lr_factor_ = 1.0;            // a guard that lowers the LR scales the schedule from then on
+  double lr_set_ = NAN;
+  std::vector<double> step_seconds_;  // each step's wall time, to the reads that end it
+  std::unique_ptr<GraphedStep> graphed_;
+  int64_t graph_from_ = 0;
+  std::string graph_failed_;
+  bool step_in_graph_ = false;  // with a constant LR the optimizer step is part of the graph
+};
+
+Net TrainLoop::run() {
   try {
-    // A step replayed as a CUDA graph: the whole run stays on one side stream.
-    const std::string graph_unused = r.cuda_graph && device.is_cuda() ? graph_ineligible_reason(r) : "";
-    const bool graph_wanted = r.cuda_graph && device.is_cuda() && graph_unused.empty();
-    std::optional<SideStream> side_stream;
-    if (graph_wanted) side_stream.emplace(device);
-    Dataset data(r, env.seed, device);
-    torch::manual_seed(env.seed);
-    Net net(r);
-    net->to(device);
-    trained = net;
-    auto optimizer = make_optimizer(r, net);
-    trainwreck::GuardSet guards;
-    for (auto& g : r.guards) guards.add(g);
-    auto [first_w, last_w] = first_and_last_weights(net);
-    int64_t params = 0;
-    for (const auto& p : net->parameters()) params += p.numel();
-    ev.emit("start", {{"device", device.str()}, {"parameters", params}, {"recipe", r.to_json()}});
-
-    if (r.gradcheck && (r.activation == "custom_tanh" || r.activation == "custom_tanh_wrong")) {
-      const GradcheckResult check = gradcheck_custom_tanh(r.activation == "custom_tanh_wrong");
-      ev.emit("evidence", {{"gradcheck_max_abs_error", check.max_abs_error}});
-      if (!check.passed) {
-        std::ostringstream msg;
-        msg << "gradcheck failed for the custom autograd function CustomTanh (activation " << r.activation
-            << "): max |analytic - numeric| = " << check.max_abs_error;
-        ev.emit("guard", {{"guard", "gradcheck"}, {"action", "stop"}, {"step", 0}, {"symptom_step", 0},
-                          {"message", msg.str()}});
-        return trained;
-      }
-    }
-    if (r.lr_range_test) {
-      json found = json::object();
-      r.lr = lr_range_test(net, data, r, found);
-      optimizer = make_optimizer(r, net);
-      ev.emit("evidence", found);
-    }
-    int64_t batch = r.batch_size;
-    if (r.auto_batch_size) {
-      json trials = json::array();
-      batch = find_batch_size(net, data, r, device, trials);
-      ev.emit("evidence", {{"auto_batch_size", batch}, {"auto_batch_trials", trials}});
-      if (batch == 0) {
-        ev.emit("error", {{"kind", "oom"}, {"step", 0}, {"message", "not even a batch of 1 fits the memory budget"}});
-        return trained;
-      }
-    }
-    const int64_t accum = r.accumulation_steps;
-    std::vector<at::Tensor> kept_tensors;  // what the leak faults keep alive
-    std::vector<double> kept_values;
-    double last_loss = NAN, eval_loss = NAN;
-    TargetHold target;
-    const auto t0 = std::chrono::steady_clock::now();
-
-    // fp16 autocast needs dynamic loss scaling; bf16 has fp32's range and does not.
-    std::optional<GradScaler> scaler;
-    if (r.autocast == "fp16") scaler.emplace();
-    at::Tensor carried;  // the running state of carry_state
-    bool dtype_stop = false;
-    double lr_factor = 1.0;  // a guard that lowers the LR scales the schedule from then on
-    double lr_set = NAN;
-    std::vector<double> step_seconds;  // each step's wall time, to the loss read that ends it
-    step_seconds.reserve(static_cast<std::size_t>(std::max<int64_t>(r.steps, 0)));
-    std::unique_ptr<GraphedStep> graphed;
-    int64_t graph_from = 0;
-    std::string graph_failed;
-    // With a constant LR the optimizer step is part of the graph; a schedule steps eagerly.
-    const bool step_in_graph = r.schedule == "constant";
-    const GraphedStep::Body graph_body = [&](const at::Tensor& x, const at::Tensor& y) {
-      optimizer->zero_grad();
-      at::Tensor loss = at::mse_loss(net->forward(x).to(at::kFloat), y) / static_cast<double>(accum);
-      loss.backward();
-      if (step_in_graph) optimizer->step();
-      return loss.detach();
-    };
-    for (step = 1; step <= r.steps; ++step) {
-      const auto step_t0 = std::chrono::steady_clock::now();
-      const double current = optimizer->param_groups().front().options().get_lr();
-      if (std::isfinite(lr_set) && current != lr_set) lr_factor *= current / lr_set;
-      const double lr = scheduled_lr(r, step) * lr_factor;
-      set_lr(*optimizer, lr);
-      lr_set = lr;
-      at::Tensor loss_sum;
-      bool replayed = false;
-      if (graph_wanted && graph_failed.empty() && step > kEagerStepsBeforeCapture) {
-        auto [x, y] = data.batch(step, batch, 0, 1);
-        if (r.cast_inputs) x = x.to(at::kFloat);
-        if (!graphed) {
-          try {
-            graphed = GraphedStep::capture(graph_body, x, y);
-            graph_from = step;
-          } catch (const c10::Error& e) {
-            graph_failed = first_line(e.what_without_backtrace());
-          }
-        }
-        if (graphed) {
-          loss_sum = graphed->run(x, y);
-          if (!step_in_graph) optimizer->step();
-          replayed = true;
-        }
-      }
-      if (!replayed) optimizer->zero_grad();
-      if (r.loader_stall_step > 0 && step >= r.loader_stall_step) {
-        StalledSource source;
-        if (!source.wait(r.loader_timeout_s)) {
-          std::ostringstream msg;
-          msg << "no batch from the data source within " << r.loader_timeout_s << " s at step " << step;
-          ev.emit("guard", {{"guard", "loader_timeout"}, {"action", "stop"}, {"step", step}, {"symptom_step", step},
-                            {"message", msg.str()}});
-          break;
-        }
-      }
-      if (!replayed) {
-        AutocastScope autocast(r.autocast, device);
-        for (int64_t m = 0; m < accum; ++m) {
-          auto [x, y] = data.batch(step, batch, m, accum);
-          if (r.cast_inputs) x = x.to(at::kFloat);
-          if (r.dtype_check && x.scalar_type() != first_w.scalar_type()) {
-            std::ostringstream msg;
-            msg << "input dtype " << x.scalar_type() << " does not match the model's " << first_w.scalar_type()
-                << " (cast the inputs, or the model)";
-            ev.emit("guard", {{"guard", "dtype_check"}, {"action", "stop"}, {"step", step}, {"symptom_step", step},
-                              {"message", msg.str()}});
-            dtype_stop = true;
-            break;
-          }
-          at::Tensor out = net->forward(x);
-          at::Tensor loss = at::mse_loss(out.to(at::kFloat), y) / static_cast<double>(accum);
-          if (r.carry_state) {
-            // A running summary of the hidden activations, penalized lightly; without the
-            // detach its graph chains every earlier step to this one.
-            at::Tensor summary = net->first_activation(x).mean(0);
-            carried = carried.defined() ? 0.5 * carried + summary : summary;
-            loss = loss + 1e-3 * carried.pow(2).mean();
-          }
-          (scaler ? scaler->scale(loss) : loss).backward();
-          if (r.carry_state && r.detach_state) carried = carried.detach();
-          loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
-        }
-      }
-      if (dtype_stop) break;
-      if (r.leak != "none" && !replayed) {
-        // A monitoring pass whose result is kept: with autograd on, it keeps its whole graph.
-        std::optional<torch::NoGradGuard> no_grad;
-        if (r.no_grad_eval) no_grad.emplace();
-        auto [x, y] = data.batch(step + 7919, r.leak_batch);
-        if (r.cast_inputs) x = x.to(at::kFloat);
-        if (r.leak == "eval_loss_history") {
-          at::Tensor monitor = at::mse_loss(net->forward(x), y);
-          if (r.keep_items_not_tensors) kept_values.push_back(monitor.item<double>());
-          else kept_tensors.push_back(monitor);
-        } else if (r.keep_items_not_tensors) {
-          // The statistic a monitor logs, as a number: nothing of the batch stays alive.
-          kept_values.push_back(net->first_activation(x).mean().item<double>());
-        } else {
-          kept_tensors.push_back(net->first_activation(x));
-        }
-      }
-      if (scaler) scaler->unscale(*optimizer);  // guards and clipping see true gradients
-      trainwreck::StepContext ctx{step, loss_sum, *net, optimizer.get()};
-      trainwreck::GuardReport report = guards.after_backward(ctx);
-      if (report.stop()) {
-        ev.emit("guard", guard_event(report, "stop"));
-        break;
-      }
-      const bool skipped = report.skip();
-      if (replayed) {
-        // The graph ran the step (and the optimizer's, unless a schedule steps it above).
-      } else if (skipped) {
-        ev.emit("guard", guard_event(report, action_name(report)));
-        optimizer->zero_grad();
-        // The scaler unscaled this step's gradients: close its step (backing off when it saw an
-        // overflow), or the next step's gradients would not be unscaled.
-        if (scaler) scaler->update();
-      } else {
-        if (r.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), r.clip_norm);
-        if (scaler) {
-          scaler->step(*optimizer);
-          scaler->update();
-        } else {
-          optimizer->step();
-        }
-      }
-      if (r.empty_cache) {
-        kept_tensors.shrink_to_fit();
-        empty_cuda_cache();
-      }
-      report = guards.after_step(ctx);
-      if (report.stop()) {
-        ev.emit("guard", guard_event(report, "stop"));
-        break;
-      }
-
-      last_loss = loss_sum.item<double>();  // waits for the step's kernels on CUDA
-      step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - step_t0).count());
-      json se = {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", lr}};
-      if (first_w.grad().defined()) se["grad_first"] = loss_json(first_w.grad().norm().item<double>());
-      else se["grad_first"] = 0.0;
-      if (last_w.grad().defined()) se["grad_last"] = loss_json(last_w.grad().norm().item<double>());
-      const MemoryReading mem = read_memory(device);
-      se["mem"] = mem.allocated;
-      if (device.is_cuda()) se["mem_reserved"] = mem.reserved;
-      ev.emit("step", se);
-      if (!std::isfinite(last_loss) && !skipped) {
-        // On CUDA the non-finite guard reads its flag one step late: let it report this step
-        // before the loop calls the run diverged.
-        const trainwreck::GuardReport late = guards.finish(ctx);
-        if (late.stop()) {
-          ev.emit("guard", guard_event(late, "stop"));
-          break;
-        }
-        ev.emit("symptom", {{"kind", "nonfinite"}, {"step", step}, {"message", "loss is " + loss_json(last_loss).dump()}});
-        break;
-      }
-
-      if (step % r.eval_every == 0 || step == r.steps) {
-        torch::NoGradGuard no_grad;
-        net->eval();
-        auto [ex, ey] = data.eval();
-        if (r.cast_inputs) ex = ex.to(at::kFloat);
-        eval_loss = at::mse_loss(net->forward(ex).to(at::kFloat), ey).item<double>();
-        net->train();
-        ev.emit("eval", {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
-        report = guards.after_eval(step, eval_loss);
-        if (report.stop()) {
-          ev.emit("guard", guard_event(report, "stop"));
-          break;
-        }
-        if (target.observe(r, step, eval_loss) && r.stop_at_target) break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const MemoryReading mem = read_memory(device);
-    json evidence = {{"train_seconds", seconds}, {"batch_size", batch}, {"peak_alloc_bytes", mem.peak}};
-    if (!step_seconds.empty()) {
-      // The median step: what a speed comparison between builds reads (evaluations, the first
-      // step's warm-up and a stray slow step do not move it).
-      auto mid = step_seconds.begin() + static_cast<std::ptrdiff_t>(step_seconds.size() / 2);
-      std::nth_element(step_seconds.begin(), mid, step_seconds.end());
-      evidence["step_seconds_median"] = *mid;
-      evidence["steps_timed"] = step_seconds.size();
-    }
-    if (device.is_cuda()) evidence["peak_reserved_bytes"] = mem.peak_reserved;
-    if (graphed) evidence["cuda_graph_from_step"] = graph_from;
-    if (!graph_failed.empty()) evidence["cuda_graph_failed"] = graph_failed;
-    if (!graph_unused.empty()) evidence["cuda_graph_unused"] = graph_unused;
-    if (r.activation == "relu" || r.activation == "relu6" || r.activation == "leaky_relu")
-      evidence["dead_unit_fraction"] = net->dead_unit_fraction(data.eval().first.to(first_w.scalar_type()));
-    if (!kept_values.empty()) evidence["kept_loss_values"] = kept_values.size();
-    if (scaler) {
-      evidence["loss_scale"] = scaler->current_scale();
-      evidence["scaler_skipped_steps"] = scaler->skipped_steps();
-    }
-    for (const auto& h : guards.history())
-      if (!h.stop() && !h.skip()) ev.emit("guard", guard_event(h, "warn"));
-    ev.emit("evidence", evidence);
-    // A run that went on after the target (stop_at_target off) must still be there at the end.
-    if (!r.stop_at_target && target.streak == 0) target.reached_step = -1;
-    ev.emit("end", end_event(step, r, last_loss, eval_loss, target.reached_step));
+    build();
+    if (!procedures()) return net_;
+    start_loop();
+    for (step_ = 1; step_ <= r_.steps; ++step_)
+      if (step_once() == Next::kStop) break;
+    finish();
   } catch (const c10::OutOfMemoryError& e) {
-    const MemoryReading mem = read_memory(device);
-    ev.emit("evidence", {{"peak_alloc_bytes", mem.peak}});
-    ev.emit("error", {{"kind", "oom"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
+    const MemoryReading mem = read_memory(device_);
+    ev_.emit("evidence", {{"peak_alloc_bytes", mem.peak}});
+    ev_.emit("error", {{"kind", "oom"}, {"step", step_}, {"message", first_line(e.what_without_backtrace())}});
   } catch (const c10::Error& e) {
-    ev.emit("error", {{"kind", "exception"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
+    ev_.emit("error", {{"kind", "exception"}, {"step", step_}, {"message", first_line(e.what_without_backtrace())}});
   }
-  return trained;
+  return net_;
 }
+
+void TrainLoop::build() {
+  graph_unused_ = r_.cuda_graph && device_.is_cuda() ? graph_ineligible_reason(r_) : "";
+  graph_wanted_ = r_.cuda_graph && device_.is_cuda() && graph_unused_.empty();
+  if (graph_wanted_) side_stream_.emplace(device_);
+  data_.emplace(r_, env_.seed, device_);
+  torch::manual_seed(env_.seed);
+  Net net(r_);
+  net->to(device_);
+  net_ = net;
+  optimizer_ = make_optimizer(r_, net_);
+  for (auto& g : r_.guards) guards_.add(g);
+  std::tie(first_w_, last_w_) = first_and_last_weights(net_);
+  int64_t params = 0;
+  for (const auto& p : net_->parameters()) params += p.numel();
+  ev_.emit("start", {{"device", device_.str()}, {"parameters", params}, {"recipe", r_.to_json()}});
+}
+
+bool TrainLoop::procedures() {
+  if (r_.gradcheck && (r_.activation == Activation::kCustomTanh || r_.activation == Activation::kCustomTanhWrong)) {
+    const GradcheckResult check = gradcheck_custom_tanh(r_.activation == Activation::kCustomTanhWrong);
+    ev_.emit("evidence", {{"gradcheck_max_abs_error", check.max_abs_error}});
+    if (!check.passed) {
+      std::ostringstream msg;
+      msg << "gradcheck failed for the custom autograd function CustomTanh (activation " << to_string(r_.activation)
+          << "): max |analytic - numeric| = " << check.max_abs_error;
+      ev_.emit("guard", {{"guard", "gradcheck"}, {"action", "stop"}, {"step", 0}, {"symptom_step", 0},
+                         {"message", msg.str()}});
+      return false;
+    }
+  }
+  if (r_.lr_range_test) {
+    json found = json::object();
+    r_.lr = lr_range_test(net_, *data_, r_, found);
+    optimizer_ = make_optimizer(r_, net_);
+    ev_.emit("evidence", found);
+  }
+  batch_ = r_.batch_size;
+  if (r_.auto_batch_size) {
+    json trials = json::array();
+    batch_ = find_batch_size(net_, *data_, r_, device_, trials);
+    ev_.emit("evidence", {{"auto_batch_size", batch_}, {"auto_batch_trials", trials}});
+    if (batch_ == 0) {
+      ev_.emit("error", {{"kind", "oom"}, {"step", 0}, {"message", "not even a batch of 1 fits the memory budget"}});
+      return false;
+    }
+  }
+  return true;
+}
+
+void TrainLoop::start_loop() {
+  t0_ = std::chrono::steady_clock::now();
+  if (r_.autocast == Autocast::kFp16) scaler_.emplace();
+  step_seconds_.reserve(static_cast<std::size_t>(std::max<int64_t>(r_.steps, 0)));
+  step_in_graph_ = r_.schedule == Schedule::kConstant;
+}
+
+TrainLoop::Next TrainLoop::step_once() {
+  const auto step_t0 = std::chrono::steady_clock::now();
+  const double lr = next_lr();
+  at::Tensor loss_sum;
+  const bool replayed = replay(loss_sum);
+  if (!replayed) optimizer_->zero_grad();
+  if (before_step_hooks() == Next::kStop) return Next::kStop;
+  if (!replayed && forward_backward(loss_sum) == Next::kStop) return Next::kStop;
+  if (!replayed)
+    for (const auto& h : r_.hooks) h->before_update(view());
+  if (scaler_) scaler_->unscale(*optimizer_);  // guards and clipping see true gradients
+  const trainwreck::StepContext ctx{step_, loss_sum, *net_, optimizer_.get()};
+  bool skipped = false;
+  if (update(ctx, replayed, skipped) == Next::kStop) return Next::kStop;
+  if (record(ctx, skipped, lr, step_t0) == Next::kStop) return Next::kStop;
+  if (step_ % r_.eval_every == 0 || step_ == r_.steps) return evaluate();
+  return Next::kGoOn;
+}
+
+double TrainLoop::next_lr() {
+  const double current = optimizer_->param_groups().front().options().get_lr();
+  if (std::isfinite(lr_set_) && current != lr_set_) lr_factor_ *= current / lr_set_;
+  const double lr = scheduled_lr(r_, step_) * lr_factor_;
+  set_lr(*optimizer_, lr);
+  lr_set_ = lr;
+  return lr;
+}
+
+at::Tensor TrainLoop::graph_body(const at::Tensor& x, const at::Tensor& y) {
+  optimizer_->zero_grad();
+  at::Tensor loss = at::mse_loss(net_->forward(x).to(at::kFloat), y) / static_cast<double>(r_.accumulation_steps);
+  loss.backward();
+  if (step_in_graph_) optimizer_->step();
+  return loss.detach();
+}
+
+// From step kEagerStepsBeforeCapture + 1 on, the step is captured once and replayed; a capture
+// that fails leaves every step eager and says why in the evidence.
+bool TrainLoop::replay(at::Tensor& loss_sum) {
+  if (!graph_wanted_ || !graph_failed_.empty() || step_ <= kEagerStepsBeforeCapture) return false;
+  auto [x, y] = data_->batch(step_, batch_, 0, 1);
+  if (r_.cast_inputs) x = x.to(at::kFloat);
+  if (!graphed_) {
+    try {
+      graphed_ = GraphedStep::capture([this](const at::Tensor& a, const at::Tensor& b) { return graph_body(a, b); },
+                                      x, y);
+      graph_from_ = step_;
+    } catch (const c10::Error& e) {
+      graph_failed_ = first_line(e.what_without_backtrace());
+    }
+  }
+  if (!graphed_) return false;
+  loss_sum = graphed_->run(x, y);
+  if (!step_in_graph_) optimizer_->step();
+  return true;
+}
+
+TrainLoop::Next TrainLoop::before_step_hooks() {
+  for (const auto& h : r_.hooks) {
+    const std::optional<HookStop> stop = h->before_step(view());
+    if (!stop) continue;
+    ev_.emit("guard", {{"guard", stop->guard}, {"action", "stop"}, {"step", step_}, {"symptom_step", step_},
+                       {"message", stop->message}});
+    return Next::kStop;
+  }
+  return Next::kGoOn;
+}
+
+TrainLoop::Next TrainLoop::forward_backward(at::Tensor& loss_sum) {
+  AutocastScope autocast(r_.autocast, device_);
+  const int64_t accum = r_.accumulation_steps;
+  for (int64_t m = 0; m < accum; ++m) {
+    auto [x, y] = data_->batch(step_, batch_, m, accum);
+    if (r_.cast_inputs) x = x.to(at::kFloat);
+    if (r_.dtype_check && x.scalar_type() != first_w_.scalar_type()) {
+      std::ostringstream msg;
+      msg << "input dtype " << x.scalar_type() << " does not match the model's " << first_w_.scalar_type()
+          << " (cast the inputs, or the model)";
+      ev_.emit("guard", {{"guard", "dtype_check"}, {"action", "stop"}, {"step", step_}, {"symptom_step", step_},
+                         {"message", msg.str()}});
+      return Next::kStop;
+    }
+    at::Tensor out = net_->forward(x);
+    at::Tensor loss = at::mse_loss(out.to(at::kFloat), y) / static_cast<double>(accum);
+    for (const auto& h : r_.hooks) loss = h->after_forward(view(), x, loss);
+    (scaler_ ? scaler_->scale(loss) : loss).backward();
+    for (const auto& h : r_.hooks) h->after_backward(view());
+    loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
+  }
+  return Next::kGoOn;
+}
+
+TrainLoop::Next TrainLoop::stop_on(const trainwreck::GuardReport& report) {
+  if (!report.stop()) return Next::kGoOn;
+  ev_.emit("guard", guard_event(report, "stop"));
+  return Next::kStop;
+}
+
+TrainLoop::Next TrainLoop::update(const trainwreck::StepContext& ctx, bool replayed, bool& skipped) {
+  trainwreck::GuardReport report = guards_.after_backward(ctx);
+  if (stop_on(report) == Next::kStop) return Next::kStop;
+  skipped = report.skip();
+  if (replayed) {
+    // The graph ran the step (and the optimizer's, unless a schedule steps it in replay()).
+  } else if (skipped) {
+    ev_.emit("guard", guard_event(report, action_name(report)));
+    optimizer_->zero_grad();
+    // The scaler unscaled this step's gradients: close its step (backing off when it saw an
+    // overflow), or the next step's gradients would not be unscaled.
+    if (scaler_) scaler_->update();
+  } else {
+    if (r_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), r_.clip_norm);
+    if (scaler_) {
+      scaler_->step(*optimizer_);
+      scaler_->update();
+    } else {
+      optimizer_->step();
+    }
+  }
+  if (!replayed)
+    for (const auto& h : r_.hooks) h->after_optimizer_step(view());
+  if (r_.empty_cache) empty_cuda_cache();
+  return stop_on(guards_.after_step(ctx));
+}
+
+// The step's bookkeeping. The loss and the first and last weights' gradient norms come back in
+// one read (on CUDA, one wait for the device instead of three).
+TrainLoop::Next TrainLoop::record(const trainwreck::StepContext& ctx, bool skipped, double lr,
+                                  std::chrono::steady_clock::time_point step_t0) {
+  std::vector<at::Tensor> reads{ctx.loss.reshape({1}).to(at::kDouble)};
+  const bool first = first_w_.grad().defined(), last = last_w_.grad().defined();
+  if (first) reads.push_back(first_w_.grad().norm().reshape({1}).to(at::kDouble));
+  if (last) reads.push_back(last_w_.grad().norm().reshape({1}).to(at::kDouble));
+  const at::Tensor host = at::cat(reads).cpu();  // waits for the step's kernels on CUDA
+  const double* v = host.data_ptr<double>();
+  last_loss_ = v[0];
+  step_seconds_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - step_t0).count());
+  json se = {{"step", step_}, {"loss", loss_json(last_loss_)}, {"lr", lr}};
+  se["grad_first"] = first ? loss_json(v[1]) : json(0.0);
+  if (last) se["grad_last"] = loss_json(v[first ? 2 : 1]);
+  const MemoryReading mem = read_memory(device_);
+  se["mem"] = mem.allocated;
+  if (device_.is_cuda()) se["mem_reserved"] = mem.reserved;
+  ev_.emit("step", se);
+  if (std::isfinite(last_loss_) || skipped) return Next::kGoOn;
+  // On CUDA the non-finite guard reads its flag one step late: let it report this step before
+  // the loop calls the run diverged.
+  if (stop_on(guards_.finish(ctx)) == Next::kStop) return Next::kStop;
+  ev_.emit("symptom", {{"kind", "nonfinite"}, {"step", step_}, {"message", "loss is " + loss_json(last_loss_).dump()}});
+  return Next::kStop;
+}
+
+TrainLoop::Next TrainLoop::evaluate() {
+  torch::NoGradGuard no_grad;
+  net_->eval();
+  auto [ex, ey] = data_->eval();
+  if (r_.cast_inputs) ex = ex.to(at::kFloat);
+  eval_loss_ = at::mse_loss(net_->forward(ex).to(at::kFloat), ey).item<double>();
+  net_->train();
+  ev_.emit("eval", {{"step", step_}, {"eval_loss", loss_json(eval_loss_)}});
+  for (const auto& h : r_.hooks) h->on_eval(view(), eval_loss_);
+  if (stop_on(guards_.after_eval(step_, eval_loss_)) == Next::kStop) return Next::kStop;
+  return target_.observe(r_, step_, eval_loss_) && r_.stop_at_target ? Next::kStop : Next::kGoOn;
+}
+
+void TrainLoop::finish() {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  const MemoryReading mem = read_memory(device_);
+  json evidence = {{"train_seconds", seconds}, {"batch_size", batch_}, {"peak_alloc_bytes", mem.peak}};
+  if (!step_seconds_.empty()) {
+    // The median step: what a speed comparison between builds reads (evaluations, the first
+    // step's warm-up and a stray slow step do not move it).
+    auto mid = step_seconds_.begin() + static_cast<std::ptrdiff_t>(step_seconds_.size() / 2);
+    std::nth_element(step_seconds_.begin(), mid, step_seconds_.end());
+    evidence["step_seconds_median"] = *mid;
+    evidence["steps_timed"] = step_seconds_.size();
+  }
+  if (device_.is_cuda()) evidence["peak_reserved_bytes"] = mem.peak_reserved;
+  if (graphed_) evidence["cuda_graph_from_step"] = graph_from_;
+  if (!graph_failed_.empty()) evidence["cuda_graph_failed"] = graph_failed_;
+  if (!graph_unused_.empty()) evidence["cuda_graph_unused"] = graph_unused_;
+  if (r_.activation == Activation::kRelu || r_.activation == Activation::kRelu6 ||
+      r_.activation == Activation::kLeakyRelu)
+    evidence["dead_unit_fraction"] = net_->dead_unit_fraction(data_->eval().first.to(first_w_.scalar_type()));
+  for (const auto& h : r_.hooks) h->at_end(view(), evidence);
+  if (scaler_) {
+    evidence["loss_scale"] = scaler_->current_scale();
+    evidence["scaler_skipped_steps"] = scaler_->skipped_steps();
+  }
+  for (const auto& h : guards_.history())
+    if (!h.stop() && !h.skip()) ev_.emit("guard", guard_event(h, "warn"));
+  ev_.emit("evidence", evidence);
+  // A run that went on after the target (stop_at_target off) must still be there at the end.
+  if (!r_.stop_at_target && target_.streak == 0) target_.reached_step = -1;
+  ev_.emit("end", end_event(step_, r_, last_loss_, eval_loss_, target_.reached_step));
+}
+
+}  // namespace
+
+Net train(CellEnv& env, Recipe& r) { return TrainLoop(env, r).run(); }
 
 }  // namespace tw

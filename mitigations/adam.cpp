@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct Adam : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.optimizer = "adam";
+    r.optimizer = OptimizerKind::kAdam;
     r.lr = param(p, "lr", 1e-3);
   }
 };

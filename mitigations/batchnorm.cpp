@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct Batchnorm : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.norm = "batchnorm";
+    r.norm = Norm::kBatchNorm;
   }
 };
 }  // namespace

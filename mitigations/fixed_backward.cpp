@@ -6,7 +6,7 @@ namespace tw {
 namespace {
 struct FixedBackward : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    if (r.activation == "custom_tanh_wrong") r.activation = "custom_tanh";
+    if (r.activation == Activation::kCustomTanhWrong) r.activation = Activation::kCustomTanh;
   }
 };
 }  // namespace

@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct HeInit : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.init = "he";
+    r.init = Init::kHe;
   }
 };
 }  // namespace

@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct Int8WeightQuantization : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.serving_format = "int8";
+    r.serving_format = ServingFormat::kInt8;
   }
 };
 }  // namespace

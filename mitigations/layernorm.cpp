@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct Layernorm : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.norm = "layernorm";
+    r.norm = Norm::kLayerNorm;
   }
 };
 }  // namespace

@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct LeakyRelu : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.activation = "leaky_relu";
+    r.activation = Activation::kLeakyRelu;
   }
 };
 }  // namespace

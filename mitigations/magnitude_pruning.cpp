@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct MagnitudePruning : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.serving_format = "pruned";
+    r.serving_format = ServingFormat::kPruned;
     r.prune_fraction = param(p, "fraction", 0.9);
   }
 };

@@ -6,7 +6,7 @@ namespace tw {
 namespace {
 struct MinmaxScale : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.input_transform = "minmax";
+    r.input_transform = InputTransform::kMinmax;
     r.minmax_low = param(p, "low", 0.0);
   }
 };

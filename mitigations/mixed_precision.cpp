@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct MixedPrecision : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.autocast = param_str(p, "dtype", "bf16");
+    r.autocast = parse_choice<Autocast>(param_str(p, "dtype", "bf16"));
   }
 };
 }  // namespace

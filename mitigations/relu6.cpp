@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct Relu6 : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.activation = "relu6";
+    r.activation = Activation::kRelu6;
   }
 };
 }  // namespace

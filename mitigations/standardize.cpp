@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct Standardize : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.input_transform = "standardize";
+    r.input_transform = InputTransform::kStandardize;
   }
 };
 }  // namespace

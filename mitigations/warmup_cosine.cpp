@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct WarmupCosine : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.schedule = "warmup_cosine";
+    r.schedule = Schedule::kWarmupCosine;
     r.warmup_steps = param_int(p, "warmup_steps", 50);
     r.lr = param(p, "peak_lr", r.lr);
   }

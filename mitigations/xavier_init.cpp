@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct XavierInit : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.init = "xavier";
+    r.init = Init::kXavier;
   }
 };
 }  // namespace

@@ -54,11 +54,11 @@ tw::Recipe deep_resnet(int64_t depth) {
   tw::Recipe r;
   r.depth = depth;
   r.width = 32;
-  r.activation = "sigmoid";  // the deep_plain_net fault's activation
+  r.activation = tw::Activation::kSigmoid;  // the deep_plain_net fault's activation
   r.residual = true;
-  r.norm = "batchnorm";
-  r.init = "he";
-  r.schedule = "warmup_cosine";  // the practised recipe: warm-up, then cosine decay
+  r.norm = tw::Norm::kBatchNorm;
+  r.init = tw::Init::kHe;
+  r.schedule = tw::Schedule::kWarmupCosine;  // the practised recipe: warm-up, then cosine decay
   r.warmup_steps = 10;
   r.steps = 150;
   return r;
@@ -77,8 +77,8 @@ TEST(Evidence, PreActivationResidualNetTrainsFiftyLayers) {
 // overshoot. With the warm-up practice pairs it with, it trains.
 TEST(Evidence, HeInitWithReluAndWarmupTrainsTheControlRecipe) {
   tw::Recipe r;
-  r.init = "he";
-  r.schedule = "warmup_cosine";
+  r.init = tw::Init::kHe;
+  r.schedule = tw::Schedule::kWarmupCosine;
   r.warmup_steps = 50;
   const json end = end_of(train_events(r));
   EXPECT_TRUE(end.value("reached_target", false)) << end.dump();
@@ -87,7 +87,7 @@ TEST(Evidence, HeInitWithReluAndWarmupTrainsTheControlRecipe) {
 TEST(Evidence, HeInitKeepsBiasesAndTheOutputLayer) {
   tw::Recipe r;
   r.bias_shift = -3;
-  r.init = "he";
+  r.init = tw::Init::kHe;
   torch::manual_seed(1);
   tw::Net he(r);
   auto linear = [](tw::Net& n, std::size_t i) { return n->layers[i]->as<torch::nn::Linear>(); };
@@ -101,7 +101,7 @@ TEST(Evidence, HeInitKeepsBiasesAndTheOutputLayer) {
   // The gain follows the activation: ReLU's sqrt(2) here, sigmoid's 1 below.
   const double fan_in = static_cast<double>(linear(he, 1)->weight.size(1));
   EXPECT_NEAR(linear(he, 1)->weight.std().item<double>(), std::sqrt(2.0 / fan_in), 0.02);
-  r.activation = "sigmoid";
+  r.activation = tw::Activation::kSigmoid;
   tw::Net he_sigmoid(r);
   EXPECT_NEAR(linear(he_sigmoid, 1)->weight.std().item<double>(), std::sqrt(1.0 / fan_in), 0.02);
 }
@@ -109,7 +109,7 @@ TEST(Evidence, HeInitKeepsBiasesAndTheOutputLayer) {
 TEST(Evidence, NormFollowsEveryHiddenLinear) {
   tw::Recipe r;
   r.depth = 5;
-  r.norm = "batchnorm";
+  r.norm = tw::Norm::kBatchNorm;
   r.bias_shift = -3;  // without a norm the first layer's units would all be dead
   tw::Net net(r);
   EXPECT_EQ(net->norms->size(), 4u);
@@ -127,15 +127,15 @@ TEST(Evidence, GradcheckRejectsTheWrongBackwardAndAcceptsTheRightOne) {
 
 TEST(Evidence, FixedBackwardTrains) {
   tw::Recipe r;
-  r.activation = "custom_tanh";
+  r.activation = tw::Activation::kCustomTanh;
   const json end = end_of(train_events(r));
   EXPECT_TRUE(end.value("reached_target", false)) << end.dump();
 }
 
 TEST(Evidence, IntegerCountsCastAndStandardizedReachTheTarget) {
   tw::Recipe r;
-  r.input_dtype = "int64";
-  r.input_transform = "standardize";
+  r.input_dtype = tw::InputDtype::kInt64;
+  r.input_transform = tw::InputTransform::kStandardize;
   tw::Dataset d(r, 5, c10::Device(c10::kCPU));
   EXPECT_EQ(d.batch(1, 4).first.scalar_type(), at::kFloat);
   const json end = end_of(train_events(r));
@@ -144,8 +144,9 @@ TEST(Evidence, IntegerCountsCastAndStandardizedReachTheTarget) {
 
 TEST(Evidence, ItemNotTensorKeepsNumbersInTheActivationLeak) {
   tw::Recipe r;
-  r.leak = "activation_history";
-  r.keep_items_not_tensors = true;
+  // The leak is the memory_leak fault's loop hook; item_not_tensor changes what it keeps.
+  tw::find_fault("memory_leak")->apply(r, {{"mode", "activation_history"}});
+  tw::find_mitigation("item_not_tensor")->apply(r, json::object());
   r.steps = 20;
   r.stop_at_target = false;
   bool kept_values = false;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernel/graphed_step.h"
+#include "kernel/loop_hooks.h"
 #include "kernel/model.h"
 #include "kernel/torch_includes.h"
 #include "trainwreck/guards.h"
@@ -16,19 +17,18 @@ namespace {
 TEST(GraphedStep, OnlyThePlainStepIsReplayed) {
   tw::Recipe r;
   EXPECT_EQ(tw::graph_ineligible_reason(r), "");
-  r.schedule = "warmup_cosine";  // the schedule steps the optimizer outside the graph
+  r.schedule = tw::Schedule::kWarmupCosine;  // the schedule steps the optimizer outside the graph
   EXPECT_EQ(tw::graph_ineligible_reason(r), "");
   auto reason = [](auto change) {
     tw::Recipe x;
     change(x);
     return tw::graph_ineligible_reason(x);
   };
-  EXPECT_NE(reason([](tw::Recipe& x) { x.optimizer = "adam"; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.optimizer = tw::OptimizerKind::kAdam; }), "");
   EXPECT_NE(reason([](tw::Recipe& x) { x.accumulation_steps = 2; }), "");
-  EXPECT_NE(reason([](tw::Recipe& x) { x.autocast = "fp16"; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.autocast = tw::Autocast::kFp16; }), "");
   EXPECT_NE(reason([](tw::Recipe& x) { x.clip_norm = 1.0; }), "");
-  EXPECT_NE(reason([](tw::Recipe& x) { x.leak = "activation_history"; }), "");
-  EXPECT_NE(reason([](tw::Recipe& x) { x.carry_state = true; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.hooks.push_back(std::make_shared<tw::LoopHook>()); }), "");
   EXPECT_NE(reason([](tw::Recipe& x) { x.guards.push_back(std::make_shared<trainwreck::LossSpikeGuard>(10.0)); }),
             "");
 }
@@ -46,7 +46,7 @@ std::vector<double> train_steps(bool graphed, std::vector<at::Tensor>& weights) 
   tw::Recipe r;
   r.depth = 12;
   r.width = 16;
-  r.activation = "sigmoid";
+  r.activation = tw::Activation::kSigmoid;
   torch::manual_seed(7);
   tw::Net net(r);
   net->to(device);

@@ -53,7 +53,7 @@ TEST(Data, UnnormalizedFeaturesAreLargeAndStandardizeFixesThem) {
   r.input_offset = 500;
   tw::Dataset raw(r, 1, c10::Device(c10::kCPU));
   EXPECT_GT(raw.batch(1, 128).first.abs().mean().item<double>(), 100.0);
-  r.input_transform = "standardize";
+  r.input_transform = tw::InputTransform::kStandardize;
   tw::Dataset std_(r, 1, c10::Device(c10::kCPU));
   auto x = std_.batch(1, 256).first;
   EXPECT_LT(x.mean().abs().item<double>(), 0.2);
@@ -62,15 +62,15 @@ TEST(Data, UnnormalizedFeaturesAreLargeAndStandardizeFixesThem) {
 
 TEST(Data, DtypesAsDeclared) {
   auto r = small_recipe();
-  r.input_dtype = "float64";
+  r.input_dtype = tw::InputDtype::kFloat64;
   EXPECT_EQ(tw::Dataset(r, 1, c10::Device(c10::kCPU)).batch(1, 4).first.scalar_type(), at::kDouble);
-  r.input_dtype = "int64";
+  r.input_dtype = tw::InputDtype::kInt64;
   EXPECT_EQ(tw::Dataset(r, 1, c10::Device(c10::kCPU)).batch(1, 4).first.scalar_type(), at::kLong);
 }
 
 TEST(Data, StreamingIsDeterministicToo) {
   auto r = small_recipe();
-  r.data_source = "streaming";
+  r.data_source = tw::DataSource::kStreaming;
   tw::Dataset a(r, 5, c10::Device(c10::kCPU)), b(r, 5, c10::Device(c10::kCPU));
   EXPECT_TRUE(at::equal(a.batch(9, 16).first, b.batch(9, 16).first));
   EXPECT_FALSE(at::equal(a.batch(9, 16).first, a.batch(10, 16).first));
@@ -96,7 +96,7 @@ TEST(Model, GradientAccumulationMatchesTheFullBatch) {
 
 TEST(Model, DetachedBranchGetsNoGradient) {
   auto r = small_recipe();
-  r.model = "two_branch";
+  r.model = tw::ModelKind::kTwoBranch;
   r.detach_branch = true;
   tw::Net net(r);
   at::mse_loss(net->forward(at::randn({8, r.features})), at::randn({8, 1})).backward();
@@ -107,7 +107,7 @@ TEST(Model, DetachedBranchGetsNoGradient) {
 TEST(Model, ThousandSigmoidLayersVanishAtTheFirstLayer) {
   auto r = small_recipe();
   r.depth = 1000;
-  r.activation = "sigmoid";
+  r.activation = tw::Activation::kSigmoid;
   r.width = 32;
   torch::manual_seed(0);
   tw::Net net(r);
@@ -148,7 +148,7 @@ TEST(Probe, ReportsLibTorchAndNcclVersions) {
 TEST(Recipe, JsonRoundTrip) {
   tw::Recipe r;
   r.lr = 0.25;
-  r.activation = "tanh";
+  r.activation = tw::Activation::kTanh;
   r.depth = 17;
   tw::Recipe back;
   back.apply_json(r.to_json());
