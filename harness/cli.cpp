@@ -589,7 +589,7 @@ std::optional<CellRecord> load_result(const CellSpec& c, const std::string& dir)
 
 // Writes the reports of a complete matrix; matrix.json goes last, so that its presence means
 // every other file was written too.
-void write_reports(const std::string& dir, const json& matrix, const json& diff) {
+void write_reports(const std::string& dir, const Matrix& matrix, const json& diff) {
   const auto figures = render_figures(matrix);
   if (!figures.empty()) ensure_directory(dir + "/figures");
   for (const auto& [name, svg] : figures) write_file_atomic(dir + "/" + name, svg);
@@ -597,7 +597,7 @@ void write_reports(const std::string& dir, const json& matrix, const json& diff)
   write_file_atomic(dir + "/junit.xml", render_junit(matrix));
   write_file_atomic(dir + "/report.html", render_html(matrix, diff));
   if (diff.is_object()) write_file_atomic(dir + "/diff.md", render_diff_markdown(diff));
-  write_json_atomic(dir + "/matrix.json", matrix);
+  write_json_atomic(dir + "/matrix.json", matrix.raw());
 }
 
 // A cell run with several seeds: each seed's outcome and key evidence, the other seeds' loss
@@ -855,7 +855,7 @@ json assemble_matrix(const RunSettings& rs, const RunPlan& p, const std::vector<
     if (rs.seeds > 1) add_seeds(cj, c, rounds, finished);
     matrix["cells"].push_back(cj);
   }
-  matrix["summary"] = summarize_verdicts(matrix);
+  matrix["summary"] = summarize_verdicts(Matrix(matrix));
   // What a reader of the matrix needs to know of each scenario: its article row and description.
   std::vector<Scenario> ran;
   for (const auto& s : scenarios)
@@ -885,7 +885,7 @@ int interrupted(const RunSettings& rs, const FinishedCells& finished, std::size_
 }
 
 // The reports of a run; when they cannot be written, no matrix.json says the run is complete.
-void write_run_reports(const std::string& dir, const json& matrix, const json& diff) {
+void write_run_reports(const std::string& dir, const Matrix& matrix, const json& diff) {
   try {
     write_reports(dir, matrix, diff);
   } catch (const ResultsError& e) {
@@ -898,16 +898,16 @@ void write_run_reports(const std::string& dir, const json& matrix, const json& d
 }
 
 // What run prints at the end: the matrix, repeats and seeds, the diff, where the results are.
-void print_run_results(const RunSettings& rs, const json& matrix, const json& diff, const std::vector<Round>& rounds,
+void print_run_results(const RunSettings& rs, const Matrix& matrix, const json& diff, const std::vector<Round>& rounds,
                        int differing_evidence) {
   std::cout << render_console(matrix, isatty(1));
   if (rs.repeat > 1)
-    std::cout << "repeats: " << rs.repeat << " runs of every cell; " << matrix["summary"]["flaky"]
+    std::cout << "repeats: " << rs.repeat << " runs of every cell; " << matrix.raw()["summary"]["flaky"]
               << " cell(s) with differing outcomes (flaky), " << differing_evidence
               << " with differing evidence or loss\n";
   if (rs.seeds > 1)
     std::cout << "seeds: " << rs.seeds << " per cell (" << rounds.front().seed << " to " << rounds.back().seed << "); "
-              << matrix["summary"]["seed_dependent"] << " cell(s) whose seeds disagree (seed-dependent)\n";
+              << matrix.raw()["summary"]["seed_dependent"] << " cell(s) whose seeds disagree (seed-dependent)\n";
   if (diff.is_object()) std::cout << "\n" << render_diff_text(diff, isatty(1));
   std::cout << render_run_footer(matrix, rs.out, isatty(1));
 }
@@ -925,7 +925,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   check_results_directory(rs.out, resume ? "--resume" : "--out");
   const bool quiet = f.has("--quiet");
   DiffOptions diff_opts = diff_options(f);
-  json baseline;  // null: no comparison
+  Matrix baseline;  // not present: no comparison
   if (f.has("--baseline")) {
     diff_opts.a_name = f.one("--baseline");
     baseline = load_matrix(f.one("--baseline"));
@@ -944,7 +944,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   ensure_directory(cells_dir);
   const std::vector<Round> rounds = rounds_of(rs, cells_dir);
   for (const auto& round : rounds) ensure_directory(round.dir);
-  const json context = run_context(rs, p, rounds, baseline.is_object() ? diff_opts.a_name : "");
+  const json context = run_context(rs, p, rounds, baseline.present() ? diff_opts.a_name : "");
   // Whatever an earlier run here left is not the result of this one.
   remove_stale_reports(rs.out);
   FinishedCells finished = prepare_cells_directories(rs, resume, p.cells, rounds);
@@ -972,9 +972,9 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
 
   // Phase 2: the matrix, in plan order, once every cell has a result.
   int differing_evidence = 0;
-  const json matrix = assemble_matrix(rs, p, rounds, finished, context, scenarios, catalog, differing_evidence);
+  const Matrix matrix(assemble_matrix(rs, p, rounds, finished, context, scenarios, catalog, differing_evidence));
   json diff;
-  if (baseline.is_object()) {
+  if (baseline.present()) {
     diff_opts.b_name = rs.out;
     diff = diff_matrices(baseline, matrix, diff_opts);
   }
@@ -984,6 +984,29 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   return failed ? kExitUnexpected : kExitAsExpected;
 }
 
+// What report (and diff) can write: --format's words.
+enum class Format { kText, kMd, kHtml, kJunit, kCsv, kJson };
+
+const char* to_string(Format format) {
+  switch (format) {
+    case Format::kText: return "text";
+    case Format::kMd: return "md";
+    case Format::kHtml: return "html";
+    case Format::kJunit: return "junit";
+    case Format::kCsv: return "csv";
+    case Format::kJson: return "json";
+  }
+  return "text";
+}
+
+// --format (default text) among the formats a command writes; `choices` is what the message says.
+Format format_flag(const Flags& f, std::initializer_list<Format> allowed, const std::string& choices) {
+  const std::string word = f.one("--format", "text");
+  for (const Format format : allowed)
+    if (word == to_string(format)) return format;
+  throw InputError("command line", "--format", "must be " + choices + " (got '" + word + "')");
+}
+
 int cmd_diff(int argc, char** argv) {
   const Flags f = parse_flags("diff", argc, argv, 2,
                               {"--loss-tolerance", "--memory-tolerance", "--growth-tolerance", "--speed-threshold",
@@ -991,9 +1014,7 @@ int cmd_diff(int argc, char** argv) {
                               {}, 2);
   if (f.positional.size() != 2)
     throw InputError("command line", "diff", "needs two runs to compare (trainwreck diff A B)");
-  const std::string format = f.one("--format", "text");
-  if (format != "text" && format != "md" && format != "json")
-    throw InputError("command line", "--format", "must be text, md or json (got '" + format + "')");
+  const Format format = format_flag(f, {Format::kText, Format::kMd, Format::kJson}, "text, md or json");
   DiffOptions o = diff_options(f);
   if (f.has("--growth-tolerance"))
     o.growth_tolerance = parse_fraction(f.one("--growth-tolerance"), "--growth-tolerance");
@@ -1006,31 +1027,32 @@ int cmd_diff(int argc, char** argv) {
                        "must be a number of seconds in [0, 86400] (got '" + text + "')");
     o.min_seconds = v;
   }
-  std::set<std::string> fail_on;
+  std::set<FailOn> fail_on;
   for (const auto& list : f.all("--fail-on")) {
     std::size_t pos = 0;
     while (pos <= list.size()) {
       const std::size_t comma = std::min(list.find(',', pos), list.size());
       const std::string item = list.substr(pos, comma - pos);
-      if (!fail_on_choices().count(item))
+      const std::optional<FailOn> tier = parse_fail_on(item);
+      if (!tier)
         throw InputError("command line", "--fail-on",
                          "must be a comma-separated list of speed, memory, numerics, steps, host (got '" + item + "')");
-      fail_on.insert(item);
+      fail_on.insert(*tier);
       pos = comma + 1;
     }
   }
   o.a_name = f.positional[0];
   o.b_name = f.positional[1];
-  const json a = load_matrix(o.a_name);
-  const json b = load_matrix(o.b_name);
-  json noise;  // null: no A/A run, the thresholds alone
+  const Matrix a = load_matrix(o.a_name);
+  const Matrix b = load_matrix(o.b_name);
+  Matrix noise;  // not present: no A/A run, the thresholds alone
   if (f.has("--noise")) {
     o.noise_name = f.one("--noise");
     noise = load_matrix(o.noise_name);
   }
   const json d = diff_matrices(a, b, o, noise);
-  if (format == "json") std::cout << d.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-  else if (format == "md") std::cout << render_diff_markdown(d);
+  if (format == Format::kJson) std::cout << d.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  else if (format == Format::kMd) std::cout << render_diff_markdown(d);
   else std::cout << render_diff_text(d, isatty(1));
   const std::vector<std::string> failures = diff_failures(d, fail_on);
   if (failures.empty()) return kExitAsExpected;
@@ -1047,23 +1069,37 @@ bool names_a_directory(const std::string& path) {
   return fs::is_directory(path, ec) || (!path.empty() && path.back() == '/') || fs::path(path).extension().empty();
 }
 
+// A finished run in one format; the diff against a baseline (null: none) after it, where the
+// format has one.
+std::string render_report(const Matrix& matrix, Format format, const json& diff, bool color) {
+  switch (format) {
+    case Format::kText:
+      return render_console(matrix, color) + (diff.is_object() ? "\n" + render_diff_text(diff, color) : "");
+    case Format::kMd: return render_markdown(matrix) + (diff.is_object() ? "\n" + render_diff_markdown(diff) : "");
+    case Format::kHtml: return render_html(matrix, diff);
+    case Format::kJunit: return render_junit(matrix);
+    case Format::kCsv: return render_csv(matrix);
+    case Format::kJson: return render_json(matrix);
+  }
+  return render_json(matrix);
+}
+
 int cmd_report(int argc, char** argv) {
   const Flags f =
       parse_flags("report", argc, argv, 2,
                   {"--format", "--out", "--baseline", "--loss-tolerance", "--memory-tolerance", "--catalog"}, {}, 1);
   if (f.positional.empty())
     throw InputError("command line", "report", "needs a finished run (trainwreck report DIR --format FORMAT)");
-  const std::string format = f.one("--format", "text");
-  static const std::set<std::string> formats = {"text", "md", "html", "junit", "csv", "json"};
-  if (!formats.count(format))
-    throw InputError("command line", "--format", "must be text, md, html, junit, csv or json (got '" + format + "')");
-  if (f.has("--baseline") && format != "html" && format != "text" && format != "md")
+  const Format format =
+      format_flag(f, {Format::kText, Format::kMd, Format::kHtml, Format::kJunit, Format::kCsv, Format::kJson},
+                  "text, md, html, junit, csv or json");
+  if (f.has("--baseline") && format != Format::kHtml && format != Format::kText && format != Format::kMd)
     throw InputError("command line", "--baseline", "applies to the text, md and html formats only");
-  const bool pages = format == "md" && f.has("--out") && names_a_directory(f.one("--out"));
+  const bool pages = format == Format::kMd && f.has("--out") && names_a_directory(f.one("--out"));
   if (pages && f.has("--baseline"))
     throw InputError("command line", "--baseline",
                      "applies to one Markdown file, not to the evidence pages (--out DIR)");
-  json matrix = load_matrix(f.positional.front());
+  Matrix matrix = load_matrix(f.positional.front());
   if (f.has("--catalog")) {
     // A matrix written before run recorded its scenarios: their article rows and descriptions
     // from what `trainwreck list --json` printed.
@@ -1071,7 +1107,7 @@ int cmd_report(int argc, char** argv) {
     const json listing = json::parse(read_input_file(path, 16u << 20, "--catalog"), nullptr, false);
     if (listing.is_discarded() || !listing.is_object() || !listing.contains("faults"))
       throw InputError(path, "--catalog", "not the output of trainwreck list --json (a JSON object with \"faults\")");
-    fill_scenario_info(matrix, listing);
+    matrix.add_scenario_info(listing);
   }
   json diff;
   if (f.has("--baseline")) {
@@ -1089,22 +1125,7 @@ int cmd_report(int argc, char** argv) {
     return kExitAsExpected;
   }
   const bool to_file = f.has("--out");
-  std::string out;
-  if (format == "text") {
-    out = render_console(matrix, !to_file && isatty(1));
-    if (diff.is_object()) out += "\n" + render_diff_text(diff, !to_file && isatty(1));
-  } else if (format == "md") {
-    out = render_markdown(matrix);
-    if (diff.is_object()) out += "\n" + render_diff_markdown(diff);
-  } else if (format == "html") {
-    out = render_html(matrix, diff);
-  } else if (format == "junit") {
-    out = render_junit(matrix);
-  } else if (format == "csv") {
-    out = render_csv(matrix);
-  } else {
-    out = matrix.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
-  }
+  const std::string out = render_report(matrix, format, diff, !to_file && isatty(1));
   if (to_file) write_file_atomic(f.one("--out"), out);
   else std::cout << out;
   return kExitAsExpected;
@@ -1133,7 +1154,7 @@ int cmd_merge(int argc, char** argv) {
     }
     shards.push_back(std::move(s));
   }
-  const json merged = merge_shards(shards);
+  const Matrix merged(merge_shards(shards));
   check_results_directory(out, "--out");
   ensure_directory(out);
   {
@@ -1143,13 +1164,13 @@ int cmd_merge(int argc, char** argv) {
     write_reports(out, merged, nullptr);
   }
   if (!f.has("--quiet")) std::cout << render_console(merged, isatty(1));
-  std::cout << "merged " << merged["cells"].size() << " cells from " << shards.size() << " result(s) into " << out
+  std::cout << "merged " << merged.cells().size() << " cells from " << shards.size() << " result(s) into " << out
             << "\n";
   bool incomplete = false;
-  if (merged["context"].contains("shards_missing")) {
+  if (merged.context().contains("shards_missing")) {
     incomplete = true;
     std::cerr << "trainwreck: the merged matrix is incomplete: shard(s)";
-    for (const auto& m : merged["context"]["shards_missing"]) std::cerr << " " << m.get<std::string>();
+    for (const auto& m : merged.context()["shards_missing"]) std::cerr << " " << m.get<std::string>();
     std::cerr << " missing\n";
   }
   return count_failures(merged) > 0 || incomplete ? kExitUnexpected : kExitAsExpected;
@@ -1160,7 +1181,7 @@ int cmd_merge(int argc, char** argv) {
 int cmd_pin(int argc, char** argv, const Backend& backend) {
   const Flags f = parse_flags("pin", argc, argv, 2, {"--scenarios", "--filter"}, {"--dry-run"}, 1);
   if (f.positional.empty()) throw InputError("command line", "pin", "needs a results directory (trainwreck pin DIR)");
-  const json matrix = load_matrix(f.positional.front());
+  const Matrix matrix = load_matrix(f.positional.front());
   const Catalog catalog = full_catalog(backend);
   const std::vector<Scenario> scenarios = load_scenarios(scenario_paths(f), catalog);
   int changed = 0;

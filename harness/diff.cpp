@@ -16,6 +16,91 @@
 namespace tw {
 using nlohmann::json;
 
+const char* to_string(CurveTier tier) {
+  switch (tier) {
+    case CurveTier::kNotComparable: return "not comparable";
+    case CurveTier::kIdentical: return "identical";
+    case CurveTier::kIdenticalOnSharedSteps: return "identical on shared steps";
+    case CurveTier::kWithinTolerance: return "within tolerance";
+    case CurveTier::kDrifted: return "drifted";
+  }
+  return "not comparable";
+}
+
+const char* to_string(SpeedVerdict verdict) {
+  switch (verdict) {
+    case SpeedVerdict::kNotMeasured: return "not measured";
+    case SpeedVerdict::kTooShort: return "too short";
+    case SpeedVerdict::kWithinBand: return "within band";
+    case SpeedVerdict::kSlower: return "slower";
+    case SpeedVerdict::kFaster: return "faster";
+  }
+  return "not measured";
+}
+
+const char* to_string(MemoryVerdict verdict) {
+  switch (verdict) {
+    case MemoryVerdict::kOneSideOnly: return "one side only";
+    case MemoryVerdict::kSame: return "same";
+    case MemoryVerdict::kChanged: return "changed";
+    case MemoryVerdict::kGrew: return "grew";
+    case MemoryVerdict::kShrank: return "shrank";
+  }
+  return "changed";
+}
+
+const char* to_string(FailOn tier) {
+  switch (tier) {
+    case FailOn::kSpeed: return "speed";
+    case FailOn::kMemory: return "memory";
+    case FailOn::kNumerics: return "numerics";
+    case FailOn::kSteps: return "steps";
+    case FailOn::kHost: return "host";
+  }
+  return "host";
+}
+
+namespace {
+
+// The member of a closed set whose to_string is `word`, among `all`; nullopt for any other word.
+template <typename E, std::size_t N>
+std::optional<E> parse_word(const std::string& word, const std::array<E, N>& all) {
+  for (const E e : all)
+    if (word == to_string(e)) return e;
+  return std::nullopt;
+}
+
+constexpr std::array<CurveTier, 5> kCurveTiers = {CurveTier::kNotComparable, CurveTier::kIdentical,
+                                                  CurveTier::kIdenticalOnSharedSteps, CurveTier::kWithinTolerance,
+                                                  CurveTier::kDrifted};
+constexpr std::array<SpeedVerdict, 5> kSpeedVerdicts = {SpeedVerdict::kNotMeasured, SpeedVerdict::kTooShort,
+                                                        SpeedVerdict::kWithinBand, SpeedVerdict::kSlower,
+                                                        SpeedVerdict::kFaster};
+constexpr std::array<MemoryVerdict, 5> kMemoryVerdicts = {MemoryVerdict::kOneSideOnly, MemoryVerdict::kSame,
+                                                          MemoryVerdict::kChanged, MemoryVerdict::kGrew,
+                                                          MemoryVerdict::kShrank};
+constexpr std::array<FailOn, 5> kFailOn = {FailOn::kSpeed, FailOn::kMemory, FailOn::kNumerics, FailOn::kSteps,
+                                           FailOn::kHost};
+
+// The tier a comparison recorded ("tier"); not comparable when it records none the set has.
+CurveTier tier_of(const json& comparison) {
+  return parse_word(comparison.value("tier", ""), kCurveTiers).value_or(CurveTier::kNotComparable);
+}
+
+// The verdict a speed comparison recorded ("verdict"); not measured when it records none.
+SpeedVerdict speed_verdict_of(const json& speed) {
+  return parse_word(speed.value("verdict", ""), kSpeedVerdicts).value_or(SpeedVerdict::kNotMeasured);
+}
+
+// The verdict a memory field recorded ("verdict"); changed when it records none the set has.
+MemoryVerdict memory_verdict_of(const json& field) {
+  return parse_word(field.value("verdict", ""), kMemoryVerdicts).value_or(MemoryVerdict::kChanged);
+}
+
+}  // namespace
+
+std::optional<FailOn> parse_fail_on(const std::string& word) { return parse_word(word, kFailOn); }
+
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -95,7 +180,10 @@ bool ignored_context_key(const std::string& key) {
 std::string show_value(const json& v) {
   if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); })) {
     std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : " ") + x.get<std::string>();
+    for (const auto& x : v) {
+      if (!out.empty()) out += ' ';
+      out += x.get_ref<const std::string&>();
+    }
     return out.empty() ? "(none)" : out;
   }
   return show(v);
@@ -180,14 +268,6 @@ json compare_host(const std::map<std::string, json>& ca, const std::map<std::str
 
 // ---- numerics -----------------------------------------------------------------------------------
 
-int tier_rank(const std::string& tier) {
-  if (tier == "identical") return 0;
-  if (tier == "identical on shared steps") return 1;
-  if (tier == "within tolerance") return 2;
-  if (tier == "drifted") return 3;
-  return -1;  // not comparable
-}
-
 // The seed a cell's main record ran with: its first seed, else the run's.
 json main_seed(const json& cell, const json& context) {
   const json& values = member(member(cell, "seeds"), "values");
@@ -216,7 +296,8 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
   const json seed_a = main_seed(ca, ctx_a), seed_b = main_seed(cb, ctx_b);
   json main;
   if (!seed_a.is_null() && !seed_b.is_null() && seed_a != seed_b) {
-    main = {{"tier", "not comparable"}, {"reason", "different seeds (" + show(seed_a) + ", " + show(seed_b) + ")"}};
+    main = {{"tier", to_string(CurveTier::kNotComparable)},
+            {"reason", "different seeds (" + show(seed_a) + ", " + show(seed_b) + ")"}};
   } else {
     main = compare_curves(member(ca, "series"), member(cb, "series"), tolerance);
   }
@@ -230,7 +311,7 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
       json s;
       if (sa.is_array() && sb.is_array() && sa.size() >= i && sb.size() >= i)
         s = compare_curves(sa[i - 1], sb[i - 1], tolerance);
-      else s = {{"tier", "not comparable"}, {"reason", "no loss curve of this seed"}};
+      else s = {{"tier", to_string(CurveTier::kNotComparable)}, {"reason", "no loss curve of this seed"}};
       s["seed"] = values[i];
       seeds.push_back(s);
     }
@@ -245,20 +326,19 @@ json compare_numerics(const json& ca, const json& cb, const json& ctx_a, const j
       if (i > 0 && !same_seeds) break;
       const json noise = compare_curves(seed_curve(ca, i), seed_curve(*noise_cell, i), tolerance);
       seeds[i]["noise_tier"] = noise["tier"];
-      if (seeds[i]["tier"] == "drifted" && noise["tier"] == "drifted") seeds[i]["drifts_in_noise"] = true;
+      if (tier_of(seeds[i]) == CurveTier::kDrifted && tier_of(noise) == CurveTier::kDrifted)
+        seeds[i]["drifts_in_noise"] = true;
     }
   }
-  std::string tier = "not comparable";
-  for (const auto& s : seeds) {
-    const std::string t = s.value("tier", "");
-    if (tier_rank(t) > tier_rank(tier)) tier = t;
-  }
-  json n = {{"tier", tier}, {"seeds", seeds}};
+  // The cell's tier is its most different seed's (CurveTier is ordered so).
+  CurveTier tier = CurveTier::kNotComparable;
+  for (const auto& s : seeds) tier = std::max(tier, tier_of(s));
+  json n = {{"tier", to_string(tier)}, {"seeds", seeds}};
   if (seeds[0].contains("noise_tier")) n["noise_tier"] = seeds[0]["noise_tier"];
-  if (tier == "drifted") {
+  if (tier == CurveTier::kDrifted) {
     bool all_noise = true;
     for (const auto& s : seeds)
-      if (s["tier"] == "drifted") all_noise = all_noise && s.value("drifts_in_noise", false);
+      if (tier_of(s) == CurveTier::kDrifted) all_noise = all_noise && s.value("drifts_in_noise", false);
     n["drifts_in_noise"] = all_noise;
   }
   return n;
@@ -296,14 +376,26 @@ struct Timing {
 };
 
 // Where a step time comes from, best first: the kernel's median step time, then a mean.
-const char* const kTimingSources[] = {"step_seconds_median", "median_step_ms", "train_seconds/steps"};
+enum class TimingSource { kStepSecondsMedian, kMedianStepMs, kTrainSecondsPerStep };
+constexpr TimingSource kTimingSources[] = {TimingSource::kStepSecondsMedian, TimingSource::kMedianStepMs,
+                                           TimingSource::kTrainSecondsPerStep};
 
-std::optional<double> step_time(const json& ev, const std::string& source) {
+// The source as the diff records it ("source").
+const char* to_string(TimingSource source) {
+  switch (source) {
+    case TimingSource::kStepSecondsMedian: return "step_seconds_median";
+    case TimingSource::kMedianStepMs: return "median_step_ms";
+    case TimingSource::kTrainSecondsPerStep: return "train_seconds/steps";
+  }
+  return "train_seconds/steps";
+}
+
+std::optional<double> step_time(const json& ev, TimingSource source) {
   bool ok = false;
-  if (source == "step_seconds_median") {
+  if (source == TimingSource::kStepSecondsMedian) {
     const double v = number(member(ev, "step_seconds_median"), ok);
     if (ok && v > 0 && std::isfinite(v)) return v;
-  } else if (source == "median_step_ms") {
+  } else if (source == TimingSource::kMedianStepMs) {
     const double v = number(member(ev, "median_step_ms"), ok);
     if (ok && v > 0 && std::isfinite(v)) return v / 1000;
   } else {
@@ -331,7 +423,7 @@ double median(std::vector<double> v) {
 
 // A cell's step time from one source: the median over its seeds when every seed recorded one,
 // else its main record's.
-std::optional<Timing> timing_of(const json& cell, const std::string& source) {
+std::optional<Timing> timing_of(const json& cell, TimingSource source) {
   const json& ev = member(cell, "evidence");
   const auto main = step_time(ev, source);
   if (!main) return std::nullopt;
@@ -360,10 +452,10 @@ std::optional<Timing> timing_of(const json& cell, const std::string& source) {
 }
 
 json compare_speed(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o) {
-  json s = {{"verdict", "not measured"}};
+  json s = {{"verdict", to_string(SpeedVerdict::kNotMeasured)}};
   std::optional<Timing> ta, tb;
-  std::string source;
-  for (const char* src : kTimingSources) {
+  std::optional<TimingSource> source;
+  for (const TimingSource src : kTimingSources) {
     ta = timing_of(ca, src);
     tb = timing_of(cb, src);
     if (ta && tb) {
@@ -371,9 +463,9 @@ json compare_speed(const json& ca, const json& cb, const json* noise_cell, const
       break;
     }
   }
-  if (source.empty()) {
+  if (!source) {
     bool any_a = false, any_b = false;
-    for (const char* src : kTimingSources) {
+    for (const TimingSource src : kTimingSources) {
       any_a = any_a || timing_of(ca, src).has_value();
       any_b = any_b || timing_of(cb, src).has_value();
     }
@@ -383,7 +475,7 @@ json compare_speed(const json& ca, const json& cb, const json* noise_cell, const
                                    : "the two runs recorded different step times";
     return s;
   }
-  s["source"] = source;
+  s["source"] = to_string(*source);
   s["a_step_seconds"] = ta->step_seconds;
   s["b_step_seconds"] = tb->step_seconds;
   if (ta->total_seconds >= 0) s["a_seconds"] = ta->total_seconds;
@@ -393,7 +485,7 @@ json compare_speed(const json& ca, const json& cb, const json* noise_cell, const
   s["change"] = change;
   double band = o.speed_threshold;
   if (noise_cell) {
-    const auto tn = timing_of(*noise_cell, source);
+    const auto tn = timing_of(*noise_cell, *source);
     if (tn && (tn->total_seconds < 0 || tn->total_seconds >= o.min_seconds)) {
       const double noise = std::fabs(tn->step_seconds - ta->step_seconds) / ta->step_seconds;
       s["noise"] = noise;
@@ -404,11 +496,13 @@ json compare_speed(const json& ca, const json& cb, const json* noise_cell, const
   const bool short_a = ta->total_seconds >= 0 && ta->total_seconds < o.min_seconds;
   const bool short_b = tb->total_seconds >= 0 && tb->total_seconds < o.min_seconds;
   if (short_a || short_b) {
-    s["verdict"] = "too short";
+    s["verdict"] = to_string(SpeedVerdict::kTooShort);
     s["reason"] = "trained for less than " + milliseconds(o.min_seconds);
     return s;
   }
-  s["verdict"] = change > band ? "slower" : change < -band ? "faster" : "within band";
+  s["verdict"] = to_string(change > band    ? SpeedVerdict::kSlower
+                           : change < -band ? SpeedVerdict::kFaster
+                                            : SpeedVerdict::kWithinBand);
   return s;
 }
 
@@ -466,14 +560,14 @@ json compare_memory(const json& ca, const json& cb, const json* noise_cell, cons
     json entry = {{"key", f.key}, {"label", f.label}, {"a", va}, {"b", vb}};
     const double tolerance = f.growth ? o.growth_tolerance : o.memory_tolerance;
     if (va.is_null() || vb.is_null()) {
-      entry["verdict"] = "one side only";
+      entry["verdict"] = to_string(MemoryVerdict::kOneSideOnly);
       fields.push_back(entry);
       continue;
     }
     bool oa = false, ob = false;
     const double x = number(va, oa), y = number(vb, ob);
     if (!oa || !ob) {
-      entry["verdict"] = va == vb ? "same" : "changed";
+      entry["verdict"] = to_string(va == vb ? MemoryVerdict::kSame : MemoryVerdict::kChanged);
       changed = changed || va != vb;
       fields.push_back(entry);
       continue;
@@ -498,7 +592,7 @@ json compare_memory(const json& ca, const json& cb, const json* noise_cell, cons
     const double d = y - x;
     const bool same =
         std::fabs(d) <= band * std::fabs(x) || std::fabs(d) <= allowed || std::fabs(d) <= memory_floor(f, o);
-    entry["verdict"] = same ? "same" : d > 0 ? "grew" : "shrank";
+    entry["verdict"] = to_string(same ? MemoryVerdict::kSame : d > 0 ? MemoryVerdict::kGrew : MemoryVerdict::kShrank);
     changed = changed || !same;
     fields.push_back(entry);
   }
@@ -523,7 +617,7 @@ json compare_curves(const json& a, const json& b, double tolerance) {
   };
   if (!usable(a) || !usable(b)) {
     const std::string which = !usable(a) && !usable(b) ? "either run" : !usable(a) ? "the baseline" : "the candidate";
-    return {{"tier", "not comparable"}, {"reason", "no loss curve in " + which}};
+    return {{"tier", to_string(CurveTier::kNotComparable)}, {"reason", "no loss curve in " + which}};
   }
   const json& sa = a["step"];
   const json& la = a["loss"];
@@ -552,7 +646,7 @@ json compare_curves(const json& a, const json& b, double tolerance) {
   }
   json out = {{"steps_compared", compared}, {"a_last_step", sa.back()}, {"b_last_step", b["step"].back()}};
   if (compared == 0) {
-    out["tier"] = "not comparable";
+    out["tier"] = to_string(CurveTier::kNotComparable);
     out["reason"] = "no step in common";
     return out;
   }
@@ -562,10 +656,11 @@ json compare_curves(const json& a, const json& b, double tolerance) {
     std::size_t a_steps = 0;
     for (const auto& x : sa) a_steps += x.is_number() ? 1 : 0;
     const auto n = static_cast<std::size_t>(compared);
-    out["tier"] = n < a_steps || n < b_at.size() ? "identical on shared steps" : "identical";
+    out["tier"] =
+        to_string(n < a_steps || n < b_at.size() ? CurveTier::kIdenticalOnSharedSteps : CurveTier::kIdentical);
     return out;
   }
-  out["tier"] = max_rel <= tolerance ? "within tolerance" : "drifted";
+  out["tier"] = to_string(max_rel <= tolerance ? CurveTier::kWithinTolerance : CurveTier::kDrifted);
   out["first_differing_step"] = first_differing;
   out["last_equal_step"] = last_equal;
   out["max_rel_diff"] = fraction_json(max_rel);
@@ -591,13 +686,18 @@ struct Tally {
 void bump(json& counts, const std::string& key) { counts[key] = counts.value(key, 0) + 1; }
 
 // A tier word as a summary key: "within tolerance" -> "within_tolerance".
-std::string count_key(std::string tier) {
-  std::replace(tier.begin(), tier.end(), ' ', '_');
-  return tier;
+template <typename E>
+std::string count_key(E tier) {
+  std::string key = to_string(tier);
+  std::replace(key.begin(), key.end(), ' ', '_');
+  return key;
 }
 
-// One cell of A with its counterpart in B and, when given, in the A/A run.
+// One cell of A with its counterpart in B and, when given, in the A/A run: the records, and the
+// cells as the matrices hold them.
 struct CellPair {
+  const MatrixCell& ra;
+  const MatrixCell& rb;
   const json& a;
   const json& b;
   const json* noise;
@@ -606,10 +706,10 @@ struct CellPair {
   const json& ctx_noise;
 };
 
-json new_diff(const DiffOptions& options, const json& noise) {
+json new_diff(const DiffOptions& options, bool noise) {
   return {{"a", options.a_name},
           {"b", options.b_name},
-          {"noise", noise.is_object() ? json(options.noise_name) : json(nullptr)},
+          {"noise", noise ? json(options.noise_name) : json(nullptr)},
           {"tolerances",
            {{"loss", options.loss_tolerance},
             {"memory", options.memory_tolerance},
@@ -624,17 +724,17 @@ json new_diff(const DiffOptions& options, const json& noise) {
           {"only_b", json::array()}};
 }
 
-std::map<std::string, json> context_leaves(const json& matrix) {
+std::map<std::string, json> context_leaves(const Matrix& matrix) {
   std::map<std::string, json> out;
-  for (auto& [k, v] : flatten(member(matrix, "context"))) out[k] = std::move(v);
+  for (auto& [k, v] : flatten(matrix.context())) out[k] = std::move(v);
   return out;
 }
 
 // "host_changed" and "context": the host first, then every other context difference.
-void compare_context(json& d, const json& a, const json& b, const json& noise) {
+void compare_context(json& d, const Matrix& a, const Matrix& b, const Matrix& noise) {
   const std::map<std::string, json> ca = context_leaves(a), cb = context_leaves(b);
   d["host_changed"] = compare_host(ca, cb);
-  if (noise.is_object()) {
+  if (noise.present()) {
     const json hn = compare_host(ca, context_leaves(noise));
     if (hn["changed"].get<bool>()) d["host_changed"]["noise_host_differs"] = hn["fields"];
   }
@@ -655,7 +755,7 @@ void compare_context(json& d, const json& a, const json& b, const json& noise) {
 // The outcome, and with the same seeds each seed's: a change on any seed is a change of the
 // cell's outcome. (With different seeds the context says so; only main records compare.)
 bool outcome_changes(const CellPair& p, json& changes, json& changed_seeds) {
-  bool differs = p.a.value("outcome", "") != p.b.value("outcome", "");
+  bool differs = p.ra.outcome_name != p.rb.outcome_name;
   if (differs) changes.push_back({{"field", "outcome"}, {"a", member(p.a, "outcome")}, {"b", member(p.b, "outcome")}});
   const json& sa = member(p.a, "seeds");
   const json& sb = member(p.b, "seeds");
@@ -729,13 +829,13 @@ json numerics_changes(const CellPair& p, double tolerance, json& changes, Tally&
   const json numerics = compare_numerics(p.a, p.b, p.ctx_a, p.ctx_b, p.noise, p.ctx_noise, tolerance);
   for (const auto& s : numerics["seeds"]) {
     bump(t.numerics, "cell_seeds");
-    bump(t.numerics, s.value("drifts_in_noise", false) ? "drifted_in_noise" : count_key(s.value("tier", "")));
+    bump(t.numerics, s.value("drifts_in_noise", false) ? "drifted_in_noise" : count_key(tier_of(s)));
   }
   // A drift the A/A run shows too is counted apart and changes nothing.
-  if (numerics["tier"] != "drifted" || numerics.value("drifts_in_noise", false)) return numerics;
+  if (tier_of(numerics) != CurveTier::kDrifted || numerics.value("drifts_in_noise", false)) return numerics;
   std::string note;
   for (const auto& s : numerics["seeds"]) {
-    if (s["tier"] != "drifted" || s.value("drifts_in_noise", false)) continue;
+    if (tier_of(s) != CurveTier::kDrifted || s.value("drifts_in_noise", false)) continue;
     if (!note.empty()) note += "; ";
     note += "seed " + show(s["seed"]) + ": from step " + show(s["first_drift_step"]) + ", max " +
             (s["max_rel_diff"].is_number() ? percent(s["max_rel_diff"].get<double>()) : show(s["max_rel_diff"])) +
@@ -751,11 +851,11 @@ json memory_changes(const CellPair& p, const DiffOptions& o, json& changes, Tall
     const std::string key = f["key"].get<std::string>();
     json& counts = t.memory["fields"][key];
     if (counts.is_null()) counts = {{"label", f["label"]}, {"compared", 0}, {"grew", 0}, {"shrank", 0}};
-    const std::string verdict = f["verdict"].get<std::string>();
-    if (verdict == "one side only") continue;
+    const MemoryVerdict verdict = memory_verdict_of(f);
+    if (verdict == MemoryVerdict::kOneSideOnly) continue;
     bump(counts, "compared");
-    if (verdict == "same") continue;
-    if (verdict == "grew" || verdict == "shrank") bump(counts, verdict);
+    if (verdict == MemoryVerdict::kSame) continue;
+    if (verdict == MemoryVerdict::kGrew || verdict == MemoryVerdict::kShrank) bump(counts, to_string(verdict));
     json ch = {{"field", key}, {"a", f["a"]}, {"b", f["b"]}};
     const std::string pct = percent_change(f["a"], f["b"]);
     if (!pct.empty()) ch["note"] = pct;
@@ -768,8 +868,9 @@ json memory_changes(const CellPair& p, const DiffOptions& o, json& changes, Tall
 
 json speed_of(const CellPair& p, const DiffOptions& o, Tally& t) {
   const json speed = compare_speed(p.a, p.b, p.noise, o);
-  const std::string v = speed["verdict"].get<std::string>();
-  if (v == "slower" || v == "faster" || v == "within band") t.speed_changes.push_back(speed["change"].get<double>());
+  const SpeedVerdict v = speed_verdict_of(speed);
+  if (v == SpeedVerdict::kSlower || v == SpeedVerdict::kFaster || v == SpeedVerdict::kWithinBand)
+    t.speed_changes.push_back(speed["change"].get<double>());
   bump(t.speed, count_key(v));
   return speed;
 }
@@ -786,7 +887,7 @@ void compare_cell(json& d, const CellPair& p, const DiffOptions& o, Tally& t) {
   const json speed = speed_of(p, o, t);
   if (member(p.a, "expected") != member(p.b, "expected"))
     changes.push_back({{"field", "expected"}, {"a", member(p.a, "expected")}, {"b", member(p.b, "expected")}});
-  const std::string id = p.a.value("id", "");
+  const std::string& id = p.ra.id;
   d["per_cell"].push_back(
       {{"id", id},
        {"outcome", {{"a", member(p.a, "outcome")}, {"b", member(p.b, "outcome")}, {"changed", outcome_differs}}},
@@ -798,9 +899,9 @@ void compare_cell(json& d, const CellPair& p, const DiffOptions& o, Tally& t) {
   if (outcome_differs) ++t.outcome_changed;
   else ++t.evidence_changed;
   json entry = {{"id", id},
-                {"scenario", p.b.value("scenario", "")},
-                {"mitigation", p.b.value("mitigation", "")},
-                {"device", p.b.value("device", "")},
+                {"scenario", p.rb.scenario},
+                {"mitigation", p.rb.mitigation},
+                {"device", p.rb.device},
                 {"outcome_changed", outcome_differs},
                 {"a_outcome", member(p.a, "outcome")},
                 {"b_outcome", member(p.b, "outcome")},
@@ -832,31 +933,30 @@ json summary_of(const json& d, Tally& t, const DiffOptions& o, bool noise) {
 
 }  // namespace
 
-json diff_matrices(const json& a, const json& b, const DiffOptions& options, const json& noise) {
-  json d = new_diff(options, noise);
+json diff_matrices(const Matrix& a, const Matrix& b, const DiffOptions& options, const Matrix& noise) {
+  json d = new_diff(options, noise.present());
   compare_context(d, a, b, noise);
-  std::map<std::string, const json*> by_id_b, by_id_noise;
-  for (const auto& c : cells_of(b)) by_id_b[c.value("id", "")] = &c;
-  for (const auto& c : cells_of(noise)) by_id_noise[c.value("id", "")] = &c;
+  std::map<std::string, const MatrixCell*> by_id_b, by_id_noise;
+  for (const MatrixCell& c : b.cells()) by_id_b[c.id] = &c;
+  for (const MatrixCell& c : noise.cells()) by_id_noise[c.id] = &c;
   std::set<std::string> seen_a;
   Tally tally;
-  for (const auto& ca : cells_of(a)) {
-    const std::string id = ca.value("id", "");
-    seen_a.insert(id);
-    auto it = by_id_b.find(id);
+  for (const MatrixCell& ca : a.cells()) {
+    seen_a.insert(ca.id);
+    auto it = by_id_b.find(ca.id);
     if (it == by_id_b.end()) {
-      d["only_a"].push_back(id);
+      d["only_a"].push_back(ca.id);
       continue;
     }
-    const auto nit = by_id_noise.find(id);
-    const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second;
-    const CellPair pair{
-        ca, *it->second, noise_cell, member(a, "context"), member(b, "context"), member(noise, "context")};
+    const auto nit = by_id_noise.find(ca.id);
+    const json* noise_cell = nit == by_id_noise.end() ? nullptr : nit->second->cell;
+    const MatrixCell& cb = *it->second;
+    const CellPair pair{ca, cb, *ca.cell, *cb.cell, noise_cell, a.context(), b.context(), noise.context()};
     compare_cell(d, pair, options, tally);
   }
-  for (const auto& c : cells_of(b))
-    if (!seen_a.count(c.value("id", ""))) d["only_b"].push_back(c.value("id", ""));
-  d["summary"] = summary_of(d, tally, options, noise.is_object());
+  for (const MatrixCell& c : b.cells())
+    if (!seen_a.count(c.id)) d["only_b"].push_back(c.id);
+  d["summary"] = summary_of(d, tally, options, noise.present());
   return d;
 }
 
@@ -864,12 +964,12 @@ bool outcomes_changed(const json& diff) {
   return diff.contains("summary") && diff["summary"].value("outcome_changed", 0) > 0;
 }
 
-const std::set<std::string>& fail_on_choices() {
-  static const std::set<std::string> choices = {"speed", "memory", "numerics", "steps", "host"};
+const std::set<FailOn>& fail_on_choices() {
+  static const std::set<FailOn> choices(kFailOn.begin(), kFailOn.end());
   return choices;
 }
 
-std::vector<std::string> diff_failures(const json& diff, const std::set<std::string>& fail_on) {
+std::vector<std::string> diff_failures(const json& diff, const std::set<FailOn>& fail_on) {
   std::vector<std::string> out;
   if (!diff.is_object() || !diff.contains("summary")) return out;
   const json& s = diff["summary"];
@@ -878,20 +978,20 @@ std::vector<std::string> diff_failures(const json& diff, const std::set<std::str
     return g.is_object() ? g.value(key, 0) : 0;
   };
   if (outcomes_changed(diff)) out.push_back(std::to_string(s["outcome_changed"].get<int>()) + " outcome(s) changed");
-  if (fail_on.count("speed") && count("speed", "slower") > 0)
+  if (fail_on.count(FailOn::kSpeed) && count("speed", "slower") > 0)
     out.push_back(std::to_string(count("speed", "slower")) + " cell(s) slower beyond the band");
-  if (fail_on.count("memory")) {
+  if (fail_on.count(FailOn::kMemory)) {
     int grew = 0;
     const json& fields = member(member(s, "memory"), "fields");
     if (fields.is_object())
       for (const auto& [k, v] : fields.items()) grew += v.value("grew", 0);
     if (grew > 0) out.push_back(std::to_string(grew) + " memory field(s) grew beyond the band");
   }
-  if (fail_on.count("numerics") && count("numerics", "drifted") > 0)
+  if (fail_on.count(FailOn::kNumerics) && count("numerics", "drifted") > 0)
     out.push_back(std::to_string(count("numerics", "drifted")) + " loss curve(s) drifted");
-  if (fail_on.count("steps") && count("steps", "changed") > 0)
+  if (fail_on.count(FailOn::kSteps) && count("steps", "changed") > 0)
     out.push_back(std::to_string(count("steps", "changed")) + " cell(s) with changed steps");
-  if (fail_on.count("host") && s.value("host_changed", false)) out.push_back("a different host");
+  if (fail_on.count(FailOn::kHost) && s.value("host_changed", false)) out.push_back("a different host");
   return out;
 }
 
@@ -945,8 +1045,6 @@ int count_of(const json& d, const char* group, const char* key) {
   return g.is_object() ? g.value(key, 0) : 0;
 }
 
-std::string host_value(const json& v) { return show_value(v); }
-
 }  // namespace
 
 // The host block: one line per differing fact, list values (CPU flags) as what went and came.
@@ -954,7 +1052,7 @@ std::vector<std::string> host_lines(const json& d) {
   std::vector<std::string> lines;
   const json& h = member(d, "host_changed");
   for (const auto& f : member(h, "fields")) {
-    std::string line = f.value("label", "") + ": " + host_value(f["a"]) + " -> " + host_value(f["b"]);
+    std::string line = f.value("label", "") + ": " + show_value(f["a"]) + " -> " + show_value(f["b"]);
     if (f.contains("added") || f.contains("removed")) {
       line = f.value("label", "") + ":";
       if (!f["removed"].empty())
@@ -962,7 +1060,7 @@ std::vector<std::string> host_lines(const json& d) {
       if (!f["added"].empty())
         line += std::string(f["removed"].empty() ? "" : ";") + " with " + show_value(f["added"]) + " (new in " +
                 d.value("b", "B") + ")";
-      if (f["removed"].empty() && f["added"].empty()) line += " " + host_value(f["a"]) + " -> " + host_value(f["b"]);
+      if (f["removed"].empty() && f["added"].empty()) line += " " + show_value(f["a"]) + " -> " + show_value(f["b"]);
     }
     lines.push_back(line);
   }
@@ -1068,14 +1166,14 @@ namespace {
 // A loss curve that is not bit-identical, in words.
 std::string curve_text(const json& s) {
   std::ostringstream os;
-  const std::string tier = s.value("tier", "");
-  os << tier;
-  if (tier == "identical on shared steps") {
+  const CurveTier tier = tier_of(s);
+  os << s.value("tier", "");
+  if (tier == CurveTier::kIdenticalOnSharedSteps) {
     os << " (" << show(s["steps_compared"]) << " steps compared); last step " << show(s["a_last_step"]) << " -> "
        << show(s["b_last_step"]);
     return os.str();
   }
-  if (tier == "drifted" && s.contains("first_drift_step")) os << " from step " << show(s["first_drift_step"]);
+  if (tier == CurveTier::kDrifted && s.contains("first_drift_step")) os << " from step " << show(s["first_drift_step"]);
   os << ", max relative difference " << fraction_text(s["max_rel_diff"]) << " at step " << show(s["max_rel_diff_step"])
      << "; the curves part at step " << show(s["first_differing_step"]);
   if (!s["last_equal_step"].is_null()) os << " (identical through step " << show(s["last_equal_step"]) << ")";
@@ -1091,8 +1189,10 @@ std::vector<std::array<std::string, 3>> curve_rows(const json& d) {
   for (const auto& c : d["per_cell"]) {
     const json& seeds = c["numerics"]["seeds"];
     for (const auto& s : seeds) {
-      const std::string tier = s.value("tier", "");
-      if (tier != "within tolerance" && tier != "drifted" && tier != "identical on shared steps") continue;
+      const CurveTier tier = tier_of(s);
+      if (tier != CurveTier::kWithinTolerance && tier != CurveTier::kDrifted &&
+          tier != CurveTier::kIdenticalOnSharedSteps)
+        continue;
       rows.push_back(
           {c.value("id", ""), s["seed"].is_null() ? std::string() : "seed " + show(s["seed"]), curve_text(s)});
     }
@@ -1110,16 +1210,22 @@ std::string speed_text(const json& s) {
   return os.str();
 }
 
-std::vector<std::pair<std::string, std::string>> speed_rows(const json& d) {
-  std::vector<std::pair<std::string, std::string>> rows;
+// A cell whose speed is beyond the band: its id, slower or faster, the words.
+struct SpeedRow {
+  std::string id;
+  SpeedVerdict verdict;
+  std::string text;
+};
+
+std::vector<SpeedRow> speed_rows(const json& d) {
+  std::vector<SpeedRow> rows;
   for (const auto& c : d["per_cell"]) {
-    const std::string v = c["speed"].value("verdict", "");
-    if (v == "slower" || v == "faster") rows.push_back({c.value("id", ""), speed_text(c["speed"])});
+    const SpeedVerdict v = speed_verdict_of(c["speed"]);
+    if (v == SpeedVerdict::kSlower || v == SpeedVerdict::kFaster)
+      rows.push_back({c.value("id", ""), v, speed_text(c["speed"])});
   }
   return rows;
 }
-
-std::string context_value(const json& v) { return show_value(v); }
 
 }  // namespace
 
@@ -1151,7 +1257,7 @@ std::string render_diff_text(const json& d, bool color) {
   for (const auto& c : d["context"]) {
     std::string label = c.value("label", "");
     label.resize(std::max<std::size_t>(label.size(), 22), ' ');
-    os << "  " << label << context_value(c["a"]) << " -> " << context_value(c["b"]) << "\n";
+    os << "  " << label << show_value(c["a"]) << " -> " << show_value(c["b"]) << "\n";
   }
   os << "\nChanged cells:";
   if (d["cells"].empty()) os << " none\n";
@@ -1178,8 +1284,8 @@ std::string render_diff_text(const json& d, bool color) {
     const auto speed = speed_rows(d);
     if (!speed.empty()) {
       os << "\nSpeed beyond the band:\n";
-      for (const auto& [id, text] : speed)
-        os << "  " << (text.rfind("slower", 0) == 0 ? yellow : "") << id << reset << ": " << text << "\n";
+      for (const auto& [id, verdict, text] : speed)
+        os << "  " << (verdict == SpeedVerdict::kSlower ? yellow : "") << id << reset << ": " << text << "\n";
     }
   }
   for (const auto& [key, side] : {std::pair<const char*, const char*>{"only_a", "a"}, {"only_b", "b"}}) {
@@ -1214,8 +1320,8 @@ std::string render_diff_markdown(const json& d) {
   } else {
     os << "| | " << md_escape(d.value("a", "A")) << " | " << md_escape(d.value("b", "B")) << " |\n|---|---|---|\n";
     for (const auto& c : d["context"])
-      os << "| " << md_escape(c.value("label", "")) << " | " << md_escape(context_value(c["a"])) << " | "
-         << md_escape(context_value(c["b"])) << " |\n";
+      os << "| " << md_escape(c.value("label", "")) << " | " << md_escape(show_value(c["a"])) << " | "
+         << md_escape(show_value(c["b"])) << " |\n";
     os << "\n";
   }
   os << "### Changed cells\n\n";
@@ -1246,7 +1352,7 @@ std::string render_diff_markdown(const json& d) {
     const auto speed = speed_rows(d);
     if (!speed.empty()) {
       os << "### Speed beyond the band\n\n| cell | median step time |\n|---|---|\n";
-      for (const auto& [id, text] : speed) os << "| " << md_escape(id) << " | " << md_escape(text) << " |\n";
+      for (const auto& [id, verdict, text] : speed) os << "| " << md_escape(id) << " | " << md_escape(text) << " |\n";
       os << "\n";
     }
   }

@@ -4,12 +4,34 @@
 // target, speed (median step time against a noise band) and every memory field; the host first
 // (a different machine is a warning), then the rest of the environment.
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "harness/matrix_records.h"
+
 namespace tw {
+
+// How two loss curves compare (compare_curves), from least to most different; not comparable
+// ranks below them all. to_string gives the word the diff records: "not comparable",
+// "identical", "identical on shared steps", "within tolerance", "drifted".
+enum class CurveTier { kNotComparable, kIdentical, kIdenticalOnSharedSteps, kWithinTolerance, kDrifted };
+// A cell's median step time against the band: "not measured", "too short", "within band",
+// "slower", "faster".
+enum class SpeedVerdict { kNotMeasured, kTooShort, kWithinBand, kSlower, kFaster };
+// A memory field: "one side only", "same", "changed" (not a number on both sides), "grew", "shrank".
+enum class MemoryVerdict { kOneSideOnly, kSame, kChanged, kGrew, kShrank };
+// The tiers `--fail-on` may name besides outcomes: "speed", "memory", "numerics", "steps", "host".
+enum class FailOn { kSpeed, kMemory, kNumerics, kSteps, kHost };
+
+const char* to_string(CurveTier tier);
+const char* to_string(SpeedVerdict verdict);
+const char* to_string(MemoryVerdict verdict);
+const char* to_string(FailOn tier);
+// The tier a `--fail-on` word names; nullopt for any other word.
+std::optional<FailOn> parse_fail_on(const std::string& word);
 
 struct DiffOptions {
   double loss_tolerance = 0.01;               // relative: |a - b| <= tol * max(|a|, |b|) is no change
@@ -68,8 +90,9 @@ struct DiffOptions {
 // `noise`, when not null, is an A/A rerun of A (same build, same host): its distance from A is the
 // per-cell noise of speed and memory, and a change counts only beyond max(threshold, noise); a
 // loss curve that drifts from A's in the A/A run too is noise, not a drift of B.
-nlohmann::json diff_matrices(const nlohmann::json& a, const nlohmann::json& b, const DiffOptions& options,
-                             const nlohmann::json& noise = nullptr);
+// The default `noise` (a matrix that is not present) is none.
+nlohmann::json diff_matrices(const Matrix& a, const Matrix& b, const DiffOptions& options,
+                             const Matrix& noise = Matrix());
 
 // True when some cell present on both sides has a different outcome: the upgrade changed behaviour.
 bool outcomes_changed(const nlohmann::json& diff);
@@ -78,10 +101,10 @@ bool outcomes_changed(const nlohmann::json& diff);
 // band), "memory" (a memory field grew beyond its band), "numerics" (a drifted loss curve, not
 // counting drifts the A/A run shows too), "steps"
 // (steps to target changed), "host" (a different host).
-const std::set<std::string>& fail_on_choices();
+const std::set<FailOn>& fail_on_choices();
 // Outcome changes always; the other tiers when named in `fail_on`. Returns the reasons, empty when
 // the diff passes.
-std::vector<std::string> diff_failures(const nlohmann::json& diff, const std::set<std::string>& fail_on);
+std::vector<std::string> diff_failures(const nlohmann::json& diff, const std::set<FailOn>& fail_on);
 
 std::string render_diff_text(const nlohmann::json& diff, bool color);
 std::string render_diff_markdown(const nlohmann::json& diff);

@@ -91,20 +91,20 @@ struct Remedies {
   double target = std::numeric_limits<double>::quiet_NaN();
 };
 
-Remedies remedies_of(const json& matrix, const std::vector<std::size_t>& cells) {
-  const json& all = member(matrix, "cells");
+Remedies remedies_of(const Matrix& matrix, const std::vector<std::size_t>& cells) {
+  const std::vector<MatrixCell>& all = matrix.cells();
   Remedies r;
   for (const std::size_t i : cells) {
-    if (!all.is_array() || i >= all.size()) continue;
+    if (i >= all.size()) continue;
     Entry e;
-    e.cell = &all[i];
+    e.cell = all[i].cell;
     e.curves.push_back(curve_of(member(*e.cell, "series")));
     const json& more = member(*e.cell, "seed_series");
     if (more.is_array())
       for (const auto& s : more) e.curves.push_back(curve_of(s));
     r.seeds = std::max(r.seeds, e.curves.size());
     const std::size_t k = r.entries.size();
-    if (e.cell->value("mitigation", "") == "none") {
+    if (all[i].mitigation == "none") {
       e.color = kBareFaultColor;
     } else {
       e.color = kPalette[k % kPaletteSize];
@@ -341,7 +341,7 @@ std::string figure_file_name(const std::string& scenario, const std::string& dev
   return out + ".svg";
 }
 
-std::string svg_scenario_figure(const json& matrix, const std::vector<std::size_t>& cells, const std::string& title) {
+std::string svg_scenario_figure(const Matrix& matrix, const std::vector<std::size_t>& cells, const std::string& title) {
   const Remedies r = remedies_of(matrix, cells);
   const Axes a = axes_of(r);
   const double legend_height = kLegendRow * static_cast<double>(r.entries.size() + (a.any_below ? 5 : 4));

@@ -8,16 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "harness/matrix_records.h"
+
 namespace tw {
 
-// `cells`: indices into matrix["cells"] of one scenario on one device, in legend order. Each
+// `cells`: indices into the matrix's cells of one scenario on one device, in legend order. Each
 // cell's first seed is a thick line; further seeds (the matrix's "seed_series") thin lines of the
 // same colour. Marks on a remedy's first-seed curve: an open circle where the symptom appeared,
 // a filled diamond where a guard stopped the run; a loss that is not finite is a cross at the
 // top edge, a finite loss <= 0 (which a log axis cannot show) a triangle at the bottom edge. The dashed grey line is
 // the scenario's target loss (an evaluation loss) when given.
-std::string svg_scenario_figure(const nlohmann::json& matrix, const std::vector<std::size_t>& cells,
-                                const std::string& title);
+std::string svg_scenario_figure(const Matrix& matrix, const std::vector<std::size_t>& cells, const std::string& title);
 
 // "lr_too_high-cpu.svg": a file name for a scenario's figure (characters other than letters,
 // digits, '_', '-' and '.' become '_').

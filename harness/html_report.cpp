@@ -229,11 +229,11 @@ std::string seeds_table(const json& cell) {
 
 // The failing verdicts among some cells, worst first: "unexpected" (an unknown verdict counts as
 // one), then "seed-dependent", then "flaky"; each once.
-std::vector<Verdict> failure_kinds(const json& cells, const std::vector<std::size_t>& which) {
+std::vector<Verdict> failure_kinds(const Matrix& matrix, const std::vector<std::size_t>& which) {
   std::vector<Verdict> out;
   for (const Verdict kind : {Verdict::kUnexpected, Verdict::kSeedDependent, Verdict::kFlaky})
     for (const std::size_t i : which) {
-      const MatrixCell c = matrix_cell(cells[i]);
+      const MatrixCell& c = matrix.cells()[i];
       if (c.failure() && c.verdict.value_or(Verdict::kUnexpected) == kind) {
         out.push_back(kind);
         break;
@@ -268,19 +268,19 @@ std::string charts_for(const json& cell) {
 }
 
 // A cell's own panel: its curves, evidence, seeds and the last output of its process.
-std::string cell_panel(const json& c, std::size_t i) {
+std::string cell_panel(const MatrixCell& cell, std::size_t i) {
   std::ostringstream os;
-  const MatrixCell cell = matrix_cell(c);
+  const json& c = *cell.cell;
   const std::string& outcome = cell.outcome_name;
   const std::string& verdict = cell.verdict_name;
   os << "<details class=\"cellpanel " << verdict_class(cell.verdict) << "\" id=\"c" << i
      << "\"><summary><span class=\"badge " << outcome_class(cell.outcome) << "\">" << html_escape(outcome)
-     << "</span> <b>" << html_escape(c.value("id", "")) << "</b> &#8212; " << html_escape(cell_display(c))
+     << "</span> <b>" << html_escape(cell.id) << "</b> &#8212; " << html_escape(cell_display(c))
      << " <span class=\"muted\">(" << html_escape(verdict);
   if (!cell.expected().is_null() && !cell.is(Verdict::kPass))
     os << ", expected " << html_escape(show(member(c, "expected")));
   os << ")</span></summary><div class=\"body\">" << charts_for(c);
-  std::vector<std::pair<std::string, std::string>> rows = {{"fault", c.value("fault", "")}};
+  std::vector<std::pair<std::string, std::string>> rows = {{"fault", cell.fault}};
   if (c.contains("mitigation_name")) rows.push_back({"mitigation", show(c["mitigation_name"])});
   if (member(c, "stack").is_array()) {
     std::string members;
@@ -480,8 +480,8 @@ std::string svg_line_chart(const std::string& title, const json& steps, const Se
 namespace {
 
 // The page up to its header: title, totals, when and where the run ran, the jump links.
-std::string page_header(const json& matrix, bool with_diff) {
-  const json& ctx = member(matrix, "context");
+std::string page_header(const Matrix& matrix, bool with_diff) {
+  const json& ctx = matrix.context();
   const json summary = summarize_verdicts(matrix);
   std::ostringstream os;
   os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -576,11 +576,11 @@ std::string diff_section(const json& diff) {
 }
 
 // A cell as a chip of the overview, in the column that says how it reads against the fault.
-std::string chip(const json& cells, std::size_t i, const std::map<std::string, const json*>& changed) {
-  const json& c = cells[i];
-  const MatrixCell cell = matrix_cell(c);
+std::string chip(const Matrix& matrix, std::size_t i, const std::map<std::string, const json*>& changed) {
+  const MatrixCell& cell = matrix.cells()[i];
+  const json& c = *cell.cell;
   const std::string& verdict = cell.verdict_name;
-  const std::string role = remedy_role(c);
+  const RemedyRole role = remedy_role(cell);
   std::ostringstream os;
   std::string title = cell.id + ": " + cell_display(c) + " (" + verdict;
   if (cell.is(Verdict::kUnexpected)) title += ", expected " + show(cell.expected());
@@ -588,16 +588,17 @@ std::string chip(const json& cells, std::size_t i, const std::map<std::string, c
   if (member(c, "stack").is_array()) title += "; " + mitigation_display(c);
   os << "<a class=\"chip " << outcome_class(cell.outcome) << " " << verdict_class(cell.verdict) << "\" href=\"#c" << i
      << "\" title=\"" << html_escape(title) << "\">";
-  if (role == "fault") {
+  if (role == RemedyRole::kFault) {
     os << html_escape(outcome_short(c));
   } else {
     const std::string key = outcome_short(c);
     const std::string& outcome = cell.outcome_name;
     // Healed and caught say their outcome by the column; the key number and seeds remain.
     std::string small = key;
-    if ((role == "healed" || role == "caught") && small.rfind(outcome, 0) == 0) small = small.substr(outcome.size());
+    if ((role == RemedyRole::kHealed || role == RemedyRole::kCaught) && small.rfind(outcome, 0) == 0)
+      small = small.substr(outcome.size());
     if (!small.empty() && small[0] == ' ') small = small.substr(1);
-    os << html_escape(c.value("mitigation", "")) << (small.empty() ? "" : " <small>" + html_escape(small) + "</small>");
+    os << html_escape(cell.mitigation) << (small.empty() ? "" : " <small>" + html_escape(small) + "</small>");
   }
   if (cell.is(Verdict::kUnexpected))
     os << " <b class=\"mark\">&#10007; expected " << html_escape(show(cell.expected())) << "</b>";
@@ -623,11 +624,12 @@ using Layout = std::vector<std::pair<std::string, std::vector<ArticleRow>>>;
 
 // The overview: per device, one line per scenario, grouped by the article's rows; each remedy
 // is a chip in the column that says how it reads against the fault.
-std::string overview_section(const json& cells, const Layout& layout, const json& ctx,
+std::string overview_section(const Matrix& matrix, const Layout& layout,
                              const std::map<std::string, const json*>& changed) {
+  const json& ctx = matrix.context();
   std::ostringstream os;
   os << "<section id=\"overview\">";
-  if (cells.empty()) os << "<p class=\"nodata\">This matrix has no cells.</p>";
+  if (matrix.cells().empty()) os << "<p class=\"nodata\">This matrix has no cells.</p>";
   for (const auto& [device, rows] : layout) {
     os << "<h2>" << html_escape(device_title(device, ctx)) << "</h2>\n<table class=\"overview\" data-device=\""
        << html_escape(device) << "\"><colgroup><col class=\"c-row\"><col class=\"c-scenario\"><col class=\"c-fault\">"
@@ -638,8 +640,8 @@ std::string overview_section(const json& cells, const Layout& layout, const json
       os << "<tbody>";
       bool first = true;
       for (const auto& b : row.scenarios) {
-        std::map<std::string, std::string> column;
-        for (const std::size_t i : b.cells) column[remedy_role(cells[i])] += chip(cells, i, changed);
+        std::map<RemedyRole, std::string> column;
+        for (const std::size_t i : b.cells) column[remedy_role(matrix.cells()[i])] += chip(matrix, i, changed);
         os << "<tr>";
         if (first)
           os << "<th scope=\"rowgroup\" rowspan=\"" << row.scenarios.size() << "\" class=\"article\">"
@@ -649,7 +651,8 @@ std::string overview_section(const json& cells, const Layout& layout, const json
            << html_escape(b.scenario) << "</a>";
         if (b.fault != b.scenario) os << "<small>" << html_escape(b.fault) << "</small>";
         os << "</th>";
-        for (const char* role : {"fault", "healed", "caught", "not enough"})
+        for (const RemedyRole role :
+             {RemedyRole::kFault, RemedyRole::kHealed, RemedyRole::kCaught, RemedyRole::kNotEnough})
           os << "<td>" << (column.count(role) ? column[role] : "<span class=\"none\">&#8212;</span>") << "</td>";
         os << "</tr>\n";
       }
@@ -678,21 +681,19 @@ std::string outcomes_section() {
 
 // One scenario on one device, closed; opened, the description, the figure of every remedy's
 // loss, a line per remedy, and every cell's own curves and evidence.
-std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
-  const json& cells = cells_of(matrix);
+std::string scenario_block(const Matrix& matrix, const ScenarioBlock& b) {
   std::ostringstream os;
-  std::map<std::string, int> counts;
-  for (const std::size_t i : b.cells) ++counts[remedy_role(cells[i])];
-  const std::vector<Verdict> failures = failure_kinds(cells, b.cells);
+  std::map<RemedyRole, int> counts;
+  for (const std::size_t i : b.cells) ++counts[remedy_role(matrix.cells()[i])];
+  const std::vector<Verdict> failures = failure_kinds(matrix, b.cells);
   os << "<details class=\"scenario";
   if (!failures.empty()) os << " " << verdict_class(failures.front());
   os << "\" id=\"" << html_escape(block_id(b)) << "\"><summary><b>" << html_escape(b.scenario)
      << "</b> <span class=\"muted\">" << html_escape(b.device) << " &#183; fault " << html_escape(b.fault);
   if (!b.fault_summary.empty()) os << ": " << html_escape(b.fault_summary);
   os << "</span><span class=\"counts\">";
-  for (const auto& [role, what] :
-       {std::pair<const char*, const char*>{"healed", "healed"}, {"caught", "caught"}, {"not enough", "not enough"}})
-    if (counts.count(role)) os << "<span>" << counts[role] << " " << what << "</span>";
+  for (const RemedyRole role : {RemedyRole::kHealed, RemedyRole::kCaught, RemedyRole::kNotEnough})
+    if (counts.count(role)) os << "<span>" << counts[role] << " " << to_string(role) << "</span>";
   for (const auto& v : failures)
     os << "<span class=\"mark " << verdict_class(v) << "\">&#10007; " << html_escape(to_string(v)) << "</span>";
   os << "</span></summary><div class=\"body\">";
@@ -702,25 +703,26 @@ std::string scenario_block(const json& matrix, const ScenarioBlock& b) {
      << "</div><table class=\"remedies\"><thead><tr><th>remedy</th><th>reads</th><th>outcome</th><th>seeds</th>"
      << "<th>verdict</th></tr></thead><tbody>";
   for (const std::size_t i : b.cells) {
-    const json& c = cells[i];
-    const MatrixCell cell = matrix_cell(c);
+    const MatrixCell& cell = matrix.cells()[i];
+    const json& c = *cell.cell;
     std::string seeds = seeds_text(c);
     const std::string keys = per_seed_keys(c);
-    if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seeds.substr(0, seeds.find(' ')) + ": ") + keys;
+    if (!keys.empty()) seeds = (seeds_disagree(c) ? "" : seed_count(c) + ": ") + keys;
     os << "<tr class=\"" << verdict_class(cell.verdict) << "\"><td><a href=\"#c" << i << "\">"
-       << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(remedy_role(c))
+       << html_escape(mitigation_display(c)) << "</a></td><td>" << html_escape(to_string(remedy_role(cell)))
        << "</td><td><span class=\"badge " << outcome_class(cell.outcome) << "\">" << html_escape(cell_summary(c))
        << "</span></td><td>" << html_escape(seeds) << "</td><td>" << html_escape(cell.verdict_name);
     if (cell.is(Verdict::kUnexpected)) os << " (expected " << html_escape(show(cell.expected())) << ")";
     os << "</td></tr>";
   }
   os << "</tbody></table></div><h4>Cells</h4>";
-  for (const std::size_t i : b.cells) os << cell_panel(cells[i], i);
+  for (const std::size_t i : b.cells) os << cell_panel(matrix.cells()[i], i);
   os << "</div></details>\n";
   return os.str();
 }
 
-std::string scenarios_section(const json& matrix, const Layout& layout, const json& ctx) {
+std::string scenarios_section(const Matrix& matrix, const Layout& layout) {
+  const json& ctx = matrix.context();
   std::ostringstream os;
   os << "<section id=\"scenarios\"><h2>Scenarios</h2><p><button id=\"toggle-all\" type=\"button\" hidden>Expand all "
         "scenarios</button> <span class=\"muted\">Figures: the training loss of every remedy on a log scale (first "
@@ -739,19 +741,18 @@ std::string scenarios_section(const json& matrix, const Layout& layout, const js
 
 }  // namespace
 
-std::string render_html(const json& matrix, const json& diff) {
-  const json& ctx = member(matrix, "context");
+std::string render_html(const Matrix& matrix, const json& diff) {
+  const json& ctx = matrix.context();
   const bool with_diff = diff.is_object() && diff.contains("summary");
   std::map<std::string, const json*> changed;
   if (with_diff)
     for (const auto& c : diff["cells"]) changed[c.value("id", "")] = &c;
   Layout layout;
-  for (const auto& device : matrix_devices(matrix)) layout.push_back({device, article_rows(matrix, device)});
+  for (const auto& device : matrix.devices()) layout.push_back({device, article_rows(matrix, device)});
   std::ostringstream os;
   os << page_header(matrix, with_diff);
   if (with_diff) os << diff_section(diff);
-  os << overview_section(cells_of(matrix), layout, ctx, changed) << outcomes_section()
-     << scenarios_section(matrix, layout, ctx);
+  os << overview_section(matrix, layout, changed) << outcomes_section() << scenarios_section(matrix, layout);
   std::vector<std::pair<std::string, std::string>> ctx_rows;
   add_rows(ctx, "", ctx_rows);
   os << "<section id=\"context\"><h2>Context</h2>" << kv_table(ctx_rows) << "</section>\n";

@@ -11,10 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "harness/matrix_records.h"
+
 namespace tw {
 
 // `diff`: the value of diff_matrices(baseline, matrix), or null for none.
-std::string render_html(const nlohmann::json& matrix, const nlohmann::json& diff = nullptr);
+std::string render_html(const Matrix& matrix, const nlohmann::json& diff = nullptr);
 
 // Text made safe for HTML element content and quoted attribute values, and for XML (the SVG
 // figures): invalid UTF-8 becomes '?', a control character XML forbids U+FFFD.

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/errors.h"
+#include "harness/json_util.h"
 #include "harness/report.h"
 
 namespace tw {
@@ -22,10 +23,10 @@ json identity_of(const ShardResult& s, bool with_settings) {
     id = s.settings;
     id.erase("shard_index");
   } else {
-    id["seed"] = s.matrix.value("context", json::object()).value("seed", json(nullptr));
-    id["seeds"] = s.matrix.value("context", json::object()).value("seeds", json(nullptr));
+    id["seed"] = s.matrix.context().value("seed", json(nullptr));
+    id["seeds"] = s.matrix.context().value("seeds", json(nullptr));
   }
-  id["resolved_devices"] = s.matrix.value("context", json::object()).value("devices", json::array());
+  id["resolved_devices"] = s.matrix.context().value("devices", json::array());
   return id;
 }
 
@@ -71,10 +72,11 @@ json merge_shards(const std::vector<ShardResult>& shards) {
         throw InputError(s.path, "", "is shard " + from["shard"].get<std::string>() + ", like " + it->second);
     }
     merged_from.push_back(from);
-    for (const auto& c : s.matrix["cells"]) {
-      const std::string cell_id = c.value("id", "");
-      auto [it, inserted] = owner.emplace(cell_id, s.path);
-      if (!inserted) throw InputError(s.path, "", "cell " + cell_id + " is also in " + it->second + " (a cell twice)");
+    for (const MatrixCell& record : s.matrix.cells()) {
+      const json& c = *record.cell;
+      auto [it, inserted] = owner.emplace(record.id, s.path);
+      if (!inserted)
+        throw InputError(s.path, "", "cell " + record.id + " is also in " + it->second + " (a cell twice)");
       const long long key = c.contains("plan_index") && c["plan_index"].is_number_integer()
                                 ? c["plan_index"].get<long long>()
                                 : std::numeric_limits<long long>::max();
@@ -84,7 +86,7 @@ json merge_shards(const std::vector<ShardResult>& shards) {
   // Plan order across shards; cells from matrices without a plan index keep their input order.
   std::stable_sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) { return a.key < b.key; });
 
-  json context = shards.front().matrix.value("context", json::object());
+  json context = shards.front().matrix.context();
   context.erase("shard");
   context["merged_from"] = merged_from;
   if (shard_count > 1) {
@@ -97,13 +99,13 @@ json merge_shards(const std::vector<ShardResult>& shards) {
   for (const auto& p : placed) merged["cells"].push_back(*p.cell);
   // What each shard recorded of its scenarios (article row, description): the union.
   for (const auto& s : shards) {
-    auto it = s.matrix.find("scenarios");
-    if (it == s.matrix.end() || !it->is_object()) continue;
+    const json& scenarios = member(s.matrix.raw(), "scenarios");
+    if (!scenarios.is_object()) continue;
     if (!merged.contains("scenarios")) merged["scenarios"] = json::object();
-    for (const auto& [name, info] : it->items())
+    for (const auto& [name, info] : scenarios.items())
       if (!merged["scenarios"].contains(name)) merged["scenarios"][name] = info;
   }
-  merged["summary"] = summarize_verdicts(merged);
+  merged["summary"] = summarize_verdicts(Matrix(merged));
   return merged;
 }
 

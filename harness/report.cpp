@@ -3,20 +3,16 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <filesystem>
 #include <map>
-#include <set>
 #include <sstream>
 #include <vector>
 
 #include "harness/catalog.h"
-#include "harness/errors.h"
 #include "harness/figures.h"
 #include "harness/json_util.h"
 #include "harness/matrix_records.h"
 #include "harness/outcome.h"
 #include "harness/scenario.h"
-#include "harness/store.h"
 #include "harness/text_util.h"
 
 namespace tw {
@@ -60,21 +56,6 @@ std::string exact(const json& v) {
   return r.ec == std::errc() ? std::string(buf, r.ptr) : text(v);
 }
 
-const json& evidence_of(const json& cell) {
-  static const json empty = json::object();
-  auto it = cell.find("evidence");
-  return it == cell.end() ? empty : *it;
-}
-
-std::vector<std::string> devices_of(const json& matrix) {
-  std::vector<std::string> out;
-  for (const auto& c : cells_of(matrix)) {
-    const std::string d = c.value("device", "");
-    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string md_escape(const std::string& s) {
@@ -87,34 +68,6 @@ std::string md_escape(const std::string& s) {
     else out += c;
   }
   return out;
-}
-
-json load_matrix(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const std::string file = fs::is_directory(path, ec) ? path + "/matrix.json" : path;
-  if (!fs::exists(file, ec))
-    throw InputError(file, "",
-                     fs::exists(path, ec) ? "no matrix.json here (an unfinished or failed run?)"
-                                          : "no such results directory or matrix file");
-  std::string content;
-  try {
-    content = read_file(file);
-  } catch (const ResultsError& e) {
-    throw InputError(file, "", e.what());
-  }
-  json m = json::parse(content, nullptr, false);
-  if (m.is_discarded() || !m.is_object() || !m.contains("cells") || !m["cells"].is_array())
-    throw InputError(file, "", "not a trainwreck matrix (expected a JSON object with a \"cells\" array)");
-  for (auto& c : m["cells"]) {
-    if (!c.is_object() || !c.contains("id") || !c["id"].is_string() || !c.contains("outcome"))
-      throw InputError(file, "cells", "every cell needs an \"id\" and an \"outcome\"");
-    // The renderers may then rely on these members being there.
-    if (!c.contains("expected")) c["expected"] = nullptr;
-    if (!c.contains("verdict")) c["verdict"] = "unpinned";
-    if (!c.contains("evidence") || !c["evidence"].is_object()) c["evidence"] = json::object();
-  }
-  return m;
 }
 
 std::string cell_summary(const json& cell) {
@@ -165,6 +118,12 @@ std::string seeds_text(const json& cell) {
   return out;
 }
 
+std::string seed_count(const json& cell) {
+  const std::string seeds = seeds_text(cell);
+  if (seeds.empty() || seeds_disagree(cell)) return seeds;
+  return seeds.substr(0, seeds.find(' '));  // "3/3 seeds" -> "3/3"
+}
+
 std::string cell_display(const json& cell) {
   const std::string seeds = seeds_text(cell);
   if (seeds.empty()) return cell_summary(cell);
@@ -190,9 +149,9 @@ std::string mitigation_display(const json& cell) {
   return label + " [" + names + "]";
 }
 
-json summarize_verdicts(const json& matrix) {
+json summarize_verdicts(const Matrix& matrix) {
   json s = {{"total", 0}, {"pass", 0}, {"unexpected", 0}, {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 0}};
-  for (const MatrixCell& c : matrix_cells(matrix)) {
+  for (const MatrixCell& c : matrix.cells()) {
     s["total"] = s["total"].get<int>() + 1;
     const std::optional<Verdict> v = c.verdict;
     if (!v) continue;
@@ -203,9 +162,9 @@ json summarize_verdicts(const json& matrix) {
   return s;
 }
 
-int count_failures(const json& matrix) {
+int count_failures(const Matrix& matrix) {
   int n = 0;
-  for (const MatrixCell& c : matrix_cells(matrix)) n += c.failure() ? 1 : 0;
+  for (const MatrixCell& c : matrix.cells()) n += c.failure() ? 1 : 0;
   return n;
 }
 
@@ -232,24 +191,23 @@ std::string per_seed_outcomes(const json& cell) {
 
 }  // namespace
 
-std::string render_console(const json& matrix, bool color) {
+std::string render_console(const Matrix& matrix, bool color) {
   std::ostringstream os;
   const char* red = color ? "\033[31m" : "";
   const char* green = color ? "\033[32m" : "";
   const char* yellow = color ? "\033[33m" : "";
   const char* reset = color ? "\033[0m" : "";
   std::string scenario, device;
-  for (const auto& c : cells_of(matrix)) {
-    if (c.value("scenario", "") != scenario || c.value("device", "") != device) {
-      scenario = c.value("scenario", "");
-      device = c.value("device", "");
-      os << "\n" << scenario << " [" << device << "]  fault: " << c.value("fault", "") << "\n";
+  for (const MatrixCell& cell : matrix.cells()) {
+    if (cell.scenario != scenario || cell.device != device) {
+      scenario = cell.scenario;
+      device = cell.device;
+      os << "\n" << scenario << " [" << device << "]  fault: " << cell.fault << "\n";
     }
-    const MatrixCell cell = matrix_cell(c);
     const std::string& verdict = cell.verdict_name;
     const char* col = cell.is(Verdict::kPass) ? green : cell.is(Verdict::kUnpinned) ? yellow : red;
-    std::string summary = cell_display(c);
-    std::string mitigation = mitigation_display(c);
+    std::string summary = cell_display(*cell.cell);
+    std::string mitigation = mitigation_display(*cell.cell);
     // Columns, with at least one space after a long stack name or seed count.
     mitigation.resize(std::max<std::size_t>(mitigation.size() + 1, 26), ' ');
     summary.resize(std::max<std::size_t>(summary.size() + 1, 30), ' ');
@@ -280,11 +238,14 @@ std::string stack_of(const json& cell) {
 
 namespace {
 
-// The source article's rows, in its order.
-const std::vector<std::string>& article_order() {
+// Where an article row sorts: the source article's rows in its order, then rows the article does
+// not have, then the unknown row ("").
+std::size_t article_rank(const std::string& name) {
   static const std::vector<std::string> order = {
       "data", "model too complex", "hyper-parameters", "hardware", "code", "framework / environment", "FAQ", "control"};
-  return order;
+  auto it = std::find(order.begin(), order.end(), name);
+  if (it != order.end()) return static_cast<std::size_t>(it - order.begin());
+  return name.empty() ? order.size() + 1 : order.size();
 }
 
 // The outcome without its word, where the column already says it: "@40", "@15 (+0)".
@@ -295,23 +256,18 @@ std::string key_number(const json& cell) {
   return summary;
 }
 
-std::string seed_count(const json& cell) {
-  const std::string seeds = seeds_text(cell);
-  if (seeds.empty() || seeds_disagree(cell)) return seeds;
-  return seeds.substr(0, seeds.find(' '));  // "3/3 seeds" -> "3/3"
-}
-
 // A remedy as one entry of the overview's column: "lower_lr @40 3/3", "adam (stalled 3/3)".
 // Not escaped: the caller escapes the whole entry once.
-std::string overview_entry(const json& cell, bool markdown) {
-  const std::string role = remedy_role(cell);
-  const std::string label = markdown ? "`" + cell.value("mitigation", "") + "`" : cell.value("mitigation", "");
+std::string overview_entry(const MatrixCell& c, bool markdown) {
+  const json& cell = *c.cell;
+  const RemedyRole role = remedy_role(c);
+  const std::string label = markdown ? "`" + c.mitigation + "`" : c.mitigation;
   std::string what;
-  if (role == "fault") {
+  if (role == RemedyRole::kFault) {
     what = outcome_short(cell);
-  } else if ((role == "healed" || role == "caught") && !seeds_disagree(cell)) {
+  } else if ((role == RemedyRole::kHealed || role == RemedyRole::kCaught) && !seeds_disagree(cell)) {
     const std::string key = key_number(cell), n = seed_count(cell);
-    what = label + (key == cell.value("outcome", "") ? "" : " " + key) + (n.empty() ? "" : " " + n);
+    what = label + (key == c.outcome_name ? "" : " " + key) + (n.empty() ? "" : " " + n);
   } else {
     what = label + " (" + outcome_short(cell) + ")";
   }
@@ -330,22 +286,21 @@ std::string verdict_note_md(const MatrixCell& c) {
   return "";
 }
 
-std::string md_entry(const json& cell) {
-  const MatrixCell c = matrix_cell(cell);
-  std::string e = md_escape(overview_entry(cell, true));
+std::string md_entry(const MatrixCell& c) {
+  std::string e = md_escape(overview_entry(c, true));
   if (c.verdict && is_failure(*c.verdict)) e = "**" + e + "**";
   return e + md_escape(verdict_note_md(c));
 }
 
 // Stacks named in a set of cells: "`resnet` = residual + batchnorm + he_init", once each.
-std::string stacks_line(const json& cells, const std::vector<std::size_t>& which) {
+std::string stacks_line(const Matrix& matrix, const std::vector<std::size_t>& which) {
   std::vector<std::string> seen;
   std::string out;
   for (const std::size_t i : which) {
-    const json& c = cells[i];
-    const std::string stack = stack_of(c);
+    const MatrixCell& c = matrix.cells()[i];
+    const std::string stack = stack_of(*c.cell);
     if (stack.find('+') == std::string::npos) continue;
-    const std::string entry = "`" + md_escape(c.value("mitigation", "")) + "` = " + stack;
+    const std::string entry = "`" + md_escape(c.mitigation) + "` = " + stack;
     if (std::find(seen.begin(), seen.end(), entry) != seen.end()) continue;
     seen.push_back(entry);
     std::string members = stack;
@@ -354,7 +309,7 @@ std::string stacks_line(const json& cells, const std::vector<std::size_t>& which
       members.replace(at, 1, " + ");
       at += 3;
     }
-    out += (out.empty() ? "" : "; ") + ("`" + md_escape(c.value("mitigation", "")) + "` = " + md_escape(members));
+    out += (out.empty() ? "" : "; ") + ("`" + md_escape(c.mitigation) + "` = " + md_escape(members));
   }
   return out.empty() ? "" : "Stacks: " + out + ".";
 }
@@ -415,58 +370,20 @@ json scenario_info_block(const std::vector<Scenario>& scenarios, const Catalog& 
   return out;
 }
 
-void fill_scenario_info(json& matrix, const json& listing) {
-  if (!matrix.contains("scenarios") || !matrix["scenarios"].is_object()) matrix["scenarios"] = json::object();
-  json& info = matrix["scenarios"];
-  std::map<std::string, const json*> faults, scenarios;
-  const json fault_list = listing.value("faults", json::array()),
-             scenario_list = listing.value("scenarios", json::array());
-  for (const auto& f : fault_list)
-    if (f.is_object() && f.contains("name") && f["name"].is_string()) faults[f["name"].get<std::string>()] = &f;
-  for (const auto& s : scenario_list)
-    if (s.is_object() && s.contains("name") && s["name"].is_string()) scenarios[s["name"].get<std::string>()] = &s;
-  for (const auto& c : cells_of(matrix)) {
-    const std::string name = c.value("scenario", "");
-    json& j = info[name];
-    if (!j.is_object()) j = json::object();
-    const std::string fault = c.value("fault", "");
-    if (!j.contains("fault")) j["fault"] = fault;
-    if (auto s = scenarios.find(name); s != scenarios.end() && !j.contains("description") &&
-                                       s->second->contains("description") && (*s->second)["description"].is_string())
-      j["description"] = (*s->second)["description"];
-    if (auto f = faults.find(fault); f != faults.end()) {
-      for (const char* k : {"article_row", "summary"}) {
-        const std::string key = std::string(k) == "summary" ? "fault_summary" : k;
-        if (!j.contains(key) && f->second->contains(k) && (*f->second)[k].is_string()) j[key] = (*f->second)[k];
-      }
-    }
-  }
-}
-
-const json& scenario_info(const json& matrix, const std::string& scenario) {
-  static const json empty = json::object();
-  auto it = matrix.find("scenarios");
-  if (it == matrix.end() || !it->is_object()) return empty;
-  auto s = it->find(scenario);
-  return s == it->end() || !s->is_object() ? empty : *s;
-}
-
-std::vector<std::string> matrix_devices(const json& matrix) { return devices_of(matrix); }
-
 std::string article_row_title(const std::string& name) { return name.empty() ? "other scenarios" : name; }
 
-std::vector<ArticleRow> article_rows(const json& matrix, const std::string& device) {
-  const json& cells = cells_of(matrix);
+std::vector<ArticleRow> article_rows(const Matrix& matrix, const std::string& device) {
+  const std::vector<MatrixCell>& cells = matrix.cells();
   std::vector<ArticleRow> rows;
   std::map<std::string, std::size_t> row_at;
   std::map<std::string, std::pair<std::size_t, std::size_t>> block_at;  // scenario -> (row, block)
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    const json& c = cells[i];
-    if (c.value("device", "") != device) continue;
-    const std::string scenario = c.value("scenario", "");
+    const MatrixCell& c = cells[i];
+    if (c.device != device) continue;
+    const std::string& scenario = c.scenario;
     auto b = block_at.find(scenario);
     if (b == block_at.end()) {
-      const json& info = scenario_info(matrix, scenario);
+      const json& info = scenario_info(matrix.raw(), scenario);
       const std::string row = info.value("article_row", "");
       if (!row_at.count(row)) {
         row_at[row] = rows.size();
@@ -475,7 +392,7 @@ std::vector<ArticleRow> article_rows(const json& matrix, const std::string& devi
       ScenarioBlock block;
       block.scenario = scenario;
       block.device = device;
-      block.fault = c.value("fault", info.value("fault", ""));
+      block.fault = c.cell->value("fault", info.value("fault", ""));
       block.fault_summary = info.value("fault_summary", "");
       block.description = info.value("description", "");
       rows[row_at[row]].scenarios.push_back(block);
@@ -483,27 +400,31 @@ std::vector<ArticleRow> article_rows(const json& matrix, const std::string& devi
     }
     auto& list = rows[b->second.first].scenarios[b->second.second].cells;
     // The bare fault first: every remedy is read against it.
-    if (c.value("mitigation", "") == "none") list.insert(list.begin(), i);
+    if (c.mitigation == "none") list.insert(list.begin(), i);
     else list.push_back(i);
   }
-  const auto& order = article_order();
-  auto rank = [&](const std::string& name) {
-    auto it = std::find(order.begin(), order.end(), name);
-    if (it != order.end()) return static_cast<std::size_t>(it - order.begin());
-    return name.empty() ? order.size() + 1 : order.size();
-  };
-  std::stable_sort(rows.begin(), rows.end(),
-                   [&](const ArticleRow& a, const ArticleRow& b) { return rank(a.name) < rank(b.name); });
+  std::stable_sort(rows.begin(), rows.end(), [](const ArticleRow& a, const ArticleRow& b) {
+    return article_rank(a.name) < article_rank(b.name);
+  });
   return rows;
 }
 
-std::string remedy_role(const json& cell) {
-  if (cell.value("mitigation", "") == "none") return "fault";
-  if (seeds_disagree(cell)) return "not enough";
-  const std::optional<Outcome> outcome = outcome_of(member(cell, "outcome"));
-  if (outcome == Outcome::kHealthy) return "healed";
-  if (outcome == Outcome::kDetected) return "caught";
+const char* to_string(RemedyRole role) {
+  switch (role) {
+    case RemedyRole::kFault: return "fault";
+    case RemedyRole::kHealed: return "healed";
+    case RemedyRole::kCaught: return "caught";
+    case RemedyRole::kNotEnough: return "not enough";
+  }
   return "not enough";
+}
+
+RemedyRole remedy_role(const MatrixCell& cell) {
+  if (cell.mitigation == "none") return RemedyRole::kFault;
+  if (seeds_disagree(*cell.cell)) return RemedyRole::kNotEnough;
+  if (cell.is(Outcome::kHealthy)) return RemedyRole::kHealed;
+  if (cell.is(Outcome::kDetected)) return RemedyRole::kCaught;
+  return RemedyRole::kNotEnough;
 }
 
 std::string outcome_short(const json& cell) {
@@ -549,31 +470,31 @@ std::string heading_anchor(const std::string& heading) {
   return out;
 }
 
-std::string render_markdown(const json& matrix) {
+std::string render_markdown(const Matrix& matrix) {
   std::ostringstream os;
-  const json ctx = matrix.value("context", json::object());
-  const json& cells = cells_of(matrix);
-  for (const auto& device : devices_of(matrix)) {
+  const json& ctx = matrix.context();
+  for (const auto& device : matrix.devices()) {
     os << "### " << md_escape(device_title(device, ctx)) << "\n";
     for (const auto& row : article_rows(matrix, device)) {
       os << "\n#### " << md_escape(article_row_title(row.name)) << "\n\n"
          << "| scenario | none | healed | caught | not enough |\n|---|---|---|---|---|\n";
       std::vector<std::size_t> all;
       for (const auto& block : row.scenarios) {
-        std::map<std::string, std::string> column;
+        std::map<RemedyRole, std::string> column;
         for (const std::size_t i : block.cells) {
-          const json& c = cells[i];
+          const MatrixCell& c = matrix.cells()[i];
           std::string& col = column[remedy_role(c)];
           col += (col.empty() ? "" : ", ") + md_entry(c);
           all.push_back(i);
         }
-        auto get = [&](const char* role) { return column.count(role) ? column[role] : std::string("—"); };
         os << "| `" << md_escape(block.scenario) << "`";
         if (block.fault != block.scenario) os << " (" << md_escape(block.fault) << ")";
-        os << " | " << get("fault") << " | " << get("healed") << " | " << get("caught") << " | " << get("not enough")
-           << " |\n";
+        for (const RemedyRole role :
+             {RemedyRole::kFault, RemedyRole::kHealed, RemedyRole::kCaught, RemedyRole::kNotEnough})
+          os << " | " << (column.count(role) ? column[role] : std::string("—"));
+        os << " |\n";
       }
-      const std::string stacks = stacks_line(cells, all);
+      const std::string stacks = stacks_line(matrix, all);
       if (!stacks.empty()) os << "\n" << wrap(stacks, 110) << "\n";
     }
     os << "\n";
@@ -605,9 +526,9 @@ std::string figure_title(const ScenarioBlock& b) { return b.scenario + " on " + 
 
 }  // namespace
 
-std::map<std::string, std::string> render_figures(const json& matrix) {
+std::map<std::string, std::string> render_figures(const Matrix& matrix) {
   std::map<std::string, std::string> out;
-  for (const auto& device : devices_of(matrix))
+  for (const auto& device : matrix.devices())
     for (const auto& row : article_rows(matrix, device))
       for (const auto& b : row.scenarios)
         out["figures/" + figure_file_name(b.scenario, b.device)] =
@@ -618,32 +539,24 @@ std::map<std::string, std::string> render_figures(const json& matrix) {
 namespace {
 
 // Rows across devices, in the article's order, each with its scenarios on every device.
-std::vector<std::pair<std::string, std::vector<ScenarioBlock>>> rows_across_devices(const json& matrix) {
+std::vector<std::pair<std::string, std::vector<ScenarioBlock>>> rows_across_devices(const Matrix& matrix) {
   std::vector<std::string> order;
   std::map<std::string, std::vector<ScenarioBlock>> by_row;
-  for (const auto& device : devices_of(matrix))
+  for (const auto& device : matrix.devices())
     for (const auto& row : article_rows(matrix, device)) {
       if (!by_row.count(row.name)) order.push_back(row.name);
       auto& list = by_row[row.name];
       list.insert(list.end(), row.scenarios.begin(), row.scenarios.end());
     }
-  const auto& article = article_order();
-  std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
-    auto rank = [&](const std::string& n) {
-      auto it = std::find(article.begin(), article.end(), n);
-      return it != article.end() ? static_cast<std::size_t>(it - article.begin())
-             : n.empty()         ? article.size() + 1
-                                 : article.size();
-    };
-    return rank(a) < rank(b);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const std::string& a, const std::string& b) { return article_rank(a) < article_rank(b); });
   std::vector<std::pair<std::string, std::vector<ScenarioBlock>>> rows;
   for (const auto& name : order) rows.emplace_back(name, by_row[name]);
   return rows;
 }
 
 // A scenario's section of its row's page: the fault, the figure, a line per remedy.
-void evidence_block(std::ostream& page, const json& cells, const ScenarioBlock& b) {
+void evidence_block(std::ostream& page, const Matrix& matrix, const ScenarioBlock& b) {
   page << "\n## " << md_escape(block_heading(b)) << "\n\n";
   std::string what = "Fault `" + b.fault + "`";
   if (!b.fault_summary.empty()) what += ": " + b.fault_summary;
@@ -653,29 +566,27 @@ void evidence_block(std::ostream& page, const json& cells, const ScenarioBlock& 
        << figure_file_name(b.scenario, b.device) << ")\n\n"
        << "| remedy | reads | outcome | seeds | verdict |\n|---|---|---|---|---|\n";
   for (const std::size_t i : b.cells) {
-    const json& c = cells[i];
-    const MatrixCell cell = matrix_cell(c);
+    const MatrixCell& cell = matrix.cells()[i];
+    const json& c = *cell.cell;
     std::string verdict = cell.verdict_name;
     if (cell.is(Verdict::kUnexpected)) verdict = "✗ unexpected (expected " + text(cell.expected()) + ")";
     else if (cell.is(Verdict::kSeedDependent) || cell.is(Verdict::kFlaky)) verdict = "✗ " + verdict;
     std::string seeds = seed_count(c);
     const std::string keys = per_seed_keys(c);
     if (!keys.empty()) seeds += (seeds.empty() ? "" : ": ") + keys;
-    page << "| `" << md_escape(c.value("mitigation", "")) << "` | " << remedy_role(c) << " | "
+    page << "| `" << md_escape(cell.mitigation) << "` | " << to_string(remedy_role(cell)) << " | "
          << md_escape(seeds_disagree(c) ? "first seed " + cell_summary(c) : cell_summary(c)) << " | "
          << md_escape(seeds.empty() ? "1 seed" : seeds) << " | " << md_escape(verdict) << " |\n";
   }
-  const std::string stacks = stacks_line(cells, b.cells);
+  const std::string stacks = stacks_line(matrix, b.cells);
   if (!stacks.empty()) page << "\n" << wrap(stacks, 100) << "\n";
 }
 
 }  // namespace
 
-std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
+std::map<std::string, std::string> render_evidence_pages(const Matrix& matrix) {
   std::map<std::string, std::string> out = render_figures(matrix);
-  const json ctx = matrix.value("context", json::object());
-  const json& cells = cells_of(matrix);
-  const std::string context = context_line(ctx);
+  const std::string context = context_line(matrix.context());
   std::ostringstream index;
   index << "# Evidence by row of the article\n\n"
         << wrap(
@@ -703,7 +614,7 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
     for (const auto& b : blocks) {
       names += (names.empty() ? "" : ", ") +
                ("[`" + md_escape(b.scenario) + "`](" + file + "#" + heading_anchor(block_heading(b)) + ")");
-      evidence_block(page, cells, b);
+      evidence_block(page, matrix, b);
     }
     index << "| [" << md_escape(article_row_title(row)) << "](" << file << ") | " << names << " |\n";
     out[file] = page.str();
@@ -713,13 +624,13 @@ std::map<std::string, std::string> render_evidence_pages(const json& matrix) {
   return out;
 }
 
-std::string render_run_footer(const json& matrix, const std::string& dir, bool color) {
+std::string render_run_footer(const Matrix& matrix, const std::string& dir, bool color) {
   std::ostringstream os;
   const char* red = color ? "\033[31m" : "";
   const char* reset = color ? "\033[0m" : "";
   const std::string at = dir.empty() || dir.back() == '/' ? dir : dir + "/";
   os << "\nresults: " << at << "matrix.md, " << at << "report.html (figures in " << at << "figures/)\n";
-  for (const MatrixCell& c : matrix_cells(matrix)) {
+  for (const MatrixCell& c : matrix.cells()) {
     if (!c.failure()) continue;
     std::string line = c.id + ": " + cell_display(*c.cell);
     if (c.is(Verdict::kUnexpected)) line += ", expected " + text(c.expected());
@@ -729,104 +640,112 @@ std::string render_run_footer(const json& matrix, const std::string& dir, bool c
 }
 
 namespace {
+
 std::string reason_of(const json& cell) {
   const json& ev = evidence_of(cell);
   return ev.contains("reason") ? " (" + text(ev["reason"]) + ")" : "";
 }
+
+// One cell as a JUnit testcase: a failure, a skipped cell (not run), or a pass; its evidence,
+// seeds and last output in system-out.
+void junit_testcase(std::ostream& os, const std::string& suite, const MatrixCell& c) {
+  const json& ev = c.evidence();
+  const json& cell = *c.cell;
+  os << "    <testcase classname=\"" << xml_escape(suite) << "\" name=\""
+     << xml_escape(mitigation_display(cell) + " [" + c.device + "]") << "\" time=\""
+     << junit_time(ev.value("wall_seconds", 0.0)) << "\">\n";
+  const std::string seeds = per_seed_outcomes(cell);
+  std::string detail = "outcome " + c.outcome_name + ", expected " + text(c.expected()) +
+                       "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (!seeds.empty()) detail += "\nseeds: " + seeds;
+  if (c.failure()) {
+    std::string message = cell_display(cell) + " (expected " + text(c.expected()) + ")";
+    if (!seeds.empty()) message += "; seeds: " + seeds;
+    os << "      <failure type=\"" << xml_escape(c.verdict_name) << "\" message=\"" << xml_escape(valid_utf8(message))
+       << "\">" << xml_escape(valid_utf8(detail)) << "</failure>\n";
+  } else if (c.not_run()) {
+    os << "      <skipped message=\"" << xml_escape(valid_utf8("not run: " + cell_display(cell) + reason_of(cell)))
+       << "\"/>\n";
+  }
+  std::string out = detail;
+  if (c.is(Verdict::kUnpinned) && !c.not_run())
+    out = "unpinned: no expectation pinned; observed " + cell_display(cell) + "\n" + out;
+  const std::string tail = cell.value("log_tail", "");
+  if (!tail.empty()) out += "\n--- last output of the cell ---\n" + tail;
+  os << "      <system-out>" << xml_escape(valid_utf8(out)) << "</system-out>\n";
+  os << "    </testcase>\n";
+}
+
+// One scenario's cells as a JUnit testsuite.
+void junit_suite(std::ostream& os, const std::string& name, const std::vector<const MatrixCell*>& cells,
+                 const std::string& timestamp) {
+  int failures = 0, skipped = 0;
+  double time = 0;
+  for (const MatrixCell* c : cells) {
+    failures += c->failure() ? 1 : 0;
+    // A cell the machine could not run (it lacks a GPU, a second GPU, ...): JUnit's "skipped".
+    skipped += !c->failure() && c->not_run() ? 1 : 0;
+    time += c->evidence().value("wall_seconds", 0.0);
+  }
+  os << "  <testsuite name=\"" << xml_escape(name) << "\" tests=\"" << cells.size() << "\" failures=\"" << failures
+     << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << junit_time(time) << "\"";
+  if (!timestamp.empty()) os << " timestamp=\"" << xml_escape(timestamp) << "\"";
+  os << ">\n";
+  // A cell that ran without a pinned expectation passes (it is not a failure, and it ran), and
+  // says so twice: a suite property per such cell, and the first line of its system-out.
+  std::string properties;
+  for (const MatrixCell* c : cells)
+    if (c->is(Verdict::kUnpinned) && !c->not_run())
+      properties +=
+          "      <property name=\"unpinned\" value=\"" +
+          xml_escape(valid_utf8(mitigation_display(*c->cell) + " [" + c->device + "]: " + cell_display(*c->cell))) +
+          "\"/>\n";
+  if (!properties.empty()) os << "    <properties>\n" << properties << "    </properties>\n";
+  for (const MatrixCell* c : cells) junit_testcase(os, name, *c);
+  os << "  </testsuite>\n";
+}
+
 }  // namespace
 
-std::string render_junit(const json& matrix) {
+std::string render_junit(const Matrix& matrix) {
   std::ostringstream os;
   const json s = summarize_verdicts(matrix);
-  std::map<std::string, std::vector<MatrixCell>> suites;
+  std::map<std::string, std::vector<const MatrixCell*>> suites;
   std::vector<std::string> order;
   double total_time = 0;
-  for (MatrixCell& c : matrix_cells(matrix)) {
+  for (const MatrixCell& c : matrix.cells()) {
     if (!suites.count(c.scenario)) order.push_back(c.scenario);
     total_time += c.evidence().value("wall_seconds", 0.0);
-    suites[c.scenario].push_back(std::move(c));
+    suites[c.scenario].push_back(&c);
   }
-  const json ctx = matrix.value("context", json::object());
+  const json& ctx = matrix.context();
   const std::string timestamp = ctx.contains("started_at") ? text(ctx["started_at"]) : "";
   // The root carries no "skipped": Surefire's schema, which Jenkins validates against, has none there.
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   os << "<testsuites name=\"trainwreck\" tests=\"" << s["total"] << "\" failures=\"" << count_failures(matrix)
      << "\" errors=\"0\" time=\"" << junit_time(total_time) << "\">\n";
-  for (const auto& name : order) {
-    const auto& cells = suites[name];
-    int failures = 0, skipped = 0;
-    double time = 0;
-    for (const MatrixCell& c : cells) {
-      failures += c.failure() ? 1 : 0;
-      // A cell the machine could not run (it lacks a GPU, a second GPU, ...): JUnit's "skipped".
-      skipped += !c.failure() && c.not_run() ? 1 : 0;
-      time += c.evidence().value("wall_seconds", 0.0);
-    }
-    os << "  <testsuite name=\"" << xml_escape(name) << "\" tests=\"" << cells.size() << "\" failures=\"" << failures
-       << "\" errors=\"0\" skipped=\"" << skipped << "\" time=\"" << junit_time(time) << "\"";
-    if (!timestamp.empty()) os << " timestamp=\"" << xml_escape(timestamp) << "\"";
-    os << ">\n";
-    // A cell that ran without a pinned expectation passes (it is not a failure, and it ran), and
-    // says so twice: a suite property per such cell, and the first line of its system-out.
-    std::string properties;
-    for (const MatrixCell& c : cells)
-      if (c.is(Verdict::kUnpinned) && !c.not_run())
-        properties +=
-            "      <property name=\"unpinned\" value=\"" +
-            xml_escape(valid_utf8(mitigation_display(*c.cell) + " [" + c.device + "]: " + cell_display(*c.cell))) +
-            "\"/>\n";
-    if (!properties.empty()) os << "    <properties>\n" << properties << "    </properties>\n";
-    for (const MatrixCell& c : cells) {
-      const json& ev = c.evidence();
-      const json& cell = *c.cell;
-      os << "    <testcase classname=\"" << xml_escape(name) << "\" name=\""
-         << xml_escape(mitigation_display(cell) + " [" + c.device + "]") << "\" time=\""
-         << junit_time(ev.value("wall_seconds", 0.0)) << "\">\n";
-      const std::string seeds = per_seed_outcomes(cell);
-      std::string detail = "outcome " + c.outcome_name + ", expected " + text(c.expected()) +
-                           "\nevidence: " + ev.dump(-1, ' ', false, json::error_handler_t::replace);
-      if (!seeds.empty()) detail += "\nseeds: " + seeds;
-      if (c.failure()) {
-        std::string message = cell_display(cell) + " (expected " + text(c.expected()) + ")";
-        if (!seeds.empty()) message += "; seeds: " + seeds;
-        os << "      <failure type=\"" << xml_escape(c.verdict_name) << "\" message=\""
-           << xml_escape(valid_utf8(message)) << "\">" << xml_escape(valid_utf8(detail)) << "</failure>\n";
-      } else if (c.not_run()) {
-        os << "      <skipped message=\"" << xml_escape(valid_utf8("not run: " + cell_display(cell) + reason_of(cell)))
-           << "\"/>\n";
-      }
-      std::string out = detail;
-      if (c.is(Verdict::kUnpinned) && !c.not_run())
-        out = "unpinned: no expectation pinned; observed " + cell_display(cell) + "\n" + out;
-      const std::string tail = cell.value("log_tail", "");
-      if (!tail.empty()) out += "\n--- last output of the cell ---\n" + tail;
-      os << "      <system-out>" << xml_escape(valid_utf8(out)) << "</system-out>\n";
-      os << "    </testcase>\n";
-    }
-    os << "  </testsuite>\n";
-  }
+  for (const auto& name : order) junit_suite(os, name, suites[name], timestamp);
   os << "</testsuites>\n";
   return os.str();
 }
 
-std::string render_csv(const json& matrix) {
+std::string render_csv(const Matrix& matrix) {
   std::ostringstream os;
   os << "id,scenario,fault,mitigation,device,outcome,expected,verdict,summary,symptom_step,detected_step,"
         "reached_step,final_loss,final_eval_loss,peak_mem_bytes,mem_growth_bytes_per_step,wall_seconds,stack,seeds,"
         "article_row,train_seconds,step_seconds_median,peak_alloc_bytes,peak_reserved_bytes,mem_growth_bytes\n";
-  for (const auto& c : cells_of(matrix)) {
-    const json& ev = evidence_of(c);
+  for (const MatrixCell& r : matrix.cells()) {
+    const json& c = *r.cell;
+    const json& ev = r.evidence();
     // Numbers exactly as the matrix holds them: a spreadsheet or a script gets no rounded value.
     auto field = [&](const char* k) { return ev.contains(k) ? csv_field(exact(ev[k])) : std::string(); };
-    os << csv_field(c.value("id", "")) << "," << csv_field(c.value("scenario", "")) << ","
-       << csv_field(c.value("fault", "")) << "," << csv_field(c.value("mitigation", "")) << ","
-       << csv_field(c.value("device", "")) << "," << csv_field(c.value("outcome", "")) << ","
-       << csv_field(text(c.value("expected", json()))) << "," << csv_field(c.value("verdict", "")) << ","
-       << csv_field(cell_summary(c)) << "," << field("symptom_step") << "," << field("detected_step") << ","
-       << field("reached_step") << "," << field("final_loss") << "," << field("final_eval_loss") << ","
-       << field("peak_mem_bytes") << "," << field("mem_growth_bytes_per_step") << "," << field("wall_seconds") << ","
-       << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << ","
-       << csv_field(scenario_info(matrix, c.value("scenario", "")).value("article_row", ""));
+    os << csv_field(r.id) << "," << csv_field(r.scenario) << "," << csv_field(r.fault) << "," << csv_field(r.mitigation)
+       << "," << csv_field(r.device) << "," << csv_field(r.outcome_name) << "," << csv_field(text(r.expected())) << ","
+       << csv_field(c.value("verdict", "")) << "," << csv_field(cell_summary(c)) << "," << field("symptom_step") << ","
+       << field("detected_step") << "," << field("reached_step") << "," << field("final_loss") << ","
+       << field("final_eval_loss") << "," << field("peak_mem_bytes") << "," << field("mem_growth_bytes_per_step") << ","
+       << field("wall_seconds") << "," << csv_field(stack_of(c)) << "," << csv_field(seeds_text(c)) << ","
+       << csv_field(scenario_info(matrix.raw(), r.scenario).value("article_row", ""));
     // Added later, at the end so that the earlier columns keep their places.
     for (const char* k :
          {"train_seconds", "step_seconds_median", "peak_alloc_bytes", "peak_reserved_bytes", "mem_growth_bytes"})
@@ -834,6 +753,10 @@ std::string render_csv(const json& matrix) {
     os << "\n";
   }
   return os.str();
+}
+
+std::string render_json(const Matrix& matrix) {
+  return matrix.raw().dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace tw

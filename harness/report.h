@@ -1,10 +1,12 @@
 #pragma once
-// Reporters: each renders a matrix (the matrix.json value) in one format.
+// Reporters: each renders a matrix (read once into its records, matrix_records.h) in one format.
 #include <cstddef>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "harness/matrix_records.h"
 
 namespace tw {
 
@@ -18,6 +20,8 @@ std::string cell_summary(const nlohmann::json& cell);
 // 1/3" when they do not; "" for a cell run with one seed.
 std::string seeds_text(const nlohmann::json& cell);
 bool seeds_disagree(const nlohmann::json& cell);
+// The seed count alone when the seeds agree ("3/3"), seeds_text when they disagree, "" for one seed.
+std::string seed_count(const nlohmann::json& cell);
 
 // What a reader sees of a cell's outcome: cell_summary with its seeds ("diverged@16 (3/3 seeds)"),
 // or only the counts when the seeds disagree (the first seed's numbers are then no evidence).
@@ -35,20 +39,14 @@ std::string md_escape(const std::string& s);
 
 // ---- the layout for people: article rows, one block per scenario ---------------------------------
 
-// What a matrix says of its scenarios ("scenarios": {name: {"fault", "fault_summary",
-// "article_row", "description"}}), written by run since that block exists. An older matrix has
-// none: fill_scenario_info adds what `listing` (the value of `trainwreck list --json`: its
-// "faults" with "article_row" and "summary", its "scenarios" with "description") knows, and
-// leaves the rest unknown. Entries the matrix has are kept.
-void fill_scenario_info(nlohmann::json& matrix, const nlohmann::json& listing);
-// The block itself, as run writes it: from the scenarios and the catalog that planned the cells.
+// The "scenarios" block of a matrix (matrix_records.h), as run writes it: from the scenarios and
+// the catalog that planned the cells.
 nlohmann::json scenario_info_block(const std::vector<Scenario>& scenarios, const Catalog& catalog);
-const nlohmann::json& scenario_info(const nlohmann::json& matrix, const std::string& scenario);
 
 // One scenario on one device: its cells in plan order, the bare fault ("none") first.
 struct ScenarioBlock {
   std::string scenario, device, fault, fault_summary, description;
-  std::vector<std::size_t> cells;  // indices into matrix["cells"]
+  std::vector<std::size_t> cells;  // indices into the matrix's cells
 };
 // A row of the source article ("data", "hyper-parameters", ...): its scenarios.
 struct ArticleRow {
@@ -57,13 +55,15 @@ struct ArticleRow {
 };
 // Rows in the article's order (data, model too complex, hyper-parameters, hardware, code,
 // framework / environment, FAQ, control), then rows the article does not have, then unknown.
-std::vector<ArticleRow> article_rows(const nlohmann::json& matrix, const std::string& device);
-std::vector<std::string> matrix_devices(const nlohmann::json& matrix);
+std::vector<ArticleRow> article_rows(const Matrix& matrix, const std::string& device);
 std::string article_row_title(const std::string& name);  // "" -> "other scenarios"
 
-// How a remedy's cell reads next to its fault: "fault" (the "none" cell), "healed" (healthy),
-// "caught" (detected), "not enough" (anything else).
-std::string remedy_role(const nlohmann::json& cell);
+// How a remedy's cell reads next to its fault: the fault itself (the "none" cell), healed
+// (healthy), caught (detected), not enough (anything else, and seeds that disagree).
+enum class RemedyRole { kFault, kHealed, kCaught, kNotEnough };
+// "fault", "healed", "caught", "not enough": the words of the overview's columns.
+const char* to_string(RemedyRole role);
+RemedyRole remedy_role(const MatrixCell& cell);
 // The outcome with its key number and the seed count, short: "healthy@40 3/3",
 // "diverged 2/3, stalled 1/3"; for one seed, cell_summary.
 std::string outcome_short(const nlohmann::json& cell);
@@ -74,28 +74,26 @@ std::string per_seed_keys(const nlohmann::json& cell);
 // `trainwreck report RUN --format md --out DIR`: file name (relative to DIR) -> content. An
 // index.md, a page per article row with a table and a figure per scenario, and the figures
 // under figures/. Pages link their figures relatively, so DIR can be moved as a whole.
-std::map<std::string, std::string> render_evidence_pages(const nlohmann::json& matrix);
+std::map<std::string, std::string> render_evidence_pages(const Matrix& matrix);
 // The figure files alone (figures/<scenario>-<device>.svg), as run writes them.
-std::map<std::string, std::string> render_figures(const nlohmann::json& matrix);
+std::map<std::string, std::string> render_figures(const Matrix& matrix);
 // "lr_too_high (cpu)" -> "lr_too_high-cpu": the anchor a code-hosting page gives a heading.
 std::string heading_anchor(const std::string& heading);
 
 // The last lines of run: where the results are, then one line per cell that failed.
-std::string render_run_footer(const nlohmann::json& matrix, const std::string& dir, bool color);
+std::string render_run_footer(const Matrix& matrix, const std::string& dir, bool color);
 
-std::string render_console(const nlohmann::json& matrix, bool color);
-std::string render_markdown(const nlohmann::json& matrix);
-std::string render_junit(const nlohmann::json& matrix);
-std::string render_csv(const nlohmann::json& matrix);
-
-// A finished run's matrix: a results directory (its matrix.json) or a matrix.json file.
-// Throws InputError naming the path when it is missing or not a matrix.
-nlohmann::json load_matrix(const std::string& path);
+std::string render_console(const Matrix& matrix, bool color);
+std::string render_markdown(const Matrix& matrix);
+std::string render_junit(const Matrix& matrix);
+std::string render_csv(const Matrix& matrix);
+// --format json: the matrix.json value as it was loaded, one space of indent.
+std::string render_json(const Matrix& matrix);
 
 // Counts of verdicts: {"total", "pass", "unexpected", "unpinned", "flaky", "seed_dependent"}.
-nlohmann::json summarize_verdicts(const nlohmann::json& matrix);
+nlohmann::json summarize_verdicts(const Matrix& matrix);
 
 // Cells whose verdict is a failure (is_failure; an unknown verdict counts as one).
-int count_failures(const nlohmann::json& matrix);
+int count_failures(const Matrix& matrix);
 
 }  // namespace tw

@@ -10,6 +10,7 @@
 #include "harness/errors.h"
 #include "harness/matrix_records.h"
 #include "harness/plan.h"
+#include "harness/report.h"
 #include "harness/store.h"
 
 namespace tw {
@@ -451,25 +452,25 @@ std::vector<Scenario> load_scenarios(const std::vector<std::string>& paths, cons
   return out;
 }
 
-int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const json& matrix, std::ostream& log,
+int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const Matrix& matrix, std::ostream& log,
                      std::vector<std::string>& skipped, const std::vector<std::string>& filters) {
   int changed = 0;
-  if (!doc.contains("mitigations") || !doc["mitigations"].is_array() || !matrix.contains("cells")) return 0;
-  for (const auto& c : matrix["cells"]) {
-    if (c.value("scenario", "") != scenario || matrix_cell(c).not_run()) continue;
-    if (!filter_match(filters, c.value("id", ""))) continue;
+  if (!doc.contains("mitigations") || !doc["mitigations"].is_array()) return 0;
+  for (const MatrixCell& r : matrix.cells()) {
+    if (r.scenario != scenario || r.not_run()) continue;
+    if (!filter_match(filters, r.id)) continue;
     // Seeds that disagree have no outcome to pin: that is the finding, not an expectation.
-    if (c.contains("seeds") && c["seeds"].value("counts", json::object()).size() > 1) {
-      skipped.push_back(c.value("id", ""));
+    if (seeds_disagree(*r.cell)) {
+      skipped.push_back(r.id);
       continue;
     }
     for (auto& m : doc["mitigations"]) {
       if (!m.is_object()) continue;
       // Entries are matched by their cell label, in either form ("name" or "apply" + "label").
       const std::string label = m.value("label", m.value("name", ""));
-      if (label != c.value("mitigation", "")) continue;
-      const std::string device = c.value("device", "");
-      const std::string outcome = c.value("outcome", "");
+      if (label != r.mitigation) continue;
+      const std::string& device = r.device;
+      const std::string& outcome = r.outcome_name;
       if (!m.contains("expect")) m["expect"] = nlohmann::ordered_json::object();
       if (m["expect"].value(device, "") != outcome) {
         log << scenario << "/" << label << "/" << device << ": " << m["expect"].value(device, "(unpinned)") << " -> "

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/catalog.h"
+#include "harness/matrix_records.h"
 #include "harness/outcome.h"
 
 namespace tw {
@@ -83,7 +84,7 @@ int required_gpus(const std::string& requirement, const std::string& where, cons
 // ids added to `skipped`. Only cells whose id passes `filters` (as run's --filter: globs, a
 // leading '-' excludes; none: every cell) are pinned. Each change is described on `log`; returns
 // the number of changes.
-int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const nlohmann::json& matrix,
-                     std::ostream& log, std::vector<std::string>& skipped, const std::vector<std::string>& filters = {});
+int pin_expectations(nlohmann::ordered_json& doc, const std::string& scenario, const Matrix& matrix, std::ostream& log,
+                     std::vector<std::string>& skipped, const std::vector<std::string>& filters = {});
 
 }  // namespace tw

@@ -291,11 +291,15 @@ TEST(MergeShards, CarriesEachCellsSeedsThrough) {
   tw::ShardResult a = shard(0, 2, {{"a/none/cpu", 0}}), b = shard(1, 2, {{"b/none/cpu", 1}});
   for (auto* s : {&a, &b}) {
     s->settings["seeds"] = 3;
-    s->matrix["context"]["seeds"] = {7, 8, 9};
+    json m = s->matrix.raw();
+    m["context"]["seeds"] = {7, 8, 9};
+    s->matrix = m;
   }
-  a.matrix["cells"][0]["seeds"] = seeded("a/none/cpu", {"healthy", "stalled", "healthy"}, {7, 8, 9})["seeds"];
-  a.matrix["cells"][0]["verdict"] = "seed-dependent";
-  a.matrix["cells"][0]["seed_series"] = json::array({json::object(), json::object()});
+  json ma = a.matrix.raw();
+  ma["cells"][0]["seeds"] = seeded("a/none/cpu", {"healthy", "stalled", "healthy"}, {7, 8, 9})["seeds"];
+  ma["cells"][0]["verdict"] = "seed-dependent";
+  ma["cells"][0]["seed_series"] = json::array({json::object(), json::object()});
+  a.matrix = ma;
   const json m = tw::merge_shards({a, b});
   EXPECT_EQ(m["cells"][0]["seeds"]["outcomes"], json({"healthy", "stalled", "healthy"}));
   EXPECT_EQ(m["cells"][0]["seed_series"].size(), 2u);
@@ -505,7 +509,7 @@ TEST(DiffTiers, ADriftedCurveSaysWhereTheCurvesPartAndIsAChange) {
       << text;
   EXPECT_NE(tw::render_diff_markdown(d).find("### Loss curves not bit-identical"), std::string::npos);
   EXPECT_TRUE(tw::diff_failures(d, {}).empty());
-  EXPECT_EQ(tw::diff_failures(d, {"numerics"}), std::vector<std::string>{"1 loss curve(s) drifted"});
+  EXPECT_EQ(tw::diff_failures(d, {tw::FailOn::kNumerics}), std::vector<std::string>{"1 loss curve(s) drifted"});
 }
 
 TEST(DiffTiers, EverySeedsCurveIsComparedWhenBothRunsHadTheSameSeeds) {
@@ -574,7 +578,7 @@ TEST(DiffTiers, StepsToTargetAndStepsRun) {
                       "(changed on seed(s) 3); steps run 300 -> 260"),
             std::string::npos)
       << text;
-  EXPECT_EQ(tw::diff_failures(d, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+  EXPECT_EQ(tw::diff_failures(d, {tw::FailOn::kSteps}), std::vector<std::string>{"1 cell(s) with changed steps"});
 }
 
 TEST(DiffTiers, AChangeOfTheStepsRunAloneNamesItsCell) {
@@ -591,14 +595,14 @@ TEST(DiffTiers, AChangeOfTheStepsRunAloneNamesItsCell) {
   const json a = matrix(ctx, json::array({with_steps(300, 300)}));
   // The first seed ran fewer steps: "steps".
   const json d = tw::diff_matrices(a, matrix(ctx, json::array({with_steps(250, 300)})), {});
-  EXPECT_EQ(tw::diff_failures(d, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+  EXPECT_EQ(tw::diff_failures(d, {tw::FailOn::kSteps}), std::vector<std::string>{"1 cell(s) with changed steps"});
   ASSERT_EQ(d["cells"].size(), 1u) << "the failing cell is named\n" << d.dump(1);
   EXPECT_EQ(d["cells"][0]["id"], "s/adam/cpu");
   EXPECT_EQ(d["cells"][0]["changes"][0], json({{"field", "steps"}, {"a", 300}, {"b", 250}}));
   EXPECT_NE(tw::render_diff_text(d, false).find("s/adam/cpu: steps run 300 -> 250"), std::string::npos);
   // Another seed ran fewer steps: "seed_steps".
   const json d2 = tw::diff_matrices(a, matrix(ctx, json::array({with_steps(300, 280)})), {});
-  EXPECT_EQ(tw::diff_failures(d2, {"steps"}), std::vector<std::string>{"1 cell(s) with changed steps"});
+  EXPECT_EQ(tw::diff_failures(d2, {tw::FailOn::kSteps}), std::vector<std::string>{"1 cell(s) with changed steps"});
   ASSERT_EQ(d2["cells"].size(), 1u) << d2.dump(1);
   EXPECT_EQ(d2["cells"][0]["changes"][0]["field"], "seed_steps");
   EXPECT_NE(tw::render_diff_text(d2, false).find(
@@ -657,7 +661,7 @@ TEST(DiffTiers, SpeedAgainstTheThresholdAlone) {
   EXPECT_NE(tw::render_diff_markdown(d).find("| slow/x/cpu | slower: 10 ms -> 12 ms per step (+20%; band 7%) |"),
             std::string::npos);
   EXPECT_TRUE(tw::diff_failures(d, {}).empty());
-  EXPECT_EQ(tw::diff_failures(d, {"speed"}), std::vector<std::string>{"2 cell(s) slower beyond the band"});
+  EXPECT_EQ(tw::diff_failures(d, {tw::FailOn::kSpeed}), std::vector<std::string>{"2 cell(s) slower beyond the band"});
 
   tw::DiffOptions strict;
   strict.speed_threshold = 0.01;
@@ -752,7 +756,8 @@ TEST(DiffTiers, EveryMemoryFieldWithItsOwnBand) {
   EXPECT_NE(text.find("memory        peak memory 0 grew, 0 shrank of 2; peak allocated 1 grew, 0 shrank of 1"),
             std::string::npos)
       << text;
-  EXPECT_EQ(tw::diff_failures(d, {"memory"}), std::vector<std::string>{"2 memory field(s) grew beyond the band"});
+  EXPECT_EQ(tw::diff_failures(d, {tw::FailOn::kMemory}),
+            std::vector<std::string>{"2 memory field(s) grew beyond the band"});
 
   // Each field's tolerance, and the A/A noise widening a band.
   tw::DiffOptions loose;
@@ -824,17 +829,17 @@ TEST(DiffTiers, ADriftTheAARunShowsTooIsNoiseAndFailsNothing) {
   EXPECT_EQ(d["summary"]["numerics"]["drifted"], 0);
   EXPECT_EQ(d["summary"]["numerics"]["drifted_in_noise"], 1);
   EXPECT_TRUE(d["cells"].empty()) << "noise is no change\n" << d.dump(1);
-  EXPECT_TRUE(tw::diff_failures(d, {"numerics"}).empty());
+  EXPECT_TRUE(tw::diff_failures(d, {tw::FailOn::kNumerics}).empty());
   const std::string text = tw::render_diff_text(d, false);
   EXPECT_NE(text.find("0 drifted, 1 drift in the A/A run too (noise, no change)"), std::string::npos) << text;
   EXPECT_NE(text.find("s/none/cpu (seed 1): drifted from step 51"), std::string::npos) << text;
   EXPECT_NE(text.find("drifts in A/A too (noise"), std::string::npos) << text;
   // Without the A/A run, or with one that reproduces A, the same drift fails.
-  EXPECT_EQ(tw::diff_failures(tw::diff_matrices(a, b, {}), {"numerics"}),
+  EXPECT_EQ(tw::diff_failures(tw::diff_matrices(a, b, {}), {tw::FailOn::kNumerics}),
             std::vector<std::string>{"1 loss curve(s) drifted"});
   const json quiet = tw::diff_matrices(a, b, o, a);
   EXPECT_EQ((*per_cell(quiet, "s/none/cpu"))["numerics"]["noise_tier"], "identical");
-  EXPECT_EQ(tw::diff_failures(quiet, {"numerics"}), std::vector<std::string>{"1 loss curve(s) drifted"});
+  EXPECT_EQ(tw::diff_failures(quiet, {tw::FailOn::kNumerics}), std::vector<std::string>{"1 loss curve(s) drifted"});
 }
 
 TEST(CompareCurves, ACurveCutShortIsIdenticalOnSharedStepsOnly) {
@@ -904,14 +909,15 @@ TEST(DiffTiers, AnOutcomeChangeAlwaysFailsTheOtherTiersWhenAskedFor) {
   // Whatever other tiers are asked for, alone or all together, the outcome change fails the diff;
   // the other tiers (nothing changed there) add no reason.
   for (const auto& tier : tw::fail_on_choices())
-    EXPECT_EQ(tw::diff_failures(d, {tier}), std::vector<std::string>{"1 outcome(s) changed"}) << tier;
+    EXPECT_EQ(tw::diff_failures(d, {tier}), std::vector<std::string>{"1 outcome(s) changed"}) << tw::to_string(tier);
   EXPECT_EQ(tw::diff_failures(d, tw::fail_on_choices()), std::vector<std::string>{"1 outcome(s) changed"});
   // And with another tier failing too, both reasons, the outcome first.
   const json slower = matrix(host_context(), json::array({cell("lr/none/cpu", "healthy"), timed("t/x/cpu", 20)}));
-  EXPECT_EQ(tw::diff_failures(tw::diff_matrices(a, slower, {}), {"speed"}),
+  EXPECT_EQ(tw::diff_failures(tw::diff_matrices(a, slower, {}), {tw::FailOn::kSpeed}),
             (std::vector<std::string>{"1 outcome(s) changed", "1 cell(s) slower beyond the band"}));
   const json same = tw::diff_matrices(a, a, {});
-  for (const auto& tier : tw::fail_on_choices()) EXPECT_TRUE(tw::diff_failures(same, {tier}).empty()) << tier;
+  for (const auto& tier : tw::fail_on_choices())
+    EXPECT_TRUE(tw::diff_failures(same, {tier}).empty()) << tw::to_string(tier);
   EXPECT_NE(tw::render_diff_text(d, false).find("outcomes      1 changed"), std::string::npos);
 }
 
@@ -944,7 +950,7 @@ TEST(DiffTiers, ADifferentHostIsALoudWarningAtTheTop) {
   EXPECT_NE(md.find("> **WARNING: different host"), std::string::npos) << md;
   EXPECT_LT(md.find("WARNING"), md.find("### Context"));
   EXPECT_TRUE(tw::diff_failures(d, {}).empty()) << "a new host alone changes no outcome";
-  EXPECT_EQ(tw::diff_failures(d, {"host"}), std::vector<std::string>{"a different host"});
+  EXPECT_EQ(tw::diff_failures(d, {tw::FailOn::kHost}), std::vector<std::string>{"a different host"});
 
   // The LibTorch version alone is the upgrade under test, not a different host.
   json hc = host_context();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/errors.h"
 #include "harness/figures.h"
 #include "harness/text_util.h"
 #include "test_support.h"
@@ -404,7 +405,7 @@ TEST(Csv, QuotesFieldsThatNeedIt) {
     json c = cell(t, t, "cpu", "stalled", "stalled", {{"final_loss", t}});
     cells.push_back(c);
   }
-  const std::string csv = tw::render_csv({{"cells", cells}});
+  const std::string csv = tw::render_csv(json{{"cells", cells}});
   const auto rows = parse_csv(csv);
   ASSERT_EQ(rows.size(), tricky.size() + 1) << csv;
   for (std::size_t i = 0; i < tricky.size(); ++i) {
@@ -577,10 +578,12 @@ TEST(Layout, ArticleRowsInTheArticlesOrderTheBareFaultFirst) {
   EXPECT_EQ(deep.description, "A thousand sigmoid layers.");
   EXPECT_EQ(deep.fault_summary, "vanishing gradients");
   EXPECT_EQ(deep.cells, (std::vector<std::size_t>{1, 0, 4}));  // none first, then plan order
-  EXPECT_EQ(tw::remedy_role(m["cells"][1]), "fault");
-  EXPECT_EQ(tw::remedy_role(m["cells"][0]), "healed");
-  EXPECT_EQ(tw::remedy_role(m["cells"][4]), "caught");
-  EXPECT_EQ(tw::remedy_role(m["cells"][3]), "not enough");  // seeds that disagree heal nothing
+  const tw::Matrix records(m);
+  EXPECT_EQ(tw::remedy_role(records.cells()[1]), tw::RemedyRole::kFault);
+  EXPECT_EQ(tw::remedy_role(records.cells()[0]), tw::RemedyRole::kHealed);
+  EXPECT_EQ(tw::remedy_role(records.cells()[4]), tw::RemedyRole::kCaught);
+  EXPECT_EQ(tw::remedy_role(records.cells()[3]), tw::RemedyRole::kNotEnough);  // seeds that disagree heal nothing
+  EXPECT_STREQ(tw::to_string(tw::RemedyRole::kNotEnough), "not enough");
   EXPECT_EQ(tw::outcome_short(m["cells"][0]), "healthy@40 3/3");
   EXPECT_EQ(tw::outcome_short(m["cells"][3]), "stalled 2/3, healthy 1/3");
   EXPECT_TRUE(tw::article_rows(m, "cuda").empty());
@@ -675,7 +678,7 @@ TEST(Figure, AStandaloneSvgIsWellFormedXmlWhateverTheNames) {
            "es",
            "bell\x07tab\tnul" + std::string(1, '\0') + "bad\xFF", "cpu", "error", "error"));
   cells[2]["outcome"] = "error\x01\xE2\x82";  // a control character and a cut sequence in data
-  const std::string svg = tw::svg_scenario_figure({{"cells", cells}}, {0, 1, 2},
+  const std::string svg = tw::svg_scenario_figure(json{{"cells", cells}}, {0, 1, 2},
                                                   "donn\xC3\xA9"
                                                   "es\x1B[31m on cpu");
   EXPECT_EQ(tw::valid_utf8(svg), svg) << "invalid UTF-8";
@@ -728,4 +731,84 @@ TEST(RunFooter, WhereTheResultsAreThenEachFailedCell) {
             "seed-dependent  deep/none/cpu: diverged 2/3, stalled 1/3\n"
             "unexpected  lr_one/none/cpu: stalled loss 2.5 (3/3 seeds), expected diverged\n"
             "seed-dependent  lr_one/clip/cpu: stalled 2/3, healthy 1/3\n");
+}
+
+// ---- the matrix, read once ------------------------------------------------------------------------
+
+namespace {
+
+// Each record points at its own cell of the matrix it belongs to, in order.
+void expect_records_point_into(const tw::Matrix& m) {
+  const json& cells = m.raw()["cells"];
+  ASSERT_EQ(m.cells().size(), cells.size());
+  for (std::size_t i = 0; i < cells.size(); ++i) EXPECT_EQ(m.cells()[i].cell, &cells[i]) << i;
+}
+
+}  // namespace
+
+TEST(LoadMatrix, OnceGivesTheRecordsTheReportersBuiltPerCell) {
+  tw_test::TempDir dir;
+  json raw = sample_matrix();
+  raw["cells"][0].erase("verdict");
+  raw["cells"][1].erase("expected");
+  raw["cells"][2].erase("evidence");
+  dir.write("matrix.json", raw.dump());
+  const tw::Matrix m = tw::load_matrix(dir.path());
+  const tw::Matrix from_file = tw::load_matrix(dir / "matrix.json");
+  EXPECT_EQ(m.raw(), from_file.raw());
+  expect_records_point_into(m);
+  // What every reporter read of a cell before, with matrix_cell over the loaded value.
+  for (std::size_t i = 0; i < m.cells().size(); ++i) {
+    const tw::MatrixCell& r = m.cells()[i];
+    const tw::MatrixCell per_call = tw::matrix_cell(m.raw()["cells"][i]);
+    EXPECT_EQ(r.id, per_call.id);
+    EXPECT_EQ(r.scenario, per_call.scenario);
+    EXPECT_EQ(r.fault, per_call.fault);
+    EXPECT_EQ(r.mitigation, per_call.mitigation);
+    EXPECT_EQ(r.device, per_call.device);
+    EXPECT_EQ(r.outcome_name, per_call.outcome_name);
+    EXPECT_EQ(r.outcome, per_call.outcome);
+    EXPECT_EQ(r.verdict_name, per_call.verdict_name);
+    EXPECT_EQ(r.verdict, per_call.verdict);
+    EXPECT_EQ(r.evidence(), per_call.evidence());
+    EXPECT_EQ(r.expected(), per_call.expected());
+  }
+  // The members the renderers rely on are there.
+  EXPECT_EQ(m.raw()["cells"][0]["verdict"], "unpinned");
+  EXPECT_TRUE(m.cells()[0].is(tw::Verdict::kUnpinned));
+  EXPECT_TRUE(m.raw()["cells"][1]["expected"].is_null());
+  EXPECT_EQ(m.raw()["cells"][2]["evidence"], json::object());
+  EXPECT_EQ(m.devices(), (std::vector<std::string>{"cpu", "cuda"}));
+  EXPECT_EQ(m.context()["host"]["cpu"], "Test CPU");
+  EXPECT_EQ(tw::count_failures(m), 2);
+  // The reporters render the loaded matrix as they render its value.
+  EXPECT_EQ(tw::render_markdown(m), tw::render_markdown(m.raw()));
+  EXPECT_EQ(tw::render_csv(m), tw::render_csv(m.raw()));
+}
+
+TEST(LoadMatrix, CopiesMovesAndAddedScenarioInfoKeepTheRecordsOnTheirOwnCells) {
+  tw::Matrix m(sample_matrix());
+  expect_records_point_into(m);
+  tw::Matrix copy = m;
+  expect_records_point_into(copy);
+  EXPECT_NE(copy.cells()[0].cell, m.cells()[0].cell);
+  const tw::Matrix moved = std::move(copy);
+  expect_records_point_into(moved);
+  tw::Matrix assigned;
+  EXPECT_FALSE(assigned.present());
+  EXPECT_TRUE(assigned.cells().empty());
+  EXPECT_EQ(assigned.context(), json::object());
+  assigned = m;
+  expect_records_point_into(assigned);
+  m.add_scenario_info({{"faults", {{{"name", "fault_of_lr_one"}, {"article_row", "data"}}}}});
+  expect_records_point_into(m);
+  EXPECT_EQ(tw::scenario_info(m.raw(), "lr_one")["fault"], "fault_of_lr_one");
+}
+
+TEST(LoadMatrix, AMissingOrForeignFileIsBadInputNamingIt) {
+  tw_test::TempDir dir;
+  EXPECT_THROW(tw::load_matrix(dir / "nowhere"), tw::InputError);
+  EXPECT_THROW(tw::load_matrix(dir.path()), tw::InputError);  // no matrix.json in it
+  EXPECT_THROW(tw::load_matrix(dir.write("m.json", "{\"cells\": {}}")), tw::InputError);
+  EXPECT_THROW(tw::load_matrix(dir.write("n.json", "{\"cells\": [{\"id\": \"x\"}]}")), tw::InputError);
 }
