@@ -1,7 +1,5 @@
 #include "kernel/graphed_step.h"
 
-#include "kernel/loop_hooks.h"
-
 #include <c10/util/Exception.h>
 
 #ifdef TRAINWRECK_WITH_CUDA
@@ -10,6 +8,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
+
+#include "kernel/loop_hooks.h"
 
 namespace tw {
 

@@ -168,9 +168,10 @@ struct SplitRun {
 void train_and_serve_split(CellEnv& env, Recipe& r) {
   const EventWriter& ev = env.events;
   if (env.world_size != 2 || r.model != ModelKind::kMlp || r.depth < 2 || r.residual || r.norm != Norm::kNone ||
-      r.input_batchnorm || r.serving_format != ServingFormat::kFp32) {
+      r.input_batchnorm || r.serving_format != ServingFormat::kFp32 || !r.hooks.empty() || !r.guards.empty()) {
     ev.emit("error", {{"kind", "unsupported"},
-                      {"message", "the model split takes a plain MLP of at least two layers on two ranks, served in fp32"}});
+                      {"message", "the model split takes a plain MLP of at least two layers on two ranks, served in fp32, "
+                                  "without loop hooks or guards"}});
     return;
   }
   DistributedGroup g;
