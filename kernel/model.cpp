@@ -37,13 +37,13 @@ double activation_gain(Activation a) {
 }
 
 NetImpl::NetImpl(const Recipe& r)
-    : recipe(r), activation(r.activation), norm_kind(r.norm), two_branch(r.model == ModelKind::kTwoBranch) {
+    : recipe(r), two_branch(r.model == ModelKind::kTwoBranch) {
   if (r.input_batchnorm) input_bn = register_module("input_bn", torch::nn::BatchNorm1d(r.features));
   layers = register_module("layers", torch::nn::ModuleList());
   norms = register_module("norms", torch::nn::ModuleList());
   auto add_hidden = [&](torch::nn::ModuleList& list, int64_t in, int64_t out) {
     torch::nn::Linear l = linear(in, out);
-    init_hidden(*l, r.init, activation);
+    init_hidden(*l, r.init, r.activation);
     list->push_back(l);
   };
   if (two_branch) {
@@ -64,8 +64,8 @@ NetImpl::NetImpl(const Recipe& r)
   add_hidden(layers, r.features, r.width);
   for (int64_t i = 0; i < r.depth - 2; ++i) add_hidden(layers, r.width, r.width);
   for (int64_t i = 0; i < r.depth - 1; ++i) {
-    if (norm_kind == Norm::kBatchNorm) norms->push_back(torch::nn::BatchNorm1d(r.width));
-    if (norm_kind == Norm::kLayerNorm) norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.width})));
+    if (r.norm == Norm::kBatchNorm) norms->push_back(torch::nn::BatchNorm1d(r.width));
+    if (r.norm == Norm::kLayerNorm) norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.width})));
   }
   layers->push_back(linear(r.width, 1));
   if (r.bias_shift != 0) {
@@ -76,7 +76,7 @@ NetImpl::NetImpl(const Recipe& r)
 }
 
 at::Tensor NetImpl::act(const at::Tensor& x) const {
-  switch (activation) {
+  switch (recipe.activation) {
     case Activation::kSigmoid: return at::sigmoid(x);
     case Activation::kTanh: return at::tanh(x);
     case Activation::kLeakyRelu: return at::leaky_relu(x, kLeakySlope);
@@ -89,8 +89,8 @@ at::Tensor NetImpl::act(const at::Tensor& x) const {
 }
 
 at::Tensor NetImpl::apply_norm(std::size_t i, const at::Tensor& x) {
-  if (norm_kind == Norm::kBatchNorm) return norms[i]->as<torch::nn::BatchNorm1d>()->forward(x);
-  if (norm_kind == Norm::kLayerNorm) return norms[i]->as<torch::nn::LayerNorm>()->forward(x);
+  if (recipe.norm == Norm::kBatchNorm) return norms[i]->as<torch::nn::BatchNorm1d>()->forward(x);
+  if (recipe.norm == Norm::kLayerNorm) return norms[i]->as<torch::nn::LayerNorm>()->forward(x);
   return x;
 }
 

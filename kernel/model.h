@@ -22,8 +22,6 @@ struct NetImpl : torch::nn::Module {
   at::Tensor act(const at::Tensor& x) const;
 
   Recipe recipe;
-  Activation activation = Activation::kRelu;
-  Norm norm_kind = Norm::kNone;
   bool two_branch = false;
   torch::nn::BatchNorm1d input_bn{nullptr};
   // mlp: Linear layers, input to output. Plain: every hidden Linear is followed by its norm and
@@ -31,7 +29,7 @@ struct NetImpl : torch::nn::Module {
   // hidden Linear is a block x + W(act(norm(x))), and a final norm and activation precede the
   // output Linear.
   torch::nn::ModuleList layers;
-  torch::nn::ModuleList norms;        // depth - 1 of them when norm_kind != kNone
+  torch::nn::ModuleList norms;        // depth - 1 of them when recipe.norm != kNone
   torch::nn::ModuleList branch_b;     // two_branch: the second branch's Linear layers
   torch::nn::Linear head{nullptr};    // two_branch: merges both branches
 
