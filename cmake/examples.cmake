@@ -32,3 +32,10 @@ add_test(NAME install_consumer
     -DARGS=${TRAINWRECK_CONSUMER_ARGS}
     -P ${trainwreck_SOURCE_DIR}/cmake/install_test.cmake)
 set_tests_properties(install_consumer PROPERTIES LABELS "install" TIMEOUT 600 RUN_SERIAL TRUE)
+
+# A team's own TorchScript model (examples/own_model), made with the Python torch setup installs,
+# through `trainwreck run`; skipped (77) where no Python can import torch.
+add_test(NAME example_own_model
+  COMMAND ${trainwreck_SOURCE_DIR}/tests/own_model_test.sh $<TARGET_FILE:trainwreck> ${trainwreck_SOURCE_DIR}
+    ${CMAKE_CURRENT_BINARY_DIR}/own-model-test)
+set_tests_properties(example_own_model PROPERTIES LABELS "example;cpu" TIMEOUT 600 SKIP_RETURN_CODE 77)

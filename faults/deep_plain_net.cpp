@@ -16,6 +16,6 @@ struct DeepPlainNet : Fault {
 TW_REGISTER_FAULT(DeepPlainNet, {"deep_plain_net", "1000 Linear+sigmoid layers: vanishing gradients",
                                  "model too complex",
                                  {{"depth", ParamSpec::Type::kInteger, 2, 10000, false, {}, "Linear layers"},
-                                  {"activation", ParamSpec::Type::kString, 0, 0, false, {"sigmoid", "tanh"},
-                                   "saturating activation"}}});
+                                  {"activation", ParamSpec::Type::kString, 0, 0, false, {"sigmoid", "tanh", "relu"},
+                                   "activation (sigmoid and tanh saturate; relu does not, and still fails deep and plain)"}}});
 }  // namespace tw

@@ -14,7 +14,7 @@ class SpikedGradient : public LoopHook {
   void before_update(const LoopView& v) override {
     if (v.step != at_step_) return;
     torch::NoGradGuard no_grad;
-    const at::Tensor& grad = v.net.layers[0]->as<torch::nn::Linear>()->weight.grad();
+    at::Tensor grad = first_and_last_weights(v.net).first.grad();
     if (grad.defined()) grad.mul_(factor_);
   }
 

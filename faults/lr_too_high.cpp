@@ -1,4 +1,5 @@
-// SGD at a learning rate far beyond what the loss surface tolerates (1.0).
+// The recipe's optimizer (SGD with momentum, or Adam/AdamW) at a learning rate far beyond what
+// the loss surface tolerates (1.0).
 #include "kernel/registry.h"
 
 namespace tw {
@@ -7,6 +8,6 @@ struct LrTooHigh : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override { r.lr = param(p, "lr", 1.0); }
 };
 }  // namespace
-TW_REGISTER_FAULT(LrTooHigh, {"lr_too_high", "SGD at learning rate 1.0", "hyper-parameters",
+TW_REGISTER_FAULT(LrTooHigh, {"lr_too_high", "the recipe's optimizer at learning rate 1.0", "hyper-parameters",
                               {{"lr", ParamSpec::Type::kNumber, 0, 1e6, true, {}, "the learning rate"}}});
 }  // namespace tw

@@ -23,7 +23,7 @@ class MonitoringPassLeak : public LoopHook {
     auto [x, y] = v.data.batch(v.step + 7919, r.leak_batch);
     if (r.cast_inputs) x = x.to(at::kFloat);
     if (r.leak == Leak::kEvalLossHistory) {
-      at::Tensor monitor = at::mse_loss(v.net.forward(x), y);
+      at::Tensor monitor = workload_loss(r, v.net.forward(x), y);
       if (r.keep_items_not_tensors) kept_values_.push_back(monitor.item<double>());
       else kept_tensors_.push_back(monitor);
     } else if (r.keep_items_not_tensors) {

@@ -45,6 +45,10 @@ void Catalog::add(const Catalog& other) {
     mitigations.push_back(m);
   }
   for (const auto& r : other.recipe) recipe.push_back(r);
+  if (other.check_recipe) {
+    TW_CHECK(!check_recipe, "two recipe checks registered");
+    check_recipe = other.check_recipe;
+  }
 }
 
 const char* to_string(ParamSpec::Type type) {

@@ -1,7 +1,9 @@
 #pragma once
 // What the training side offers, described as plain data so the harness can validate scenarios
 // and list components without knowing LibTorch.
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@ struct ParamSpec {
   bool min_exclusive = false;
   std::vector<std::string> choices;  // allowed values for strings (empty: any)
   std::string help;
+  bool path = false;  // a file: resolved against the scenario's directory, which must hold it
 };
 
 struct ComponentInfo {
@@ -27,10 +30,19 @@ struct ComponentInfo {
   int ranks = 1;                          // processes per cell (distributed faults)
 };
 
+// What is wrong with a scenario's recipe beyond its fields' types and ranges.
+struct RecipeProblem {
+  std::string field;  // "recipe.model_file"
+  std::string message;
+};
+
 struct Catalog {
   std::vector<ComponentInfo> faults;
   std::vector<ComponentInfo> mitigations;
   std::vector<ParamSpec> recipe;  // fields accepted in a scenario's "recipe"
+  // The backend's check of a recipe whose paths are resolved (it loads the model and data files
+  // a recipe names); unset: no check beyond the fields.
+  std::function<std::optional<RecipeProblem>(const nlohmann::json& recipe)> check_recipe;
 
   const ComponentInfo* fault(const std::string& name) const;
   const ComponentInfo* mitigation(const std::string& name) const;

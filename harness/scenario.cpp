@@ -340,6 +340,31 @@ int required_gpus(const std::string& r, const std::string& where, const std::str
   throw InputError(where, field, "unknown requirement '" + r + "' (known: cuda, nccl, gloo, gpu_per_rank, gpus>=N with N >= 1)");
 }
 
+namespace {
+
+// A file a recipe names is looked up relative to the scenario file's directory; it must be a
+// regular file there. The recipe then carries the resolved path, and the backend checks the file.
+void resolve_recipe_files(json& recipe, const Catalog& catalog, const std::string& where) {
+  for (const auto& spec : catalog.recipe) {
+    if (!spec.path || !recipe.contains(spec.name)) continue;
+    const std::string field = "recipe." + spec.name;
+    const std::string given = recipe[spec.name].get<std::string>();
+    if (given.empty()) throw InputError(where, field, "must name a file");
+    std::filesystem::path p(given);
+    if (p.is_relative()) p = std::filesystem::path(where).parent_path() / p;
+    std::error_code ec;
+    const std::filesystem::path resolved = std::filesystem::weakly_canonical(p, ec);
+    if (ec || !std::filesystem::is_regular_file(resolved, ec))
+      throw InputError(where, field, "no such file: " + (ec ? p : resolved).string());
+    recipe[spec.name] = resolved.string();
+  }
+  if (!catalog.check_recipe) return;
+  if (const std::optional<RecipeProblem> problem = catalog.check_recipe(recipe))
+    throw InputError(where, problem->field, problem->message);
+}
+
+}  // namespace
+
 Scenario parse_scenario(const std::string& text, const std::string& where, const Catalog& catalog) {
   if (text.size() > kMaxScenarioBytes)
     throw InputError(where, "",
@@ -372,6 +397,7 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   if (const json* r = member_of(doc, "recipe")) {
     validate_params(*r, catalog.recipe, where, "recipe");
     s.recipe = *r;
+    resolve_recipe_files(s.recipe, catalog, where);
   }
   if (const json* l = member_of(doc, "limits")) s.limits = parse_limits(*l, where);
 

@@ -15,6 +15,7 @@
 #include "kernel/memory.h"
 #include "kernel/registry.h"
 #include "kernel/torch_build.h"
+#include "kernel/workloads.h"
 
 #ifdef TRAINWRECK_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -77,6 +78,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   const std::string mitigation = cell.value("mitigation", "none");
   Recipe recipe;
   recipe.apply_json(cell.value("recipe", json::object()));
+  const Recipe base = recipe;
   fault->apply(recipe, cell.value("fault_params", json::object()));
   // A stack applies its remedies in order, each to the recipe the one before it left (the
   // harness sends every cell's as "stack": empty for none, one member for a single remedy).
@@ -85,6 +87,10 @@ void run_training_cell(const json& cell, const EventWriter& events) {
     const Mitigation* remedy = find_mitigation(name);
     if (!remedy) throw std::runtime_error("unknown mitigation " + name);
     remedy->apply(recipe, member.value("params", json::object()));
+  }
+  if (const std::string why = workload_unsupported(base, recipe); !why.empty()) {
+    events.emit("error", {{"kind", "unsupported"}, {"message", why}});
+    return;
   }
   // cuBLAS needs this before its first handle for deterministic results. ":16:8" rather than
   // ":4096:8": the workspace comes from the caching allocator and counts against the cell's

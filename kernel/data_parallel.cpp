@@ -17,6 +17,7 @@
 #include "kernel/collective.h"
 #include "kernel/data.h"
 #include "kernel/device_mapping.h"
+#include "kernel/workloads.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
 #include "kernel/process_group.h"
@@ -175,6 +176,7 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
 // What the data-parallel loop does not implement; a stack that asks for it is refused by name
 // rather than silently trained without it.
 std::string unsupported_in_data_parallel(const Recipe& r) {
+  if (!is_mlp_family(r.model)) return "the " + to_string(r.model) + " workload";
   if (r.accumulation_steps != 1) return "gradient accumulation";
   if (r.autocast != Autocast::kNone) return "autocast";
   if (r.schedule != Schedule::kConstant) return "learning-rate schedules";

@@ -31,13 +31,32 @@ double activation_gain(Activation a) {
     case Activation::kCustomTanhWrong: return 5.0 / 3.0;
     case Activation::kLeakyRelu: return std::sqrt(2.0 / (1 + kLeakySlope * kLeakySlope));
     case Activation::kRelu:
-    case Activation::kRelu6: return std::sqrt(2.0);
+    case Activation::kRelu6:
+    case Activation::kGelu: return std::sqrt(2.0);
   }
   return 1.0;
 }
 
+at::Tensor apply_activation(Activation a, const at::Tensor& x) {
+  switch (a) {
+    case Activation::kSigmoid: return at::sigmoid(x);
+    case Activation::kTanh: return at::tanh(x);
+    case Activation::kLeakyRelu: return at::leaky_relu(x, kLeakySlope);
+    case Activation::kRelu6: return at::hardtanh(x, 0.0, 6.0);
+    case Activation::kCustomTanh: return custom_tanh(x, /*wrong=*/false);
+    case Activation::kCustomTanhWrong: return custom_tanh(x, /*wrong=*/true);
+    case Activation::kGelu: return at::gelu(x);
+    case Activation::kRelu: break;
+  }
+  return at::relu(x);
+}
+
 NetImpl::NetImpl(const Recipe& r)
     : recipe(r), two_branch(r.model == ModelKind::kTwoBranch) {
+  if (!is_mlp_family(r.model)) {
+    body = register_module("body", make_workload(r));
+    return;
+  }
   if (r.input_batchnorm) input_bn = register_module("input_bn", torch::nn::BatchNorm1d(r.features));
   layers = register_module("layers", torch::nn::ModuleList());
   norms = register_module("norms", torch::nn::ModuleList());
@@ -75,18 +94,7 @@ NetImpl::NetImpl(const Recipe& r)
   }
 }
 
-at::Tensor NetImpl::act(const at::Tensor& x) const {
-  switch (recipe.activation) {
-    case Activation::kSigmoid: return at::sigmoid(x);
-    case Activation::kTanh: return at::tanh(x);
-    case Activation::kLeakyRelu: return at::leaky_relu(x, kLeakySlope);
-    case Activation::kRelu6: return at::hardtanh(x, 0.0, 6.0);
-    case Activation::kCustomTanh: return custom_tanh(x, /*wrong=*/false);
-    case Activation::kCustomTanhWrong: return custom_tanh(x, /*wrong=*/true);
-    case Activation::kRelu: break;
-  }
-  return at::relu(x);
-}
+at::Tensor NetImpl::act(const at::Tensor& x) const { return apply_activation(recipe.activation, x); }
 
 at::Tensor NetImpl::apply_norm(std::size_t i, const at::Tensor& x) {
   if (recipe.norm == Norm::kBatchNorm) return norms[i]->as<torch::nn::BatchNorm1d>()->forward(x);
@@ -114,7 +122,7 @@ at::Tensor NetImpl::hidden(at::Tensor x, std::vector<at::Tensor>* pre) {
 double NetImpl::dead_unit_fraction(const at::Tensor& x0) {
   // A hidden unit is dead when its pre-activation is <= 0 for every example.
   torch::NoGradGuard no_grad;
-  if (two_branch || layers->size() < 2) return 0;
+  if (body || two_branch || layers->size() < 2) return 0;
   std::vector<at::Tensor> pre;
   hidden(input_bn ? input_bn->forward(x0) : x0, &pre);
   int64_t dead = 0, total = 0;
@@ -131,6 +139,7 @@ at::Tensor NetImpl::branch(torch::nn::ModuleList& list, at::Tensor x) {
 }
 
 at::Tensor NetImpl::first_activation(const at::Tensor& x) {
+  if (body) return body->first_activation(x);
   at::Tensor h = input_bn ? input_bn->forward(x) : x;
   if (two_branch) return act(layers[0]->as<torch::nn::Linear>()->forward(h.narrow(1, 0, recipe.features / 2)));
   h = layers[0]->as<torch::nn::Linear>()->forward(h);
@@ -139,6 +148,7 @@ at::Tensor NetImpl::first_activation(const at::Tensor& x) {
 }
 
 at::Tensor NetImpl::forward(at::Tensor x) {
+  if (body) return body->forward(x);
   if (input_bn) x = input_bn->forward(x);
   if (two_branch) {
     const int64_t half = recipe.features / 2;
@@ -151,9 +161,20 @@ at::Tensor NetImpl::forward(at::Tensor x) {
   return layers[layers->size() - 1]->as<torch::nn::Linear>()->forward(hidden(x, nullptr));
 }
 
-std::pair<at::Tensor, at::Tensor> first_and_last_weights(Net& net) {
-  at::Tensor first = net->layers[0]->as<torch::nn::Linear>()->weight;
-  at::Tensor last = net->head ? net->head->weight : net->layers[net->layers->size() - 1]->as<torch::nn::Linear>()->weight;
+std::pair<at::Tensor, at::Tensor> first_and_last_weights(NetImpl& net) {
+  if (net.body) {
+    // The first and the last weight matrix (or convolution, or embedding) of the workload.
+    at::Tensor first, last;
+    for (const auto& p : net.parameters())
+      if (p.dim() >= 2) {
+        if (!first.defined()) first = p;
+        last = p;
+      }
+    if (!first.defined()) first = last = net.parameters().front();
+    return {first, last};
+  }
+  at::Tensor first = net.layers[0]->as<torch::nn::Linear>()->weight;
+  at::Tensor last = net.head ? net.head->weight : net.layers[net.layers->size() - 1]->as<torch::nn::Linear>()->weight;
   return {first, last};
 }
 

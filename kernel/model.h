@@ -1,15 +1,18 @@
 #pragma once
 // The models the recipes describe: a plain MLP (any depth, activation, normalization), its
 // pre-activation residual form, and a two-branch net whose second branch can be cut from the graph.
+// The other workloads (CNN, Transformer, LSTM, scripted) are its `body` (kernel/workloads.h).
 #include <vector>
 
 #include "kernel/recipe.h"
 #include "kernel/torch_includes.h"
+#include "kernel/workloads.h"
 
 namespace tw {
 
 // The gain an initialization scheme uses for this activation (torch.nn.init.calculate_gain).
 double activation_gain(Activation a);
+at::Tensor apply_activation(Activation a, const at::Tensor& x);
 
 struct NetImpl : torch::nn::Module {
   explicit NetImpl(const Recipe& recipe);
@@ -23,6 +26,7 @@ struct NetImpl : torch::nn::Module {
 
   Recipe recipe;
   bool two_branch = false;
+  std::shared_ptr<WorkloadImpl> body;  // every model but the MLP and the two-branch net
   torch::nn::BatchNorm1d input_bn{nullptr};
   // mlp: Linear layers, input to output. Plain: every hidden Linear is followed by its norm and
   // the activation. Residual (pre-activation, He et al. 2016): layers[0] is the stem, each later
@@ -42,6 +46,7 @@ struct NetImpl : torch::nn::Module {
 TORCH_MODULE(Net);
 
 // First and last weight tensors, for gradient-norm evidence.
-std::pair<at::Tensor, at::Tensor> first_and_last_weights(Net& net);
+std::pair<at::Tensor, at::Tensor> first_and_last_weights(NetImpl& net);
+inline std::pair<at::Tensor, at::Tensor> first_and_last_weights(Net& net) { return first_and_last_weights(*net); }
 
 }  // namespace tw

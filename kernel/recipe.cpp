@@ -24,12 +24,12 @@ const std::vector<std::string>& choices(DataSource) {
 }
 
 const std::vector<std::string>& choices(ModelKind) {
-  static const std::vector<std::string> names = {"mlp", "two_branch"};
+  static const std::vector<std::string> names = {"mlp", "two_branch", "cnn", "transformer", "lstm", "scripted"};
   return names;
 }
 
 const std::vector<std::string>& choices(Activation) {
-  static const std::vector<std::string> names = {"relu", "sigmoid", "tanh", "leaky_relu", "relu6", "custom_tanh", "custom_tanh_wrong"};
+  static const std::vector<std::string> names = {"relu", "sigmoid", "tanh", "leaky_relu", "relu6", "custom_tanh", "custom_tanh_wrong", "gelu"};
   return names;
 }
 
@@ -44,7 +44,7 @@ const std::vector<std::string>& choices(Norm) {
 }
 
 const std::vector<std::string>& choices(OptimizerKind) {
-  static const std::vector<std::string> names = {"sgd", "adam"};
+  static const std::vector<std::string> names = {"sgd", "adam", "adamw"};
   return names;
 }
 
@@ -68,6 +68,11 @@ const std::vector<std::string>& choices(Leak) {
   return names;
 }
 
+const std::vector<std::string>& choices(LossKind) {
+  static const std::vector<std::string> names = {"auto", "mse", "cross_entropy"};
+  return names;
+}
+
 namespace {
 
 // One table drives validation (recipe_params), application and serialization.
@@ -86,6 +91,10 @@ struct Field {
 #define TW_BOOL(name, help) \
   Field{{#name, Type::kBool, 0, 1, false, {}, help}, [](Recipe& r, const json& v) { r.name = v.get<bool>(); }, \
         [](const Recipe& r) { return json(r.name); }}
+// A file: the harness resolves it against the scenario's directory and checks that it exists.
+#define TW_PATH(name, help) \
+  Field{{#name, Type::kString, 0, 0, false, {}, help, /*path=*/true}, \
+        [](Recipe& r, const json& v) { r.name = v.get<std::string>(); }, [](const Recipe& r) { return json(r.name); }}
 // A closed set: its choices are the enum's spellings (choices() below), parsed here once.
 #define TW_ENUM(name, help) \
   Field{{#name, Type::kString, 0, 0, false, choices(decltype(Recipe::name){}), help}, \
@@ -115,9 +124,18 @@ const std::vector<Field>& fields() {
       TW_BOOL(residual, "skip connections around hidden layers"),
       TW_BOOL(input_batchnorm, "BatchNorm on the raw inputs"),
       TW_BOOL(detach_branch, "two_branch: detach the second branch"),
+      TW_INT(image_size, 3, 256, "cnn: image side in pixels"),
+      TW_INT(classes, 2, 1000, "cnn: classes"),
+      TW_INT(seq_len, 2, 4096, "transformer and lstm: sequence length"),
+      TW_INT(vocab, 2, 65536, "transformer: vocabulary size"),
+      TW_INT(heads, 1, 256, "transformer: attention heads (must divide width)"),
+      TW_PATH(model_file, "scripted: TorchScript module saved with torch.jit.save"),
+      TW_PATH(data_file, "scripted: tensors saved with torch.save as a dict with 'x' and 'y'"),
+      TW_ENUM(loss, "loss: auto (the workload's), mse or cross_entropy"),
       TW_ENUM(optimizer, "optimizer"),
       TW_NUM(lr, 0, 1e6, true, "learning rate"),
       TW_NUM(momentum, 0, 1, false, "SGD momentum"),
+      TW_NUM(weight_decay, 0, 10, false, "AdamW weight decay"),
       TW_ENUM(schedule, "learning-rate schedule"),
       TW_INT(warmup_steps, 0, 1 << 30, "warm-up steps of warmup_cosine"),
       TW_NUM(clip_norm, 0, 1e12, false, "global gradient-norm clip (0: off)"),

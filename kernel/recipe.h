@@ -23,15 +23,16 @@ class LoopHook;
 enum class InputTransform { kNone, kStandardize, kMinmax };
 enum class InputDtype { kFloat32, kFloat64, kInt64 };
 enum class DataSource { kMemory, kStreaming };
-enum class ModelKind { kMlp, kTwoBranch };
-enum class Activation { kRelu, kSigmoid, kTanh, kLeakyRelu, kRelu6, kCustomTanh, kCustomTanhWrong };
+enum class ModelKind { kMlp, kTwoBranch, kCnn, kTransformer, kLstm, kScripted };
+enum class Activation { kRelu, kSigmoid, kTanh, kLeakyRelu, kRelu6, kCustomTanh, kCustomTanhWrong, kGelu };
 enum class Init { kDefault, kHe, kXavier };
 enum class Norm { kNone, kBatchNorm, kLayerNorm };
-enum class OptimizerKind { kSgd, kAdam };
+enum class OptimizerKind { kSgd, kAdam, kAdamW };
 enum class Schedule { kConstant, kWarmupCosine };
 enum class Autocast { kNone, kBf16, kFp16 };
 enum class ServingFormat { kFp32, kBf16, kInt8, kPruned };
 enum class Leak { kNone, kEvalLossHistory, kActivationHistory };
+enum class LossKind { kAuto, kMse, kCrossEntropy };
 
 const std::vector<std::string>& choices(InputTransform);
 const std::vector<std::string>& choices(InputDtype);
@@ -45,6 +46,7 @@ const std::vector<std::string>& choices(Schedule);
 const std::vector<std::string>& choices(Autocast);
 const std::vector<std::string>& choices(ServingFormat);
 const std::vector<std::string>& choices(Leak);
+const std::vector<std::string>& choices(LossKind);
 
 // The spelling of a value, as scenarios write it.
 template <class E>
@@ -88,11 +90,25 @@ struct Recipe {
   bool input_batchnorm = false;
   bool detach_branch = false;            // two_branch: the second branch is cut from the graph
   double bias_shift = 0;                 // added to every hidden bias after initialization
+  // The other workloads (kernel/workloads.h). cnn: image_size x image_size one-channel images,
+  // `classes` stripe orientations; depth - 1 convolutions of `width` channels, then a Linear.
+  // transformer: next token of sequences of `seq_len` tokens from `vocab`, `depth` pre-LayerNorm
+  // blocks of width `width` and `heads` heads. lstm: `seq_len` steps of `features` values, `depth`
+  // stacked layers. scripted: a TorchScript module and its data, from files.
+  int64_t image_size = 8;
+  int64_t classes = 4;
+  int64_t seq_len = 16;
+  int64_t vocab = 16;
+  int64_t heads = 2;
+  std::string model_file;                // scripted: torch.jit.save'd module (absolute; scenarios resolve it)
+  std::string data_file;                 // scripted: torch.save'd {"x": inputs, "y": targets}
+  LossKind loss = LossKind::kAuto;       // auto: cross-entropy for cnn and transformer, else MSE
 
   // Optimizer and schedule.
   OptimizerKind optimizer = OptimizerKind::kSgd;
   double lr = 0.05;
   double momentum = 0.9;
+  double weight_decay = 0.01;            // AdamW's decoupled weight decay
   Schedule schedule = Schedule::kConstant;
   int64_t warmup_steps = 20;
   double clip_norm = 0;                  // 0: no clipping

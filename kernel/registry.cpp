@@ -1,5 +1,7 @@
 #include "kernel/registry.h"
 
+#include "kernel/workloads.h"
+
 #include <map>
 
 #include "harness/errors.h"
@@ -64,6 +66,7 @@ Catalog registered_catalog() {
   std::sort(c.faults.begin(), c.faults.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   std::sort(c.mitigations.begin(), c.mitigations.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   c.recipe = recipe_params();
+  c.check_recipe = check_recipe_files;
   return c;
 }
 

@@ -70,6 +70,27 @@ const char* action_name(const trainwreck::GuardReport& r) {
   return r.stop() ? "stop" : r.skip() ? "skip" : "warn";
 }
 
+// An error inside a scripted module: the TorchScript interpreter rethrows it as a
+// std::runtime_error (or a torch::jit::JITException) whose text is its traceback, the original
+// message last.
+bool from_torchscript(const std::runtime_error& e) {
+  return std::string(e.what()).rfind("The following operation failed in the TorchScript interpreter", 0) == 0;
+}
+
+// An allocation that failed: LibTorch's out-of-memory error, or the same error in a scripted module.
+bool is_out_of_memory(const std::exception& e) {
+  return dynamic_cast<const c10::OutOfMemoryError*>(&e) || std::string(e.what()).find("out of memory") != std::string::npos;
+}
+
+// The line that says what went wrong: a c10::Error's first line, or the last line of a
+// TorchScript traceback.
+std::string error_cause(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return first_line(c10->what_without_backtrace());
+  std::string text = e.what();
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text.substr(text.find_last_of('\n') + 1);
+}
+
 // The largest batch whose forward and backward fit: halving from the recipe's batch, then
 // bisection; 10 % is left for optimizer state and fragmentation.
 int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Device device, json& trials) {
@@ -78,8 +99,12 @@ int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Dev
     try {
       auto [x, y] = data.batch(1, b);
       if (r.cast_inputs) x = x.to(at::kFloat);
-      at::mse_loss(net->forward(x).to(at::kFloat), y).backward();
-    } catch (const c10::OutOfMemoryError&) {
+      workload_loss(r, net->forward(x), y).backward();
+    } catch (const c10::Error& e) {
+      if (!is_out_of_memory(e)) throw;
+      ok = false;
+    } catch (const std::runtime_error& e) {
+      if (!from_torchscript(e) || !is_out_of_memory(e)) throw;
       ok = false;
     }
     net->zero_grad(/*set_to_none=*/true);
@@ -120,7 +145,7 @@ double lr_range_test(Net& net, const Dataset& data, const Recipe& r, json& evide
     optimizer->zero_grad();
     auto [x, y] = data.batch(i + 1, r.batch_size);
     if (r.cast_inputs) x = x.to(at::kFloat);
-    at::Tensor loss = at::mse_loss(net->forward(x).to(at::kFloat), y);
+    at::Tensor loss = workload_loss(r, net->forward(x), y);
     const double value = loss.item<double>();
     if (!std::isfinite(value)) break;
     smoothed = i == 0 ? value : 0.8 * smoothed + 0.2 * value;
@@ -147,6 +172,8 @@ double lr_range_test(Net& net, const Dataset& data, const Recipe& r, json& evide
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
   if (r.optimizer == OptimizerKind::kAdam) return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
+  if (r.optimizer == OptimizerKind::kAdamW)
+    return std::make_unique<torch::optim::AdamW>(net->parameters(), torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
   return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
 }
 
@@ -189,6 +216,7 @@ class TrainLoop {
 
  private:
   enum class Next { kGoOn, kStop };
+  void report_error(const std::exception& e);
   void build();
   bool procedures();  // false: one of them ended the run
   void start_loop();
@@ -242,14 +270,25 @@ Net TrainLoop::run() {
     for (step_ = 1; step_ <= r_.steps; ++step_)
       if (step_once() == Next::kStop) break;
     finish();
-  } catch (const c10::OutOfMemoryError& e) {
-    const MemoryReading mem = read_memory(device_);
-    ev_.emit("evidence", {{"peak_alloc_bytes", mem.peak}});
-    ev_.emit("error", {{"kind", "oom"}, {"step", step_}, {"message", first_line(e.what_without_backtrace())}});
   } catch (const c10::Error& e) {
-    ev_.emit("error", {{"kind", "exception"}, {"step", step_}, {"message", first_line(e.what_without_backtrace())}});
+    report_error(e);
+  } catch (const std::runtime_error& e) {
+    if (!from_torchscript(e)) throw;
+    report_error(e);
   }
   return net_;
+}
+
+// LibTorch's errors and a scripted module's end the run as an error event; a failed allocation is
+// an out-of-memory one. (Other exceptions, such as a checkpoint writer's, go to the fault.)
+void TrainLoop::report_error(const std::exception& e) {
+  if (!is_out_of_memory(e)) {
+    ev_.emit("error", {{"kind", "exception"}, {"step", step_}, {"message", error_cause(e)}});
+    return;
+  }
+  const MemoryReading mem = read_memory(device_);
+  ev_.emit("evidence", {{"peak_alloc_bytes", mem.peak}});
+  ev_.emit("error", {{"kind", "oom"}, {"step", step_}, {"message", error_cause(e)}});
 }
 
 void TrainLoop::build() {
@@ -266,7 +305,9 @@ void TrainLoop::build() {
   std::tie(first_w_, last_w_) = first_and_last_weights(net_);
   int64_t params = 0;
   for (const auto& p : net_->parameters()) params += p.numel();
-  ev_.emit("start", {{"device", device_.str()}, {"parameters", params}, {"recipe", r_.to_json()}});
+  json start = {{"device", device_.str()}, {"parameters", params}, {"recipe", r_.to_json()}};
+  if (!is_mlp_family(r_.model)) start["workload"] = to_string(r_.model);
+  ev_.emit("start", start);
 }
 
 bool TrainLoop::procedures() {
@@ -338,7 +379,7 @@ double TrainLoop::next_lr() {
 
 at::Tensor TrainLoop::graph_body(const at::Tensor& x, const at::Tensor& y) {
   optimizer_->zero_grad();
-  at::Tensor loss = at::mse_loss(net_->forward(x).to(at::kFloat), y) / static_cast<double>(r_.accumulation_steps);
+  at::Tensor loss = workload_loss(r_, net_->forward(x), y) / static_cast<double>(r_.accumulation_steps);
   loss.backward();
   if (step_in_graph_) optimizer_->step();
   return loss.detach();
@@ -391,7 +432,7 @@ TrainLoop::Next TrainLoop::forward_backward(at::Tensor& loss_sum) {
       return Next::kStop;
     }
     at::Tensor out = net_->forward(x);
-    at::Tensor loss = at::mse_loss(out.to(at::kFloat), y) / static_cast<double>(accum);
+    at::Tensor loss = workload_loss(r_, out, y) / static_cast<double>(accum);
     for (const auto& h : r_.hooks) loss = h->after_forward(view(), x, loss);
     (scaler_ ? scaler_->scale(loss) : loss).backward();
     for (const auto& h : r_.hooks) h->after_backward(view());
@@ -465,7 +506,7 @@ TrainLoop::Next TrainLoop::evaluate() {
   net_->eval();
   auto [ex, ey] = data_->eval();
   if (r_.cast_inputs) ex = ex.to(at::kFloat);
-  eval_loss_ = at::mse_loss(net_->forward(ex).to(at::kFloat), ey).item<double>();
+  eval_loss_ = workload_loss(r_, net_->forward(ex), ey).item<double>();
   net_->train();
   ev_.emit("eval", {{"step", step_}, {"eval_loss", loss_json(eval_loss_)}});
   for (const auto& h : r_.hooks) h->on_eval(view(), eval_loss_);
@@ -489,8 +530,9 @@ void TrainLoop::finish() {
   if (graphed_) evidence["cuda_graph_from_step"] = graph_from_;
   if (!graph_failed_.empty()) evidence["cuda_graph_failed"] = graph_failed_;
   if (!graph_unused_.empty()) evidence["cuda_graph_unused"] = graph_unused_;
-  if (r_.activation == Activation::kRelu || r_.activation == Activation::kRelu6 ||
-      r_.activation == Activation::kLeakyRelu)
+  if (net_->body) evidence.update(net_->body->kernels());
+  if (!net_->body && (r_.activation == Activation::kRelu || r_.activation == Activation::kRelu6 ||
+                      r_.activation == Activation::kLeakyRelu))
     evidence["dead_unit_fraction"] = net_->dead_unit_fraction(data_->eval().first.to(first_w_.scalar_type()));
   for (const auto& h : r_.hooks) h->at_end(view(), evidence);
   if (scaler_) {

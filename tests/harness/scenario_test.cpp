@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -666,3 +667,62 @@ TEST(ScenarioFiles, MalformedFileInDirectoryIsNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+// A catalog whose recipe names a model file, with the backend's check of it.
+tw::Catalog catalog_with_file_field() {
+  tw::Catalog c = test_catalog();
+  tw::ParamSpec file = text("model_file", {});
+  file.path = true;
+  c.recipe.push_back(file);
+  c.check_recipe = [](const json& recipe) -> std::optional<tw::RecipeProblem> {
+    std::ifstream in(recipe.value("model_file", std::string()));
+    std::string first;
+    std::getline(in, first);
+    if (first != "module") return tw::RecipeProblem{"recipe.model_file", "not a module"};
+    return std::nullopt;
+  };
+  return c;
+}
+
+std::string scenario_naming(const std::string& file) {
+  return R"({"name": "own", "fault": "lr_too_high", "recipe": {"model_file": ")" + file +
+         R"("}, "mitigations": [{"name": "none"}]})";
+}
+
+}  // namespace
+
+TEST(ScenarioFiles, ARecipeFileResolvesAgainstTheScenarioFilesDirectory) {
+  TempDir dir;
+  fs::create_directories(dir / "models");
+  std::ofstream(dir / "models/m.pt") << "module\n";
+  std::ofstream(dir / "own.json") << scenario_naming("models/m.pt");
+  const tw::Scenario s = tw::load_scenario(dir / "own.json", catalog_with_file_field());
+  EXPECT_EQ(s.recipe.at("model_file").get<std::string>(), fs::weakly_canonical(dir / "models/m.pt").string());
+}
+
+TEST(ScenarioFiles, AMissingFileIsRefusedNamingTheFieldAndTheFile) {
+  TempDir dir;
+  std::ofstream(dir / "own.json") << scenario_naming("models/gone.pt");
+  try {
+    tw::load_scenario(dir / "own.json", catalog_with_file_field());
+    FAIL() << "a missing model file was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "recipe.model_file");
+    EXPECT_NE(std::string(e.what()).find("gone.pt"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ScenarioFiles, TheBackendsProblemWithAFileIsAnInputError) {
+  TempDir dir;
+  std::ofstream(dir / "m.pt") << "not a module\n";
+  std::ofstream(dir / "own.json") << scenario_naming("m.pt");
+  try {
+    tw::load_scenario(dir / "own.json", catalog_with_file_field());
+    FAIL() << "a malformed model file was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "recipe.model_file");
+    EXPECT_EQ(e.where(), dir / "own.json");
+  }
+}

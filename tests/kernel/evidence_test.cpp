@@ -14,35 +14,12 @@
 #include "kernel/model.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
+#include "train_events.h"
 
 namespace {
 using nlohmann::json;
 
-// Trains `r` through the kernel's loop and returns the events it emitted.
-std::vector<json> train_events(tw::Recipe r, uint64_t seed = 20240611) {
-  // As a cell does: one intra-op thread (ctest runs tests side by side).
-  at::set_num_threads(static_cast<int>(r.intra_op_threads));
-  std::FILE* f = std::tmpfile();
-  const json cell = json::object();
-  tw::EventWriter writer(fileno(f));
-  tw::CellEnv env{cell, writer, c10::Device(c10::kCPU)};
-  env.seed = seed;
-  tw::train(env, r);
-  std::fflush(f);
-  std::rewind(f);
-  std::vector<json> events;
-  std::string line;
-  for (int c; (c = std::fgetc(f)) != EOF;) {
-    if (c != '\n') {
-      line.push_back(static_cast<char>(c));
-      continue;
-    }
-    events.push_back(json::parse(line));
-    line.clear();
-  }
-  std::fclose(f);
-  return events;
-}
+using tw_test::train_events;
 
 json end_of(const std::vector<json>& events) {
   for (const auto& e : events)
