@@ -94,8 +94,23 @@ def run(k, dtype, explicit, seed, lr=3e-3, steps=300, warm=20, batch=64):
     return f"stalled, eval loss {e:.3f}"
 
 
+def largest_logit(k, seed=1):
+    """The largest |q.k/sqrt(d)| of the first block at initialization, in fp32, on evaluation data."""
+    torch.manual_seed(seed)
+    net = Net(explicit=True)
+    with torch.no_grad():
+        b = net.blocks[0]
+        b.qkv.weight[:2 * D].mul_(k)
+        x, _ = data(512, seed + 99)
+        h = b.ln1(net.tok(x) + net.pos(torch.arange(T)))
+        q, kk, _ = b.qkv(h).view(512, T, 3, H, D // H).permute(2, 0, 3, 1, 4)
+        return ((q @ kk.transpose(-2, -1)) / math.sqrt(D // H)).abs().max().item()
+
+
 if __name__ == "__main__":
     print("torch", torch.__version__)
+    for k in (1, 16, 64, 128, 190, 256):
+        print(f"K={k}: largest attention logit at initialization {largest_logit(k):.0f} (fp16 overflows past 65504)")
     for k in [float(a) for a in sys.argv[1:]]:
         for seed in (1, 2):
             for name, dtype, explicit in (("fp32 explicit", None, True), ("fp16 explicit", torch.float16, True),
