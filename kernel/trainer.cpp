@@ -77,9 +77,11 @@ bool from_torchscript(const std::runtime_error& e) {
   return std::string(e.what()).rfind("The following operation failed in the TorchScript interpreter", 0) == 0;
 }
 
-// An allocation that failed: LibTorch's out-of-memory error, or the same error in a scripted module.
+// An allocation that failed: LibTorch's out-of-memory error, or the same error in a scripted
+// module (only its text survives the interpreter).
 bool is_out_of_memory(const std::exception& e) {
-  return dynamic_cast<const c10::OutOfMemoryError*>(&e) || std::string(e.what()).find("out of memory") != std::string::npos;
+  if (dynamic_cast<const c10::Error*>(&e)) return dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
+  return std::string(e.what()).find("out of memory") != std::string::npos;
 }
 
 // The line that says what went wrong: a c10::Error's first line, or the last line of a
