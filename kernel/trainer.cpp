@@ -70,25 +70,30 @@ const char* action_name(const trainwreck::GuardReport& r) {
   return r.stop() ? "stop" : r.skip() ? "skip" : "warn";
 }
 
-// An error inside a scripted module: the TorchScript interpreter rethrows it as a
-// std::runtime_error (or a torch::jit::JITException) whose text is its traceback, the original
-// message last.
-bool from_torchscript(const std::runtime_error& e) {
-  return std::string(e.what()).rfind("The following operation failed in the TorchScript interpreter", 0) == 0;
+// An error inside a scripted module: the TorchScript interpreter rethrows it (LibTorch 2.11 as a
+// std::runtime_error, 2.15 as a c10::Error) with a text that starts with this line and ends with
+// the original message, after the TorchScript traceback.
+constexpr const char* kTorchScriptError = "The following operation failed in the TorchScript interpreter";
+
+std::string error_text(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
 }
+
+bool from_torchscript(const std::exception& e) { return error_text(e).rfind(kTorchScriptError, 0) == 0; }
 
 // An allocation that failed: LibTorch's out-of-memory error, or the same error in a scripted
 // module (only its text survives the interpreter).
 bool is_out_of_memory(const std::exception& e) {
-  if (dynamic_cast<const c10::Error*>(&e)) return dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
-  return std::string(e.what()).find("out of memory") != std::string::npos;
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) return true;
+  return from_torchscript(e) && error_text(e).find("out of memory") != std::string::npos;
 }
 
-// The line that says what went wrong: a c10::Error's first line, or the last line of a
+// The line that says what went wrong: a LibTorch error's first line, or the last line of a
 // TorchScript traceback.
 std::string error_cause(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return first_line(c10->what_without_backtrace());
-  std::string text = e.what();
+  std::string text = error_text(e);
+  if (!from_torchscript(e)) return first_line(text);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text.substr(text.find_last_of('\n') + 1);
 }
