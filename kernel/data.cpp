@@ -97,9 +97,11 @@ void Dataset::workload_teacher(at::Generator& g, uint64_t seed) {
     scale_ = r.input_scale * at::exp(at::rand(shape, g, at::kDouble) * 2.0 - 1.0);
     offset_ = r.input_offset * (at::rand(shape, g, at::kDouble) * 2.0 - 1.0);
   }
-  if (r.model != ModelKind::kScripted) std::tie(x, y) = generate_workload(size_, seed);
   at::Tensor ex = scripted_eval_x_, ey = scripted_eval_y_;
-  if (r.model != ModelKind::kScripted) std::tie(ex, ey) = generate_workload(kEvalSize, seed ^ 0xe7a1ULL);
+  if (r.model != ModelKind::kScripted) {
+    std::tie(x, y) = generate_workload(size_, seed);
+    std::tie(ex, ey) = generate_workload(kEvalSize, seed ^ 0xe7a1ULL);
+  }
   if (!tokens_) {
     const at::Tensor fx = represent(x);
     mean_ = fx.mean(0);

@@ -45,7 +45,7 @@ std::string cudnn_or(const at::Tensor& x, const char* otherwise) {
 // x + conv(act(norm(x)))), global average pooling and a Linear to the classes.
 class CnnImpl : public WorkloadImpl {
  public:
-  explicit CnnImpl(const Recipe& r) : r_(r) {
+  explicit CnnImpl(const Recipe& r) : residual_(r.residual), norm_(r.norm), activation_(r.activation) {
     auto conv = [](int64_t in, int64_t out) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)); };
     stem_ = register_module("stem", conv(1, r.width));
     convs_ = register_module("convs", torch::nn::ModuleList());
@@ -64,10 +64,10 @@ class CnnImpl : public WorkloadImpl {
     head_ = register_module("head", torch::nn::Linear(r.width, r.classes));
   }
   at::Tensor forward(const at::Tensor& x) override {
-    conv_backend_ = cudnn_or(x, "native");
+    if (conv_backend_.empty()) conv_backend_ = cudnn_or(x, "native");
     at::Tensor h = stem_->forward(x);
     const std::size_t n = convs_->size();
-    if (!r_.residual) {
+    if (!residual_) {
       h = activate(0, h);
       for (std::size_t i = 0; i < n; ++i) h = activate(i + 1, convs_[i]->as<torch::nn::Conv2d>()->forward(h));
     } else {
@@ -82,11 +82,13 @@ class CnnImpl : public WorkloadImpl {
  private:
   at::Tensor activate(std::size_t i, const at::Tensor& h) {
     at::Tensor z = h;
-    if (r_.norm == Norm::kBatchNorm) z = norms_[i]->as<torch::nn::BatchNorm2d>()->forward(h);
-    if (r_.norm == Norm::kLayerNorm) z = norms_[i]->as<torch::nn::GroupNorm>()->forward(h);
-    return apply_activation(r_.activation, z);
+    if (norm_ == Norm::kBatchNorm) z = norms_[i]->as<torch::nn::BatchNorm2d>()->forward(h);
+    if (norm_ == Norm::kLayerNorm) z = norms_[i]->as<torch::nn::GroupNorm>()->forward(h);
+    return apply_activation(activation_, z);
   }
-  Recipe r_;
+  bool residual_;
+  Norm norm_;
+  Activation activation_;
   torch::nn::Conv2d stem_{nullptr};
   torch::nn::ModuleList convs_, norms_;
   torch::nn::Linear head_{nullptr};
@@ -106,7 +108,7 @@ const char* sdpa_name(int64_t choice) {
 // A pre-LayerNorm block: x + proj(attention(LN(x))), then x + fc2(act(fc1(LN(x)))).
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(const Recipe& r) : r_(r) {
+  explicit BlockImpl(const Recipe& r) : width_(r.width), heads_(r.heads), activation_(r.activation) {
     const int64_t d = r.width;
     ln1_ = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
     qkv_ = register_module("qkv", torch::nn::Linear(d, 3 * d));
@@ -116,7 +118,7 @@ class BlockImpl : public torch::nn::Module {
     fc2_ = register_module("fc2", torch::nn::Linear(4 * d, d));
   }
   at::Tensor forward(at::Tensor x, std::string& backend) {
-    const int64_t n = x.size(0), t = x.size(1), d = r_.width, h = r_.heads;
+    const int64_t n = x.size(0), t = x.size(1), d = width_, h = heads_;
     // [n, t, 3, h, d/h] -> three [n, h, t, d/h]
     at::Tensor qkv = qkv_->forward(ln1_->forward(x)).view({n, t, 3, h, d / h}).permute({2, 0, 3, 1, 4});
     at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
@@ -125,11 +127,12 @@ class BlockImpl : public torch::nn::Module {
       backend = sdpa_name(at::_fused_sdp_choice(q, k, v, {}, 0.0, /*is_causal=*/true));
     at::Tensor a = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
     x = x + proj_->forward(a.transpose(1, 2).reshape({n, t, d}));
-    return x + fc2_->forward(apply_activation(r_.activation, fc1_->forward(ln2_->forward(x))));
+    return x + fc2_->forward(apply_activation(activation_, fc1_->forward(ln2_->forward(x))));
   }
 
  private:
-  Recipe r_;
+  int64_t width_, heads_;
+  Activation activation_;
   torch::nn::LayerNorm ln1_{nullptr}, ln2_{nullptr};
   torch::nn::Linear qkv_{nullptr}, proj_{nullptr}, fc1_{nullptr}, fc2_{nullptr};
 };
@@ -138,7 +141,7 @@ TORCH_MODULE(Block);
 // Token and position embeddings, `depth` blocks, a final LayerNorm and the next-token head.
 class TransformerImpl : public WorkloadImpl {
  public:
-  explicit TransformerImpl(const Recipe& r) : r_(r) {
+  explicit TransformerImpl(const Recipe& r) {
     tok_ = register_module("tok", torch::nn::Embedding(r.vocab, r.width));
     pos_ = register_module("pos", torch::nn::Embedding(r.seq_len, r.width));
     blocks_ = register_module("blocks", torch::nn::ModuleList());
@@ -160,7 +163,6 @@ class TransformerImpl : public WorkloadImpl {
   at::Tensor embed(const at::Tensor& x) {
     return tok_->forward(x) + pos_->forward(at::arange(x.size(1), x.options().dtype(at::kLong)));
   }
-  Recipe r_;
   torch::nn::Embedding tok_{nullptr}, pos_{nullptr};
   torch::nn::ModuleList blocks_;
   torch::nn::LayerNorm ln_{nullptr};
@@ -177,7 +179,7 @@ class LstmImpl : public WorkloadImpl {
     head_ = register_module("head", torch::nn::Linear(r.width, 1));
   }
   at::Tensor forward(const at::Tensor& x) override {
-    rnn_backend_ = cudnn_or(x, "native");
+    if (rnn_backend_.empty()) rnn_backend_ = cudnn_or(x, "native");
     at::Tensor out = std::get<0>(rnn_->forward(x));
     return head_->forward(out.select(1, out.size(1) - 1));
   }

@@ -37,21 +37,25 @@ for cell in own_model_lr_too_high/none own_model_oversized_batch/none own_model_
   grep -q "\"$cell/cpu\"" "$work/results/matrix.json" || { echo "FAIL: no cell $cell/cpu in the matrix"; exit 1; }
 done
 
-# A missing model file: exit 2, naming the file and the field, and no results directory.
-mkdir -p "$work/own_model/bad"
-sed 's|"../model.pt"|"../no-such-model.pt"|' "$work/own_model/scenarios/own_model_healthy.json" > "$work/own_model/bad/missing.json"
-status=0
-"$trainwreck" run --device cpu --scenarios "$work/own_model/bad/missing.json" --out "$work/bad-out" 2> "$work/own_model/bad/err.txt" || status=$?
-[ "$status" = 2 ] || { echo "FAIL: a missing model file exited $status, not 2"; exit 1; }
-grep -q "recipe.model_file" "$work/own_model/bad/err.txt" && grep -q "no-such-model.pt" "$work/own_model/bad/err.txt" \
-  || { echo "FAIL: the message does not name the field and the file:"; cat "$work/own_model/bad/err.txt"; exit 1; }
-[ ! -e "$work/bad-out" ] || { echo "FAIL: a results directory was written for a refused scenario"; exit 1; }
-
-# A malformed model file (the data file where the module should be): exit 2, naming it.
-sed 's|"../model.pt"|"../data.pt"|' "$work/own_model/scenarios/own_model_healthy.json" > "$work/own_model/bad/missing.json"
-status=0
-"$trainwreck" run --device cpu --scenarios "$work/own_model/bad/missing.json" --out "$work/bad-out" 2> "$work/own_model/bad/err.txt" || status=$?
-[ "$status" = 2 ] || { echo "FAIL: a malformed model file exited $status, not 2"; exit 1; }
-grep -q "data.pt" "$work/own_model/bad/err.txt" && grep -q "not a TorchScript module" "$work/own_model/bad/err.txt" \
-  || { echo "FAIL: the message does not say what is wrong with which file:"; cat "$work/own_model/bad/err.txt"; exit 1; }
+# A scenario whose model file is replaced (sed expression $1) must be refused with exit 2, with a
+# message holding every other argument, and leave no results directory.
+expect_refused() {
+  local edit=$1 what=$2
+  shift 2
+  mkdir -p "$work/own_model/bad"
+  sed "$edit" "$work/own_model/scenarios/own_model_healthy.json" > "$work/own_model/bad/refused.json"
+  local status=0
+  "$trainwreck" run --device cpu --scenarios "$work/own_model/bad/refused.json" --out "$work/bad-out" \
+    2> "$work/own_model/bad/err.txt" || status=$?
+  [ "$status" = 2 ] || { echo "FAIL: $what exited $status, not 2"; exit 1; }
+  local wanted
+  for wanted in "$@"; do
+    grep -q "$wanted" "$work/own_model/bad/err.txt" \
+      || { echo "FAIL: the message for $what does not say '$wanted':"; cat "$work/own_model/bad/err.txt"; exit 1; }
+  done
+  [ ! -e "$work/bad-out" ] || { echo "FAIL: a results directory was written for $what"; exit 1; }
+}
+expect_refused 's|"../model.pt"|"../no-such-model.pt"|' "a missing model file" "recipe.model_file" "no-such-model.pt"
+# The data file where the module should be.
+expect_refused 's|"../model.pt"|"../data.pt"|' "a malformed model file" "data.pt" "not a TorchScript module"
 echo "ok: the scripted model's matrix matches its pins; missing and malformed files are refused with exit 2"

@@ -686,6 +686,17 @@ tw::Catalog catalog_with_file_field() {
   return c;
 }
 
+// The InputError that loading `path` with that catalog throws (a test failure when it loads).
+InputError refusal(const std::string& path) {
+  try {
+    tw::load_scenario(path, catalog_with_file_field());
+  } catch (const InputError& e) {
+    return e;
+  }
+  ADD_FAILURE() << path << " was accepted";
+  return InputError(path, "", "accepted");
+}
+
 std::string scenario_naming(const std::string& file) {
   return R"({"name": "own", "fault": "lr_too_high", "recipe": {"model_file": ")" + file +
          R"("}, "mitigations": [{"name": "none"}]})";
@@ -705,24 +716,16 @@ TEST(ScenarioFiles, ARecipeFileResolvesAgainstTheScenarioFilesDirectory) {
 TEST(ScenarioFiles, AMissingFileIsRefusedNamingTheFieldAndTheFile) {
   TempDir dir;
   std::ofstream(dir / "own.json") << scenario_naming("models/gone.pt");
-  try {
-    tw::load_scenario(dir / "own.json", catalog_with_file_field());
-    FAIL() << "a missing model file was accepted";
-  } catch (const InputError& e) {
-    EXPECT_EQ(e.field(), "recipe.model_file");
-    EXPECT_NE(std::string(e.what()).find("gone.pt"), std::string::npos) << e.what();
-  }
+  const InputError e = refusal(dir / "own.json");
+  EXPECT_EQ(e.field(), "recipe.model_file");
+  EXPECT_NE(std::string(e.what()).find("gone.pt"), std::string::npos) << e.what();
 }
 
 TEST(ScenarioFiles, TheBackendsProblemWithAFileIsAnInputError) {
   TempDir dir;
   std::ofstream(dir / "m.pt") << "not a module\n";
   std::ofstream(dir / "own.json") << scenario_naming("m.pt");
-  try {
-    tw::load_scenario(dir / "own.json", catalog_with_file_field());
-    FAIL() << "a malformed model file was accepted";
-  } catch (const InputError& e) {
-    EXPECT_EQ(e.field(), "recipe.model_file");
-    EXPECT_EQ(e.where(), dir / "own.json");
-  }
+  const InputError e = refusal(dir / "own.json");
+  EXPECT_EQ(e.field(), "recipe.model_file");
+  EXPECT_EQ(e.where(), dir / "own.json");
 }
