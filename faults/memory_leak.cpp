@@ -48,7 +48,6 @@ class MonitoringPassLeak : public LoopHook {
 struct MemoryLeak : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
     r.leak = parse_choice<Leak>(param_str(p, "mode", "eval_loss_history"));
-    r.stop_at_target = false;  // the leak shows over the whole run
     r.hooks.push_back(std::make_shared<MonitoringPassLeak>());
   }
 };

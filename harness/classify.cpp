@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 
+#include "harness/leak_rule.h"
 #include "harness/process.h"
 
 namespace tw {
@@ -30,7 +31,8 @@ json number_or_text(double v) {
 }
 
 struct Summary {
-  const json* end = nullptr;
+  const json* end = nullptr;          // rank 0's last end event (a serving phase's, if any)
+  const json* training_end = nullptr; // rank 0's end of training
   const json* guard_stop = nullptr;
   const json* error = nullptr;
   const json* unsupported = nullptr;
@@ -43,6 +45,7 @@ struct Summary {
   std::optional<double> initial_finite;
   double max_finite = -std::numeric_limits<double>::infinity();
   std::optional<long long> blowup_step;
+  std::vector<std::pair<long long, double>> evals;  // rank 0's evaluations (step, eval loss)
 };
 
 Summary summarize(const Observation& obs, json& ev) {
@@ -89,8 +92,12 @@ Summary summarize(const Observation& obs, json& ev) {
       } else if (!s.error) {
         s.error = &e;
       }
+    } else if (type == "eval") {
+      if (e.value("rank", 0) == 0 && e.contains("eval_loss"))
+        s.evals.emplace_back(e.value("step", 0LL), json_number(e["eval_loss"]));
     } else if (type == "end") {
       if (!s.end || e.value("rank", 0) == 0) s.end = &e;
+      if (e.value("rank", 0) == 0 && e.value("phase", "") != "serving" && !s.training_end) s.training_end = &e;
     }
   }
   // A run whose last loss is non-finite diverged even without a symptom event.
@@ -105,13 +112,102 @@ Summary summarize(const Observation& obs, json& ev) {
   return s;
 }
 
-bool is_leak(const Summary& s) {
+// Steady growth (the robust slope accounts for most of the total, and memory grows in each half
+// of the run, so one jump, early, midway or late, is no leak) at a rate that would exhaust the
+// cell's budget within kLeakProjectionSteps: the same verdict whether the run was 300 steps long
+// or 20,000.
+bool is_leak(const Summary& s, const Limits& limits, json& ev) {
   if (s.mem_y.size() < 8) return false;
   const double growth = s.mem_y.back() - s.mem_y.front();
   const double slope = robust_slope(s.step_x, s.mem_y);
   const double span = s.step_x.back() - s.step_x.front();
-  // Steady growth: the robust slope accounts for most of the total, not one late jump.
-  return growth > kLeakMinGrowthBytes && slope > 0 && slope * span > 0.5 * growth;
+  if (!(growth > 0 && slope > 0 && slope * span > 0.5 * growth)) return false;
+  if (!grows_in_both_halves(s.step_x, s.mem_y)) return false;
+  const double budget = static_cast<double>(limits.memory_mb) * 1024 * 1024;
+  const double steps = steps_to_budget(slope, s.mem_y.back(), budget);
+  ev["steps_to_budget"] = std::round(steps);
+  return leak_projects_past_budget(slope, s.mem_y.back(), budget);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+// The evaluations of a run that trained to its horizon, read as a whole: healthy when the median
+// evaluation of the last quarter of the horizon (at least the last kMinWindowEvals) is at or under
+// the target and none of them is non-finite, so a run that touched the target and drifted back
+// above it is not, and one evaluation spike of a run that holds the target does not decide it. A
+// run that is not healthy is slow while its eval loss still falls, by a fifth or more from the
+// second quarter to the last (median against median), fast enough to reach the target within
+// kSlowHorizons more horizons at that rate, and has come down by a fifth from the loss it started
+// from; else stalled.
+struct EvalVerdict {
+  bool healthy = false;
+  bool slow = false;
+};
+
+EvalVerdict judge_evals(const Summary& s, const json& end, json& ev) {
+  // The loss the run started from: its first finite training loss (rank 0), else its first evaluation.
+  const double start = s.initial_finite ? *s.initial_finite : s.evals.front().second;
+  EvalVerdict v;
+  const double target = json_number(end.value("target_loss", json(0.0)));
+  const auto& evals = s.evals;
+  const long long horizon = end.value("horizon", evals.back().first);
+  ev["final_eval_loss"] = number_or_text(evals.back().second);
+  json curve = json::array();
+  for (const auto& [step, loss] : evals) curve.push_back({step, number_or_text(loss)});
+  ev["eval_curve"] = std::move(curve);
+  ev["horizon"] = horizon;
+
+  std::size_t first = evals.size();
+  while (first > 0 && evals[first - 1].first > horizon - horizon / 4) --first;
+  first = std::min(first, evals.size() - std::min(evals.size(), kMinWindowEvals));
+  double worst = -std::numeric_limits<double>::infinity();
+  bool finite = true;
+  std::vector<double> window;
+  for (std::size_t i = first; i < evals.size(); ++i) {
+    finite = finite && std::isfinite(evals[i].second);
+    worst = std::max(worst, evals[i].second);
+    window.push_back(evals[i].second);
+  }
+  const double typical = median(window);
+  ev["window_from_step"] = evals[first].first;
+  ev["window_max_eval_loss"] = number_or_text(finite ? worst : std::numeric_limits<double>::quiet_NaN());
+  ev["window_median_eval_loss"] = number_or_text(finite ? typical : std::numeric_limits<double>::quiet_NaN());
+  if (finite && typical > 0) ev["target_margin"] = target / typical;
+  v.healthy = finite && typical <= target;
+  if (v.healthy) {
+    // The first evaluation at or under the target from which the median of the rest stays there.
+    for (std::size_t k = 0; k < evals.size(); ++k) {
+      if (!(evals[k].second <= target)) continue;
+      std::vector<double> rest;
+      for (std::size_t j = k; j < evals.size(); ++j) rest.push_back(evals[j].second);
+      if (median(rest) <= target) {
+        ev["reached_step"] = evals[k].first;
+        break;
+      }
+    }
+    return v;
+  }
+  std::vector<double> second, last;
+  for (const auto& [step, loss] : evals) {
+    if (step > horizon / 4 && step <= horizon / 2) second.push_back(loss);
+    if (step > horizon - horizon / 4) last.push_back(loss);
+  }
+  // The fall from the second quarter to the last (half a horizon), projected at the same rate.
+  const double now = median(last), trend = now / median(second);
+  if (std::isfinite(trend) && trend > 0) {
+    ev["eval_trend"] = trend;
+    const double horizons = trend < 1 ? 0.5 * std::log(std::min(1.0, target / now)) / std::log(trend) : INFINITY;
+    if (std::isfinite(horizons)) ev["horizons_to_target"] = horizons;
+    // Learning, not recovering: below the loss it started from by the same fifth (a model climbing
+    // back from a blow-up to chance level falls fast without having learned anything).
+    v.slow = trend <= kSlowMaxTrend && horizons <= kSlowHorizons && now <= kSlowMaxTrend * start;
+  }
+  return v;
 }
 
 }  // namespace
@@ -183,7 +279,7 @@ std::optional<Outcome> stopped(const Observation& obs, const Summary& s, json& e
 
 // A run that trained to its end event: diverged (a non-finite loss, or a blow-up it never
 // recovered from), leaked, or healthy or stalled by whether it reached its target.
-Outcome trained(const Summary& s, json& ev) {
+Outcome trained(const Summary& s, const Limits& limits, json& ev) {
   if (s.blowup_step) {
     ev["blowup_step"] = *s.blowup_step;
     ev["max_loss"] = s.max_finite;
@@ -195,19 +291,28 @@ Outcome trained(const Summary& s, json& ev) {
     return Outcome::kDiverged;
   }
   if (s.first_nonfinite_step >= 0) ev["recovered_from_nonfinite"] = true;
-  if (is_leak(s)) return Outcome::kLeak;
+  if (is_leak(s, limits, ev)) return Outcome::kLeak;
   const json& end = *s.end;
   if (end.contains("target_loss")) ev["target_loss"] = end["target_loss"];
-  const bool reached = end.value("reached_target", false);
-  if (end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
-  if (s.blowup_step && !reached) {
+  // The evaluations decide; a cell that sent none (it judged itself) says so in its end event.
+  EvalVerdict v;
+  if (!s.evals.empty()) v = judge_evals(s, s.training_end ? *s.training_end : end, ev);
+  else v.healthy = end.value("reached_target", false);
+  if (end.value("phase", "") == "serving") {
+    // The deployed model decides too: trained to the target and served within it.
+    ev["serving_reached_target"] = end.value("reached_target", false);
+    v.healthy = v.healthy && end.value("reached_target", false);
+  }
+  if (s.evals.empty() && end.contains("reached_step")) ev["reached_step"] = end["reached_step"];
+  if (s.blowup_step && !v.healthy) {
     // 0.91 -> 28,896 without a NaN is as much a divergence as a NaN; "stalled" would hide it.
     ev["divergence"] = "blow-up";
     ev["symptom_step"] = *s.blowup_step;
     return Outcome::kDiverged;
   }
   if (s.blowup_step) ev["recovered_from_blowup"] = true;
-  return reached ? Outcome::kHealthy : Outcome::kStalled;
+  if (v.healthy) return Outcome::kHealthy;
+  return v.slow ? Outcome::kSlow : Outcome::kStalled;
 }
 
 Classification classify_checked(const Observation& obs) {
@@ -226,7 +331,7 @@ Classification classify_checked(const Observation& obs) {
   const Summary s = summarize(obs, ev);
   if (const auto o = killed(obs, s, ev)) c.outcome = *o;
   else if (const auto o2 = stopped(obs, s, ev)) c.outcome = *o2;
-  else c.outcome = trained(s, ev);
+  else c.outcome = trained(s, obs.limits, ev);
   return c;
 }
 

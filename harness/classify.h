@@ -34,11 +34,24 @@ struct Classification {
   nlohmann::json evidence = nlohmann::json::object();
 };
 
-// Memory that grows by more than this across a run, steadily, is a leak.
-constexpr double kLeakMinGrowthBytes = 32.0 * 1024 * 1024;
+// A finite training loss this many times the first one is a blow-up: a divergence that never
+// became NaN. The loss-spike guard stops at the same factor. An MSE model starting near 1 and a
+// cross-entropy model starting at ln(classes) both reach it when they blow up (the Transformer's
+// LR 1.0 climbs 26x from ln 16).
+constexpr double kBlowUpFactor = 10;
 
-// A finite loss this many times the first one is a blow-up: a divergence that never became NaN.
-constexpr double kBlowUpFactor = 100;
+// The last quarter of the horizon, and at least this many evaluations, decide "healthy".
+constexpr std::size_t kMinWindowEvals = 3;
+
+// A run that is not healthy but whose eval loss, falling at the rate it fell from the second quarter
+// of the horizon to the last (median against median), would reach the target within this many
+// more horizons is still converging: slow, not stalled. A plateau (a fall of a few percent per
+// half horizon, or none) projects to hundreds of horizons; a run still halving its loss, to one or two.
+constexpr double kSlowHorizons = 10;
+// ... and whose eval loss fell by at least a fifth over that half horizon: a plateau's median moves
+// by a few percent either way (0.93 to 1.03 in the reference), a converging run's by a third or
+// more (0.25 to 0.6), so a plateau near its target is not called slow.
+constexpr double kSlowMaxTrend = 0.8;
 
 Classification classify(const Observation& obs);
 

@@ -106,6 +106,9 @@ Flags of run (and selftest):
                      disagree (pinned or not) are "seed-dependent" (a failure). The matrix keeps
                      the first seed's record and adds each seed's outcome and key evidence.
                      Cannot be combined with --repeat.
+  --horizon X        every cell trains X times its scenario's steps (0.1 to 100, default 1), its
+                     wall-clock limit scaled alike: an outcome that is a property of the fault
+                     holds when a healthy cell trains twice as long (--horizon 2)
   --resume DIR       finish an interrupted run in DIR: only cells without a result run
   --baseline A       compare with an earlier run (directory or matrix.json): the diff is
                      printed after the matrix and written to DIR/diff.md and report.html;
@@ -493,6 +496,7 @@ struct RunSettings {
   bool selftest = false;
   int repeat = 1;
   int seeds = 1;  // seed, seed + 1, ...: each a round of the whole plan
+  double horizon = 1;  // every cell trains this many times its horizon
 
   json to_json() const {
     return {{"scenarios", scenario_paths},
@@ -504,7 +508,8 @@ struct RunSettings {
             {"seed", seed},
             {"selftest", selftest},
             {"repeat", repeat},
-            {"seeds", seeds}};
+            {"seeds", seeds},
+            {"horizon", horizon}};
   }
 };
 
@@ -641,6 +646,15 @@ void remove_stale_reports(const std::string& dir) {
   }
 }
 
+// --horizon X: from 0.1 to 100 times the scenarios' steps.
+double parse_horizon(const std::string& text) {
+  char* end = nullptr;
+  const double x = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(x >= 0.1 && x <= 100))
+    throw InputError("command line", "--horizon", "must be a number from 0.1 to 100, not '" + text + "'");
+  return x;
+}
+
 // The settings of an interrupted run, from its run.json (--resume DIR).
 RunSettings resumed_settings(const std::string& dir) {
   RunSettings rs;
@@ -661,6 +675,7 @@ RunSettings resumed_settings(const std::string& dir) {
     rs.selftest = j.value("selftest", false);
     rs.repeat = j.value("repeat", 1);
     rs.seeds = j.value("seeds", 1);
+    rs.horizon = j.value("horizon", 1.0);
   } catch (const json::exception& e) {
     throw InputError(saved, "", std::string("malformed run settings: ") + e.what());
   }
@@ -690,6 +705,7 @@ RunSettings fresh_settings(const Flags& f, bool selftest) {
   if (f.has("--seed")) rs.seed = static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, (1LL << 53)));
   if (f.has("--repeat")) rs.repeat = static_cast<int>(parse_int(f.one("--repeat"), "--repeat", 1, 1000));
   if (f.has("--seeds")) rs.seeds = static_cast<int>(parse_int(f.one("--seeds"), "--seeds", 1, kMaxSeeds));
+  if (f.has("--horizon")) rs.horizon = parse_horizon(f.one("--horizon"));
   // Repeats ask "same seed, same outcome?", seeds "other seed, same outcome?": one question per run.
   if (f.has("--seeds") && f.has("--repeat"))
     throw InputError("command line", "--seeds", "cannot be combined with --repeat");
@@ -702,7 +718,7 @@ RunSettings run_settings(const Flags& f, bool selftest) {
   RunSettings rs;
   if (f.has("--resume")) {
     for (const char* conflicting :
-         {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout", "--out", "--repeat", "--seeds"})
+         {"--scenarios", "--filter", "--device", "--shard", "--seed", "--timeout", "--out", "--repeat", "--seeds", "--horizon"})
       if (f.has(conflicting))
         throw InputError("command line", conflicting,
                          "cannot be combined with --resume (the run's own settings are used)");
@@ -738,7 +754,12 @@ RunPlan plan_run(const RunSettings& rs, const std::vector<Scenario>& scenarios, 
   if (p.plan_index.empty() || (p.cells.empty() && rs.shard.count == 1))
     throw InputError("command line", rs.filters.empty() ? "--device" : "--filter",
                      "no cell matches (see trainwreck list --cells)");
-  for (auto& c : p.cells) c.seed = rs.seed;
+  for (auto& c : p.cells) {
+    c.seed = rs.seed;
+    // A longer horizon needs a proportionally longer wall-clock limit; silence stays as it was.
+    c.horizon_scale = rs.horizon;
+    c.limits.wall_seconds *= rs.horizon;
+  }
   return p;
 }
 
@@ -753,6 +774,7 @@ json run_context(const RunSettings& rs, const RunPlan& p, const std::vector<Roun
     std::cerr << "trainwreck: warning: " << (w.is_string() ? w.get<std::string>() : w.dump()) << "\n";
   if (rs.shard.count > 1) context["shard"] = std::to_string(rs.shard.index + 1) + "/" + std::to_string(rs.shard.count);
   if (rs.repeat > 1) context["repeat"] = rs.repeat;
+  if (rs.horizon != 1) context["horizon"] = rs.horizon;
   if (rs.seeds > 1) {
     context["seeds"] = json::array();
     for (const auto& round : rounds) context["seeds"].push_back(round.seed);
@@ -917,7 +939,7 @@ int cmd_run(int argc, char** argv, const Backend& backend, bool selftest) {
   const Flags f =
       parse_flags(command, argc, argv, 2,
                   {"--scenarios", "--filter", "--device", "--jobs", "--out", "--timeout", "--shard", "--seed",
-                   "--resume", "--repeat", "--seeds", "--baseline", "--loss-tolerance", "--memory-tolerance"},
+                   "--resume", "--repeat", "--seeds", "--horizon", "--baseline", "--loss-tolerance", "--memory-tolerance"},
                   {"--quiet"}, 0);
   const bool resume = f.has("--resume");
   const RunSettings rs = run_settings(f, selftest);

@@ -65,7 +65,7 @@ h4{font-size:14px;margin:14px 0 4px}
 table.seeds td,table.seeds th{border:1px solid var(--line);padding:3px 8px;text-align:left;font-size:13px}
 table.seeds th{background:var(--panel)}
 .o-healthy{background:#dafbe1;color:#116329}.o-diverged{background:#ffebe9;color:#a40e26}
-.o-stalled{background:#fff8c5;color:#7d4e00}.o-oom{background:#fbefff;color:#6e40c9}
+.o-stalled{background:#fff8c5;color:#7d4e00}.o-slow{background:#fff1e0;color:#8a4b00}.o-oom{background:#fbefff;color:#6e40c9}
 .o-leak{background:#ffeff7;color:#99286e}.o-hang{background:#ddf4ff;color:#0a3069}
 .o-crash{background:#ffcecb;color:#82071e}.o-error{background:#fff1e5;color:#953800}
 .o-detected{background:#d8f0ff;color:#0550ae}.o-unsupported{background:#f6f8fa;color:#59636e}
@@ -150,9 +150,10 @@ const char* kScript = R"js(
 
 const std::vector<std::pair<std::string, std::string>>& outcome_legend() {
   static const std::vector<std::pair<std::string, std::string>> l = {
-      {"healthy", "reached its loss target"},
-      {"diverged", "non-finite loss or weights, or a loss 100x the first that never recovered"},
-      {"stalled", "trained to the end without reaching the target"},
+      {"healthy", "median eval loss of the run's last quarter at or under the target"},
+      {"diverged", "non-finite loss or weights, or a loss 10x the first that never recovered"},
+      {"slow", "not at the target at the end, the eval loss still falling"},
+      {"stalled", "not at the target at the end, the eval loss no longer falling"},
       {"detected", "a guard stopped the run with a diagnosis"},
       {"oom", "out of memory"},
       {"leak", "memory grew without bound"},

@@ -3,7 +3,7 @@
 namespace tw {
 namespace {
 constexpr const char* kOutcomeNames[] = {"healthy", "diverged", "stalled", "oom",      "leak",
-                                         "hang",    "crash",    "error",   "detected", "unsupported"};
+                                         "hang",    "crash",    "error",   "detected", "unsupported", "slow"};
 constexpr const char* kVerdictNames[] = {"pass", "unexpected", "unpinned", "flaky", "seed-dependent"};
 }  // namespace
 

@@ -8,9 +8,9 @@
 namespace tw {
 
 enum class Outcome {
-  kHealthy,      // reached its loss target
+  kHealthy,      // median eval loss of the last quarter of the horizon at or under the target
   kDiverged,     // non-finite loss or weights, or a loss blown up (kBlowUpFactor) without recovery
-  kStalled,      // trained to the end without reaching the target
+  kStalled,      // trained to the end without reaching the target, the eval loss no longer falling
   kOom,          // out of memory (device or cell budget)
   kLeak,         // memory grew without bound
   kHang,         // no heartbeat or over the wall-clock limit: killed by the watchdog
@@ -18,6 +18,7 @@ enum class Outcome {
   kError,        // exception with a message, or an exit without a result
   kDetected,     // a guard stopped the run with a diagnosis
   kUnsupported,  // needs a device or GPU count that is not there
+  kSlow,         // trained to the end without reaching the target, the eval loss still falling
 };
 
 const char* to_string(Outcome outcome);

@@ -19,7 +19,7 @@ std::string CellSpec::file_stem() const {
 json CellSpec::to_json() const {
   json members = json::array();
   for (const auto& m : stack) members.push_back({{"name", m.name}, {"params", m.params}});
-  return {{"id", id},
+  json spec = {{"id", id},
           {"scenario", scenario},
           {"fault", fault},
           {"mitigation", mitigation},
@@ -32,6 +32,8 @@ json CellSpec::to_json() const {
           {"ranks", ranks},
           {"seed", seed},
           {"stack", members}};
+  if (horizon_scale != 1) spec["horizon_scale"] = horizon_scale;
+  return spec;
 }
 
 Shard parse_shard(const std::string& text, const std::string& flag) {

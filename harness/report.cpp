@@ -82,6 +82,8 @@ std::string cell_summary(const json& cell) {
     return s;
   }
   if (o == Outcome::kHealthy && ev.contains("reached_step")) return outcome + "@" + text(ev["reached_step"]);
+  if ((o == Outcome::kStalled || o == Outcome::kSlow) && ev.contains("final_eval_loss"))
+    return outcome + " eval " + text(ev["final_eval_loss"]);
   if (o == Outcome::kStalled && ev.contains("final_loss")) return outcome + " loss " + text(ev["final_loss"]);
   if (o == Outcome::kLeak && ev.contains("mem_growth_bytes_per_step"))
     return outcome + " +" + mib(ev["mem_growth_bytes_per_step"].get<double>()) + "/step";
@@ -347,13 +349,16 @@ std::string context_line(const json& ctx) {
 }
 
 const char* kMarkdownLegend =
-    "Legend: `healthy@k` held the loss target from step k; `diverged@k` a non-finite loss, or a loss 100x the\n"
-    "first (blow-up), at step k; `stalled` trained to the end without reaching the target; `detected@k (+n)` a\n"
-    "guard stopped the run at step k, n steps after the symptom; `oom` out of memory; `leak +X/step` steady\n"
-    "memory growth; `hang` killed by the watchdog; `crash SIG` killed by a signal; `error` an exception or an\n"
-    "exit without a result; `unsupported` the machine lacks a requirement. `3/3` every seed had that outcome;\n"
-    "`diverged 2/3, stalled 1/3` seeds that disagree. ✗ marks an outcome that differs from the pinned\n"
-    "expectation, or seeds or repeats that disagree. The key step is the first seed's.\n";
+    "Legend: `healthy@k` the median evaluation of the run's last quarter at or under the loss target, k the\n"
+    "step from which it stayed there; `diverged@k` a non-finite loss, or a loss 10x the first (blow-up), at\n"
+    "step k; `slow eval X` not at the target at the end, the eval loss still falling by a fifth or more per\n"
+    "half horizon; `stalled eval X` not at the target and not falling that way; `detected@k (+n)` a guard\n"
+    "stopped the run at step k, n steps after the symptom; `oom` out of memory; `leak +X/step` steady memory\n"
+    "growth that would exhaust the budget within a million steps; `hang` killed by the watchdog; `crash SIG`\n"
+    "killed by a signal; `error` an exception or an exit without a result; `unsupported` the machine lacks a\n"
+    "requirement. `3/3` every seed had that outcome; `diverged 2/3, stalled 1/3` seeds that disagree. ✗ marks\n"
+    "an outcome that differs from the pinned expectation, or seeds or repeats that disagree. The key step is\n"
+    "the first seed's.\n";
 
 }  // namespace
 
@@ -451,6 +456,8 @@ std::string per_seed_keys(const json& cell) {
                        : outcome == Outcome::kHealthy  ? "reached_step"
                                                        : "";
     if (*step && ev.contains(step)) key = "@" + text(ev[step]);
+    else if ((outcome == Outcome::kStalled || outcome == Outcome::kSlow) && ev.contains("final_eval_loss"))
+      key = text(ev["final_eval_loss"]);
     else if (outcome == Outcome::kStalled && ev.contains("final_loss")) key = text(ev["final_loss"]);
     else key = o;
     if (key != o) numbers = true;

@@ -8,6 +8,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -88,6 +90,10 @@ void run_training_cell(const json& cell, const EventWriter& events) {
     if (!remedy) throw std::runtime_error("unknown mitigation " + name);
     remedy->apply(recipe, member.value("params", json::object()));
   }
+  // --horizon: the same cell trained for a multiple of its steps (warm-up lengths stay; a cosine
+  // decay stretches to the new horizon, as it does when a practitioner trains longer).
+  if (const double scale = cell.value("horizon_scale", 1.0); scale != 1.0)
+    recipe.steps = std::max<int64_t>(1, std::llround(static_cast<double>(recipe.steps) * scale));
   if (const std::string why = workload_unsupported(base, recipe); !why.empty()) {
     events.emit("error", {{"kind", "unsupported"}, {"message", why}});
     return;

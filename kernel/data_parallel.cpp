@@ -98,7 +98,6 @@ void stall(c10d::Store& store) {
 struct RunState {
   int64_t step = 0;
   double last_loss = NAN, eval_loss = NAN;
-  TargetHold target;
 };
 
 c10::Device rank_device(const CellEnv& env, const RankDeviation& dev) {
@@ -168,7 +167,6 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
       auto [ex, ey] = data.eval();
       st.eval_loss = at::mse_loss(net->forward(ex), ey).item<double>();
       if (env.rank == 0) ev.emit("eval", {{"step", st.step}, {"eval_loss", loss_json(st.eval_loss)}});
-      if (st.target.observe(r, st.step, st.eval_loss) && r.stop_at_target) break;
     }
   }
 }
@@ -243,8 +241,7 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   group_barrier(g);  // rank 0 hosts the store: nobody leaves before everyone is done
   if (rank == 0) ev.emit("evidence", {{"train_seconds", seconds}});
-  if (!r.stop_at_target && st.target.streak == 0) st.target.reached_step = -1;
-  ev.emit("end", end_event(st.step, r, st.last_loss, st.eval_loss, st.target.reached_step));
+  ev.emit("end", end_event(st.step, r, st.last_loss, st.eval_loss));
 }
 
 }  // namespace

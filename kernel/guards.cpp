@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 
+#include "harness/leak_rule.h"
 #include "harness/slope.h"
 
 namespace trainwreck {
@@ -612,8 +613,11 @@ GuardReport GradientFlowAudit::after_backward(const StepContext& ctx) {
   return r;
 }
 
-LeakGuard::LeakGuard(int64_t window, double bytes_per_step, std::function<int64_t()> memory_bytes)
-    : window_(std::max<int64_t>(4, window)), threshold_(bytes_per_step), memory_(std::move(memory_bytes)) {
+LeakGuard::LeakGuard(int64_t budget_bytes, int64_t window, std::function<int64_t()> memory_bytes)
+    : LeakGuard([budget_bytes] { return budget_bytes; }, window, std::move(memory_bytes)) {}
+
+LeakGuard::LeakGuard(std::function<int64_t()> budget_bytes, int64_t window, std::function<int64_t()> memory_bytes)
+    : window_(std::max<int64_t>(4, window)), budget_fn_(std::move(budget_bytes)), memory_(std::move(memory_bytes)) {
   samples_.reserve(static_cast<std::size_t>(window_));
 }
 
@@ -630,6 +634,11 @@ GuardReport LeakGuard::after_step(const StepContext& ctx) {
       }
     }
   }
+  if (budget_ < 0) {
+    const int64_t b = budget_fn_ ? budget_fn_() : 0;
+    budget_ = b > 0 ? static_cast<double>(b)
+                    : static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  }
   const std::pair<int64_t, int64_t> sample{ctx.step, memory_()};
   const auto window = static_cast<std::size_t>(window_);
   if (samples_.size() < window) {
@@ -641,21 +650,35 @@ GuardReport LeakGuard::after_step(const StepContext& ctx) {
   GuardReport r;
   if (samples_.size() < window) return r;
   const double slope = tw::robust_slope(samples_);
-  if (slope < threshold_) return r;
   int64_t first = samples_.front().first, last_bytes = samples_.front().second, last = first;
+  int64_t first_bytes = samples_.front().second;
   for (const auto& s : samples_) {
-    first = std::min(first, s.first);
+    if (s.first < first) first = s.first, first_bytes = s.second;
     if (s.first >= last) last = s.first, last_bytes = s.second;
   }
+  // Steady growth: the slope accounts for most of the window's growth, not one jump.
+  const double growth = static_cast<double>(last_bytes - first_bytes);
+  if (!(growth > 0 && slope * static_cast<double>(last - first) > 0.5 * growth)) return r;
+  std::vector<std::pair<int64_t, int64_t>> ordered(samples_);
+  std::sort(ordered.begin(), ordered.end());
+  std::vector<double> xs, ys;
+  for (const auto& [step, bytes] : ordered) xs.push_back(static_cast<double>(step)), ys.push_back(static_cast<double>(bytes));
+  if (!tw::grows_in_both_halves(xs, ys)) return r;
+  if (!tw::leak_projects_past_budget(slope, static_cast<double>(last_bytes), budget_)) return r;
   r.guard = name();
   r.action = GuardReport::Action::kStop;
   r.step = ctx.step;
   r.symptom_step = first;
   std::ostringstream msg;
-  msg << "memory grows by " << slope / (1 << 20) << " MiB per step over the last " << window_
-      << " steps (threshold " << threshold_ / (1 << 20) << " MiB/step)";
+  const double steps_left = tw::steps_to_budget(slope, static_cast<double>(last_bytes), budget_);
+  msg << "memory grows by " << slope / 1024 << " KiB per step over the last " << window_ << " steps: the "
+      << budget_ / (1 << 20) << " MiB budget is gone in " << static_cast<int64_t>(steps_left) << " steps";
   r.message = msg.str();
-  r.details = {{"growth_bytes_per_step", slope}, {"window", window_}, {"memory_bytes", last_bytes}};
+  r.details = {{"growth_bytes_per_step", slope},
+               {"window", window_},
+               {"memory_bytes", last_bytes},
+               {"budget_bytes", budget_},
+               {"steps_to_budget", std::round(steps_left)}};
   return r;
 }
 

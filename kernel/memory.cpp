@@ -82,7 +82,17 @@ class BudgetCpuAllocator final : public c10::Allocator {
 
 }  // namespace
 
+namespace {
+int64_t& cell_budget() {
+  static int64_t budget = 0;
+  return budget;
+}
+}  // namespace
+
+int64_t cell_memory_budget_bytes() { return cell_budget(); }
+
 void install_cpu_budget(int64_t budget_bytes) {
+  cell_budget() = budget_bytes;
   auto*& the = BudgetCpuAllocator::instance();
   if (the) return;
   the = new BudgetCpuAllocator(budget_bytes);  // lives as long as the process: tensors outlive main

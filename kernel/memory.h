@@ -23,9 +23,11 @@ struct MemoryReading {
 
 MemoryReading read_memory(c10::Device device);
 
-// The running cell's device, and its allocated bytes (what the leak guard watches).
+// The running cell's device, its allocated bytes (what the leak guard watches) and its memory
+// budget (what the leak guard projects against; 0 before install_cpu_budget).
 void set_cell_device(c10::Device device);
 int64_t cell_memory_bytes();
+int64_t cell_memory_budget_bytes();
 
 // CUDA: caps this process's share of the device (per-cell memory fraction).
 void limit_cuda_memory(c10::Device device, int64_t budget_bytes);

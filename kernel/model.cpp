@@ -9,17 +9,20 @@ namespace tw {
 
 namespace {
 constexpr double kLeakySlope = 0.01;
+constexpr int64_t kBranchOutputs = 4;  // two_branch: each branch ends in an embedding this wide
 
 torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(in, out); }
 
 // An explicit scheme re-draws a hidden layer's weights with the gain of the activation that
-// follows it; biases keep LibTorch's default draw, so a bias fault (bias_shift) survives it.
+// follows it and zeroes its biases, as He et al. 2015 and Glorot and Bengio 2010 do (LibTorch's
+// default draws biases uniformly). A bias fault (bias_shift) is added afterwards, so it survives.
 void init_hidden(torch::nn::LinearImpl& l, Init init, Activation a) {
   torch::NoGradGuard no_grad;
   const double fan_in = static_cast<double>(l.weight.size(1));
   const double fan_out = static_cast<double>(l.weight.size(0));
   if (init == Init::kHe) l.weight.normal_(0, activation_gain(a) / std::sqrt(fan_in));
   if (init == Init::kXavier) l.weight.normal_(0, activation_gain(a) * std::sqrt(2.0 / (fan_in + fan_out)));
+  if (init != Init::kDefault) l.bias.zero_();
 }
 }  // namespace
 
@@ -66,14 +69,18 @@ NetImpl::NetImpl(const Recipe& r)
     list->push_back(l);
   };
   if (two_branch) {
-    // Each branch sees half of the features; the target depends on all of them.
+    // Each branch sees half of the features and ends in a small embedding; the target is one
+    // function of each half, so what one branch reads the other cannot see, and a branch cut
+    // from the graph leaves the head kBranchOutputs frozen random features of its half, however
+    // wide the branch.
     const int64_t half = r.features / 2;
     branch_b = register_module("branch_b", torch::nn::ModuleList());
-    add_hidden(layers, half, r.width);
-    add_hidden(layers, r.width, r.width);
-    add_hidden(branch_b, r.features - half, r.width);
-    add_hidden(branch_b, r.width, r.width);
-    head = register_module("head", linear(2 * r.width, 1));
+    for (auto* list : {&layers, &branch_b}) {
+      add_hidden(*list, list == &layers ? half : r.features - half, r.width);
+      add_hidden(*list, r.width, r.width);
+      (*list)->push_back(linear(r.width, kBranchOutputs));
+    }
+    head = register_module("head", linear(2 * kBranchOutputs, 1));
     return;
   }
   if (r.depth == 1) {
@@ -87,6 +94,17 @@ NetImpl::NetImpl(const Recipe& r)
     if (r.norm == Norm::kLayerNorm) norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.width})));
   }
   layers->push_back(linear(r.width, 1));
+  if (r.residual) {
+    // The blocks' last layers start at zero (Fixup and SkipInit without normalization; Goyal et
+    // al.'s zero-initialized last BatchNorm and torchvision's zero_init_residual with it): every
+    // block starts as the identity, so a residual stream of a thousand layers does not start
+    // with the variance of all of them added up, and the depth is used as the training needs it.
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 2; i + 1 < layers->size(); i += 2) {
+      layers[i]->as<torch::nn::Linear>()->weight.zero_();
+      layers[i]->as<torch::nn::Linear>()->bias.zero_();
+    }
+  }
   if (r.bias_shift != 0) {
     // A bad bias initialization, whatever scheme drew the weights.
     torch::NoGradGuard no_grad;
@@ -114,8 +132,15 @@ at::Tensor NetImpl::hidden(at::Tensor x, std::vector<at::Tensor>* pre) {
     for (std::size_t i = 0; i + 1 < n; ++i) x = activate(i, linear_at(i)->forward(x));
     return x;
   }
+  // Pre-activation blocks of two layers (He et al. 2016, "Identity Mappings in Deep Residual
+  // Networks"): x + W2 act(norm(W1 act(norm(x)))). The stem is layer 0; an odd layer left over
+  // at the end is a one-layer block.
   x = linear_at(0)->forward(x);
-  for (std::size_t i = 1; i + 1 < n; ++i) x = x + linear_at(i)->forward(activate(i - 1, x));
+  for (std::size_t i = 1; i + 1 < n; i += 2) {
+    at::Tensor h = linear_at(i)->forward(activate(i - 1, x));
+    if (i + 2 < n) h = linear_at(i + 1)->forward(activate(i, h));
+    x = x + h;
+  }
   return activate(n - 2, x);
 }
 
@@ -134,8 +159,9 @@ double NetImpl::dead_unit_fraction(const at::Tensor& x0) {
 }
 
 at::Tensor NetImpl::branch(torch::nn::ModuleList& list, at::Tensor x) {
-  for (std::size_t i = 0; i < list->size(); ++i) x = act(list[i]->as<torch::nn::Linear>()->forward(x));
-  return x;
+  const std::size_t n = list->size();  // hidden layers, then the embedding (no activation)
+  for (std::size_t i = 0; i + 1 < n; ++i) x = act(list[i]->as<torch::nn::Linear>()->forward(x));
+  return list[n - 1]->as<torch::nn::Linear>()->forward(x);
 }
 
 at::Tensor NetImpl::first_activation(const at::Tensor& x) {

@@ -63,7 +63,6 @@ struct SplitRun {
   Stage stage;
   int64_t step = 0;
   double last_loss = NAN, eval_loss = NAN;
-  TargetHold target;
 
   // One training step. Rank 0: forward its half, send the activation, get its gradient back.
   // Rank 1: receive the activation, finish the forward, the loss and backward, send the
@@ -117,10 +116,7 @@ struct SplitRun {
         ev.emit("step", {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", r.lr},
                          {"mem", read_memory(env.device).allocated}});
       if (!std::isfinite(last_loss)) break;
-      if (eval_step) {
-        if (env.rank == 0) ev.emit("eval", {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
-        if (target.observe(r, step, eval_loss) && r.stop_at_target) break;
-      }
+      if (eval_step && env.rank == 0) ev.emit("eval", {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
     }
   }
 
@@ -194,7 +190,7 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
     run.train();
     step = run.step;
     if (r.serving_memory_mb > 0) run.serve();
-    else if (env.rank == 0) ev.emit("end", end_event(run.step, r, run.last_loss, run.eval_loss, run.target.reached_step));
+    else if (env.rank == 0) ev.emit("end", end_event(run.step, r, run.last_loss, run.eval_loss));
     group_barrier(g);
     failed = false;
   } catch (const c10::OutOfMemoryError& e) {

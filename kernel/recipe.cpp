@@ -145,8 +145,6 @@ const std::vector<Field>& fields() {
       TW_INT(steps, 1, 1 << 30, "optimizer steps"),
       TW_NUM(target_loss, 0, 1e12, false, "eval loss that counts as converged"),
       TW_INT(eval_every, 1, 1 << 30, "steps between evaluations"),
-      TW_INT(target_hold_evals, 1, 1000, "evaluations in a row at or under the target that count as reaching it"),
-      TW_BOOL(stop_at_target, "stop once the target is reached"),
       TW_BOOL(cuda_graph, "CUDA: replay the training step as a CUDA graph after three eager steps (launch-bound nets)"),
       TW_INT(serving_memory_mb, 0, 1 << 24, "memory budget of the serving phase (0: none)"),
       TW_ENUM(serving_format, "weight format when serving"),

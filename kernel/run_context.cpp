@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <sched.h>
@@ -19,7 +20,10 @@ json record_run_context(c10::Device device) {
           {"intra_op_threads", at::get_num_threads()},
           {"deterministic_algorithms", ctx.deterministicAlgorithms()},
           {"allow_tf32_cublas", ctx.allowTF32CuBLAS()},
-          {"allow_tf32_cudnn", ctx.allowTF32CuDNN()}};
+          {"allow_tf32_cudnn", ctx.allowTF32CuDNN()},
+          {"matmul_dtype", at::autocast::is_autocast_enabled(device.type())
+                               ? c10::toString(at::autocast::get_autocast_dtype(device.type()))
+                               : "Float"}};
 }
 
 void apply_run_context(const json& context) {
@@ -29,6 +33,16 @@ void apply_run_context(const json& context) {
     ctx.setDeterministicAlgorithms(context["deterministic_algorithms"].get<bool>(), /*warn_only=*/true);
   if (context.contains("allow_tf32_cublas")) ctx.setAllowTF32CuBLAS(context["allow_tf32_cublas"].get<bool>());
   if (context.contains("allow_tf32_cudnn")) ctx.setAllowTF32CuDNN(context["allow_tf32_cudnn"].get<bool>());
+  if (context.contains("matmul_dtype") && context.contains("device")) {
+    const c10::DeviceType type = c10::Device(context["device"].get<std::string>()).type();
+    const std::string dtype = context["matmul_dtype"].get<std::string>();
+    const bool reduced = dtype != "Float";
+    at::autocast::set_autocast_enabled(type, reduced);
+    if (reduced) at::autocast::set_autocast_dtype(type, dtype == "Half" ? at::kHalf : at::kBFloat16);
+    // Autocast's cache of cast weights is cleared when a scope ends; enabled for a whole run, it
+    // would keep the first step's weights, so every op casts afresh.
+    at::autocast::set_autocast_cache_enabled(!reduced);
+  }
 }
 
 std::vector<std::string> diff_run_context(const json& baseline, const json& run) {

@@ -99,7 +99,8 @@ std::string error_cause(const std::exception& e) {
 }
 
 // The largest batch whose forward and backward fit: halving from the recipe's batch, then
-// bisection; 10 % is left for optimizer state and fragmentation.
+// bisection; a quarter is left for optimizer state, evaluation and fragmentation, so the run does
+// not sit at the edge of the budget.
 int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Device device, json& trials) {
   auto fits = [&](int64_t b) {
     bool ok = true;
@@ -132,7 +133,7 @@ int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Dev
     if (fits(mid)) good = mid;
     else bad = mid;
   }
-  return std::max<int64_t>(1, good * 9 / 10);
+  return std::max<int64_t>(1, good * 3 / 4);
 }
 
 // Leslie Smith's LR range test on the model as initialized: the LR grows exponentially from
@@ -184,26 +185,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& ne
   return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
 }
 
-bool TargetHold::observe(const Recipe& r, int64_t step, double eval_loss) {
-  if (!(std::isfinite(eval_loss) && eval_loss <= r.target_loss)) {
-    streak = 0;
-    streak_start = -1;
-    return false;
-  }
-  if (streak_start < 0) streak_start = step;
-  if (++streak < r.target_hold_evals || reached_step >= 0) return false;
-  reached_step = streak_start;
-  return true;
-}
-
-json end_event(int64_t steps, const Recipe& r, double last_loss, double eval_loss, int64_t reached_step) {
-  json end = {{"steps", std::min(steps, r.steps)},
-              {"target_loss", r.target_loss},
-              {"final_loss", loss_json(last_loss)},
-              {"final_eval_loss", loss_json(eval_loss)},
-              {"reached_target", reached_step > 0}};
-  if (reached_step > 0) end["reached_step"] = reached_step;
-  return end;
+json end_event(int64_t steps, const Recipe& r, double last_loss, double eval_loss) {
+  return {{"steps", std::min(steps, r.steps)},
+          {"horizon", r.steps},
+          {"target_loss", r.target_loss},
+          {"final_loss", loss_json(last_loss)},
+          {"final_eval_loss", loss_json(eval_loss)}};
 }
 
 json loss_json(double v) {
@@ -257,7 +244,6 @@ class TrainLoop {
   at::Tensor first_w_, last_w_;
   int64_t batch_ = 0;
   double last_loss_ = NAN, eval_loss_ = NAN;
-  TargetHold target_;
   std::chrono::steady_clock::time_point t0_;
   std::optional<GradScaler> scaler_;  // fp16 autocast needs dynamic loss scaling; bf16 does not
   double lr_factor_ = 1.0;            // a guard that lowers the LR scales the schedule from then on
@@ -518,7 +504,7 @@ TrainLoop::Next TrainLoop::evaluate() {
   ev_.emit("eval", {{"step", step_}, {"eval_loss", loss_json(eval_loss_)}});
   for (const auto& h : r_.hooks) h->on_eval(view(), eval_loss_);
   if (stop_on(guards_.after_eval(step_, eval_loss_)) == Next::kStop) return Next::kStop;
-  return target_.observe(r_, step_, eval_loss_) && r_.stop_at_target ? Next::kStop : Next::kGoOn;
+  return Next::kGoOn;
 }
 
 void TrainLoop::finish() {
@@ -549,9 +535,7 @@ void TrainLoop::finish() {
   for (const auto& h : guards_.history())
     if (!h.stop() && !h.skip()) ev_.emit("guard", guard_event(h, "warn"));
   ev_.emit("evidence", evidence);
-  // A run that went on after the target (stop_at_target off) must still be there at the end.
-  if (!r_.stop_at_target && target_.streak == 0) target_.reached_step = -1;
-  ev_.emit("end", end_event(step_, r_, last_loss_, eval_loss_, target_.reached_step));
+  ev_.emit("end", end_event(step_, r_, last_loss_, eval_loss_));
 }
 
 }  // namespace

@@ -25,14 +25,15 @@ namespace {
 constexpr int64_t kIgnoredTarget = -100;  // cross_entropy's ignore_index
 
 // He or Xavier on a weight of any rank (fan = channels x receptive field), with the gain of the
-// activation that follows it; "default" keeps LibTorch's draw.
-void init_weight(const at::Tensor& w, Init init, Activation a) {
+// activation that follows it, and a zero bias; "default" keeps LibTorch's draw.
+void init_weight(const at::Tensor& w, const at::Tensor& bias, Init init, Activation a) {
   torch::NoGradGuard no_grad;
   const double receptive = w.dim() > 2 ? static_cast<double>(w[0][0].numel()) : 1.0;
   const double fan_in = static_cast<double>(w.size(1)) * receptive;
   const double fan_out = static_cast<double>(w.size(0)) * receptive;
   if (init == Init::kHe) w.normal_(0, activation_gain(a) / std::sqrt(fan_in));
   if (init == Init::kXavier) w.normal_(0, activation_gain(a) * std::sqrt(2.0 / (fan_in + fan_out)));
+  if (init != Init::kDefault && bias.defined()) bias.zero_();
 }
 
 std::string cudnn_or(const at::Tensor& x, const char* otherwise) {
@@ -41,8 +42,9 @@ std::string cudnn_or(const at::Tensor& x, const char* otherwise) {
 }
 
 // ResNet-style or plain: a 3x3 stem convolution, depth - 2 more 3x3 convolutions of `width`
-// channels (each followed by its norm and the activation; residual: pre-activation blocks
-// x + conv(act(norm(x)))), global average pooling and a Linear to the classes.
+// channels (each followed by its norm and the activation; residual: pre-activation blocks of two
+// convolutions, x + conv(act(norm(conv(act(norm(x)))))), the second convolution zero-initialized
+// as the MLP's blocks are), global average pooling and a Linear to the classes.
 class CnnImpl : public WorkloadImpl {
  public:
   explicit CnnImpl(const Recipe& r) : residual_(r.residual), norm_(r.norm), activation_(r.activation) {
@@ -50,10 +52,15 @@ class CnnImpl : public WorkloadImpl {
     stem_ = register_module("stem", conv(1, r.width));
     convs_ = register_module("convs", torch::nn::ModuleList());
     norms_ = register_module("norms", torch::nn::ModuleList());
-    init_weight(stem_->weight, r.init, r.activation);
+    init_weight(stem_->weight, stem_->bias, r.init, r.activation);
     for (int64_t i = 0; i + 2 < r.depth; ++i) {
       torch::nn::Conv2d c = conv(r.width, r.width);
-      init_weight(c->weight, r.init, r.activation);
+      init_weight(c->weight, c->bias, r.init, r.activation);
+      if (r.residual && i % 2 == 1) {
+        torch::NoGradGuard no_grad;
+        c->weight.zero_();
+        c->bias.zero_();
+      }
       convs_->push_back(c);
     }
     for (int64_t i = 0; i + 1 < r.depth; ++i) {
@@ -71,7 +78,11 @@ class CnnImpl : public WorkloadImpl {
       h = activate(0, h);
       for (std::size_t i = 0; i < n; ++i) h = activate(i + 1, convs_[i]->as<torch::nn::Conv2d>()->forward(h));
     } else {
-      for (std::size_t i = 0; i < n; ++i) h = h + convs_[i]->as<torch::nn::Conv2d>()->forward(activate(i, h));
+      for (std::size_t i = 0; i < n; i += 2) {
+        at::Tensor b = convs_[i]->as<torch::nn::Conv2d>()->forward(activate(i, h));
+        if (i + 1 < n) b = convs_[i + 1]->as<torch::nn::Conv2d>()->forward(activate(i + 1, b));
+        h = h + b;
+      }
       h = activate(n, h);
     }
     return head_->forward(h.mean({2, 3}));
@@ -172,6 +183,19 @@ class TransformerImpl : public WorkloadImpl {
 
 // `depth` stacked LSTM layers of hidden size `width` over [n, seq_len, features]; a Linear reads
 // the last step's output.
+// Turns oneDNN off while it lives (when asked to), and back to what it was.
+struct NoOneDnn {
+  explicit NoOneDnn(bool on) : on_(on), was_(at::globalContext().userEnabledMkldnn()) {
+    if (on_) at::globalContext().setUserEnabledMkldnn(false);
+  }
+  ~NoOneDnn() {
+    if (on_) at::globalContext().setUserEnabledMkldnn(was_);
+  }
+  NoOneDnn(const NoOneDnn&) = delete;
+  NoOneDnn& operator=(const NoOneDnn&) = delete;
+  bool on_, was_;
+};
+
 class LstmImpl : public WorkloadImpl {
  public:
   explicit LstmImpl(const Recipe& r) {
@@ -180,6 +204,10 @@ class LstmImpl : public WorkloadImpl {
   }
   at::Tensor forward(const at::Tensor& x) override {
     if (rnn_backend_.empty()) rnn_backend_ = cudnn_or(x, "native");
+    // On the CPU, LibTorch's own LSTM kernel rather than oneDNN's: oneDNN's takes bfloat16 only on
+    // CPUs with bf16 instructions (an AMD EPYC without them fails to create the primitive), so the
+    // outcome would be the CPU's, not the model's.
+    NoOneDnn native(!x.is_cuda());
     at::Tensor out = std::get<0>(rnn_->forward(x));
     return head_->forward(out.select(1, out.size(1) - 1));
   }

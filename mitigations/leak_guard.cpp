@@ -1,16 +1,21 @@
-// Watches the cell's allocated memory per step and stops on steady growth.
+// Watches the cell's allocated memory per step and stops on steady growth that would exhaust the
+// cell's memory budget within a million steps: the rule of the harness's leak verdict, one setting
+// for every scenario.
+#include "kernel/memory.h"
 #include "kernel/registry.h"
 #include "trainwreck/guards.h"
-#include "kernel/memory.h"
 
 namespace tw {
 namespace {
 struct LeakGuard : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.guards.push_back(std::make_shared<trainwreck::LeakGuard>(param_int(p, "window", 12), param(p, "mib_per_step", 1.0) * (1 << 20),
+    r.guards.push_back(std::make_shared<trainwreck::LeakGuard>([] { return cell_memory_budget_bytes(); },
+                                                               param_int(p, "window", 12),
                                                                [] { return cell_memory_bytes(); }));
   }
 };
 }  // namespace
-TW_REGISTER_MITIGATION(LeakGuard, {"leak_guard", "leak guard", "code", {{"window", ParamSpec::Type::kInteger, 4, 1048576, false, {}, "steps in the estimate"}, {"mib_per_step", ParamSpec::Type::kNumber, 0, 1000000000.0, true, {}, "growth that counts as a leak"}}, {}});
+TW_REGISTER_MITIGATION(LeakGuard, {"leak_guard", "leak guard", "code",
+                                   {{"window", ParamSpec::Type::kInteger, 4, 1048576, false, {}, "steps in the estimate"}},
+                                   {}});
 }  // namespace tw

@@ -1,4 +1,5 @@
 #include "harness/runner.h"
+#include "harness/leak_rule.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -150,7 +151,7 @@ TEST(SelftestRunner, EveryCellAsExpectedWithFourJobsAndWithOne) {
   EXPECT_EQ(by_id(four, "selftest_truncated_event").evidence.value("steps", 0), 1);
   EXPECT_EQ(by_id(four, "selftest_no_end").evidence.value("message", ""), "exited without an end event");
   EXPECT_EQ(by_id(four, "selftest_diverge").evidence.value("symptom_step", 0), 3);
-  EXPECT_GT(by_id(four, "selftest_leak").evidence.value("mem_growth_bytes", 0.0), tw::kLeakMinGrowthBytes);
+  EXPECT_LT(by_id(four, "selftest_leak").evidence.value("steps_to_budget", 1e9), tw::kLeakProjectionSteps);
   expect_isolation_evidence(four, four_dir.path());
 
   TempDir one_dir;

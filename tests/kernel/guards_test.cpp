@@ -121,8 +121,8 @@ TEST_F(GuardsTest, LeakGuardFiresOnSteadyGrowthOnly) {
   Tiny m;
   at::Tensor loss = at::zeros({});
   int64_t memory = 0;
-  trainwreck::LeakGuard leak(/*window=*/8, /*bytes_per_step=*/1 << 20, [&] { return memory; });
-  trainwreck::LeakGuard flat(/*window=*/8, /*bytes_per_step=*/1 << 20, [] { return int64_t{100} << 20; });
+  trainwreck::LeakGuard leak(/*budget_bytes=*/int64_t{1} << 30, /*window=*/8, [&] { return memory; });
+  trainwreck::LeakGuard flat(/*budget_bytes=*/int64_t{1} << 30, /*window=*/8, [] { return int64_t{100} << 20; });
   int64_t detected = -1;
   for (int64_t step = 1; step <= 20 && detected < 0; ++step) {
     memory += 2 << 20;
@@ -130,6 +130,26 @@ TEST_F(GuardsTest, LeakGuardFiresOnSteadyGrowthOnly) {
     EXPECT_FALSE(flat.after_step({step, loss, m, nullptr}).stop());
   }
   EXPECT_EQ(detected, 8);  // as soon as the window is full
+}
+
+TEST_F(GuardsTest, LeakGuardProjectsTheRateAgainstTheBudget) {
+  // 2 KiB a step exhausts 1 GiB in about 500,000 steps (a leak) and 1 TiB in 5e8 (not one); a
+  // single jump, however large, is no rate.
+  Tiny m;
+  at::Tensor loss = at::zeros({});
+  int64_t memory = 0, jumped = int64_t{64} << 20;
+  trainwreck::LeakGuard small(/*budget_bytes=*/int64_t{1} << 30, /*window=*/8, [&] { return memory; });
+  trainwreck::LeakGuard large(/*budget_bytes=*/int64_t{1} << 40, /*window=*/8, [&] { return memory; });
+  trainwreck::LeakGuard jump(/*budget_bytes=*/int64_t{1} << 30, /*window=*/8, [&] { return jumped; });
+  bool small_stopped = false;
+  for (int64_t step = 1; step <= 16; ++step) {
+    memory += 2048;
+    if (step == 5) jumped += int64_t{512} << 20;
+    small_stopped = small_stopped || small.after_step({step, loss, m, nullptr}).stop();
+    EXPECT_FALSE(large.after_step({step, loss, m, nullptr}).stop()) << step;
+    EXPECT_FALSE(jump.after_step({step, loss, m, nullptr}).stop()) << step;
+  }
+  EXPECT_TRUE(small_stopped);
 }
 
 TEST_F(GuardsTest, StallDetectorStopsOnPlateau) {
@@ -414,7 +434,7 @@ TEST_F(GuardsCudaTest, LeakGuardWatchesTheDeviceAllocator_CUDA) {
   m.to(at::kCUDA);
   at::Tensor loss = cuda_step(m);
   std::vector<at::Tensor> kept;
-  trainwreck::LeakGuard leak(/*window=*/6, /*bytes_per_step=*/1 << 20);
+  trainwreck::LeakGuard leak(/*budget_bytes=*/int64_t{1} << 30, /*window=*/6);
   int64_t detected = -1;
   for (int64_t step = 1; step <= 12 && detected < 0; ++step) {
     kept.push_back(at::empty({4 << 20}, at::TensorOptions().device(at::kCUDA).dtype(at::kByte)));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/classify.h"
 #include "kernel/registry.h"
 #include "kernel/trainer.h"
 
@@ -35,6 +36,19 @@ inline std::vector<nlohmann::json> train_events(tw::Recipe r, uint64_t seed = 20
   }
   std::fclose(f);
   return events;
+}
+
+// The harness's verdict on one rank's events, as a matrix cell gets it (a clean exit).
+inline tw::Classification verdict_of(std::vector<nlohmann::json> events, int64_t memory_mb = 4096) {
+  tw::Observation o;
+  o.ranks = {tw::RankExit{true, 0, 0}};
+  o.events = std::move(events);
+  o.limits.memory_mb = memory_mb;
+  return tw::classify(o);
+}
+
+inline bool healthy(const std::vector<nlohmann::json>& events) {
+  return verdict_of(events).outcome == tw::Outcome::kHealthy;
 }
 
 }  // namespace tw_test

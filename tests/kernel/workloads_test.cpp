@@ -36,8 +36,8 @@ class EveryWorkload : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryWorkload, TrainsToItsTargetOnTheCpu) {
   const std::vector<json> events = train_events(workload(GetParam()));
-  const json end = last_of(events, "end");
-  EXPECT_TRUE(end.value("reached_target", false)) << end.dump();
+  const auto v = tw_test::verdict_of(events);
+  EXPECT_EQ(v.outcome, tw::Outcome::kHealthy) << v.evidence.dump();
   EXPECT_EQ(last_of(events, "start").value("workload", ""), GetParam());
 }
 
