@@ -16,7 +16,7 @@ class PruneAndFineTune : public LoopHook {
   explicit PruneAndFineTune(double fraction) : fraction_(fraction) {}
 
   void after_optimizer_step(const LoopView& view) override {
-    const int64_t at = std::max<int64_t>(1, view.recipe.steps / 2);
+    const int64_t at = prune_step(view.recipe);
     if (view.step < at) return;
     torch::NoGradGuard no_grad;
     if (view.step == at) prune(view.net);
@@ -24,11 +24,13 @@ class PruneAndFineTune : public LoopHook {
   }
 
   void at_end(const LoopView& view, nlohmann::json& evidence) override {
-    evidence["pruned_at_step"] = std::max<int64_t>(1, view.recipe.steps / 2);
-    evidence["fine_tune_steps"] = view.recipe.steps - std::max<int64_t>(1, view.recipe.steps / 2);
+    evidence["pruned_at_step"] = prune_step(view.recipe);
+    evidence["fine_tune_steps"] = view.recipe.steps - prune_step(view.recipe);
   }
 
  private:
+  static int64_t prune_step(const Recipe& r) { return std::max<int64_t>(1, r.steps / 2); }
+
   // Per matrix, as torch.nn.utils.prune.l1_unstructured does: the `fraction` smallest magnitudes.
   void prune(NetImpl& net) {
     for (auto& p : net.parameters()) {
