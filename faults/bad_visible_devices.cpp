@@ -18,12 +18,15 @@ struct BadVisibleDevices : Fault {
     std::string value = param_str(p, "value", "");
     if (value.empty()) value = std::to_string(gpus.count);
     setenv("CUDA_VISIBLE_DEVICES", value.c_str(), /*overwrite=*/1);
-    events.emit("evidence",
+    events.emit(EventType::kEvidence,
                 {{"cuda_visible_devices", value}, {"gpus_present", gpus.count}, {"gpus_source", gpus.source}});
     if (r.device_preflight) {
       const std::string problem = check_visible_devices(value, gpus);
       if (!problem.empty()) {
-        events.emit("guard", {{"guard", "device_preflight"}, {"action", "stop"}, {"step", 0}, {"message", problem}});
+        events.emit(EventType::kGuard, {{"guard", "device_preflight"},
+                                        {"action", to_string(GuardAction::kStop)},
+                                        {"step", 0},
+                                        {"message", problem}});
         return false;
       }
     }
@@ -31,7 +34,7 @@ struct BadVisibleDevices : Fault {
     try {
       at::empty({1}, at::TensorOptions().device(at::kCUDA));
     } catch (const c10::Error& e) {
-      events.emit("error", {{"kind", "exception"}, {"step", 0}, {"message", first_line(e.what_without_backtrace())}});
+      events.error(ErrorKind::kException, first_line(e.what_without_backtrace()), {{"step", 0}});
       return false;
     }
     return true;

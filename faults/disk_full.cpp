@@ -34,14 +34,13 @@ struct DiskFull : Fault {
       if (setrlimit(RLIMIT_FSIZE, &lim) != 0) lim.rlim_cur = RLIM_INFINITY;
     }
     if (lim.rlim_cur == RLIM_INFINITY) {
-      events.emit("error", {{"kind", "exception"},
-                            {"message", std::string("cannot cap the file size: ") + std::strerror(errno)}});
+      events.error(ErrorKind::kException, std::string("cannot cap the file size: ") + std::strerror(errno));
       return false;
     }
     const char* tmp = std::getenv("TMPDIR");
     std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/trainwreck-checkpoints-XXXXXX";
     if (!mkdtemp(dir.data())) {
-      events.emit("error", {{"kind", "exception"}, {"message", "mkdtemp " + dir + ": " + std::strerror(errno)}});
+      events.error(ErrorKind::kException, "mkdtemp " + dir + ": " + std::strerror(errno));
       return false;
     }
     r.guards.push_back(std::make_shared<CheckpointWriter>(
@@ -61,18 +60,17 @@ struct DiskFull : Fault {
       rlimit lim{};
       getrlimit(RLIMIT_FSIZE, &lim);
       const auto on_disk = CheckpointWriter::read_steps(writer->options().path);
-      env.events.emit("evidence", {{"checkpoints_written", writer->checkpoints_written()},
-                                   {"checkpoint_bytes_written", writer->bytes_written()},
-                                   {"checkpoints_on_disk", on_disk.size()},
-                                   {"history_bytes", writer->history_bytes()},
-                                   {"file_size_limit", static_cast<int64_t>(lim.rlim_cur)}});
+      env.events.emit(EventType::kEvidence, {{"checkpoints_written", writer->checkpoints_written()},
+                                             {"checkpoint_bytes_written", writer->bytes_written()},
+                                             {"checkpoints_on_disk", on_disk.size()},
+                                             {"history_bytes", writer->history_bytes()},
+                                             {"file_size_limit", static_cast<int64_t>(lim.rlim_cur)}});
     };
     try {
       train(env, recipe);
     } catch (const CheckpointWriteError& e) {
       evidence();
-      env.events.emit("error",
-                      {{"kind", "exception"}, {"step", e.step()}, {"errno", e.error()}, {"message", e.what()}});
+      env.events.error(ErrorKind::kException, e.what(), {{"step", e.step()}, {"errno", e.error()}});
       return;
     }
     evidence();

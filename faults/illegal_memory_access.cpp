@@ -43,7 +43,7 @@ struct IllegalMemoryAccess : Fault {
     } catch (const c10::Error&) {
       sticky = true;
     }
-    env.events.emit("evidence", {{"context_unusable_after_error", sticky}});
+    env.events.emit(EventType::kEvidence, {{ "context_unusable_after_error", sticky }});
     // Tearing down a context that holds a sticky error can abort in a destructor, which would
     // read as a crash: end the process now, as a job must after such an error. The events are
     // already written (one write per line); only stdio needs flushing.

@@ -54,7 +54,7 @@ struct ThreadOversubscription : Fault {
     nlohmann::json e = timer->evidence();
     e["intra_op_threads"] = at::get_num_threads();
     e["usable_cores"] = usable_cores();
-    env.events.emit("evidence", e);
+    env.events.emit(EventType::kEvidence, e);
   }
 };
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kernel/data.h"
+#include "kernel/errors.h"
 #include "kernel/memory.h"
 #include "kernel/model_split.h"
 #include "kernel/registry.h"
@@ -103,18 +104,19 @@ struct TooManyParameters : Fault {
         if (i + 1 < served.size()) h = at::relu(h);
       }
       const double loss = at::mse_loss(h, y).item<double>();
-      ev.emit("evidence", {{"serving_format", to_string(recipe.serving_format)},
-                           {"serving_weight_bytes", bytes},
-                           {"fp32_weight_bytes", fp32_bytes},
-                           {"serving_memory_saved", 1.0 - static_cast<double>(bytes) / static_cast<double>(fp32_bytes)},
-                           {"serving_eval_loss", loss_json(loss)}});
+      ev.emit(EventType::kEvidence,
+              {{"serving_format", to_string(recipe.serving_format)},
+               {"serving_weight_bytes", bytes},
+               {"fp32_weight_bytes", fp32_bytes},
+               {"serving_memory_saved", 1.0 - static_cast<double>(bytes) / static_cast<double>(fp32_bytes)},
+               {"serving_eval_loss", loss_json(loss)}});
       // The served model decides the cell: healthy only if it still meets the target.
-      ev.emit("end", {{"target_loss", recipe.target_loss},
-                      {"final_eval_loss", loss_json(loss)},
-                      {"reached_target", std::isfinite(loss) && loss <= recipe.target_loss},
-                      {"phase", "serving"}});
+      ev.emit(EventType::kEnd, {{"target_loss", recipe.target_loss},
+                                {"final_eval_loss", loss_json(loss)},
+                                {"reached_target", std::isfinite(loss) && loss <= recipe.target_loss},
+                                {"phase", "serving"}});
     } catch (const c10::OutOfMemoryError& e) {
-      ev.emit("error", {{"kind", "oom"}, {"message", "serving: " + first_line(e.what_without_backtrace())}});
+      emit_error(ev, e, nlohmann::json::object(), "serving: ");
     }
   }
 };

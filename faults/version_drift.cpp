@@ -77,7 +77,7 @@ struct VersionDrift : Fault {
       if (null_fd >= 0) ::close(null_fd);
     }
     if (baseline.empty()) {
-      env.events.emit("error", {{"kind", "exception"}, {"message", "the baseline run produced no step"}});
+      env.events.error(ErrorKind::kException, "the baseline run produced no step");
       return;
     }
 
@@ -95,17 +95,17 @@ struct VersionDrift : Fault {
       evidence["baseline_context"] = baseline_context;
       evidence["run_context"] = run_context;
     }
-    env.events.emit("evidence", evidence);
+    env.events.emit(EventType::kEvidence, evidence);
     if (recipe.context_check) {
       const auto changes = diff_run_context(baseline_context, run_context);
       if (!changes.empty()) {
         std::string message = "the run's environment differs from the baseline's:";
         for (std::size_t i = 0; i < changes.size(); ++i) message += (i ? "; " : " ") + changes[i];
-        env.events.emit("guard", {{"guard", "context_check"},
-                                  {"action", "stop"},
-                                  {"step", 0},
-                                  {"message", message},
-                                  {"details", {{"changed", changes}}}});
+        env.events.emit(EventType::kGuard, {{"guard", "context_check"},
+                                            {"action", to_string(GuardAction::kStop)},
+                                            {"step", 0},
+                                            {"message", message},
+                                            {"details", {{"changed", changes}}}});
         return;
       }
     }
@@ -129,7 +129,7 @@ struct VersionDrift : Fault {
     const bool same_length = baseline.size() == run.size();
     cmp["loss_trace_matches_baseline"] = first < 0 && same_length;
     if (first >= 0) cmp["first_differing_step"] = first + 1;
-    env.events.emit("evidence", cmp);
+    env.events.emit(EventType::kEvidence, cmp);
     if (first < 0 && same_length) return;
     std::string message;
     if (first >= 0)
@@ -140,9 +140,7 @@ struct VersionDrift : Fault {
       message =
           "the run took " + std::to_string(run.size()) + " steps, the baseline " + std::to_string(baseline.size());
     message += "; nothing recorded with the run says what changed";
-    env.events.emit(
-        "error",
-        {{"kind", "exception"}, {"step", first >= 0 ? first + 1 : static_cast<int64_t>(n)}, {"message", message}});
+    env.events.error(ErrorKind::kException, message, {{"step", first >= 0 ? first + 1 : static_cast<int64_t>(n)}});
   }
 };
 

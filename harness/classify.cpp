@@ -7,6 +7,7 @@
 
 #include "harness/leak_rule.h"
 #include "harness/process.h"
+#include "protocol/events.h"
 
 namespace tw {
 using nlohmann::json;
@@ -31,8 +32,8 @@ json number_or_text(double v) {
 }
 
 struct Summary {
-  const json* end = nullptr;          // rank 0's last end event (a serving phase's, if any)
-  const json* training_end = nullptr; // rank 0's end of training
+  const json* end = nullptr;           // rank 0's last end event (a serving phase's, if any)
+  const json* training_end = nullptr;  // rank 0's end of training
   const json* guard_stop = nullptr;
   const json* error = nullptr;
   const json* unsupported = nullptr;
@@ -52,8 +53,9 @@ Summary summarize(const Observation& obs, json& ev) {
   Summary s;
   bool have_initial = false;
   for (const auto& e : obs.events) {
-    const std::string type = e.value("event", "");
-    if (type == "step") {
+    const std::optional<EventType> type = event_type_of(e);
+    if (!type) continue;
+    if (*type == EventType::kStep) {
       const long long step = e.value("step", 0LL);
       s.steps = std::max(s.steps, step);
       if (e.contains("loss")) {
@@ -79,23 +81,24 @@ Summary summarize(const Observation& obs, json& ev) {
         s.mem_y.push_back(m);
         s.peak_mem = std::max(s.peak_mem, m);
       }
-    } else if (type == "symptom") {
-      if (e.value("kind", "") == "nonfinite" && !s.diverged_step) s.diverged_step = e.value("step", 0LL);
-    } else if (type == "evidence") {
+    } else if (*type == EventType::kSymptom) {
+      if (parse_symptom_kind(e.value("kind", "")) == SymptomKind::kNonfinite && !s.diverged_step)
+        s.diverged_step = e.value("step", 0LL);
+    } else if (*type == EventType::kEvidence) {
       for (const auto& [k, v] : e.items())
         if (k != "event" && k != "rank") ev[k] = v;
-    } else if (type == "guard") {
-      if (e.value("action", "") == "stop" && !s.guard_stop) s.guard_stop = &e;
-    } else if (type == "error") {
-      if (e.value("kind", "") == "unsupported") {
+    } else if (*type == EventType::kGuard) {
+      if (parse_guard_action(e.value("action", "")) == GuardAction::kStop && !s.guard_stop) s.guard_stop = &e;
+    } else if (*type == EventType::kError) {
+      if (parse_error_kind(e.value("kind", "")) == ErrorKind::kUnsupported) {
         if (!s.unsupported) s.unsupported = &e;
       } else if (!s.error) {
         s.error = &e;
       }
-    } else if (type == "eval") {
+    } else if (*type == EventType::kEval) {
       if (e.value("rank", 0) == 0 && e.contains("eval_loss"))
         s.evals.emplace_back(e.value("step", 0LL), json_number(e["eval_loss"]));
-    } else if (type == "end") {
+    } else if (*type == EventType::kEnd) {
       if (!s.end || e.value("rank", 0) == 0) s.end = &e;
       if (e.value("rank", 0) == 0 && e.value("phase", "") != "serving" && !s.training_end) s.training_end = &e;
     }
@@ -257,10 +260,10 @@ std::optional<Outcome> stopped(const Observation& obs, const Summary& s, json& e
     return Outcome::kDetected;
   }
   if (s.error) {
-    const std::string kind = s.error->value("kind", "exception");
+    const std::optional<ErrorKind> kind = parse_error_kind(s.error->value("kind", ""));
     ev["message"] = s.error->value("message", "");
     if (s.error->contains("step")) ev["error_step"] = (*s.error)["step"];
-    return kind == "oom" ? Outcome::kOom : Outcome::kError;
+    return kind == ErrorKind::kOom ? Outcome::kOom : Outcome::kError;
   }
   for (std::size_t r = 0; r < obs.ranks.size(); ++r) {
     if (obs.ranks[r].exit_code != 0) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "harness/process.h"
+#include "protocol/events.h"
 #include "trainwreck/build_info.h"
 
 #ifndef TRAINWRECK_VERSION
@@ -211,7 +212,7 @@ ProbeResult run_probe(const std::string& exe, double timeout_seconds) {
     std::size_t pos = 0, nl;
     while ((nl = buffer.find('\n', pos)) != std::string::npos) {
       json e = json::parse(buffer.substr(pos, nl - pos), nullptr, false);
-      if (!e.is_discarded() && e.is_object() && e.value("event", "") == "probe") result.info = e;
+      if (!e.is_discarded() && e.is_object() && event_type_of(e) == EventType::kProbe) result.info = e;
       pos = nl + 1;
     }
     if (result.info.empty() && result.error.empty())

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <utility>
+
 namespace tw {
 
-void EventWriter::emit(const char* type, nlohmann::json fields) const {
+void EventWriter::emit(EventType type, nlohmann::json fields) const {
   if (fd_ < 0) return;
-  fields["event"] = type;
+  fields["event"] = to_string(type);
   // Non-finite numbers become null in JSON; callers that care send them as strings.
   const std::string line = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const char* p = line.data();
@@ -19,6 +21,12 @@ void EventWriter::emit(const char* type, nlohmann::json fields) const {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+void EventWriter::error(ErrorKind kind, const std::string& message, nlohmann::json fields) const {
+  fields["kind"] = to_string(kind);
+  fields["message"] = message;
+  emit(EventType::kError, std::move(fields));
 }
 
 }  // namespace tw

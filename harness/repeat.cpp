@@ -4,6 +4,7 @@
 #include <set>
 
 #include "harness/runner.h"
+#include "protocol/events.h"
 
 namespace tw {
 using nlohmann::json;
@@ -20,8 +21,7 @@ std::vector<json> loss_series_of(const std::string& events_file) {
   std::ifstream in(events_file);
   for (std::string line; std::getline(in, line);) {
     const json e = json::parse(line, nullptr, false);
-    if (e.is_object() && e.value("event", "") == "step" && e.value("rank", 0) == 0 && e.contains("loss"))
-      out.push_back(e["loss"]);
+    if (is_rank0_event(e, EventType::kStep) && e.contains("loss")) out.push_back(e["loss"]);
   }
   return out;
 }
@@ -95,7 +95,7 @@ json seed_series_of(const std::string& events_file, std::size_t points) {
   std::ifstream in(events_file);
   for (std::string line; std::getline(in, line);) {
     json e = json::parse(line, nullptr, false);
-    if (e.is_object() && e.value("event", "") == "step" && e.value("rank", 0) == 0) events.push_back(std::move(e));
+    if (is_rank0_event(e, EventType::kStep)) events.push_back(std::move(e));
   }
   const json all = extract_series(events, points);
   json out = json::object();

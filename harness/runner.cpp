@@ -17,6 +17,7 @@
 #include "harness/errors.h"
 #include "harness/process.h"
 #include "harness/store.h"
+#include "protocol/events.h"
 
 namespace tw {
 using nlohmann::json;
@@ -106,7 +107,7 @@ json CellRecord::to_json() const {
 json extract_series(const std::vector<json>& events, std::size_t points) {
   std::vector<const json*> steps;
   for (const auto& e : events)
-    if (e.value("event", "") == "step" && e.value("rank", 0) == 0) steps.push_back(&e);
+    if (is_rank0_event(e, EventType::kStep)) steps.push_back(&e);
   json out = json::object();
   if (steps.empty()) return out;
   const std::size_t stride = (steps.size() + points - 1) / points;
@@ -431,8 +432,8 @@ void Supervision::start_ranks(Running& r) {
       p.exited = true;
       p.exit.exited = true;
       p.exit.exit_code = 127;
-      r.obs.events.push_back({{"event", "error"},
-                              {"kind", "exception"},
+      r.obs.events.push_back({{"event", to_string(EventType::kError)},
+                              {"kind", to_string(ErrorKind::kException)},
                               {"rank", rank},
                               {"message", std::string("could not start the cell process: ") + e.what()}});
       if (!r.peer_exit) {

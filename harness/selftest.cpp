@@ -21,11 +21,11 @@ namespace {
 void step(const EventWriter& ev, long long k, double loss, long long mem = -1) {
   json e = {{"step", k}, {"loss", loss}};
   if (mem >= 0) e["mem"] = mem;
-  ev.emit("step", e);
+  ev.emit(EventType::kStep, e);
 }
 
 void end_ok(const EventWriter& ev, double loss) {
-  ev.emit("end", {{"reached_target", true}, {"target_loss", 0.1}, {"final_loss", loss}});
+  ev.emit(EventType::kEnd, {{"reached_target", true}, {"target_loss", 0.1}, {"final_loss", loss}});
 }
 
 // The segfault must reach the kernel as SIGSEGV in every build: UBSan would report the null
@@ -47,7 +47,7 @@ long long vm_data_bytes() {
 // What each self-test cell does, by fault.
 void run_ok(const json& cell, const EventWriter& ev) {
   // The seed it was given: evidence that each seed of --seeds reaches its cell.
-  ev.emit("evidence", {{"seed", cell.value("seed", json(0))}});
+  ev.emit(EventType::kEvidence, {{"seed", cell.value("seed", json(0))}});
   for (int k = 1; k <= 5; ++k) step(ev, k, 1.0 / k);
   end_ok(ev, 0.2);
 }
@@ -75,7 +75,7 @@ void run_uncaught_exception(const json&, const EventWriter& ev) {
 void run_exit_nonzero(const json&, const EventWriter&) { _exit(7); }
 
 void run_exception(const json&, const EventWriter& ev) {
-  ev.emit("error", {{"kind", "exception"}, {"message", "selftest: a caught exception"}, {"step", 0}});
+  ev.error(ErrorKind::kException, "selftest: a caught exception", {{"step", 0}});
 }
 
 void run_hang(const json&, const EventWriter& ev) {
@@ -112,9 +112,8 @@ void run_oom(const json& cell, const EventWriter& ev) {
   for (;;) {
     char* p = static_cast<char*>(std::malloc(kBlock));
     if (!p) {
-      ev.emit("error", {{"kind", "oom"},
-                        {"message", "malloc failed after " + std::to_string(total >> 20) + " MiB (budget " +
-                                        std::to_string(budget >> 20) + " MiB)"}});
+      ev.error(ErrorKind::kOom, "malloc failed after " + std::to_string(total >> 20) + " MiB (budget " +
+                                    std::to_string(budget >> 20) + " MiB)");
       break;
     }
     std::memset(p, 1, kBlock);
@@ -146,7 +145,7 @@ void run_grandchild(const json&, const EventWriter& ev) {
   if (pid == 0) {
     for (;;) pause();
   }
-  ev.emit("evidence", {{"grandchild_pid", pid}});
+  ev.emit(EventType::kEvidence, {{"grandchild_pid", pid}});
   step(ev, 1, 0.05);
   end_ok(ev, 0.05);
 }
@@ -165,8 +164,8 @@ void run_flood_output(const json&, const EventWriter& ev) {
 void run_diverge(const json&, const EventWriter& ev) {
   step(ev, 1, 1.0);
   step(ev, 2, 30.0);
-  ev.emit("step", {{"step", 3}, {"loss", "nan"}});
-  ev.emit("end", {{"reached_target", false}, {"target_loss", 0.1}, {"final_loss", "nan"}});
+  ev.emit(EventType::kStep, {{"step", 3}, {"loss", "nan"}});
+  ev.emit(EventType::kEnd, {{"reached_target", false}, {"target_loss", 0.1}, {"final_loss", "nan"}});
 }
 
 void run_leak(const json&, const EventWriter& ev) {
@@ -240,10 +239,10 @@ bool is_selftest_fault(const std::string& fault) { return fault.rfind("selftest_
 
 void run_selftest_cell(const json& cell, const EventWriter& ev) {
   const std::string fault = cell.at("fault").get<std::string>();
-  ev.emit("start", {{"pid", getpid()}});
+  ev.emit(EventType::kStart, {{"pid", getpid()}});
   for (const auto& f : kFaults)
     if (fault == f.name) return f.run(cell, ev);
-  ev.emit("error", {{"kind", "exception"}, {"message", "unknown self-test fault " + fault}});
+  ev.error(ErrorKind::kException, "unknown self-test fault " + fault);
 }
 
 std::vector<Scenario> selftest_scenarios() {

@@ -1,12 +1,10 @@
-#include "kernel/process_group.h"
 #include "kernel/cell.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
-
-#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +12,9 @@
 #include <string>
 
 #include "harness/plan.h"
+#include "kernel/errors.h"
 #include "kernel/memory.h"
+#include "kernel/process_group.h"
 #include "kernel/registry.h"
 #include "kernel/torch_build.h"
 #include "kernel/workloads.h"
@@ -95,7 +95,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   if (const double scale = cell.value("horizon_scale", 1.0); scale != 1.0)
     recipe.steps = std::max<int64_t>(1, std::llround(static_cast<double>(recipe.steps) * scale));
   if (const std::string why = workload_unsupported(base, recipe); !why.empty()) {
-    events.emit("error", {{"kind", "unsupported"}, {"message", why}});
+    events.error(ErrorKind::kUnsupported, why);
     return;
   }
   // cuBLAS needs this before its first handle for deterministic results. ":16:8" rather than
@@ -113,7 +113,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   c10::Device device(c10::DeviceType::CPU);
   if (device_class == "cuda") {
     if (!torch::cuda::is_available()) {
-      events.emit("error", {{"kind", "unsupported"}, {"message", "CUDA is not available in this process"}});
+      events.error(ErrorKind::kUnsupported, "CUDA is not available in this process");
       return;
     }
     // An ordinal past the device count fails loudly in the first CUDA call, as it would in a job.
@@ -138,7 +138,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   try {
     fault->run(env, recipe);
   } catch (const c10::Error& e) {
-    events.emit("error", {{"kind", "exception"}, {"message", first_line(e.what_without_backtrace())}});
+    emit_error(events, e);
   }
 }
 

@@ -1,27 +1,28 @@
 #include "kernel/data_parallel.h"
 
 #include <c10/util/Exception.h>
+#include <torch/cuda.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/logger.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
-#include <torch/cuda.h>
-
-#include <csignal>
-#include <chrono>
-#include <cmath>
-#include <cstdlib>
-#include <exception>
 #include <type_traits>
 
 #include "kernel/collective.h"
 #include "kernel/data.h"
 #include "kernel/device_mapping.h"
-#include "kernel/workloads.h"
+#include "kernel/errors.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
 #include "kernel/process_group.h"
 #include "kernel/trainer.h"
+#include "kernel/workloads.h"
 
 namespace tw {
 using nlohmann::json;
@@ -80,7 +81,7 @@ void report_then_abort() {
         message = "terminate called after a non-standard exception";
       }
     }
-    g_terminate_events->emit("error", {{"kind", "abort"}, {"message", message}});
+    g_terminate_events->error(ErrorKind::kAbort, message);
   }
   std::abort();
 }
@@ -154,11 +155,13 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
     if (env.rank == 0) {
       json step = {{"step", st.step}, {"loss", loss_json(st.last_loss)}, {"lr", r.lr}, {"mem", read_memory(device).allocated}};
       if (logging) step["mean_loss_over_ranks"] = loss_json(mean_loss);
-      ev.emit("step", step);
+      ev.emit(EventType::kStep, step);
     }
     if (!std::isfinite(st.last_loss)) {
       if (env.rank == 0)
-        ev.emit("symptom", {{"kind", "nonfinite"}, {"step", st.step}, {"message", "loss is " + loss_json(st.last_loss).dump()}});
+        ev.emit(EventType::kSymptom, {{"kind", to_string(SymptomKind::kNonfinite)},
+                                      {"step", st.step},
+                                      {"message", "loss is " + loss_json(st.last_loss).dump()}});
       break;
     }
     if (st.step % r.eval_every == 0 || st.step == r.steps) {
@@ -166,7 +169,7 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
       torch::NoGradGuard no_grad;
       auto [ex, ey] = data.eval();
       st.eval_loss = at::mse_loss(net->forward(ex), ey).item<double>();
-      if (env.rank == 0) ev.emit("eval", {{"step", st.step}, {"eval_loss", loss_json(st.eval_loss)}});
+      if (env.rank == 0) ev.emit(EventType::kEval, {{"step", st.step}, {"eval_loss", loss_json(st.eval_loss)}});
     }
   }
 }
@@ -190,7 +193,7 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   const auto [host, port] = rendezvous_address();
   json start = {{"device", device.str()}, {"world_size", world}, {"store", host + ":" + std::to_string(port)}};
   if (!dev.note.empty()) start["note"] = dev.note;
-  ev.emit("start", start);
+  ev.emit(EventType::kStart, start);
 
   const auto rendezvous_start = Clock::now();
   c10::intrusive_ptr<c10d::Store> store = rendezvous(host, port, rank, world, to_ms(r.rendezvous_timeout_s));
@@ -226,12 +229,12 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   // parameters).
   auto logger = std::make_shared<c10d::Logger>(reducer);
   reducer->set_logger(logger);
-  ev.emit("evidence", {{"backend", g.name}, {"parameters", param_count}, {"ddp_buckets", "reducer"}});
-  if (rank == 0) ev.emit("evidence", {{"rendezvous_seconds", rendezvous_seconds}});
+  ev.emit(EventType::kEvidence, {{"backend", g.name}, {"parameters", param_count}, {"ddp_buckets", "reducer"}});
+  if (rank == 0) ev.emit(EventType::kEvidence, {{"rendezvous_seconds", rendezvous_seconds}});
   if (dev.stalls_after_join) {
-    ev.emit("evidence", {{"stalled_rank", rank}});
+    ev.emit(EventType::kEvidence, {{"stalled_rank", rank}});
     stall(*store);
-    ev.emit("end", {{"steps", 0}, {"reached_target", false}, {"message", "stalled before its first step"}});
+    ev.emit(EventType::kEnd, {{"steps", 0}, {"reached_target", false}, {"message", "stalled before its first step"}});
     return;
   }
   if (settings.monitored_barrier) monitored_barrier(g, "before the first step", to_ms(r.monitored_barrier_s));
@@ -240,8 +243,8 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   train_steps(env, r, dev, g, net, data, *reducer, st, device);
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   group_barrier(g);  // rank 0 hosts the store: nobody leaves before everyone is done
-  if (rank == 0) ev.emit("evidence", {{"train_seconds", seconds}});
-  ev.emit("end", end_event(st.step, r, st.last_loss, st.eval_loss));
+  if (rank == 0) ev.emit(EventType::kEvidence, {{"train_seconds", seconds}});
+  ev.emit(EventType::kEnd, end_event(st.step, r, st.last_loss, st.eval_loss));
 }
 
 }  // namespace
@@ -251,16 +254,17 @@ void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
   if (!dev.joins) {
     const std::string message =
         "rank " + std::to_string(env.rank) + " did not join the rendezvous (" + dev.note + ")";
-    ev.emit("start", {{"device", env.device.str()}, {"world_size", env.world_size}, {"joined", false}, {"note", dev.note}});
-    ev.emit("end", {{"steps", 0}, {"reached_target", false}, {"joined", false}, {"message", message}});
+    ev.emit(EventType::kStart,
+            {{"device", env.device.str()}, {"world_size", env.world_size}, {"joined", false}, {"note", dev.note}});
+    ev.emit(EventType::kEnd, {{"steps", 0}, {"reached_target", false}, {"joined", false}, {"message", message}});
     return;
   }
   if (const std::string what = unsupported_in_data_parallel(r); !what.empty()) {
-    ev.emit("error", {{"kind", "unsupported"}, {"message", "the data-parallel loop does not implement " + what}});
+    ev.error(ErrorKind::kUnsupported, "the data-parallel loop does not implement " + what);
     return;
   }
   if (!env.device.is_cuda() && !gloo_available()) {
-    ev.emit("error", {{"kind", "unsupported"}, {"message", gloo_unavailable_reason()}});
+    ev.error(ErrorKind::kUnsupported, gloo_unavailable_reason());
     return;
   }
   if (r.flight_recorder) enable_flight_recorder();
@@ -277,23 +281,23 @@ void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
       rethrow_as_diagnosis(g);
     }
   } catch (const DistributedStop& e) {
-    ev.emit("guard", {{"guard", e.guard()}, {"action", "stop"}, {"step", st.step}, {"message", e.what()},
-                      {"details", e.details()}});
-  } catch (const c10::OutOfMemoryError& e) {
-    ev.emit("error", {{"kind", "oom"}, {"step", st.step}, {"message", first_line(e.what_without_backtrace())}});
-  } catch (const c10::Error& e) {
-    ev.emit("error", {{"kind", "exception"}, {"step", st.step}, {"message", first_line(e.what_without_backtrace())}});
+    ev.emit(EventType::kGuard, {{"guard", e.guard()},
+                                {"action", to_string(GuardAction::kStop)},
+                                {"step", st.step},
+                                {"message", e.what()},
+                                {"details", e.details()}});
   } catch (const std::exception& e) {
-    ev.emit("error", {{"kind", "exception"}, {"step", st.step}, {"message", first_line(e.what())}});
+    emit_error(ev, e, {{"step", st.step}});
   }
   if (failed && r.flight_recorder) {
     // What c10d's flight recorder saw, read back in-process (torch.distributed's
     // _dump_nccl_trace / the dump TORCH_NCCL_DUMP_ON_TIMEOUT writes).
     try {
       const json summary = flight_recorder_summary(env.device);
-      ev.emit("evidence", {{"flight_recorder_rank" + std::to_string(env.rank), summary}});
+      ev.emit(EventType::kEvidence, {{"flight_recorder_rank" + std::to_string(env.rank), summary}});
     } catch (const std::exception& e) {
-      ev.emit("evidence", {{"flight_recorder_rank" + std::to_string(env.rank), std::string("no dump: ") + e.what()}});
+      ev.emit(EventType::kEvidence,
+              {{"flight_recorder_rank" + std::to_string(env.rank), std::string("no dump: ") + e.what()}});
     }
   }
   close_group(g, failed);

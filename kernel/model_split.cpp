@@ -1,15 +1,16 @@
 #include "kernel/model_split.h"
 
 #include <c10/util/Exception.h>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "kernel/collective.h"
 #include "kernel/data.h"
+#include "kernel/errors.h"
 #include "kernel/memory.h"
 #include "kernel/model.h"
 #include "kernel/process_group.h"
@@ -113,10 +114,11 @@ struct SplitRun {
       const bool eval_step = step % r.eval_every == 0 || step == r.steps;
       train_step(*optimizer, eval_step);
       if (env.rank == 0)
-        ev.emit("step", {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", r.lr},
-                         {"mem", read_memory(env.device).allocated}});
+        ev.emit(
+            EventType::kStep,
+            {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", r.lr}, {"mem", read_memory(env.device).allocated}});
       if (!std::isfinite(last_loss)) break;
-      if (eval_step && env.rank == 0) ev.emit("eval", {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
+      if (eval_step && env.rank == 0) ev.emit(EventType::kEval, {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
     }
   }
 
@@ -146,15 +148,18 @@ struct SplitRun {
     if (env.rank == 0) {
       send(g, run(ex), peer);
       const double loss = recv(g, {1}, options, peer)[0].item<double>();
-      ev.emit("evidence", {{"serving_format", "fp32, split across 2 ranks"}, {"serving_weight_bytes_rank0", bytes},
-                           {"serving_eval_loss", loss_json(loss)}});
-      ev.emit("end", {{"target_loss", r.target_loss}, {"final_eval_loss", loss_json(loss)},
-                      {"reached_target", std::isfinite(loss) && loss <= r.target_loss}, {"phase", "serving"}});
+      ev.emit(EventType::kEvidence, {{"serving_format", "fp32, split across 2 ranks"},
+                                     {"serving_weight_bytes_rank0", bytes},
+                                     {"serving_eval_loss", loss_json(loss)}});
+      ev.emit(EventType::kEnd, {{"target_loss", r.target_loss},
+                                {"final_eval_loss", loss_json(loss)},
+                                {"reached_target", std::isfinite(loss) && loss <= r.target_loss},
+                                {"phase", "serving"}});
     } else {
       const double loss = at::mse_loss(run(recv(g, {ex.size(0), r.width}, options, peer)), ey).item<double>();
       send(g, at::tensor({loss}, options), peer);
-      ev.emit("evidence", {{"serving_weight_bytes_rank1", bytes}});
-      ev.emit("end", {{"phase", "serving"}, {"final_eval_loss", loss_json(loss)}});
+      ev.emit(EventType::kEvidence, {{"serving_weight_bytes_rank1", bytes}});
+      ev.emit(EventType::kEnd, {{"phase", "serving"}, {"final_eval_loss", loss_json(loss)}});
     }
   }
 };
@@ -165,9 +170,9 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
   const EventWriter& ev = env.events;
   if (env.world_size != 2 || r.model != ModelKind::kMlp || r.depth < 2 || r.residual || r.norm != Norm::kNone ||
       r.input_batchnorm || r.serving_format != ServingFormat::kFp32 || !r.hooks.empty() || !r.guards.empty()) {
-    ev.emit("error", {{"kind", "unsupported"},
-                      {"message", "the model split takes a plain MLP of at least two layers on two ranks, served in fp32, "
-                                  "without loop hooks or guards"}});
+    ev.error(ErrorKind::kUnsupported,
+             "the model split takes a plain MLP of at least two layers on two ranks, served in fp32, "
+             "without loop hooks or guards");
     return;
   }
   DistributedGroup g;
@@ -175,7 +180,8 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
   int64_t step = 0;
   try {
     const auto [host, port] = rendezvous_address();
-    ev.emit("start", {{"device", env.device.str()}, {"world_size", env.world_size}, {"split", "layers by halves"}});
+    ev.emit(EventType::kStart,
+            {{"device", env.device.str()}, {"world_size", env.world_size}, {"split", "layers by halves"}});
     auto store = rendezvous(host, port, env.rank, env.world_size, to_ms(r.rendezvous_timeout_s));
     GroupSettings settings;
     settings.timeout = to_ms(r.collective_timeout_s);
@@ -186,17 +192,16 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
     Net net(r);
     net->to(env.device);
     SplitRun run{env, r, g, net, data, stage_of(net, env.rank)};
-    ev.emit("evidence", {{"backend", g.name}, {"layers_on_rank" + std::to_string(env.rank), run.stage.layers.size()}});
+    ev.emit(EventType::kEvidence,
+            {{"backend", g.name}, {"layers_on_rank" + std::to_string(env.rank), run.stage.layers.size()}});
     run.train();
     step = run.step;
     if (r.serving_memory_mb > 0) run.serve();
-    else if (env.rank == 0) ev.emit("end", end_event(run.step, r, run.last_loss, run.eval_loss));
+    else if (env.rank == 0) ev.emit(EventType::kEnd, end_event(run.step, r, run.last_loss, run.eval_loss));
     group_barrier(g);
     failed = false;
-  } catch (const c10::OutOfMemoryError& e) {
-    ev.emit("error", {{"kind", "oom"}, {"step", step}, {"message", first_line(e.what_without_backtrace())}});
   } catch (const std::exception& e) {
-    ev.emit("error", {{"kind", "exception"}, {"step", step}, {"message", first_line(e.what())}});
+    emit_error(ev, e, {{"step", step}});
   }
   close_group(g, failed);
 }

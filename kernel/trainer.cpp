@@ -12,6 +12,7 @@
 
 #include "kernel/custom_tanh.h"
 #include "kernel/data.h"
+#include "kernel/errors.h"
 #include "kernel/grad_scaler.h"
 #include "kernel/graphed_step.h"
 #include "kernel/loop_hooks.h"
@@ -59,43 +60,15 @@ struct AutocastScope {
   at::ScalarType previous_dtype = at::kFloat;
 };
 
-json guard_event(const trainwreck::GuardReport& r, const char* action) {
-  json e = {{"guard", r.guard}, {"action", action}, {"step", r.step}, {"message", r.message}};
+json guard_event(const trainwreck::GuardReport& r, GuardAction action) {
+  json e = {{"guard", r.guard}, {"action", to_string(action)}, {"step", r.step}, {"message", r.message}};
   if (r.symptom_step >= 0) e["symptom_step"] = r.symptom_step;
   if (!r.details.empty()) e["details"] = r.details;
   return e;
 }
 
-const char* action_name(const trainwreck::GuardReport& r) {
-  return r.stop() ? "stop" : r.skip() ? "skip" : "warn";
-}
-
-// An error inside a scripted module: the TorchScript interpreter rethrows it (LibTorch 2.11 as a
-// std::runtime_error, 2.15 as a c10::Error) with a text that starts with this line and ends with
-// the original message, after the TorchScript traceback.
-constexpr const char* kTorchScriptError = "The following operation failed in the TorchScript interpreter";
-
-std::string error_text(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
-  return e.what();
-}
-
-bool from_torchscript(const std::exception& e) { return error_text(e).rfind(kTorchScriptError, 0) == 0; }
-
-// An allocation that failed: LibTorch's out-of-memory error, or the same error in a scripted
-// module (only its text survives the interpreter).
-bool is_out_of_memory(const std::exception& e) {
-  if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) return true;
-  return from_torchscript(e) && error_text(e).find("out of memory") != std::string::npos;
-}
-
-// The line that says what went wrong: a LibTorch error's first line, or the last line of a
-// TorchScript traceback.
-std::string error_cause(const std::exception& e) {
-  std::string text = error_text(e);
-  if (!from_torchscript(e)) return first_line(text);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text.substr(text.find_last_of('\n') + 1);
+GuardAction action_of(const trainwreck::GuardReport& r) {
+  return r.stop() ? GuardAction::kStop : r.skip() ? GuardAction::kSkip : GuardAction::kWarn;
 }
 
 // The largest batch whose forward and backward fit: halving from the recipe's batch, then
@@ -275,13 +248,8 @@ Net TrainLoop::run() {
 // LibTorch's errors and a scripted module's end the run as an error event; a failed allocation is
 // an out-of-memory one. (Other exceptions, such as a checkpoint writer's, go to the fault.)
 void TrainLoop::report_error(const std::exception& e) {
-  if (!is_out_of_memory(e)) {
-    ev_.emit("error", {{"kind", "exception"}, {"step", step_}, {"message", error_cause(e)}});
-    return;
-  }
-  const MemoryReading mem = read_memory(device_);
-  ev_.emit("evidence", {{"peak_alloc_bytes", mem.peak}});
-  ev_.emit("error", {{"kind", "oom"}, {"step", step_}, {"message", error_cause(e)}});
+  if (is_out_of_memory(e)) ev_.emit(EventType::kEvidence, {{"peak_alloc_bytes", read_memory(device_).peak}});
+  emit_error(ev_, e, {{"step", step_}});
 }
 
 void TrainLoop::build() {
@@ -300,19 +268,22 @@ void TrainLoop::build() {
   for (const auto& p : net_->parameters()) params += p.numel();
   json start = {{"device", device_.str()}, {"parameters", params}, {"recipe", r_.to_json()}};
   if (!is_mlp_family(r_.model)) start["workload"] = to_string(r_.model);
-  ev_.emit("start", start);
+  ev_.emit(EventType::kStart, start);
 }
 
 bool TrainLoop::procedures() {
   if (r_.gradcheck && (r_.activation == Activation::kCustomTanh || r_.activation == Activation::kCustomTanhWrong)) {
     const GradcheckResult check = gradcheck_custom_tanh(r_.activation == Activation::kCustomTanhWrong);
-    ev_.emit("evidence", {{"gradcheck_max_abs_error", check.max_abs_error}});
+    ev_.emit(EventType::kEvidence, {{"gradcheck_max_abs_error", check.max_abs_error}});
     if (!check.passed) {
       std::ostringstream msg;
       msg << "gradcheck failed for the custom autograd function CustomTanh (activation " << to_string(r_.activation)
           << "): max |analytic - numeric| = " << check.max_abs_error;
-      ev_.emit("guard", {{"guard", "gradcheck"}, {"action", "stop"}, {"step", 0}, {"symptom_step", 0},
-                         {"message", msg.str()}});
+      ev_.emit(EventType::kGuard, {{"guard", "gradcheck"},
+                                   {"action", to_string(GuardAction::kStop)},
+                                   {"step", 0},
+                                   {"symptom_step", 0},
+                                   {"message", msg.str()}});
       return false;
     }
   }
@@ -320,15 +291,15 @@ bool TrainLoop::procedures() {
     json found = json::object();
     r_.lr = lr_range_test(net_, *data_, r_, found);
     optimizer_ = make_optimizer(r_, net_);
-    ev_.emit("evidence", found);
+    ev_.emit(EventType::kEvidence, found);
   }
   batch_ = r_.batch_size;
   if (r_.auto_batch_size) {
     json trials = json::array();
     batch_ = find_batch_size(net_, *data_, r_, device_, trials);
-    ev_.emit("evidence", {{"auto_batch_size", batch_}, {"auto_batch_trials", trials}});
+    ev_.emit(EventType::kEvidence, {{"auto_batch_size", batch_}, {"auto_batch_trials", trials}});
     if (batch_ == 0) {
-      ev_.emit("error", {{"kind", "oom"}, {"step", 0}, {"message", "not even a batch of 1 fits the memory budget"}});
+      ev_.error(ErrorKind::kOom, "not even a batch of 1 fits the memory budget", {{"step", 0}});
       return false;
     }
   }
@@ -403,8 +374,11 @@ TrainLoop::Next TrainLoop::before_step_hooks() {
   for (const auto& h : r_.hooks) {
     const std::optional<HookStop> stop = h->before_step(view());
     if (!stop) continue;
-    ev_.emit("guard", {{"guard", stop->guard}, {"action", "stop"}, {"step", step_}, {"symptom_step", step_},
-                       {"message", stop->message}});
+    ev_.emit(EventType::kGuard, {{"guard", stop->guard},
+                                 {"action", to_string(GuardAction::kStop)},
+                                 {"step", step_},
+                                 {"symptom_step", step_},
+                                 {"message", stop->message}});
     return Next::kStop;
   }
   return Next::kGoOn;
@@ -420,8 +394,11 @@ TrainLoop::Next TrainLoop::forward_backward(at::Tensor& loss_sum) {
       std::ostringstream msg;
       msg << "input dtype " << x.scalar_type() << " does not match the model's " << first_w_.scalar_type()
           << " (cast the inputs, or the model)";
-      ev_.emit("guard", {{"guard", "dtype_check"}, {"action", "stop"}, {"step", step_}, {"symptom_step", step_},
-                         {"message", msg.str()}});
+      ev_.emit(EventType::kGuard, {{"guard", "dtype_check"},
+                                   {"action", to_string(GuardAction::kStop)},
+                                   {"step", step_},
+                                   {"symptom_step", step_},
+                                   {"message", msg.str()}});
       return Next::kStop;
     }
     at::Tensor out = net_->forward(x);
@@ -436,7 +413,7 @@ TrainLoop::Next TrainLoop::forward_backward(at::Tensor& loss_sum) {
 
 TrainLoop::Next TrainLoop::stop_on(const trainwreck::GuardReport& report) {
   if (!report.stop()) return Next::kGoOn;
-  ev_.emit("guard", guard_event(report, "stop"));
+  ev_.emit(EventType::kGuard, guard_event(report, GuardAction::kStop));
   return Next::kStop;
 }
 
@@ -447,7 +424,7 @@ TrainLoop::Next TrainLoop::update(const trainwreck::StepContext& ctx, bool repla
   if (replayed) {
     // The graph ran the step (and the optimizer's, unless a schedule steps it in replay()).
   } else if (skipped) {
-    ev_.emit("guard", guard_event(report, action_name(report)));
+    ev_.emit(EventType::kGuard, guard_event(report, action_of(report)));
     optimizer_->zero_grad();
     // The scaler unscaled this step's gradients: close its step (backing off when it saw an
     // overflow), or the next step's gradients would not be unscaled.
@@ -485,12 +462,14 @@ TrainLoop::Next TrainLoop::record(const trainwreck::StepContext& ctx, bool skipp
   const MemoryReading mem = read_memory(device_);
   se["mem"] = mem.allocated;
   if (device_.is_cuda()) se["mem_reserved"] = mem.reserved;
-  ev_.emit("step", se);
+  ev_.emit(EventType::kStep, se);
   if (std::isfinite(last_loss_) || skipped) return Next::kGoOn;
   // On CUDA the non-finite guard reads its flag one step late: let it report this step before
   // the loop calls the run diverged.
   if (stop_on(guards_.finish(ctx)) == Next::kStop) return Next::kStop;
-  ev_.emit("symptom", {{"kind", "nonfinite"}, {"step", step_}, {"message", "loss is " + loss_json(last_loss_).dump()}});
+  ev_.emit(EventType::kSymptom, {{"kind", to_string(SymptomKind::kNonfinite)},
+                                 {"step", step_},
+                                 {"message", "loss is " + loss_json(last_loss_).dump()}});
   return Next::kStop;
 }
 
@@ -501,7 +480,7 @@ TrainLoop::Next TrainLoop::evaluate() {
   if (r_.cast_inputs) ex = ex.to(at::kFloat);
   eval_loss_ = workload_loss(r_, net_->forward(ex), ey).item<double>();
   net_->train();
-  ev_.emit("eval", {{"step", step_}, {"eval_loss", loss_json(eval_loss_)}});
+  ev_.emit(EventType::kEval, {{"step", step_}, {"eval_loss", loss_json(eval_loss_)}});
   for (const auto& h : r_.hooks) h->on_eval(view(), eval_loss_);
   if (stop_on(guards_.after_eval(step_, eval_loss_)) == Next::kStop) return Next::kStop;
   return Next::kGoOn;
@@ -533,9 +512,9 @@ void TrainLoop::finish() {
     evidence["scaler_skipped_steps"] = scaler_->skipped_steps();
   }
   for (const auto& h : guards_.history())
-    if (!h.stop() && !h.skip()) ev_.emit("guard", guard_event(h, "warn"));
-  ev_.emit("evidence", evidence);
-  ev_.emit("end", end_event(step_, r_, last_loss_, eval_loss_));
+    if (!h.stop() && !h.skip()) ev_.emit(EventType::kGuard, guard_event(h, GuardAction::kWarn));
+  ev_.emit(EventType::kEvidence, evidence);
+  ev_.emit(EventType::kEnd, end_event(step_, r_, last_loss_, eval_loss_));
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/events.h"
+
 namespace tw {
 // Outcome names in failure messages instead of raw bytes.
 static void PrintTo(Outcome o, std::ostream* os) { *os << to_string(o); }
@@ -350,9 +352,12 @@ TEST(ClassifyEvaluations, OneSpikeDoesNotDecideButMostOfTheWindowDoes) {
 
 TEST(ClassifyEvaluations, ANonFiniteEvaluationInTheWindowIsNeverHealthy) {
   std::vector<json> events = evaluated({0.5, 0.09, 0.08, 0.07, 0.06, 0.05, 0.05, 0.05});
-  events.insert(events.end() - 1, {{"event", "eval"}, {"rank", 0}, {"step", 75}, {"eval_loss", "nan"}});
+  // json::object: a braced list here would insert four arrays, not one event.
+  events.insert(events.end() - 1, json::object({{"event", "eval"}, {"rank", 0}, {"step", 75}, {"eval_loss", "nan"}}));
   const auto c = tw::classify(exited(0, events));
   EXPECT_NE(c.outcome, Outcome::kHealthy) << c.evidence.dump();
+  ASSERT_EQ(c.evidence["eval_curve"].size(), 9u) << c.evidence.dump();
+  EXPECT_EQ(c.evidence["eval_curve"][8][0], 75) << c.evidence.dump();
 }
 
 TEST(ClassifyEvaluations, SlowWhileTheEvalLossStillFalls) {
@@ -714,3 +719,37 @@ TEST(JsonNumber, NumbersAndNonFiniteText) {
 }
 
 }  // namespace
+
+// ---- the event protocol's words (protocol/events.h) ----------------------------------------------
+
+TEST(Protocol, EveryWordReadsBackAsItsValue) {
+  for (auto t : {tw::EventType::kStart, tw::EventType::kStep, tw::EventType::kEval, tw::EventType::kEvidence,
+                 tw::EventType::kGuard, tw::EventType::kSymptom, tw::EventType::kError, tw::EventType::kEnd,
+                 tw::EventType::kProbe})
+    EXPECT_EQ(tw::parse_event_type(tw::to_string(t)), t) << tw::to_string(t);
+  for (auto k : {tw::ErrorKind::kException, tw::ErrorKind::kOom, tw::ErrorKind::kUnsupported, tw::ErrorKind::kAbort})
+    EXPECT_EQ(tw::parse_error_kind(tw::to_string(k)), k) << tw::to_string(k);
+  for (auto a : {tw::GuardAction::kWarn, tw::GuardAction::kSkip, tw::GuardAction::kStop})
+    EXPECT_EQ(tw::parse_guard_action(tw::to_string(a)), a) << tw::to_string(a);
+  EXPECT_EQ(tw::parse_symptom_kind(tw::to_string(tw::SymptomKind::kNonfinite)), tw::SymptomKind::kNonfinite);
+  EXPECT_STREQ(tw::to_string(tw::EventType::kEnd), "end");
+  EXPECT_STREQ(tw::to_string(tw::ErrorKind::kOom), "oom");
+}
+
+TEST(Protocol, UnknownWordsAndShapesAreNoEvent) {
+  EXPECT_FALSE(tw::parse_event_type("Step").has_value());
+  EXPECT_FALSE(tw::parse_error_kind("").has_value());
+  EXPECT_FALSE(tw::event_type_of(json::array({"event", "step"})).has_value());
+  EXPECT_FALSE(tw::event_type_of(json{{"event", 3}}).has_value());
+  EXPECT_FALSE(tw::event_type_of(json{{"event", "heartbeat"}}).has_value());
+  EXPECT_TRUE(tw::is_rank0_event(json{{"event", "step"}}, tw::EventType::kStep));
+  EXPECT_FALSE(tw::is_rank0_event(json{{"event", "step"}, {"rank", 1}}, tw::EventType::kStep));
+}
+
+TEST(Protocol, AnUnknownErrorKindIsAnErrorNotAnOom) {
+  // A cell that names an error kind the harness does not know: the run failed, and it is not
+  // read as an out-of-memory error.
+  const auto c = tw::classify(
+      exited(0, {json{{"event", "start"}}, json{{"event", "error"}, {"kind", "cosmic_ray"}, {"message", "x"}}}));
+  EXPECT_EQ(c.outcome, Outcome::kError) << c.evidence.dump();
+}
