@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "harness/diff/common.h"
@@ -26,6 +27,9 @@ struct Tally {
   json speed = {{"slower", 0}, {"faster", 0}, {"within_band", 0}, {"too_short", 0}, {"not_measured", 0}};
   json memory = {{"changed", 0}, {"fields", json::object()}};
   std::vector<double> speed_changes;  // of the cells timed long enough
+  std::optional<SpeedNoise> spread;   // the A/A run's spread of step times, when it has one
+  int aa_compared = 0;                // the A/A check: A against the A/A run, by the same rule
+  json aa_flagged = json::array();
 };
 
 void bump(json& counts, const std::string& key) { counts[key] = counts.value(key, 0) + 1; }
@@ -188,8 +192,20 @@ MemoryComparison memory_changes(const CellPair& p, const DiffOptions& o, json& c
   return memory;
 }
 
+// The A/A check: A against the A/A run by the rule B is judged by. A cell it flags says the host's
+// noise alone would have made that verdict.
+void aa_check(const CellPair& p, const DiffOptions& o, Tally& t) {
+  if (!p.noise || !t.spread) return;
+  const SpeedComparison aa = compare_speed(p.a, *p.noise, nullptr, o, &*t.spread);
+  if (aa.verdict == SpeedVerdict::kNotMeasured || aa.verdict == SpeedVerdict::kTooShort) return;
+  ++t.aa_compared;
+  if (aa.verdict != SpeedVerdict::kWithinBand)
+    t.aa_flagged.push_back({{"id", p.ra.id}, {"verdict", to_string(aa.verdict)}, {"change", aa.change}});
+}
+
 SpeedComparison speed_of(const CellPair& p, const DiffOptions& o, Tally& t) {
-  SpeedComparison speed = compare_speed(p.a, p.b, p.noise, o);
+  aa_check(p, o, t);
+  SpeedComparison speed = compare_speed(p.a, p.b, p.noise, o, t.spread ? &*t.spread : nullptr);
   const SpeedVerdict v = speed.verdict;
   if (v == SpeedVerdict::kSlower || v == SpeedVerdict::kFaster || v == SpeedVerdict::kWithinBand)
     t.speed_changes.push_back(speed.change);
@@ -240,6 +256,10 @@ json summary_of(const json& d, Tally& t, const DiffOptions& o, bool noise) {
   // Every cell slower by about the same factor points at the machine (a loaded host, another
   // CPU) rather than at one kernel.
   t.speed["median_change"] = t.speed_changes.empty() ? json(nullptr) : json(median(t.speed_changes));
+  if (t.spread) {
+    t.speed["noise_spread"] = t.spread->to_json();
+    t.speed["aa_check"] = {{"compared", t.aa_compared}, {"flagged", t.aa_flagged}};
+  }
   return {{"compared", t.compared},
           {"outcome_changed", t.outcome_changed},
           {"evidence_changed", t.evidence_changed},
@@ -263,6 +283,14 @@ json diff_matrices(const Matrix& a, const Matrix& b, const DiffOptions& options,
   for (const MatrixCell& c : noise.cells()) by_id_noise[c.id] = &c;
   std::set<std::string> seen_a;
   Tally tally;
+  if (noise.present()) {
+    std::vector<std::pair<const json*, const json*>> timed;
+    for (const MatrixCell& ca : a.cells()) {
+      const auto nit = by_id_noise.find(ca.id);
+      timed.emplace_back(ca.cell, nit == by_id_noise.end() ? nullptr : nit->second->cell);
+    }
+    tally.spread = speed_noise(timed, options);
+  }
   for (const MatrixCell& ca : a.cells()) {
     seen_a.insert(ca.id);
     auto it = by_id_b.find(ca.id);

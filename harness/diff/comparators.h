@@ -87,6 +87,23 @@ enum class TimingSource { kStepSecondsMedian, kMedianStepMs, kTrainSecondsPerSte
 // The source as the diff records it ("source"): "step_seconds_median", ...
 const char* to_string(TimingSource source);
 
+// The A/A run's spread of step times: over every cell that both A and the A/A run timed long
+// enough, r = ln(A/A run's median step time / A's). Two runs of one build on one host differ by r;
+// a change between A and B is judged against that spread, not against one cell's single A/A pair.
+struct SpeedNoise {
+  int cells = 0;     // cells in the estimate
+  double shift = 0;  // the median r: the whole run faster or slower
+  double sigma = 0;  // 1.4826 x the median |r - shift| (a robust standard deviation of r)
+  double z = 3.29;   // the interval's half-width in sigmas (99.9 % two-sided, for a matrix of cells)
+  nlohmann::json to_json() const;
+};
+// Cells needed to estimate the spread; with fewer, each cell's own A/A distance bands it.
+constexpr int kMinNoiseCells = 8;
+// The spread, from A's cells and their A/A counterparts (null where the A/A run lacks the cell);
+// nullopt with fewer than kMinNoiseCells timed cells.
+std::optional<SpeedNoise> speed_noise(const std::vector<std::pair<const nlohmann::json*, const nlohmann::json*>>& cells,
+                                      const DiffOptions& o);
+
 // A cell's median step time, B's against A's ("speed").
 struct SpeedComparison {
   SpeedVerdict verdict = SpeedVerdict::kNotMeasured;
@@ -97,11 +114,17 @@ struct SpeedComparison {
   double change = 0;                           // relative to A
   std::optional<double> noise;                 // the A/A run's distance from A, relative
   double band = 0;                             // the change that counts: max(threshold, noise)
-  std::string reason;                          // why not measured, or too short; "" otherwise
+  // With the A/A spread: the change's interval, (1 + change) x exp(-+ z sigma) - 1. Slower only
+  // when all of it lies above the threshold, faster only when all of it lies below -threshold;
+  // `band` is then the smallest change that counts.
+  std::optional<std::pair<double, double>> interval;
+  std::string reason;  // why not measured, or too short; "" otherwise
   nlohmann::json to_json() const;
 };
+// `noise_cell` is the A/A run's cell (or null); `spread`, when known, judges the change (else
+// max(threshold, the cell's own A/A distance) does).
 SpeedComparison compare_speed(const nlohmann::json& ca, const nlohmann::json& cb, const nlohmann::json* noise_cell,
-                              const DiffOptions& o);
+                              const DiffOptions& o, const SpeedNoise* spread = nullptr);
 
 // ---- memory (memory.cpp) ------------------------------------------------------------------------
 

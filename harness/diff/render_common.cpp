@@ -4,6 +4,7 @@
 #include "harness/diff/render_common.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "harness/diff/common.h"
@@ -46,6 +47,9 @@ std::string speed_text(const json& s) {
   os << s.value("verdict", "") << ": " << milliseconds(s["a_step_seconds"].get<double>()) << " -> "
      << milliseconds(s["b_step_seconds"].get<double>()) << " per step (" << signed_percent(s["change"].get<double>())
      << "; band " << percent(s["band"].get<double>());
+  if (s.contains("interval") && s["interval"].is_array() && s["interval"].size() == 2)
+    os << ", interval " << signed_percent(s["interval"][0].get<double>()) << " to "
+       << signed_percent(s["interval"][1].get<double>());
   if (s.contains("noise")) os << ", A/A noise " << percent(s["noise"].get<double>());
   os << ")";
   return os.str();
@@ -216,8 +220,20 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   if (const json& mc = member(member(s, "speed"), "median_change"); mc.is_number())
     os << "; median change " << signed_percent(mc.get<double>());
   os << "; median step time, threshold " << fraction_text(member(tol, "speed"));
-  if (member(d, "noise").is_string()) os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
-  else os << " alone (no --noise run: no noise band)";
+  const json& spread = member(member(s, "speed"), "noise_spread");
+  if (spread.is_object()) {
+    os << ", judged against the spread of the A/A run " << d["noise"].get<std::string>() << " (sigma "
+       << percent(std::expm1(spread["sigma"].get<double>())) << " over " << spread["cells"].get<int>()
+       << " cells): a change counts when its interval (" << spread["z"].get<double>()
+       << " sigma each side) lies beyond the threshold";
+    const json& aa = member(member(s, "speed"), "aa_check");
+    os << "; A/A check: " << member(aa, "flagged").size() << " of " << member(aa, "compared")
+       << " cells flagged by the same rule";
+  } else if (member(d, "noise").is_string()) {
+    os << " or the A/A noise of " << d["noise"].get<std::string>() << " when larger";
+  } else {
+    os << " alone (no --noise run: no noise band)";
+  }
   out.push_back({"speed", os.str()});
   os.str("");
   const json& fields = member(member(s, "memory"), "fields");

@@ -89,6 +89,20 @@ std::string not_measured_reason(const json& ca, const json& cb, const DiffOption
                           : "the two runs recorded different step times";
 }
 
+// The verdict from the change's interval: B's ratio to A's, widened by z sigmas of the A/A spread
+// on either side (the run's overall shift is not taken out: a whole run slower is what an upgrade
+// may do).
+SpeedComparison judged_by_spread(SpeedComparison s, const SpeedNoise& spread, double threshold) {
+  const double ratio = 1 + s.change;
+  const double widen = std::exp(spread.z * spread.sigma);
+  s.interval = std::pair(ratio / widen - 1, ratio * widen - 1);
+  s.band = (1 + threshold) * widen - 1;
+  s.verdict = s.interval->first > threshold     ? SpeedVerdict::kSlower
+              : s.interval->second < -threshold ? SpeedVerdict::kFaster
+                                                : SpeedVerdict::kWithinBand;
+  return s;
+}
+
 }  // namespace
 
 const char* to_string(TimingSource source) {
@@ -98,6 +112,32 @@ const char* to_string(TimingSource source) {
     case TimingSource::kTrainSecondsPerStep: return "train_seconds/steps";
   }
   return "train_seconds/steps";
+}
+
+json SpeedNoise::to_json() const { return {{"cells", cells}, {"shift", shift}, {"sigma", sigma}, {"z", z}}; }
+
+std::optional<SpeedNoise> speed_noise(const std::vector<std::pair<const json*, const json*>>& cells,
+                                      const DiffOptions& o) {
+  std::vector<double> r;
+  for (const auto& [a, n] : cells) {
+    if (!a || !n) continue;
+    for (const TimingSource src : kTimingSources) {
+      const auto ta = timing_of(*a, src), tn = timing_of(*n, src);
+      if (!ta || !tn) continue;
+      const bool long_enough = (ta->total_seconds < 0 || ta->total_seconds >= o.min_seconds) &&
+                               (tn->total_seconds < 0 || tn->total_seconds >= o.min_seconds);
+      if (long_enough) r.push_back(std::log(tn->step_seconds / ta->step_seconds));
+      break;
+    }
+  }
+  if (static_cast<int>(r.size()) < kMinNoiseCells) return std::nullopt;
+  SpeedNoise n;
+  n.cells = static_cast<int>(r.size());
+  n.shift = median(r);
+  std::vector<double> dev;
+  for (const double x : r) dev.push_back(std::fabs(x - n.shift));
+  n.sigma = 1.4826 * median(dev);
+  return n;
 }
 
 json SpeedComparison::to_json() const {
@@ -112,12 +152,14 @@ json SpeedComparison::to_json() const {
     s["change"] = change;
     if (noise) s["noise"] = *noise;
     s["band"] = band;
+    if (interval) s["interval"] = json::array({interval->first, interval->second});
   }
   if (!reason.empty()) s["reason"] = reason;
   return s;
 }
 
-SpeedComparison compare_speed(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o) {
+SpeedComparison compare_speed(const json& ca, const json& cb, const json* noise_cell, const DiffOptions& o,
+                              const SpeedNoise* spread) {
   SpeedComparison s;
   std::optional<Timing> ta, tb;
   for (const TimingSource src : kTimingSources) {
@@ -153,6 +195,7 @@ SpeedComparison compare_speed(const json& ca, const json& cb, const json* noise_
     s.reason = "trained for less than " + milliseconds(o.min_seconds);
     return s;
   }
+  if (spread) return judged_by_spread(s, *spread, o.speed_threshold);
   s.verdict = s.change > s.band    ? SpeedVerdict::kSlower
               : s.change < -s.band ? SpeedVerdict::kFaster
                                    : SpeedVerdict::kWithinBand;

@@ -696,6 +696,45 @@ TEST(DiffTiers, SpeedAgainstTheNoiseBandOfAnAARun) {
   EXPECT_EQ(tw::diff_matrices(a, b, {})["summary"]["speed"]["slower"], 2);
 }
 
+TEST(DiffTiers, SpeedJudgedByTheSpreadOfTheAARunAndTheAACheck) {
+  // Twenty cells; the A/A run moves each by a few percent (spread about 2 %), one by 40 %. B
+  // slows one cell by 30 % (a planted regression) and another by 5 %, and leaves the rest.
+  json a = json::array(), a2 = json::array(), b = json::array();
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "c" + std::to_string(i) + "/x/cpu";
+    const double wobble = 1 + 0.02 * ((i % 5) - 2) / 2.0;  // -2 % .. +2 %
+    a.push_back(timed(id, 10));
+    a2.push_back(timed(id, i == 7 ? 14 : 10 * wobble));
+    b.push_back(timed(id, i == 3 ? 13 : i == 4 ? 10.5 : 10 * wobble));
+  }
+  tw::DiffOptions o;
+  o.noise_name = "A2";
+  const json d = tw::diff_matrices(matrix(host_context(), a), matrix(host_context(), b), o,
+                                   matrix(host_context(), a2));
+  const json& spread = d["summary"]["speed"]["noise_spread"];
+  EXPECT_EQ(spread["cells"], 20) << spread.dump();
+  EXPECT_GT(spread["sigma"].get<double>(), 0.005);
+  EXPECT_LT(spread["sigma"].get<double>(), 0.03);  // the one 40 % cell does not widen it
+  const json& planted = (*per_cell(d, "c3/x/cpu"))["speed"];
+  EXPECT_EQ(planted["verdict"], "slower") << planted.dump();
+  ASSERT_TRUE(planted["interval"].is_array());
+  EXPECT_GT(planted["interval"][0].get<double>(), 0.07);
+  EXPECT_LT(planted["interval"][0].get<double>(), 0.3);
+  EXPECT_GT(planted["interval"][1].get<double>(), 0.3);
+  EXPECT_EQ((*per_cell(d, "c4/x/cpu"))["speed"]["verdict"], "within band");  // +5 %: inside
+  EXPECT_EQ(d["summary"]["speed"]["slower"], 1);
+  // The A/A check: the same rule on A against A2 flags the 40 % cell, and only it.
+  const json& aa = d["summary"]["speed"]["aa_check"];
+  EXPECT_EQ(aa["compared"], 20);
+  ASSERT_EQ(aa["flagged"].size(), 1u) << aa.dump();
+  EXPECT_EQ(aa["flagged"][0]["id"], "c7/x/cpu");
+  const std::string text = tw::render_diff_text(d, false);
+  EXPECT_NE(text.find("A/A check: 1 of 20 cells flagged by the same rule"), std::string::npos) << text;
+  EXPECT_NE(text.find("c3/x/cpu: slower: 10 ms -> 13 ms per step (+30%; band 12.4%, interval +23.8% to +36.5%"),
+            std::string::npos)
+      << text;
+}
+
 TEST(DiffTiers, TheMedianStepTimeOverSeeds) {
   auto seeded_timed = [](std::vector<double> ms) {
     json c = seeded("s/x/cpu", {"healthy", "healthy", "healthy"});
