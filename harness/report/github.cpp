@@ -2,14 +2,13 @@
 // heading that says whether any cell failed, one line of counts, the failing cells in a table
 // (failing as junit.xml counts them: is_failure), then every cell's outcome in a closed
 // <details> block.
-#include "harness/report/reporter.h"
-
 #include <cstddef>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "harness/report.h"
+#include "harness/report/reporter.h"
 
 namespace tw {
 namespace {
@@ -25,38 +24,32 @@ void outcome_table(std::ostream& os, const std::vector<const MatrixCell*>& cells
   }
 }
 
-class GithubReporter final : public Reporter {
- public:
-  std::string_view name() const override { return "github"; }
-  std::string_view description() const override {
-    return "a GitHub Actions job summary (>> \"$GITHUB_STEP_SUMMARY\"), the failing cells first";
+std::string render_github(const Matrix& matrix) {
+  std::vector<const MatrixCell*> failing, all;
+  for (const MatrixCell& c : matrix.cells()) {
+    all.push_back(&c);
+    if (c.failure()) failing.push_back(&c);
   }
-  std::string render(const Matrix& matrix, const json&, bool) const override {
-    std::vector<const MatrixCell*> failing, all;
-    for (const MatrixCell& c : matrix.cells()) {
-      all.push_back(&c);
-      if (c.failure()) failing.push_back(&c);
-    }
-    std::ostringstream os;
-    if (failing.empty()) os << "## ✅ trainwreck: no cell failed\n\n";
-    else os << "## ❌ trainwreck: " << failing.size() << " of " << all.size() << " cells failed\n\n";
-    os << md_escape(verdict_counts(matrix)) << ".\n\n";
-    if (!failing.empty()) {
-      os << "### Failing cells\n\n";
-      outcome_table(os, failing);
-      os << "\n";
-    }
-    os << "<details>\n<summary>Every cell (" << all.size() << ")</summary>\n\n";
-    outcome_table(os, all);
-    os << "\n</details>\n";
-    return os.str();
+  std::ostringstream os;
+  if (failing.empty()) os << "## ✅ trainwreck: no cell failed\n\n";
+  else os << "## ❌ trainwreck: " << failing.size() << " of " << all.size() << " cells failed\n\n";
+  os << md_escape(verdict_counts(matrix)) << ".\n\n";
+  if (!failing.empty()) {
+    os << "### Failing cells\n\n";
+    outcome_table(os, failing);
+    os << "\n";
   }
-};
+  os << "<details>\n<summary>Every cell (" << all.size() << ")</summary>\n\n";
+  outcome_table(os, all);
+  os << "\n</details>\n";
+  return os.str();
+}
 
 }  // namespace
 
 const Reporter& github_reporter() {
-  static const GithubReporter reporter;
+  static const MatrixReporter reporter(
+      "github", "a GitHub Actions job summary (>> \"$GITHUB_STEP_SUMMARY\"), the failing cells first", render_github);
   return reporter;
 }
 

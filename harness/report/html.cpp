@@ -1,7 +1,6 @@
 // --format html: render_html (html_report.h), the diff against --baseline inside the page.
-#include "harness/report/reporter.h"
-
 #include "harness/html_report.h"
+#include "harness/report/reporter.h"
 
 namespace tw {
 namespace {

@@ -1,9 +1,8 @@
 // --format md: render_markdown (report.h), then the diff against --baseline in Markdown. The
 // evidence pages of --out DIR are cmd_report's (render_evidence_pages).
-#include "harness/report/reporter.h"
-
 #include "harness/diff.h"
 #include "harness/report.h"
+#include "harness/report/reporter.h"
 
 namespace tw {
 namespace {

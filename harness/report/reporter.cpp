@@ -18,14 +18,8 @@ const Reporter& github_reporter();
 
 const std::vector<const Reporter*>& reporters() {
   static const std::vector<const Reporter*> all = {
-      &text_reporter(),
-      &markdown_reporter(),
-      &html_reporter(),
-      &junit_reporter(),
-      &csv_reporter(),
-      &json_reporter(),
-      &tap_reporter(),
-      &github_reporter(),
+      &text_reporter(), &markdown_reporter(), &html_reporter(), &junit_reporter(),
+      &csv_reporter(),  &json_reporter(),     &tap_reporter(),  &github_reporter(),
   };
   return all;
 }

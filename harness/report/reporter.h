@@ -26,6 +26,22 @@ class Reporter {
   virtual std::string render(const Matrix& matrix, const nlohmann::json& diff, bool color) const = 0;
 };
 
+// A format that renders the matrix alone (no --baseline diff, no colour): its word, its line for
+// the usage text and the function that renders it.
+class MatrixReporter final : public Reporter {
+ public:
+  using Render = std::string (*)(const Matrix&);
+  constexpr MatrixReporter(std::string_view name, std::string_view description, Render render)
+      : name_(name), description_(description), render_(render) {}
+  std::string_view name() const override { return name_; }
+  std::string_view description() const override { return description_; }
+  std::string render(const Matrix& matrix, const nlohmann::json&, bool) const override { return render_(matrix); }
+
+ private:
+  std::string_view name_, description_;
+  Render render_;
+};
+
 // Every format, in the order the usage text lists them.
 const std::vector<const Reporter*>& reporters();
 // The reporter of a --format word; null when there is none.

@@ -3,12 +3,11 @@
 // counts failures (unexpected, flaky, seed-dependent, an unknown verdict), with a YAML block of
 // its outcome, expectation and summary; "ok" otherwise, "# SKIP" for a cell that did not run,
 // "(unpinned)" for one that ran with no expectation pinned.
-#include "harness/report/reporter.h"
-
 #include <cstddef>
 #include <sstream>
 
 #include "harness/report.h"
+#include "harness/report/reporter.h"
 #include "harness/text_util.h"
 
 namespace tw {
@@ -52,26 +51,20 @@ void test_point(std::ostream& os, std::size_t number, const MatrixCell& c) {
   os << "\n";
 }
 
-class TapReporter final : public Reporter {
- public:
-  std::string_view name() const override { return "tap"; }
-  std::string_view description() const override {
-    return "TAP version 14: ok / not ok per cell, a YAML block for each failure";
-  }
-  std::string render(const Matrix& matrix, const json&, bool) const override {
-    std::ostringstream os;
-    os << "TAP version 14\n1.." << matrix.cells().size() << "\n";
-    std::size_t number = 0;
-    for (const MatrixCell& c : matrix.cells()) test_point(os, ++number, c);
-    os << "# " << verdict_counts(matrix) << "\n";
-    return os.str();
-  }
-};
+std::string render_tap(const Matrix& matrix) {
+  std::ostringstream os;
+  os << "TAP version 14\n1.." << matrix.cells().size() << "\n";
+  std::size_t number = 0;
+  for (const MatrixCell& c : matrix.cells()) test_point(os, ++number, c);
+  os << "# " << verdict_counts(matrix) << "\n";
+  return os.str();
+}
 
 }  // namespace
 
 const Reporter& tap_reporter() {
-  static const TapReporter reporter;
+  static const MatrixReporter reporter("tap", "TAP version 14: ok / not ok per cell, a YAML block for each failure",
+                                       render_tap);
   return reporter;
 }
 

@@ -1,8 +1,7 @@
 // --format text: render_console (report.h), then the diff against --baseline as text.
-#include "harness/report/reporter.h"
-
 #include "harness/diff.h"
 #include "harness/report.h"
+#include "harness/report/reporter.h"
 
 namespace tw {
 namespace {
