@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "harness/chart.h"
 #include "harness/html_report.h"
 #include "harness/json_util.h"
 #include "harness/report.h"
@@ -161,16 +162,14 @@ Axes axes_of(const Remedies& r) {
 
 // Frame, grid, tick labels, the target line, and a note when nothing can be drawn.
 void draw_axes(std::ostringstream& os, const Axes& a, double target) {
-  os << "<g class=\"axes\"><rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << kPlotWidth << "\" height=\""
-     << kPlotHeight << "\" fill=\"none\" stroke=\"#d0d7de\"/>";
+  os << "<g class=\"axes\">";
+  svg_frame(os, kLeft, kTop, kPlotWidth, kPlotHeight);
   if (a.have) {
     const int lo = static_cast<int>(a.lo), hi = static_cast<int>(a.hi);
     const int every = std::max(1, (hi - lo + 7) / 8);
     for (int k = lo; k <= hi; ++k) {
       const double y = a.py(std::pow(10.0, k));
-      if (k != lo && k != hi)
-        os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlotWidth << "\" y1=\"" << y << "\" y2=\"" << y
-           << "\" stroke=\"#eaeef2\"/>";
+      if (k != lo && k != hi) svg_grid_line(os, kLeft, kLeft + kPlotWidth, y);
       if ((k - lo) % every == 0)
         os << "<text x=\"" << kLeft - 6 << "\" y=\"" << y + 4
            << "\" font-size=\"11\" text-anchor=\"end\" fill=\"#59636e\">" << decade_label(k) << "</text>";
@@ -192,44 +191,30 @@ void draw_axes(std::ostringstream& os, const Axes& a, double target) {
        << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">target " << html_escape(format_number(target, 3))
        << " (eval loss)</text></g>";
   if (!a.have)
-    os << "<text x=\"" << kLeft + kPlotWidth / 2 << "\" y=\"" << kTop + kPlotHeight / 2
-       << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"#59636e\">"
-       << (a.any_below ? "no remedy reported a positive loss (the log axis shows none)"
-                       : "no remedy reported a finite loss")
-       << "</text>";
+    svg_note(os, kLeft + kPlotWidth / 2, kTop + kPlotHeight / 2, "#59636e",
+             a.any_below ? "no remedy reported a positive loss (the log axis shows none)"
+                         : "no remedy reported a finite loss");
 }
 
-// A curve's path data: a gap at every value the axis cannot show.
-std::string path_of(const Curve& c, const Axes& a) {
-  std::ostringstream d;
-  d.setf(std::ios::fixed);
-  d.precision(1);
-  bool down = false;
+// A curve's path: a gap at every value the axis cannot show.
+SvgPolyline path_of(const Curve& c, const Axes& a) {
+  SvgPolyline path;
   for (std::size_t i = 0; i < c.x.size(); ++i) {
-    if (!a.drawn(c.y[i])) {
-      down = false;
-      continue;
-    }
-    d << (down ? " L" : " M") << a.px(c.x[i]) << " " << a.py(c.y[i]);
-    down = true;
+    if (a.drawn(c.y[i])) path.point(a.px(c.x[i]), a.py(c.y[i]));
+    else path.gap();
   }
-  return d.str();
+  return path;
 }
 
 // Every further seed first (thin), then the first seeds (thick) on top, the bare fault last.
 void draw_curves(std::ostringstream& os, const std::vector<Entry>& entries, const Axes& a) {
   auto draw = [&](const Entry& e, const Curve& c, bool first) {
-    const std::string d = path_of(c, a);
-    if (d.empty()) return;
-    os << "<path d=\"" << d << "\" fill=\"none\" stroke=\"" << e.color << "\" stroke-width=\"" << (first ? "2" : "0.9")
-       << "\" stroke-linejoin=\"round\"" << (first ? "" : " stroke-opacity=\"0.55\"")
+    const SvgPolyline path = path_of(c, a);
+    if (path.points() == 0) return;
+    os << "<path d=\"" << path.data() << "\" fill=\"none\" stroke=\"" << e.color << "\" stroke-width=\""
+       << (first ? "2" : "0.9") << "\" stroke-linejoin=\"round\"" << (first ? "" : " stroke-opacity=\"0.55\"")
        << (e.dash.empty() ? "" : " stroke-dasharray=\"" + e.dash + "\"") << "/>";
-    if (first && d.find('L') == std::string::npos) {  // a single point draws no line
-      std::istringstream in(d.substr(d.find('M') + 1));
-      double cx = 0, cy = 0;
-      in >> cx >> cy;
-      os << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"2.5\" fill=\"" << e.color << "\"/>";
-    }
+    if (first && !path.has_segment()) path.dot(os, e.color);  // single points draw no line
   };
   os << "<g class=\"curves\">";
   for (const auto& e : entries)
@@ -271,9 +256,7 @@ void draw_marks_of(std::ostringstream& os, const Entry& e, const Axes& a) {
   };
   for (std::size_t i = 0; i < c.x.size(); ++i)
     if (!std::isfinite(c.y[i])) {
-      os << "<text x=\"" << a.px(c.x[i]) << "\" y=\"" << kTop + 10
-         << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"" << e.color << "\">&#215;<title>"
-         << html_escape(where(i)) << "</title></text>";
+      svg_cross(os, a.px(c.x[i]), kTop + 10, 12, e.color, where(i));
       break;  // the first one says where it happened
     }
   for (std::size_t i = 0; i < c.x.size(); ++i)
@@ -293,7 +276,7 @@ void draw_legend(std::ostringstream& os, const std::vector<Entry>& entries, cons
   for (const auto& e : entries) {
     const std::string label = e.cell->value("mitigation", "");
     const std::string outcome = outcome_short(*e.cell);
-    const bool curve = !path_of(e.curves.front(), a).empty();
+    const bool curve = path_of(e.curves.front(), a).points() > 0;
     os << "<g class=\"legend-entry\"><title>" << html_escape(mitigation_display(*e.cell) + ": " + cell_display(*e.cell))
        << "</title><line x1=\"" << kLegendX << "\" x2=\"" << kLegendX + 20 << "\" y1=\"" << ly + 5 << "\" y2=\""
        << ly + 5 << "\" stroke=\"" << e.color << "\" stroke-width=\"" << (curve ? "2.5" : "1") << "\""
@@ -349,10 +332,8 @@ std::string svg_scenario_figure(const Matrix& matrix, const std::vector<std::siz
   std::ostringstream os;
   os.setf(std::ios::fixed);
   os.precision(1);
-  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"figure\" width=\"" << kWidth << "\" height=\"" << height
-     << "\" viewBox=\"0 0 " << kWidth << " " << height << "\" role=\"img\" font-family=\"" << kFont << "\">"
-     << "<title>" << html_escape(title) << "</title>"
-     << "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+  svg_open(os, "figure", kWidth, height, title, std::string(" font-family=\"") + kFont + "\"");
+  os << "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
      << "<text x=\"" << kLeft << "\" y=\"20\" font-size=\"14\" font-weight=\"600\" fill=\"#1f2328\">"
      << html_escape(title) << "</text>"
      << "<text x=\"" << kLeft << "\" y=\"38\" font-size=\"11\" fill=\"#59636e\">training loss per step, log scale"

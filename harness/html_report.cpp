@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <map>
 #include <sstream>
 
+#include "harness/chart.h"
 #include "harness/diff.h"
 #include "harness/figures.h"
+#include "harness/html_assets.h"
 #include "harness/json_util.h"
 #include "harness/matrix_records.h"
 #include "harness/outcome.h"
@@ -18,135 +19,6 @@ namespace tw {
 using nlohmann::json;
 
 namespace {
-
-const char* kStyle = R"css(
-:root{--fg:#1f2328;--muted:#59636e;--line:#d0d7de;--bg:#ffffff;--panel:#f6f8fa}
-*{box-sizing:border-box}
-body{margin:0;padding:24px 32px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg)}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-size:15px;margin:18px 0 6px}
-.muted{color:var(--muted)}
-.totals span{display:inline-block;margin-right:14px}
-table{border-collapse:collapse}
-nav.jump a{margin-right:14px}
-table.overview{width:100%;table-layout:fixed;margin:4px 0 8px}
-table.overview col.c-row{width:105px}table.overview col.c-scenario{width:225px}table.overview col.c-fault{width:135px}
-table.overview col.c-healed{width:26%}table.overview col.c-caught{width:19%}
-table.overview th,table.overview td{border:1px solid var(--line);padding:5px 6px;vertical-align:top;text-align:left}
-table.overview thead th{background:var(--panel);font-weight:600;font-size:13px}
-table.overview tbody{border-top:2px solid #8c959f}
-table.overview th.article{background:var(--panel);font-weight:600}
-table.overview th.scenario{font-weight:600;overflow-wrap:anywhere}
-table.overview th.scenario a{color:inherit}
-table.overview th.scenario small{display:block;font-weight:400;color:var(--muted)}
-table.overview .none{color:#aab}
-a.chip{display:inline-block;margin:0 4px 4px 0;padding:1px 7px;border-radius:10px;font-size:12.5px;font-weight:600;
-  text-decoration:none;line-height:1.5;overflow-wrap:anywhere}
-a.chip small{font-weight:400;font-size:11.5px}
-a.chip:hover{text-decoration:underline}
-a.chip.v-unexpected{box-shadow:inset 0 0 0 2px #d1242f}
-a.chip.v-flaky,a.chip.v-seed-dependent{box-shadow:inset 0 0 0 2px #bc4c00}
-a.chip.v-unpinned{outline:1px dashed #8c959f;outline-offset:-1px}
-.mark{color:#d1242f;font-weight:600}.mark.v-flaky,.mark.v-seed-dependent{color:#bc4c00}
-details.v-unexpected>summary{box-shadow:inset 0 0 0 3px #d1242f}
-details.v-flaky>summary,details.v-seed-dependent>summary{box-shadow:inset 0 0 0 3px #bc4c00}
-details.scenario{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
-details.scenario>summary{cursor:pointer;padding:7px 10px}
-details.scenario>summary .counts span{margin-left:12px;font-size:12px;color:var(--muted)}
-details.scenario[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
-details.scenario>.body{padding:10px 12px}
-p.desc{max-width:110ch;margin:0 0 10px}
-.scenario-main{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-.figure-box svg{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px}
-table.remedies{flex:1 1 380px}
-table.remedies td,table.remedies th{border:1px solid var(--line);padding:3px 7px;text-align:left;font-size:13px;vertical-align:top}
-table.remedies th{background:var(--panel)}
-table.remedies tr.v-unexpected td,table.remedies tr.v-seed-dependent td,table.remedies tr.v-flaky td{background:#fff1f0}
-h4{font-size:14px;margin:14px 0 4px}
-table.seeds td,table.seeds th{border:1px solid var(--line);padding:3px 8px;text-align:left;font-size:13px}
-table.seeds th{background:var(--panel)}
-.o-healthy{background:#dafbe1;color:#116329}.o-diverged{background:#ffebe9;color:#a40e26}
-.o-stalled{background:#fff8c5;color:#7d4e00}.o-slow{background:#fff1e0;color:#8a4b00}.o-oom{background:#fbefff;color:#6e40c9}
-.o-leak{background:#ffeff7;color:#99286e}.o-hang{background:#ddf4ff;color:#0a3069}
-.o-crash{background:#ffcecb;color:#82071e}.o-error{background:#fff1e5;color:#953800}
-.o-detected{background:#d8f0ff;color:#0550ae}.o-unsupported{background:#f6f8fa;color:#59636e}
-.badge{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;font-weight:600}
-.legend .badge{margin:0 4px 4px 0}
-.changed{font-size:12px;font-weight:600;color:#9a6700}
-details.cellpanel{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
-details.cellpanel>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
-details.cellpanel[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
-details.cellpanel .body{padding:10px}
-.charts{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:8px}
-.charts svg{background:#fff;border:1px solid var(--line);border-radius:4px}
-.nodata{color:var(--muted);font-style:italic}
-table.kv td,table.kv th{border-bottom:1px solid var(--line);padding:3px 10px 3px 0;text-align:left;vertical-align:top;font-size:13px}
-table.kv th{font-weight:600;white-space:nowrap;color:var(--muted)}
-table.kv td{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-word}
-pre{background:var(--panel);border:1px solid var(--line);border-radius:4px;padding:8px;max-height:260px;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
-button{font:inherit;padding:3px 10px;border:1px solid var(--line);border-radius:6px;background:var(--panel);cursor:pointer}
-table.diff td,table.diff th{border:1px solid var(--line);padding:4px 8px;text-align:left;font-size:13px}
-table.diff th{background:var(--panel)}
-tr.outcome-changed td{background:#fff1f0}
-.host-warning{border:2px solid #d1242f;border-radius:6px;background:#fff1f0;color:#82071e;padding:4px 12px;margin:8px 0}
-)css";
-
-// Opens a cell's panel when its matrix entry is followed (and when the page is loaded with
-// its #fragment), and marks the page as rendered so headless checks can see the script ran.
-const char* kScript = R"js(
-(function () {
-  // Opens a details element and every one around it (a cell sits inside its scenario).
-  function reveal(el) {
-    for (var p = el; p; p = p.parentElement) if (p.tagName === 'DETAILS') p.open = true;
-  }
-  function openTarget() {
-    var id = decodeURIComponent(location.hash.slice(1));
-    var el = id && document.getElementById(id);
-    if (el) { reveal(el); el.scrollIntoView(); }
-  }
-  window.addEventListener('hashchange', openTarget);
-  var links = document.querySelectorAll('a[href^="#"]');
-  var chips = 0;
-  for (var i = 0; i < links.length; i++) {
-    if (links[i].classList.contains('chip')) chips++;
-    links[i].addEventListener('click', function () {
-      var el = document.getElementById(decodeURIComponent(this.getAttribute('href').slice(1)));
-      if (el) reveal(el);
-    });
-  }
-  var toggle = document.getElementById('toggle-all');
-  if (toggle) {
-    toggle.hidden = false;
-    toggle.addEventListener('click', function () {
-      var panels = document.querySelectorAll('details.scenario');
-      var open = false;
-      for (var k = 0; k < panels.length; k++) if (!panels[k].open) open = true;
-      for (var k = 0; k < panels.length; k++) panels[k].open = open;
-      toggle.textContent = open ? 'Collapse all scenarios' : 'Expand all scenarios';
-    });
-  }
-  openTarget();
-  // The page as laid out, for headless checks: its width, and the figures on screen that drew a
-  // curve and a legend (a figure in a closed scenario is not laid out).
-  var root = document.documentElement, figures = document.querySelectorAll('svg.figure'), drawn = 0, shown = 0;
-  for (var f = 0; f < figures.length; f++) {
-    var box = figures[f].getBoundingClientRect();
-    if (figures[f].closest('details:not([open])') || box.width < 100 || box.height < 100) continue;
-    var paths = figures[f].querySelectorAll('g.curves path'), curve = false;
-    for (var p = 0; p < paths.length; p++) if (paths[p].getTotalLength() > 0) curve = true;
-    var entries = figures[f].querySelectorAll('g.legend-entry'), legend = 0;
-    for (var e = 0; e < entries.length; e++) {
-      var b = entries[e].getBoundingClientRect();
-      if (b.width > 0 && b.height > 0) legend++;
-    }
-    if (curve && legend > 0) drawn++;
-    shown += legend;
-  }
-  root.setAttribute('data-figures-drawn', String(drawn));
-  root.setAttribute('data-legend-entries-drawn', String(shown));
-  root.setAttribute('data-page-width', String(root.scrollWidth));
-  root.setAttribute('data-report-ready', String(chips));
-})();
-)js";
 
 const std::vector<std::pair<std::string, std::string>>& outcome_legend() {
   static const std::vector<std::pair<std::string, std::string>> l = {
@@ -308,178 +180,6 @@ std::string html_escape(const std::string& s) {
 
 namespace {
 
-using Series = std::vector<std::pair<std::string, json>>;
-
-constexpr double kChartW = 340, kChartH = 170, kChartLeft = 58, kChartRight = 10, kChartBottom = 26;
-constexpr const char* kChartColors[] = {"#0969da", "#cf222e", "#8250df", "#1a7f37"};
-
-// Where a chart puts its values: x from the steps (else 1, 2, ...), y on a linear or log axis.
-struct ChartScale {
-  std::vector<double> xs;
-  double top = 24, pw = 0, ph = 0;  // several curves: a legend row under the title
-  double xmin = 0, xmax = 1, lo = 0, hi = 1;
-  bool have = false;     // some finite value
-  bool any_bad = false;  // some value that is not finite (not merely missing)
-  bool log_axis = false;
-  double ty(double y) const { return log_axis ? std::log10(y) : y; }
-  double px(double x) const { return kChartLeft + (x - xmin) / (xmax - xmin) * pw; }
-  double py(double y) const { return top + (1 - (ty(y) - lo) / (hi - lo)) * ph; }
-};
-
-ChartScale chart_scale(const json& steps, const Series& series, double scale) {
-  ChartScale sc;
-  sc.top = series.size() > 1 ? 36 : 24;
-  sc.pw = kChartW - kChartLeft - kChartRight;
-  sc.ph = kChartH - sc.top - kChartBottom;
-  std::size_t n = 0;
-  for (const auto& [name, values] : series)
-    if (values.is_array()) n = std::max(n, values.size());
-  sc.xs.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    double x = static_cast<double>(i + 1);
-    if (steps.is_array() && i < steps.size()) finite_number(steps[i], x);
-    sc.xs[i] = x;
-  }
-  double ymin = std::numeric_limits<double>::infinity(), ymax = -ymin;
-  bool all_positive = true;
-  for (const auto& [name, values] : series) {
-    if (!values.is_array()) continue;
-    for (const auto& v : values) {
-      double y = 0;
-      if (!finite_number(v, y)) {
-        sc.any_bad = sc.any_bad || !v.is_null();
-        continue;
-      }
-      y *= scale;
-      ymin = std::min(ymin, y);
-      ymax = std::max(ymax, y);
-      all_positive = all_positive && y > 0;
-    }
-  }
-  sc.have = std::isfinite(ymin);
-  // Curves that fall over orders of magnitude (loss, vanishing gradients) read better on a log axis.
-  sc.log_axis = sc.have && all_positive && ymax / ymin >= 100;
-  sc.lo = sc.have ? sc.ty(ymin) : 0;
-  sc.hi = sc.have ? sc.ty(ymax) : 1;
-  if (sc.hi - sc.lo < 1e-12) {
-    const double pad = std::max(std::fabs(sc.hi) * 0.1, 1e-9);
-    sc.lo -= pad;
-    sc.hi += pad;
-  }
-  sc.xmin = n ? sc.xs.front() : 0;
-  sc.xmax = n ? sc.xs.back() : 1;
-  for (const double x : sc.xs) {
-    sc.xmin = std::min(sc.xmin, x);
-    sc.xmax = std::max(sc.xmax, x);
-  }
-  if (sc.xmax - sc.xmin < 1e-12) {
-    sc.xmin -= 1;
-    sc.xmax += 1;
-  }
-  return sc;
-}
-
-// The title, the legend row of several curves, the frame, the axis labels and the markers.
-void chart_frame(std::ostringstream& os, const std::string& title, const Series& series, const ChartScale& sc,
-                 const std::vector<std::pair<double, std::string>>& markers, const std::string& unit) {
-  os << "<text x=\"" << kChartLeft << "\" y=\"15\" font-size=\"12\" font-weight=\"600\" fill=\"#1f2328\">"
-     << html_escape(title + (sc.log_axis ? " (log scale)" : "")) << "</text>";
-  if (series.size() > 1) {
-    double lx = kChartLeft;
-    for (std::size_t k = 0; k < series.size(); ++k) {
-      const std::string& name = series[k].first;
-      os << "<rect x=\"" << lx << "\" y=\"23\" width=\"12\" height=\"3\" fill=\"" << kChartColors[k % 4] << "\"/>"
-         << "<text x=\"" << lx + 16 << "\" y=\"28\" font-size=\"11\" fill=\"#59636e\">" << html_escape(name)
-         << "</text>";
-      lx += 6.5 * static_cast<double>(name.size()) + 30;
-    }
-  }
-  os << "<rect x=\"" << kChartLeft << "\" y=\"" << sc.top << "\" width=\"" << sc.pw << "\" height=\"" << sc.ph
-     << "\" fill=\"none\" stroke=\"#d0d7de\"/>";
-  if (!sc.have) {
-    os << "<text x=\"" << kChartLeft + sc.pw / 2 << "\" y=\"" << sc.top + sc.ph / 2
-       << "\" font-size=\"12\" text-anchor=\"middle\" fill=\"" << (sc.any_bad ? "#cf222e" : "#59636e") << "\">"
-       << (sc.any_bad ? "no finite value" : "no data") << "</text>";
-  } else {
-    for (int k = 0; k <= 2; ++k) {
-      const double t = sc.lo + (sc.hi - sc.lo) * k / 2.0;
-      const double y = sc.top + (1 - k / 2.0) * sc.ph;
-      if (k == 1)
-        os << "<line x1=\"" << kChartLeft << "\" x2=\"" << kChartLeft + sc.pw << "\" y1=\"" << y << "\" y2=\"" << y
-           << "\" stroke=\"#eaeef2\"/>";
-      os << "<text x=\"" << kChartLeft - 4 << "\" y=\"" << y + 4
-         << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">"
-         << html_escape(format_number(sc.log_axis ? std::pow(10.0, t) : t, 3) + unit) << "</text>";
-    }
-  }
-  os << "<text x=\"" << kChartLeft << "\" y=\"" << kChartH - 8 << "\" font-size=\"10\" fill=\"#59636e\">step "
-     << html_escape(format_number(sc.xmin, 6)) << "</text><text x=\"" << kChartLeft + sc.pw << "\" y=\"" << kChartH - 8
-     << "\" font-size=\"10\" text-anchor=\"end\" fill=\"#59636e\">" << html_escape(format_number(sc.xmax, 6))
-     << "</text>";
-  for (const auto& [step, name] : markers) {
-    if (step < sc.xmin || step > sc.xmax) continue;
-    const char* color = name == "symptom" ? "#cf222e" : name == "detected" ? "#0969da" : "#1a7f37";
-    os << "<line x1=\"" << sc.px(step) << "\" x2=\"" << sc.px(step) << "\" y1=\"" << sc.top << "\" y2=\""
-       << sc.top + sc.ph << "\" stroke=\"" << color << "\" stroke-dasharray=\"4 3\"><title>"
-       << html_escape(name + " at step " + format_number(step, 6)) << "</title></line>";
-  }
-}
-
-// One curve: a gap and a mark at every value that is not finite, a dot for a single point.
-void chart_curve(std::ostringstream& os, const json& values, const char* color, const ChartScale& sc, double scale) {
-  if (!values.is_array()) return;
-  std::ostringstream path;
-  path.setf(std::ios::fixed);
-  path.precision(1);
-  bool pen_down = false;
-  std::size_t points = 0;
-  for (std::size_t i = 0; i < values.size() && i < sc.xs.size(); ++i) {
-    double y = 0;
-    if (!sc.have || !finite_number(values[i], y)) {
-      pen_down = false;  // a gap: the curve does not pretend to pass through NaN
-      if (!values[i].is_null())
-        os << "<text x=\"" << sc.px(sc.xs[i]) << "\" y=\"" << sc.top + 9
-           << "\" font-size=\"11\" text-anchor=\"middle\" fill=\"#cf222e\">&#215;<title>"
-           << html_escape(show(values[i]) + " at step " + format_number(sc.xs[i], 6)) << "</title></text>";
-      continue;
-    }
-    path << (pen_down ? " L" : " M") << sc.px(sc.xs[i]) << " " << sc.py(y * scale);
-    pen_down = true;
-    ++points;
-  }
-  if (points == 0) return;
-  os << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << color
-     << "\" stroke-width=\"1.6\" stroke-linejoin=\"round\"/>";
-  if (points == 1) {
-    // A single point draws no line: show it as a dot.
-    const std::string d = path.str();
-    std::istringstream in(d.substr(d.find('M') + 1));
-    double cx = 0, cy = 0;
-    in >> cx >> cy;
-    os << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"2.5\" fill=\"" << color << "\"/>";
-  }
-}
-
-}  // namespace
-
-std::string svg_line_chart(const std::string& title, const json& steps, const Series& series,
-                           const std::vector<std::pair<double, std::string>>& markers, double scale,
-                           const std::string& unit) {
-  const ChartScale sc = chart_scale(steps, series, scale);
-  std::ostringstream os;
-  os.setf(std::ios::fixed);
-  os.precision(1);
-  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << kChartW << "\" height=\"" << kChartH
-     << "\" viewBox=\"0 0 " << kChartW << " " << kChartH << "\" role=\"img\"><title>" << html_escape(title)
-     << "</title>";
-  chart_frame(os, title, series, sc, markers, unit);
-  for (std::size_t k = 0; k < series.size(); ++k) chart_curve(os, series[k].second, kChartColors[k % 4], sc, scale);
-  os << "</svg>";
-  return os.str();
-}
-
-namespace {
-
 // The page up to its header: title, totals, when and where the run ran, the jump links.
 std::string page_header(const Matrix& matrix, bool with_diff) {
   const json& ctx = matrix.context();
@@ -490,7 +190,7 @@ std::string page_header(const Matrix& matrix, bool with_diff) {
      << "<script>window.addEventListener('error', function (e) {"
         " document.documentElement.setAttribute('data-script-error', String(e.message)); });</script>\n"
      << "<title>trainwreck: " << summary["total"] << " cells, " << summary["unexpected"] << " unexpected</title>\n"
-     << "<style>" << kStyle << "</style>\n</head>\n<body>\n";
+     << "<style>" << kHtmlStyle << "</style>\n</head>\n<body>\n";
 
   os << "<header><h1>trainwreck matrix</h1><p class=\"totals\"><span><b>" << summary["total"]
      << "</b> cells</span><span><b>" << summary["pass"] << "</b> as expected</span><span><b>" << summary["unexpected"]
@@ -757,7 +457,7 @@ std::string render_html(const Matrix& matrix, const json& diff) {
   std::vector<std::pair<std::string, std::string>> ctx_rows;
   add_rows(ctx, "", ctx_rows);
   os << "<section id=\"context\"><h2>Context</h2>" << kv_table(ctx_rows) << "</section>\n";
-  os << "<script>" << kScript << "</script>\n</body>\n</html>\n";
+  os << "<script>" << kHtmlScript << "</script>\n</body>\n</html>\n";
   return os.str();
 }
 

@@ -8,8 +8,6 @@
 // given a diff against a baseline, what changed.
 #include <nlohmann/json.hpp>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "harness/matrix_records.h"
 
@@ -21,13 +19,5 @@ std::string render_html(const Matrix& matrix, const nlohmann::json& diff = nullp
 // Text made safe for HTML element content and quoted attribute values, and for XML (the SVG
 // figures): invalid UTF-8 becomes '?', a control character XML forbids U+FFFD.
 std::string html_escape(const std::string& text);
-
-// One line chart as an <svg> element. `series` maps a legend name to its values (numbers, or
-// "nan"/"inf"/null for steps without a finite value); `steps` gives the x of each value.
-// Non-finite values break the line and are marked. `markers` are vertical lines: {step, label}.
-std::string svg_line_chart(const std::string& title, const nlohmann::json& steps,
-                           const std::vector<std::pair<std::string, nlohmann::json>>& series,
-                           const std::vector<std::pair<double, std::string>>& markers, double scale = 1.0,
-                           const std::string& unit = "");
 
 }  // namespace tw

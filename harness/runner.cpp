@@ -1,16 +1,15 @@
+// Runner::run (runner.h): the cells' supervision. Starts cells as jobs allow, reads their events
+// and output, runs the watchdog and classifies each cell once its ranks are gone. The records and
+// series are in runner_records.cpp, what the machine offers in runner_machine.cpp.
 #include "harness/runner.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -70,123 +69,6 @@ void close_fd(int& fd) {
 }
 
 }  // namespace
-
-Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome) {
-  if (!expected) return Verdict::kUnpinned;
-  return *expected == outcome ? Verdict::kPass : Verdict::kUnexpected;
-}
-
-Verdict verdict_for_seeds(const std::optional<Outcome>& expected, const std::vector<Outcome>& outcomes) {
-  if (outcomes.empty()) return Verdict::kUnpinned;
-  for (const Outcome o : outcomes)
-    if (o != outcomes.front()) return Verdict::kSeedDependent;
-  return verdict_for(expected, outcomes.front());
-}
-
-json CellRecord::to_json() const {
-  json j = {{"id", spec.id},
-            {"scenario", spec.scenario},
-            {"fault", spec.fault},
-            {"mitigation", spec.label},
-            {"device", spec.device},
-            {"outcome", to_string(outcome)},
-            {"expected", spec.expected ? json(to_string(*spec.expected)) : json(nullptr)},
-            {"verdict", to_string(verdict)},
-            {"evidence", evidence}};
-  if (spec.label != spec.mitigation) j["mitigation_name"] = spec.mitigation;
-  if (spec.stack.size() > 1) {
-    json names = json::array();
-    for (const auto& m : spec.stack) names.push_back(m.name);
-    j["stack"] = names;
-  }
-  if (!series.empty()) j["series"] = series;
-  if (!log_tail.empty()) j["log_tail"] = log_tail;
-  return j;
-}
-
-json extract_series(const std::vector<json>& events, std::size_t points) {
-  std::vector<const json*> steps;
-  for (const auto& e : events)
-    if (is_rank0_event(e, EventType::kStep)) steps.push_back(&e);
-  json out = json::object();
-  if (steps.empty()) return out;
-  const std::size_t stride = (steps.size() + points - 1) / points;
-  for (const char* key : {"step", "loss", "grad_first", "grad_last", "grad_norm", "mem"}) {
-    json values = json::array();
-    bool any = false;
-    for (std::size_t i = 0; i < steps.size(); i += stride) {
-      // The last step is always kept: it is where divergence or the target shows.
-      const json& e = *steps[std::min(i, steps.size() - 1)];
-      values.push_back(e.contains(key) ? e[key] : json(nullptr));
-      any = any || e.contains(key);
-      if (i + stride >= steps.size() && i != steps.size() - 1) {
-        const json& last = *steps.back();
-        values.push_back(last.contains(key) ? last[key] : json(nullptr));
-      }
-    }
-    if (any) out[key] = values;
-  }
-  return out;
-}
-
-namespace {
-// The smallest memory limit on the way from `leaf` up to `root` (cgroups nest), in MiB; 0: none.
-long long cgroup_limit_mb(const std::string& root, std::string leaf, const char* file) {
-  while (!leaf.empty() && (leaf.back() == '\n' || leaf.back() == '/')) leaf.pop_back();
-  long long mb = 0;
-  for (std::string rel = leaf;; rel = rel.substr(0, rel.rfind('/'))) {
-    if (std::FILE* f = std::fopen((root + rel + "/" + file).c_str(), "r")) {
-      unsigned long long limit = 0;  // "max" (v2) does not scan: no limit
-      if (std::fscanf(f, "%llu", &limit) == 1 && limit > 0 && limit < (1ULL << 62)) {
-        const long long limit_mb = static_cast<long long>(limit >> 20);
-        if (mb == 0 || limit_mb < mb) mb = limit_mb;
-      }
-      std::fclose(f);
-    }
-    if (rel.empty()) break;
-  }
-  return mb;
-}
-}  // namespace
-
-long long machine_memory_mb() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page_size = sysconf(_SC_PAGE_SIZE);
-  long long mb = pages > 0 && page_size > 0 ? (static_cast<long long>(pages) * page_size) >> 20 : 0;
-  // A container's limit is what a cell can really have: cgroup v2 ("0::/path") or v1's memory
-  // controller ("N:memory:/path").
-  if (std::FILE* f = std::fopen("/proc/self/cgroup", "r")) {
-    char line[4096];
-    while (std::fgets(line, sizeof line, f)) {
-      const std::string l = line;
-      long long limit = 0;
-      if (l.rfind("0::", 0) == 0) {
-        limit = cgroup_limit_mb("/sys/fs/cgroup", l.substr(3), "memory.max");
-      } else if (const auto at = l.find(":memory:"); at != std::string::npos) {
-        limit = cgroup_limit_mb("/sys/fs/cgroup/memory", l.substr(at + 8), "memory.limit_in_bytes");
-      }
-      if (limit > 0 && (mb == 0 || limit < mb)) mb = limit;
-    }
-    std::fclose(f);
-  }
-  return mb;
-}
-
-int free_local_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 29500;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 29500;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 Runner::Runner(RunnerOptions options) : options_(std::move(options)) {
   TW_CHECK(options_.jobs >= 1, "jobs must be positive");

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "harness/chart.h"
 #include "harness/diff.h"
 #include "harness/html_report.h"
 #include "test_support.h"
