@@ -37,7 +37,7 @@ std::string render_diff_text(const json& d, bool color) {
   else os << "\n";
   for (const auto& c : d["context"]) {
     std::string label = c.value("label", "");
-    label.resize(std::max<std::size_t>(label.size(), 22), ' ');
+    label.resize(std::max<std::size_t>(label.size() + 1, 22), ' ');  // a long label still ends in a space
     os << "  " << label << show_value(c["a"]) << " -> " << show_value(c["b"]) << "\n";
   }
   os << "\nChanged cells:";
