@@ -53,6 +53,16 @@ Usage:
                                 short), memory (peak and growth per step). Exit 1 on a changed
                                 outcome, or on a tier named in --fail-on
                                 (speed,memory,numerics,steps,host)
+  trainwreck speed [--a EXE] [--b EXE] [--a-env K=V]... [--b-env K=V]... [--rounds R]
+                   [--filter GLOB]... [--scenarios PATH]... [--device D] [--seed N] [--horizon X]
+                   [--speed-threshold X] [--min-seconds S] [--format text|md|json] [--out DIR]
+                                median step time of the same cells under two executables or
+                                environments (default: this one), run A B A B ... one cell at
+                                a time for R rounds (default 5); a cell is slower or faster
+                                when its interval (3.29 standard errors of the A/A pairs'
+                                spread) lies beyond --speed-threshold (default 0.05); the A/A
+                                check applies the same rule to A against A. Exit 1 when a cell
+                                is slower or the A/A check flags a cell
   trainwreck merge DIR... --out DIR
                                 join the results of the shards of one run into one matrix
   trainwreck report DIR [--format {format-words}] [--out FILE]
@@ -180,6 +190,7 @@ int trainwreck_main(int argc, char** argv, const Backend& backend) {
     if (command == "merge") return cli::cmd_merge(argc, argv);
     if (command == "report") return cli::cmd_report(argc, argv);
     if (command == "pin") return cli::cmd_pin(argc, argv, backend);
+    if (command == "speed") return cli::cmd_speed(argc, argv, backend);
     throw InputError("command line", command,
                      "unknown command (run, selftest, list, diff, merge, report, pin; see trainwreck --help)");
   } catch (const InputError& e) {
