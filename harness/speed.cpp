@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "harness/diff/common.h"
 #include "harness/json_util.h"
 
 namespace tw {
@@ -11,23 +12,15 @@ using nlohmann::json;
 
 namespace {
 
-constexpr double kMadToSigma = 1.4826;   // a normal sample's sigma from its median absolute deviation
+constexpr double kMadToSigma = 1.4826;        // a normal sample's sigma from its median absolute deviation
 constexpr double kMedianEfficiency = 1.2533;  // standard error of a median over that of a mean (sqrt(pi/2))
-constexpr std::size_t kOwnSpreadRounds = 5;     // 2 x 5 - 1 = 9 ratios: enough for a cell's own spread
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  const std::size_t n = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n), v.end());
-  const double hi = v[n];
-  if (v.size() % 2) return hi;
-  return (*std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n)) + hi) / 2;
-}
+constexpr std::size_t kOwnSpreadRounds = 5;   // 2 x 5 - 1 = 9 ratios: enough for a cell's own spread
 
 double spread_of(const std::vector<double>& deviations) {
+  if (deviations.empty()) return 0;
   std::vector<double> abs;
   for (const double d : deviations) abs.push_back(std::fabs(d));
-  return kMadToSigma * median_of(abs);
+  return kMadToSigma * diff_detail::median(abs);
 }
 
 // ln(A_r+1 / A_r): what two runs of the same side differ by.
@@ -46,7 +39,7 @@ std::vector<double> ab_ratios(const SpeedRounds& c) {
 // The median of `logs` with z standard errors either side, judged against the threshold.
 SpeedEstimate estimate(const std::vector<double>& logs, double sigma, const SpeedSettings& s) {
   SpeedEstimate e;
-  const double m = median_of(logs);
+  const double m = diff_detail::median(logs);
   const double half = s.z * kMedianEfficiency * sigma / std::sqrt(static_cast<double>(logs.size()));
   e.change = std::exp(m) - 1;
   e.interval = {std::exp(m - half) - 1, std::exp(m + half) - 1};
@@ -57,7 +50,8 @@ SpeedEstimate estimate(const std::vector<double>& logs, double sigma, const Spee
 }
 
 json estimate_json(const SpeedEstimate& e) {
-  return {{"change", e.change}, {"interval", json::array({e.interval.first, e.interval.second})},
+  return {{"change", e.change},
+          {"interval", json::array({e.interval.first, e.interval.second})},
           {"verdict", to_string(e.call)}};
 }
 
@@ -95,7 +89,8 @@ const char* to_string(SpeedCall call) {
 }
 
 int SpeedJudgement::count(SpeedCall call) const {
-  return static_cast<int>(std::count_if(cells.begin(), cells.end(), [&](const SpeedCell& c) { return c.ab.call == call; }));
+  return static_cast<int>(
+      std::count_if(cells.begin(), cells.end(), [&](const SpeedCell& c) { return c.ab.call == call; }));
 }
 
 int SpeedJudgement::aa_flagged() const {
@@ -125,7 +120,7 @@ SpeedJudgement judge_speed(const std::vector<SpeedRounds>& cells, const SpeedSet
     // Its own spread: the A/A ratios about 0 and the A/B ratios about their median.
     const std::vector<double> ab = ab_ratios(rounds), aa = aa_ratios(rounds);
     std::vector<double> own = aa;
-    const double m = median_of(ab);
+    const double m = diff_detail::median(ab);
     for (const double r : ab) own.push_back(r - m);
     // Cells differ in noise (a sub-millisecond step spreads wider than a 10 ms one): with enough
     // rounds a cell is judged by its own spread; with few, by the pooled one when that is wider.

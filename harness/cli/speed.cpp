@@ -1,6 +1,8 @@
 // `trainwreck speed`: the median step time of the same cells under two executables (or two
 // environments), measured interleaved, one cell at a time, and judged against the spread of the
 // A/A pairs (harness/speed.h).
+#include "harness/speed.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,7 +20,6 @@
 #include "harness/process.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
-#include "harness/speed.h"
 #include "harness/store.h"
 
 namespace tw::cli {
@@ -154,8 +155,7 @@ int cmd_speed(int argc, char** argv, const Backend& backend) {
   if (f.has("--rounds")) cmd.rounds = static_cast<int>(parse_int(f.one("--rounds"), "--rounds", 3, kMaxRounds));
   if (f.has("--min-seconds")) cmd.min_seconds = parse_seconds(f.one("--min-seconds"), "--min-seconds");
   SpeedSettings settings;
-  if (f.has("--speed-threshold"))
-    settings.threshold = parse_fraction(f.one("--speed-threshold"), "--speed-threshold");
+  if (f.has("--speed-threshold")) settings.threshold = parse_fraction(f.one("--speed-threshold"), "--speed-threshold");
   const std::string format = format_flag(f, {"text", "md", "json"});
   const uint64_t seed =
       f.has("--seed") ? static_cast<uint64_t>(parse_int(f.one("--seed"), "--seed", 0, 1LL << 62)) : kDefaultSeed;
