@@ -623,12 +623,17 @@ LeakGuard::LeakGuard(std::function<int64_t()> budget_bytes, int64_t window, std:
 
 GuardReport LeakGuard::after_step(const StepContext& ctx) {
   if (!memory_) {
+    // Resident memory climbs while a process warms up (code paged in, thread pools and malloc
+    // arenas filled, the first snapshot taken): the first window of steps is not sampled. An
+    // allocator's count has no such phase.
+    warmup_ = window_;
     memory_ = [] { return resident_memory_bytes(); };
     if (ctx.loss.defined() && ctx.loss.is_cuda()) {
       const c10::Device device = ctx.loss.device();
       try {
         device_allocated_bytes(device);
         memory_ = [device] { return device_allocated_bytes(device); };
+        warmup_ = 0;
       } catch (const c10::Error&) {
         // An allocator without statistics: resident memory it is.
       }
@@ -638,6 +643,10 @@ GuardReport LeakGuard::after_step(const StepContext& ctx) {
     const int64_t b = budget_fn_ ? budget_fn_() : 0;
     budget_ = b > 0 ? static_cast<double>(b)
                     : static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  }
+  if (warmup_ > 0) {
+    --warmup_;
+    return {};
   }
   const std::pair<int64_t, int64_t> sample{ctx.step, memory_()};
   const auto window = static_cast<std::size_t>(window_);

@@ -155,7 +155,8 @@ class GradientFlowAudit : public Guard {
 // against 1 GiB, a constant footprint of any size is not. `budget_bytes` 0 means the host's
 // physical memory (pass the GPU's memory for a CUDA run). `memory_bytes` defaults to the device
 // caching allocator's allocated bytes when the loss is on CUDA and to the process's resident
-// memory otherwise.
+// memory otherwise; resident memory is sampled from the end of a warm-up of one window (it climbs
+// while a process warms up), an allocator's count from the first step.
 class LeakGuard : public Guard {
  public:
   explicit LeakGuard(int64_t budget_bytes = 0, int64_t window = 12, std::function<int64_t()> memory_bytes = {});
@@ -171,6 +172,7 @@ class LeakGuard : public Guard {
   std::function<int64_t()> memory_;
   std::vector<std::pair<int64_t, int64_t>> samples_;  // ring buffer of (step, bytes)
   std::size_t next_ = 0;
+  int64_t warmup_ = 0;  // steps still to skip before sampling
 };
 
 // The training loss exceeds `factor` times its first value (or is not finite): a blow-up,

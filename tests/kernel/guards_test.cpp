@@ -5,7 +5,10 @@
 #include <torch/cuda.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include "kernel/torch_includes.h"
 #include "trainwreck/guards.h"
@@ -150,6 +153,31 @@ TEST_F(GuardsTest, LeakGuardProjectsTheRateAgainstTheBudget) {
     EXPECT_FALSE(jump.after_step({step, loss, m, nullptr}).stop()) << step;
   }
   EXPECT_TRUE(small_stopped);
+}
+
+TEST_F(GuardsTest, LeakGuardOnResidentMemorySkipsTheWarmUp) {
+  // Resident memory (the default source off CUDA) climbs while a process warms up: 64 KiB touched
+  // in each of the first 12 steps and kept is a warm-up, not a leak, though 64 KiB a step would
+  // exhaust 1 GiB within a million steps. 1 MiB touched every step, for good, is a leak.
+  Tiny m;
+  at::Tensor loss = at::zeros({});
+  std::vector<std::unique_ptr<char[]>> kept;
+  auto touch = [&](std::size_t bytes) {
+    kept.emplace_back(new char[bytes]);
+    std::memset(kept.back().get(), 1, bytes);
+  };
+  trainwreck::LeakGuard warming(/*budget_bytes=*/int64_t{1} << 30, /*window=*/12);
+  for (int64_t step = 1; step <= 48; ++step) {
+    if (step <= 12) touch(64 << 10);
+    EXPECT_FALSE(warming.after_step({step, loss, m, nullptr}).stop()) << step;
+  }
+  trainwreck::LeakGuard leaking(/*budget_bytes=*/int64_t{1} << 30, /*window=*/12);
+  int64_t detected = -1;
+  for (int64_t step = 1; step <= 48 && detected < 0; ++step) {
+    touch(1 << 20);
+    if (leaking.after_step({step, loss, m, nullptr}).stop()) detected = step;
+  }
+  EXPECT_EQ(detected, 24);  // one window of warm-up, then one window of evidence
 }
 
 TEST_F(GuardsTest, StallDetectorStopsOnPlateau) {
