@@ -180,7 +180,7 @@ add_test(NAME Upgrade.PlantedRegressionIsCaught
 set_tests_properties(Upgrade.PlantedRegressionIsCaught
                      PROPERTIES LABELS "upgrade;cpu" SKIP_RETURN_CODE 77 TIMEOUT 600)
 # ... and timed by trainwreck speed: a timing check on a quiet host, not part of the default suite
-# (on the 2-core CI host it caught the slowdown in 3 of 5 runs; README, "Validating an upgrade").
+# (on the 2-core CI host it caught the slowdown in 9 of 10 runs; README, "Validating an upgrade").
 option(TRAINWRECK_TIMING_TESTS "Register the planted slowdown's timing test (needs a quiet host)" OFF)
 if(TRAINWRECK_TIMING_TESTS)
   add_test(NAME Upgrade.PlantedSlowdownIsTimed

@@ -33,6 +33,7 @@ json CellSpec::to_json() const {
           {"seed", seed},
           {"stack", members}};
   if (horizon_scale != 1) spec["horizon_scale"] = horizon_scale;
+  if (!trace.is_null()) spec["trace"] = trace;
   return spec;
 }
 

@@ -69,14 +69,14 @@ std::string interval_text(const json& e) {
   return "[" + percent(i[0].get<double>()) + ", " + percent(i[1].get<double>()) + "]";
 }
 
+}  // namespace
+
 std::string side_text(const json& side) {
   std::string text = member(side, "exe").is_string() ? side["exe"].get<std::string>() : "";
   for (const auto& kv : member(side, "env").is_array() ? side["env"] : json::array())
     text.append(1, ' ').append(kv.get<std::string>());
   return text;
 }
-
-}  // namespace
 
 const char* to_string(SpeedCall call) {
   switch (call) {

@@ -63,6 +63,9 @@ struct SpeedJudgement {
 // Judges every cell. Needs at least two rounds for the cells that were timed.
 SpeedJudgement judge_speed(const std::vector<SpeedRounds>& cells, const SpeedSettings& settings);
 
+// One side of a comparison ({"exe", "env": ["KEY=VALUE", ...]}) as "exe KEY=VALUE ...".
+std::string side_text(const nlohmann::json& side);
+
 // The judgement (to_json, with "a" and "b" describing the sides) as a table: text or Markdown.
 std::string render_speed(const nlohmann::json& judgement, bool markdown);
 

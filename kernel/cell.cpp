@@ -14,6 +14,7 @@
 #include "harness/plan.h"
 #include "kernel/errors.h"
 #include "kernel/memory.h"
+#include "kernel/op_trace.h"
 #include "kernel/process_group.h"
 #include "kernel/registry.h"
 #include "kernel/torch_build.h"
@@ -90,6 +91,8 @@ void run_training_cell(const json& cell, const EventWriter& events) {
     if (!remedy) throw std::runtime_error("unknown mitigation " + name);
     remedy->apply(recipe, member.value("params", json::object()));
   }
+  // `trainwreck bisect`: the losses and a window of ops, traced first (kernel/op_trace.h).
+  if (cell.contains("trace")) recipe.hooks.insert(recipe.hooks.begin(), make_op_trace(OpTraceSpec::from_json(cell["trace"])));
   // --horizon: the same cell trained for a multiple of its steps (warm-up lengths stay; a cosine
   // decay stretches to the new horizon, as it does when a practitioner trains longer).
   if (const double scale = cell.value("horizon_scale", 1.0); scale != 1.0)

@@ -19,6 +19,7 @@ int cmd_merge(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_pin(int argc, char** argv, const Backend& backend);
 int cmd_speed(int argc, char** argv, const Backend& backend);
+int cmd_bisect(int argc, char** argv, const Backend& backend);
 // The internal entries: one rank of a cell, and the probe of versions and devices.
 int cmd_cell(int argc, char** argv, const Backend& backend);
 int cmd_probe(const Backend& backend);

@@ -63,6 +63,14 @@ Usage:
                                 spread) lies beyond --speed-threshold (default 0.05); the A/A
                                 check applies the same rule to A against A. Exit 1 when a cell
                                 is slower or the A/A check flags a cell
+  trainwreck bisect --filter ID [--a EXE] [--b EXE] [--a-env K=V]... [--b-env K=V]...
+                    [--scenarios PATH]... [--device D] [--seed N] [--horizon X]
+                    [--format text|md|json] [--out DIR]
+                                the start of a bisect: one cell under two executables or
+                                environments, traced; names the first step whose loss is not
+                                bit-identical and the first ATen op of that step (or of the step
+                                before it) whose outputs differ. Exit 0 when the losses are
+                                bit-identical, 1 when a difference was found
   trainwreck merge DIR... --out DIR
                                 join the results of the shards of one run into one matrix
   trainwreck report DIR [--format {format-words}] [--out FILE]
@@ -191,8 +199,9 @@ int trainwreck_main(int argc, char** argv, const Backend& backend) {
     if (command == "report") return cli::cmd_report(argc, argv);
     if (command == "pin") return cli::cmd_pin(argc, argv, backend);
     if (command == "speed") return cli::cmd_speed(argc, argv, backend);
+    if (command == "bisect") return cli::cmd_bisect(argc, argv, backend);
     throw InputError("command line", command,
-                     "unknown command (run, selftest, list, diff, merge, report, pin; see trainwreck --help)");
+                     "unknown command (run, selftest, list, diff, speed, bisect, merge, report, pin; see trainwreck --help)");
   } catch (const InputError& e) {
     std::cerr << "trainwreck: " << e.describe() << "\n";
     return kExitBadInput;
