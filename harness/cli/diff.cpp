@@ -1,5 +1,7 @@
 // `trainwreck diff A B`: compare two runs (diff.h) and say what changed, as text, Markdown or JSON.
 // Its formats are its own: a diff is not a report of one matrix (harness/report/reporter.h).
+#include "harness/diff.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,13 +14,16 @@
 
 #include "harness/cli/commands.h"
 #include "harness/cli/flags.h"
-#include "harness/diff.h"
 #include "harness/errors.h"
+#include "harness/json_util.h"
+#include "harness/store.h"
 
 namespace tw::cli {
 using nlohmann::json;
 
 namespace {
+
+constexpr std::size_t kMaxSpeedFileBytes = std::size_t{64} << 20;
 
 // --fail-on LIST (repeatable): comma-separated diff tiers that make the exit code 1.
 std::set<FailOn> fail_on_tiers(const Flags& f) {
@@ -56,12 +61,26 @@ DiffOptions diff_flags(const Flags& f) {
   return o;
 }
 
+// `trainwreck speed`'s speed.json, checked: an object with "cells" (each with an "id") and a
+// numeric "threshold"; anything else is an input error naming the file and the field.
+json interleaved_judgement(const std::string& path) {
+  const json j = json::parse(read_input_file(path, kMaxSpeedFileBytes, "--speed"), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw InputError(path, "--speed", "is not JSON written by trainwreck speed (--format json or speed.json)");
+  if (!member(j, "cells").is_array()) throw InputError(path, "cells", "must be an array (trainwreck speed's cells)");
+  if (!member(j, "threshold").is_number()) throw InputError(path, "threshold", "must be a number");
+  for (std::size_t i = 0; i < j["cells"].size(); ++i)
+    if (!member(j["cells"][i], "id").is_string())
+      throw InputError(path, "cells[" + std::to_string(i) + "].id", "must be a cell id");
+  return j;
+}
+
 }  // namespace
 
 int cmd_diff(int argc, char** argv) {
   const Flags f = parse_flags("diff", argc, argv, 2,
                               {"--loss-tolerance", "--memory-tolerance", "--growth-tolerance", "--speed-threshold",
-                               "--min-seconds", "--noise", "--fail-on", "--format"},
+                               "--min-seconds", "--noise", "--speed", "--fail-on", "--format"},
                               {}, 2);
   if (f.positional.size() != 2)
     throw InputError("command line", "diff", "needs two runs to compare (trainwreck diff A B)");
@@ -76,6 +95,10 @@ int cmd_diff(int argc, char** argv) {
   if (f.has("--noise")) {
     o.noise_name = f.one("--noise");
     noise = load_matrix(o.noise_name);
+  }
+  if (f.has("--speed")) {
+    o.interleaved_name = f.one("--speed");
+    o.interleaved = interleaved_judgement(o.interleaved_name);
   }
   const json d = diff_matrices(a, b, o, noise);
   if (format == "json") std::cout << d.dump(2, ' ', false, json::error_handler_t::replace) << "\n";

@@ -43,8 +43,8 @@ Usage:
   trainwreck list --cells [--json] [--device D] [--filter GLOB]... [--scenarios PATH]...
                                 the cells a run would have, one per line (first line: what the
                                 probe found when --device is not cpu)
-  trainwreck diff A B [--noise A2] [--loss-tolerance X] [--memory-tolerance X] [--growth-tolerance X]
-                    [--speed-threshold X] [--min-seconds S] [--fail-on LIST] [--format text|md|json]
+  trainwreck diff A B [--noise A2] [--speed FILE] [--loss-tolerance X] [--memory-tolerance X]
+                    [--growth-tolerance X] [--speed-threshold X] [--min-seconds S] [--fail-on LIST] [--format text|md|json]
                                 compare two runs (results directories or matrix.json files): host,
                                 outcomes, loss curves (identical / within tolerance / drifted),
                                 steps to target, median step time (slower/faster beyond
@@ -52,7 +52,9 @@ Usage:
                                 a rerun of A); cells under --min-seconds, default 0.05, are too
                                 short), memory (peak and growth per step). Exit 1 on a changed
                                 outcome, or on a tier named in --fail-on
-                                (speed,memory,numerics,steps,host)
+                                (speed,memory,numerics,steps,host). --speed FILE (trainwreck
+                                speed's speed.json): the cells it timed take their speed verdict
+                                from that interleaved measurement
   trainwreck speed [--a EXE] [--b EXE] [--a-env K=V]... [--b-env K=V]... [--rounds R]
                    [--filter GLOB]... [--scenarios PATH]... [--device D] [--seed N] [--horizon X]
                    [--speed-threshold X] [--min-seconds S] [--format text|md|json] [--out DIR]

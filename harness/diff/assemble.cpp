@@ -30,6 +30,8 @@ struct Tally {
   std::optional<SpeedNoise> spread;   // the A/A run's spread of step times, when it has one
   int aa_compared = 0;                // the A/A check: A against the A/A run, by the same rule
   json aa_flagged = json::array();
+  std::map<std::string, const json*> interleaved;  // `trainwreck speed`'s cells by id
+  int interleaved_used = 0;
 };
 
 void bump(json& counts, const std::string& key) { counts[key] = counts.value(key, 0) + 1; }
@@ -205,7 +207,13 @@ void aa_check(const CellPair& p, const DiffOptions& o, Tally& t) {
 
 SpeedComparison speed_of(const CellPair& p, const DiffOptions& o, Tally& t) {
   aa_check(p, o, t);
-  SpeedComparison speed = compare_speed(p.a, p.b, p.noise, o, t.spread ? &*t.spread : nullptr);
+  std::optional<SpeedComparison> measured;
+  if (const auto it = t.interleaved.find(p.ra.id); it != t.interleaved.end())
+    measured = interleaved_speed(*it->second, member(o.interleaved, "threshold").is_number()
+                                                  ? o.interleaved["threshold"].get<double>()
+                                                  : o.speed_threshold);
+  if (measured) ++t.interleaved_used;
+  SpeedComparison speed = measured ? *measured : compare_speed(p.a, p.b, p.noise, o, t.spread ? &*t.spread : nullptr);
   const SpeedVerdict v = speed.verdict;
   if (v == SpeedVerdict::kSlower || v == SpeedVerdict::kFaster || v == SpeedVerdict::kWithinBand)
     t.speed_changes.push_back(speed.change);
@@ -260,6 +268,12 @@ json summary_of(const json& d, Tally& t, const DiffOptions& o, bool noise) {
     t.speed["noise_spread"] = t.spread->to_json();
     t.speed["aa_check"] = {{"compared", t.aa_compared}, {"flagged", t.aa_flagged}};
   }
+  if (!o.interleaved.is_null())
+    t.speed["interleaved"] = {{"file", o.interleaved_name},
+                              {"cells", t.interleaved_used},
+                              {"rounds", member(o.interleaved, "rounds")},
+                              {"threshold", member(o.interleaved, "threshold")},
+                              {"aa_flagged", member(member(o.interleaved, "summary"), "aa_flagged")}};
   return {{"compared", t.compared},
           {"outcome_changed", t.outcome_changed},
           {"evidence_changed", t.evidence_changed},
@@ -283,6 +297,9 @@ json diff_matrices(const Matrix& a, const Matrix& b, const DiffOptions& options,
   for (const MatrixCell& c : noise.cells()) by_id_noise[c.id] = &c;
   std::set<std::string> seen_a;
   Tally tally;
+  if (const json& measured = member(options.interleaved, "cells"); measured.is_array())
+    for (const json& c : measured)
+      if (member(c, "id").is_string()) tally.interleaved[c["id"].get<std::string>()] = &c;
   if (noise.present()) {
     std::vector<std::pair<const json*, const json*>> timed;
     for (const MatrixCell& ca : a.cells()) {

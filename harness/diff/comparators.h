@@ -83,8 +83,9 @@ StepsComparison compare_steps(const nlohmann::json& ca, const nlohmann::json& cb
 // ---- speed (speed.cpp) --------------------------------------------------------------------------
 
 // Where a step time comes from, best first: the kernel's median step time, then a mean.
-enum class TimingSource { kStepSecondsMedian, kMedianStepMs, kTrainSecondsPerStep };
-// The source as the diff records it ("source"): "step_seconds_median", ...
+// kInterleaved: `trainwreck speed`'s measurement (diff --speed), which replaces the single runs'.
+enum class TimingSource { kStepSecondsMedian, kMedianStepMs, kTrainSecondsPerStep, kInterleaved };
+// The source as the diff records it ("source"): "step_seconds_median", ..., "interleaved"
 const char* to_string(TimingSource source);
 
 // The A/A run's spread of step times: over every cell that both A and the A/A run timed long
@@ -125,6 +126,12 @@ struct SpeedComparison {
 // max(threshold, the cell's own A/A distance) does).
 SpeedComparison compare_speed(const nlohmann::json& ca, const nlohmann::json& cb, const nlohmann::json* noise_cell,
                               const DiffOptions& o, const SpeedNoise* spread = nullptr);
+
+// The verdict of `trainwreck speed` for one cell (an entry of its "cells": "verdict", "change",
+// "interval", "a_step_seconds" and "b_step_seconds" per round) as the diff's speed tier: source
+// "interleaved", the step times the medians over rounds, `threshold` the band. nullopt when the
+// entry was not timed.
+std::optional<SpeedComparison> interleaved_speed(const nlohmann::json& measured, double threshold);
 
 // ---- memory (memory.cpp) ------------------------------------------------------------------------
 

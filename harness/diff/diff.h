@@ -45,6 +45,10 @@ struct DiffOptions {
   std::string a_name = "A";                   // how the two sides are called in the output
   std::string b_name = "B";
   std::string noise_name;  // the A/A rerun's name, when one is given
+  // `trainwreck speed`'s judgement (speed.json, diff --speed): the cells it timed take their speed
+  // verdict from it (source "interleaved") instead of from the two single runs. Null: none.
+  nlohmann::json interleaved;
+  std::string interleaved_name;  // the file it came from
 };
 
 // The diff as data. Keys kept from the first version (the HTML report reads them):
@@ -81,6 +85,9 @@ struct DiffOptions {
 //                          "change", "noise"?, "band", "reason"?},
 //                "memory": {"changed", "fields": [{"key", "label", "a", "b", "change", "noise"?, "band",
 //                           "verdict"}]}}] (every compared cell; change and noise relative to A),
+//  (with --speed FILE, "summary.speed.interleaved": {"file", "cells" (taken from it), "rounds",
+//   "threshold", "aa_flagged"}; those cells' "speed" has "source": "interleaved", "samples" the
+//   rounds, "interval" the measurement's)
 //  "summary": {..., "numerics": {"identical", "identical_on_shared_steps", "within_tolerance", "drifted",
 //                                "drifted_in_noise", "not_comparable", "cell_seeds"} (counts of cell-seeds;
 //                                "drifted" leaves out those in "drifted_in_noise"),

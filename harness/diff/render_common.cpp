@@ -51,6 +51,8 @@ std::string speed_text(const json& s) {
     os << ", interval " << signed_percent(s["interval"][0].get<double>()) << " to "
        << signed_percent(s["interval"][1].get<double>());
   if (s.contains("noise")) os << ", A/A noise " << percent(s["noise"].get<double>());
+  if (s.value("source", "") == "interleaved" && s.contains("samples"))
+    os << ", interleaved, " << s["samples"][0].dump() << " rounds";
   os << ")";
   return os.str();
 }
@@ -234,6 +236,11 @@ std::vector<std::pair<std::string, std::string>> tier_lines(const json& d) {
   } else {
     os << " alone (no --noise run: no noise band)";
   }
+  if (const json& il = member(member(s, "speed"), "interleaved"); il.is_object())
+    os << "; " << member(il, "cells").dump() << " cell(s) judged by the interleaved measurement "
+       << (member(il, "file").is_string() ? il["file"].get<std::string>() : std::string()) << " ("
+       << member(il, "rounds").dump() << " rounds, threshold " << fraction_text(member(il, "threshold"))
+       << ", its A/A check flagged " << member(il, "aa_flagged").dump() << ")";
   out.push_back({"speed", os.str()});
   os.str("");
   const json& fields = member(member(s, "memory"), "fields");

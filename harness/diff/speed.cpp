@@ -110,6 +110,7 @@ const char* to_string(TimingSource source) {
     case TimingSource::kStepSecondsMedian: return "step_seconds_median";
     case TimingSource::kMedianStepMs: return "median_step_ms";
     case TimingSource::kTrainSecondsPerStep: return "train_seconds/steps";
+    case TimingSource::kInterleaved: return "interleaved";
   }
   return "train_seconds/steps";
 }
@@ -155,6 +156,35 @@ json SpeedComparison::to_json() const {
     if (interval) s["interval"] = json::array({interval->first, interval->second});
   }
   if (!reason.empty()) s["reason"] = reason;
+  return s;
+}
+
+std::optional<SpeedComparison> interleaved_speed(const json& measured, double threshold) {
+  const std::string verdict = member(measured, "verdict").is_string() ? measured["verdict"].get<std::string>() : "";
+  const json& a = member(measured, "a_step_seconds");
+  const json& b = member(measured, "b_step_seconds");
+  const json& interval = member(measured, "interval");
+  if ((verdict != "slower" && verdict != "faster" && verdict != "same") || !a.is_array() || !b.is_array() ||
+      a.empty() || a.size() != b.size() || !interval.is_array() || interval.size() != 2 ||
+      !member(measured, "change").is_number())
+    return std::nullopt;
+  std::vector<double> ta, tb;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_number() || !b[i].is_number()) return std::nullopt;
+    ta.push_back(a[i].get<double>());
+    tb.push_back(b[i].get<double>());
+  }
+  SpeedComparison s;
+  s.source = TimingSource::kInterleaved;
+  s.verdict = verdict == "slower"   ? SpeedVerdict::kSlower
+              : verdict == "faster" ? SpeedVerdict::kFaster
+                                    : SpeedVerdict::kWithinBand;
+  s.a_step_seconds = median(ta);
+  s.b_step_seconds = median(tb);
+  s.samples = std::pair(static_cast<int>(ta.size()), static_cast<int>(tb.size()));
+  s.change = measured["change"].get<double>();
+  s.band = threshold;
+  s.interval = std::pair(interval[0].get<double>(), interval[1].get<double>());
   return s;
 }
 
