@@ -157,6 +157,11 @@ std::string render_bisect(const json& f, bool markdown) {
   if (markdown) out << "\n";
   out << item << "A: " << code << side_text(member(f, "a")) << code << "\n";
   out << item << "B: " << code << side_text(member(f, "b")) << code << "\n";
+  if (member(f, "warning").is_string()) out << item << "WARNING: " << f["warning"].get<std::string>() << "\n";
+  for (const char* side : {"a", "b"})
+    if (member(member(f, side), "traced") == false)
+      out << item << "WARNING: side " << side << "'s run wrote no trace (outcome "
+          << member(member(f, side), "outcome").dump() << ")\n";
   const int64_t step = member(f, "first_differing_step").get<int64_t>();
   const int64_t compared = member(f, "steps_compared").get<int64_t>();
   if (step == 0) {

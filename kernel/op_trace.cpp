@@ -1,8 +1,10 @@
 #include "kernel/op_trace.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
+#include <atomic>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -67,10 +69,10 @@ json describe_output(const at::Tensor& t) {
   }
   const at::Tensor host = t.detach().to(at::kCPU).contiguous();
   o["digest"] = hex64(digest_bytes(host.const_data_ptr(), host.nbytes()));
-  if (host.numel() > 0 && (host.is_floating_point() || c10::isIntegralType(host.scalar_type(), /*includeBool=*/true))) {
-    const at::Tensor d = host.to(at::kDouble);
-    o["sum"] = d.sum().item<double>();
-    o["absmax"] = d.abs().max().item<double>();
+  if (host.numel() > 0 && host.is_floating_point()) {
+    // Summed in double without a double copy: the traced cell keeps its memory budget.
+    o["sum"] = host.sum(at::kDouble).item<double>();
+    o["absmax"] = host.abs().max().item<double>();
   }
   return o;
 }
@@ -78,8 +80,8 @@ json describe_output(const at::Tensor& t) {
 // The one recorder the RecordFunction callbacks (plain function pointers) write to.
 class Recorder {
  public:
-  static Recorder*& active() {
-    static Recorder* r = nullptr;
+  static std::atomic<Recorder*>& active() {
+    static std::atomic<Recorder*> r{nullptr};
     return r;
   }
 
@@ -108,8 +110,12 @@ class Recorder {
   static thread_local std::vector<Scope> stack_;  // enclosing ops and autograd nodes
   static thread_local bool inside_;               // the recorder's own ops are not traced
 
+  // An op an intra-op worker runs inside a parallel region belongs to the op that opened the
+  // region (on another thread, with its own stack): not traced, or the order would vary by run.
+  static bool ignored() { return inside_ || at::in_parallel_region(); }
+
   static std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
-    if (!inside_) stack_.push_back({fn.name(), fn.scope() == at::RecordScope::FUNCTION});
+    if (!ignored()) stack_.push_back({fn.name(), fn.scope() == at::RecordScope::FUNCTION});
     return nullptr;
   }
 
@@ -124,9 +130,9 @@ class Recorder {
   }
 
   static void on_end(const at::RecordFunction& fn, at::ObserverContext* /*ctx*/) {
-    if (inside_ || stack_.empty()) return;
+    if (ignored() || stack_.empty()) return;
     stack_.pop_back();
-    Recorder* self = active();
+    Recorder* self = active().load();
     if (!self || fn.scope() != at::RecordScope::FUNCTION) return;
     // Only the outermost ops: an op's inner ops may hand on memory the outer one has yet to
     // fill (aten::arange's set_), while the outermost op's outputs are final when it ends.
@@ -172,7 +178,13 @@ class OpTraceHook : public LoopHook {
   explicit OpTraceHook(OpTraceSpec spec) : spec_(std::move(spec)) {
     if (spec_.first_step == 0 && spec_.last_step >= 0) recorder_.start();
   }
-  ~OpTraceHook() override { write(); }
+  ~OpTraceHook() override {
+    try {
+      write();
+    } catch (...) {
+      // A run that ended in an error (out of memory, say) reports that error, not this one.
+    }
+  }
 
   std::optional<HookStop> before_step(const LoopView& view) override {
     weights_ = weights_digest(view.net);
@@ -201,7 +213,7 @@ class OpTraceHook : public LoopHook {
     const json out = {
         {"ops_from", spec_.first_step}, {"ops_to", spec_.last_step}, {"losses", losses_}, {"ops", recorder_.ops}};
     std::ofstream f(spec_.path);
-    f << out.dump() << "\n";
+    f << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   }
 
   OpTraceSpec spec_;

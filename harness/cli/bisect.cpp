@@ -101,7 +101,10 @@ int cmd_bisect(int argc, char** argv, const Backend& backend) {
   if (cell.ranks > 1)
     throw InputError("command line", "--filter",
                      cell.id + " runs " + std::to_string(cell.ranks) + " ranks; the trace follows one process's loop");
-  if (f.has("--horizon")) cell.horizon_scale = parse_horizon(f.one("--horizon"));
+  if (f.has("--horizon")) {
+    cell.horizon_scale = parse_horizon(f.one("--horizon"));
+    cell.limits.wall_seconds *= cell.horizon_scale;
+  }
   const WorkDir work(f.one("--out"));
   const bool quiet = f.has("--quiet");
 
@@ -119,15 +122,24 @@ int cmd_bisect(int argc, char** argv, const Backend& backend) {
                          "not run");
   const LossComparison losses = compare_losses(ta.trace, tb.trace);
   int64_t from = 0, to = 1;
+  int64_t rerun_step = 0;
   if (losses.first_differing_step > 1) {
     from = losses.first_differing_step - 1;
     to = losses.first_differing_step;
     if (!quiet) std::cerr << "bisect " << cell.id << ": the ops of steps " << from << " to " << to << ", A then B\n";
     ta = traced_run(a, cell, work.path, from, to, "ops");
     tb = traced_run(b, cell, work.path, from, to, "ops");
+    if (!ta.written || !tb.written)
+      throw ResultsError("the second traced run of " + cell.id + " on side " + (ta.written ? "b" : "a") +
+                         " wrote no trace (outcome " + (ta.written ? tb.outcome : ta.outcome) + ")");
+    rerun_step = compare_losses(ta.trace, tb.trace).first_differing_step;
   }
   const OpComparison ops = losses.first_differing_step > 0 ? compare_ops(ta.trace, tb.trace) : OpComparison{};
   json finding = bisect_json(losses, ops, from, to);
+  if (rerun_step != 0 && rerun_step != losses.first_differing_step)
+    finding["warning"] = "the traced rerun parted at step " + std::to_string(rerun_step) + ", not " +
+                         std::to_string(losses.first_differing_step) +
+                         ": a side is not deterministic, and the ops named may not be where the runs part";
   finding["cell"] = cell.id;
   finding["seed"] = seed;
   finding["a"] = a.to_json();
