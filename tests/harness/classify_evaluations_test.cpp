@@ -15,9 +15,7 @@
 namespace {
 using nlohmann::json;
 using tw::Outcome;
-using tw_test::classify_util::end;
-using tw_test::classify_util::evaluated;
-using tw_test::classify_util::exited;
+using namespace tw_test::classify_util;
 
 TEST(ClassifyEvaluations, HealthyWhenTheLastQuarterHoldsTheTarget) {
   const auto c = tw::classify(exited(0, evaluated({0.5, 0.3, 0.09, 0.12, 0.08, 0.07, 0.06, 0.05, 0.05, 0.04})));

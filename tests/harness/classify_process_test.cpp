@@ -15,16 +15,7 @@ namespace {
 using nlohmann::json;
 using tw::Observation;
 using tw::Outcome;
-using tw_test::classify_util::end;
-using tw_test::classify_util::error_event;
-using tw_test::classify_util::evaluated;
-using tw_test::classify_util::exited;
-using tw_test::classify_util::killed;
-using tw_test::classify_util::kMiB;
-using tw_test::classify_util::step;
-using tw_test::classify_util::training;
-using tw_test::classify_util::watchdog;
-using tw_test::classify_util::with_memory;
+using namespace tw_test::classify_util;
 
 TEST(Classify, HangOnHeartbeat) {
   const auto events = training(1);

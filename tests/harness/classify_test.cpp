@@ -14,13 +14,7 @@ namespace {
 using nlohmann::json;
 using tw::Observation;
 using tw::Outcome;
-using tw_test::classify_util::end;
-using tw_test::classify_util::error_event;
-using tw_test::classify_util::exited;
-using tw_test::classify_util::kMiB;
-using tw_test::classify_util::step;
-using tw_test::classify_util::training;
-using tw_test::classify_util::with_memory;
+using namespace tw_test::classify_util;
 
 TEST(Classify, Healthy) {
   auto events = training(5);

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tw_test;
 using HostResult = ShellResult;
-using tw_test::cli_util::selftest_ids;
+using namespace tw_test::cli_util;
 
 // ---- list --cells and the CTest registration ---------------------------------------------------
 

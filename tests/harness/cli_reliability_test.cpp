@@ -21,18 +21,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tw_test;
 using HostResult = ShellResult;
-using tw_test::cli_util::children_of;
-using tw_test::cli_util::Clock;
-using tw_test::cli_util::expect_clean_results;
-using tw_test::cli_util::files_ending;
-using tw_test::cli_util::ids_of;
-using tw_test::cli_util::is_gone;
-using tw_test::cli_util::kQuickCells;
-using tw_test::cli_util::outcomes_of;
-using tw_test::cli_util::selftest_ids;
-using tw_test::cli_util::spawn_host;
-using tw_test::cli_util::wait_exit;
-using tw_test::cli_util::wait_until;
+using namespace tw_test::cli_util;
 
 // ---- reliability ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tw_test;
 using HostResult = ShellResult;
-using tw_test::cli_util::kQuickCells;
+using namespace tw_test::cli_util;
 
 TEST(CliReport, RendersAFinishedRunInEveryFormat) {
   TempDir tmp;

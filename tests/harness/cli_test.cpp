@@ -18,12 +18,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tw_test;
 using HostResult = ShellResult;
-using tw_test::cli_util::ids_of;
-using tw_test::cli_util::kQuickCells;
-using tw_test::cli_util::outcomes_of;
-using tw_test::cli_util::selftest_ids;
-using tw_test::cli_util::spawn_host;
-using tw_test::cli_util::wait_exit;
+using namespace tw_test::cli_util;
 
 // ---- diff -----------------------------------------------------------------------------------
 

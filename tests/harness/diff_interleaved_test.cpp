@@ -6,27 +6,15 @@
 #include <string>
 
 #include "harness/diff.h"
+#include "diff_test_util.h"
 #include "test_support.h"
 
 namespace {
 using nlohmann::json;
-
-json timed_cell(const std::string& id, double step_ms) {
-  const auto a = id.find('/'), b = id.rfind('/');
-  return {{"id", id},
-          {"scenario", id.substr(0, a)},
-          {"fault", "f"},
-          {"mitigation", id.substr(a + 1, b - a - 1)},
-          {"device", id.substr(b + 1)},
-          {"outcome", "healthy"},
-          {"expected", "healthy"},
-          {"verdict", "pass"},
-          {"evidence", {{"steps", 100}, {"train_seconds", step_ms / 10}, {"step_seconds_median", step_ms / 1000}}}};
-}
+using namespace tw_test::diff_util;
 
 json two_cell_matrix(double slow_ms, double other_ms) {
-  return {{"context", {{"host", {{"cpu", "Test CPU"}}}, {"probe", {{"libtorch", "2.11.0"}}}, {"seed", 1}}},
-          {"cells", {timed_cell("slow/none/cpu", slow_ms), timed_cell("other/none/cpu", other_ms)}}};
+  return matrix(host_context(), json::array({timed("slow/none/cpu", slow_ms), timed("other/none/cpu", other_ms)}));
 }
 
 // What `trainwreck speed --format json` writes, for one cell measured over 5 rounds.
@@ -41,12 +29,6 @@ json speed_judgement(const std::string& verdict, double change, double lo, doubl
              {"interval", {lo, hi}},
              {"a_step_seconds", {0.010, 0.011, 0.010, 0.012, 0.010}},
              {"b_step_seconds", {0.013, 0.013, 0.014, 0.013, 0.012}}}}}};
-}
-
-const json* per_cell(const json& d, const std::string& id) {
-  for (const auto& c : d["per_cell"])
-    if (c["id"] == id) return &c;
-  return nullptr;
 }
 
 TEST(DiffInterleaved, TheMeasurementDecidesTheCellsItTimed) {

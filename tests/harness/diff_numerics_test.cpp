@@ -11,15 +11,7 @@
 
 namespace {
 using nlohmann::json;
-using tw_test::diff_util::cell;
-using tw_test::diff_util::curve;
-using tw_test::diff_util::host_context;
-using tw_test::diff_util::kLoss;
-using tw_test::diff_util::matrix;
-using tw_test::diff_util::per_cell;
-using tw_test::diff_util::seeded;
-using tw_test::diff_util::timed;
-using tw_test::diff_util::trained;
+using namespace tw_test::diff_util;
 }  // namespace
 
 namespace tiers {

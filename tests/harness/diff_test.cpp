@@ -14,10 +14,7 @@
 
 namespace {
 using nlohmann::json;
-using tw_test::diff_util::cell;
-using tw_test::diff_util::context;
-using tw_test::diff_util::matrix;
-using tw_test::diff_util::seeded;
+using namespace tw_test::diff_util;
 
 const json* find_cell(const json& d, const std::string& id) {
   for (const auto& c : d["cells"])

@@ -18,9 +18,7 @@
 
 namespace {
 using nlohmann::json;
-using tw_test::diff_util::cell;
-using tw_test::diff_util::matrix;
-using tw_test::diff_util::seeded;
+using namespace tw_test::diff_util;
 
 tw::ShardResult shard(int index, int count, const std::vector<std::pair<std::string, int>>& cells, int seed = 7) {
   tw::ShardResult s;

@@ -14,9 +14,7 @@ namespace {
 using nlohmann::json;
 using tw_test::cell;
 using tw_test::count;
-using tw_test::report_util::parse_csv;
-using tw_test::report_util::sample_matrix;
-using tw_test::report_util::xml_problem;
+using namespace tw_test::report_util;
 
 TEST(Junit, TestcasePerCellFailuresAndSkips) {
   const std::string xml = tw::render_junit(sample_matrix());

@@ -17,10 +17,7 @@ namespace {
 using nlohmann::json;
 using tw_test::cell;
 using tw_test::count;
-using tw_test::report_util::lines;
-using tw_test::report_util::sample_matrix;
-using tw_test::report_util::seeds_matrix;
-using tw_test::report_util::xml_problem;
+using namespace tw_test::report_util;
 
 json layout_matrix() {
   json m = seeds_matrix();

@@ -19,10 +19,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using tw::InputError;
 using tw_test::TempDir;
-using tw_test::scenario_util::base_scenario;
-using tw_test::scenario_util::test_catalog;
-using tw_test::scenario_util::text;
-using tw_test::scenario_util::with;
+using namespace tw_test::scenario_util;
 
 TEST(ScenarioFiles, MissingFile) {
   TempDir dir;

@@ -15,8 +15,7 @@
 namespace {
 using tw::InputError;
 using tw_test::TempDir;
-using tw_test::scenario_util::test_catalog;
-using tw_test::scenario_util::with;
+using namespace tw_test::scenario_util;
 
 struct Malformed {
   const char* name;

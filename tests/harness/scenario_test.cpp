@@ -15,9 +15,7 @@
 namespace {
 using nlohmann::json;
 using tw::InputError;
-using tw_test::scenario_util::base_scenario;
-using tw_test::scenario_util::test_catalog;
-using tw_test::scenario_util::with;
+using namespace tw_test::scenario_util;
 
 // LibTorch 2.12 and later need C++20 (ATen stops with #error under C++17), so the whole
 // project compiles as C++20 with every LibTorch: the harness too, where a C++20 keyword used as
