@@ -61,9 +61,11 @@ std::string exact(double v) {
   return buf;
 }
 
-json describe_output(const at::Tensor& t) {
+// Shape, dtype and a digest of the bytes; no digest for memory not yet written (`unwritten`) or
+// a layout the trace cannot hash.
+json describe_output(const at::Tensor& t, bool unwritten) {
   json o = {{"shape", t.sizes().vec()}, {"dtype", std::string(c10::toString(t.scalar_type()))}};
-  if (!t.has_storage() || t.is_sparse() || t.is_quantized() || t.is_complex()) {
+  if (unwritten || !t.has_storage() || t.is_sparse() || t.is_quantized() || t.is_complex()) {
     o["digest"] = nullptr;
     return o;
   }
@@ -147,11 +149,7 @@ class Recorder {
       c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
       for (const c10::IValue& v : fn.outputs()) {
         if (!v.isTensor() || !v.toTensor().defined()) continue;
-        const at::Tensor& t = v.toTensor();
-        outputs.push_back(unwritten ? json{{"shape", t.sizes().vec()},
-                                           {"dtype", std::string(c10::toString(t.scalar_type()))},
-                                           {"digest", nullptr}}
-                                    : describe_output(t));
+        outputs.push_back(describe_output(v.toTensor(), unwritten));
       }
     } catch (const std::exception& e) {
       outputs.push_back({{"error", e.what()}});
