@@ -1,4 +1,4 @@
 // trainwreck: the harness with the LibTorch training backend plugged in.
-#include "kernel/cell.h"
+#include "backend/cell.h"
 
 int main(int argc, char** argv) { return tw::trainwreck_main(argc, argv, tw::training_backend()); }

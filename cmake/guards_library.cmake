@@ -4,7 +4,7 @@ include_guard(GLOBAL)
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-add_library(trainwreck_guards STATIC ${trainwreck_SOURCE_DIR}/kernel/guards.cpp ${trainwreck_SOURCE_DIR}/kernel/guards_watch.cpp)
+add_library(trainwreck_guards STATIC ${trainwreck_SOURCE_DIR}/backend/guards.cpp ${trainwreck_SOURCE_DIR}/backend/guards_watch.cpp)
 add_library(trainwreck::guards ALIAS trainwreck_guards)
 set_target_properties(trainwreck_guards PROPERTIES EXPORT_NAME guards POSITION_INDEPENDENT_CODE ON)
 target_include_directories(trainwreck_guards PUBLIC

@@ -1,4 +1,4 @@
-# The LibTorch side: training kernel, faults, mitigations, and the trainwreck executable.
+# The LibTorch side: the training backend, faults, mitigations, and the trainwreck executable.
 # Torch's CUDA setup adds -gencode flags for this list; its default still names sm_50, which
 # CUDA 13 no longer compiles for.
 if(NOT TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
@@ -87,9 +87,9 @@ function(trainwreck_torch_target target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-missing-field-initializers)
 endfunction()
 
-file(GLOB TRAINWRECK_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernel/*.cpp)
-add_library(trainwreck_kernel OBJECT ${TRAINWRECK_KERNEL_SOURCES})
-trainwreck_torch_target(trainwreck_kernel)
+file(GLOB TRAINWRECK_BACKEND_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/backend/*.cpp)
+add_library(trainwreck_backend OBJECT ${TRAINWRECK_BACKEND_SOURCES})
+trainwreck_torch_target(trainwreck_backend)
 
 # CUDA kernels for the GPU-only faults, when the toolkit is there.
 if(TRAINWRECK_WITH_CUDA)
@@ -103,7 +103,7 @@ if(TRAINWRECK_WITH_CUDA AND CMAKE_CUDA_COMPILER)
   set(CMAKE_CUDA_ARCHITECTURES OFF)  # the -gencode flags come from TORCH_CUDA_ARCH_LIST
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
-  add_library(trainwreck_cuda_kernels STATIC kernel/cuda/fault_kernels.cu)
+  add_library(trainwreck_cuda_kernels STATIC backend/cuda/fault_kernels.cu)
   target_include_directories(trainwreck_cuda_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   list(APPEND TRAINWRECK_TORCH_DEFINITIONS TRAINWRECK_WITH_CUDA_KERNELS)
   message(STATUS "CUDA kernels of the GPU-only faults: built with ${CMAKE_CUDA_COMPILER}")
@@ -134,7 +134,7 @@ endfunction()
 # Links only what is used, so libcuda.so.1 (in caffe2::cuda's link interface) is not a
 # needed library and the executable starts on machines without a GPU driver.
 function(trainwreck_torch_executable target)
-  add_executable(${target} ${ARGN} $<TARGET_OBJECTS:trainwreck_kernel> $<TARGET_OBJECTS:trainwreck_components>)
+  add_executable(${target} ${ARGN} $<TARGET_OBJECTS:trainwreck_backend> $<TARGET_OBJECTS:trainwreck_components>)
   trainwreck_torch_target(${target})
   target_link_libraries(${target} PRIVATE trainwreck_harness ${TORCH_LIBRARIES})
   if(TARGET trainwreck_cuda_kernels)
@@ -148,16 +148,16 @@ trainwreck_torch_executable(trainwreck app/main.cpp)
 
 # Unit tests of the LibTorch side (guards, data, budgeted allocator, ...).
 if(TRAINWRECK_BUILD_TESTS)
-  file(GLOB TRAINWRECK_KERNEL_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/kernel/*_test.cpp)
-  trainwreck_torch_executable(kernel_tests ${TRAINWRECK_KERNEL_TESTS})
-  target_link_libraries(kernel_tests PRIVATE GTest::gtest GTest::gtest_main)
+  file(GLOB TRAINWRECK_BACKEND_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/backend/*_test.cpp)
+  trainwreck_torch_executable(backend_tests ${TRAINWRECK_BACKEND_TESTS})
+  target_link_libraries(backend_tests PRIVATE GTest::gtest GTest::gtest_main)
   # Tests that run whole cells as a user does (what a cell listens on) start the real executable.
-  target_compile_definitions(kernel_tests PRIVATE TRAINWRECK_EXE="$<TARGET_FILE:trainwreck>"
+  target_compile_definitions(backend_tests PRIVATE TRAINWRECK_EXE="$<TARGET_FILE:trainwreck>"
     TRAINWRECK_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
-  add_dependencies(kernel_tests trainwreck)
+  add_dependencies(backend_tests trainwreck)
 
   # Discovered when ctest runs (the binary needs the LibTorch runtime, set up by scripts/test).
-  gtest_discover_tests(kernel_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS kernel DISCOVERY_TIMEOUT 120)
+  gtest_discover_tests(backend_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS backend DISCOVERY_TIMEOUT 120)
 endif()
 
 # The matrix as a regression suite: one CTest test per cell, every cell must match its pinned

@@ -1,6 +1,6 @@
 // Gradient clipping with a threshold that defeats its purpose: so tight nothing learns, or so
 // loose (with a high LR) that it never acts.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <cstdlib>
 
-#include "kernel/registry.h"
-#include "kernel/visible_devices.h"
+#include "backend/registry.h"
+#include "backend/visible_devices.h"
 
 namespace tw {
 namespace {

@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <sstream>
 
-#include "kernel/loop_hooks.h"
-#include "kernel/registry.h"
+#include "backend/loop_hooks.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // No fault: two ranks train the healthy recipe data-parallel, the control row of the collective
 // scenarios (and the proof that their guards stay quiet when the ranks agree).
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // A thousand Linear layers with a saturating activation, no normalization, no skips:
 // gradients vanish long before they reach the first layers.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

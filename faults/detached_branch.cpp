@@ -1,6 +1,6 @@
 // A two-branch model whose second branch is detached before the merge: its parameters never
 // receive a gradient, and the half of the signal it sees is never learned.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

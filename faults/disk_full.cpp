@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernel/checkpoint.h"
-#include "kernel/registry.h"
-#include "kernel/trainer.h"
+#include "backend/checkpoint.h"
+#include "backend/registry.h"
+#include "backend/trainer.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // The data arrives as float64 (or int64) while the model's weights are float32: the first
 // forward pass fails inside LibTorch's matmul with a dtype error.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

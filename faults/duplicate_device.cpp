@@ -1,6 +1,6 @@
 // Every rank maps to cuda:0 (a LOCAL_RANK that was never set, a constant in a launch script):
 // NCCL refuses two ranks on one GPU when it creates the communicator.
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

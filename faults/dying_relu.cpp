@@ -1,6 +1,6 @@
 // ReLU units pushed below zero by a negative bias at initialization and a high LR: most of
 // them never fire again, and their gradient is exactly zero.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

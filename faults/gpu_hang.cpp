@@ -1,13 +1,13 @@
 // A CUDA kernel that never finishes: the next synchronization blocks for good, the cell stops
 // sending events, and the watchdog kills it. The driver reclaims the GPU with the process.
-#include "kernel/cuda/kernel_fault.h"
-#include "kernel/registry.h"
-#include "kernel/trainer.h"
+#include "backend/cuda/kernel_fault.h"
+#include "backend/registry.h"
+#include "backend/trainer.h"
 
 #ifdef TRAINWRECK_WITH_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
 
-#include "kernel/cuda/fault_kernels.h"
+#include "backend/cuda/fault_kernels.h"
 #endif
 
 namespace tw {

@@ -1,9 +1,9 @@
 // One step's gradient comes out a millionfold too large (a corrupted record, or a flipped exponent
 // bit in a gradient reduction): no exception, just one update that throws the weights far off.
 // Its loop hook scales the first layer's gradient at the chosen step, before the optimizer's.
-#include "kernel/loop_hooks.h"
-#include "kernel/model.h"
-#include "kernel/registry.h"
+#include "backend/loop_hooks.h"
+#include "backend/model.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,9 +1,9 @@
 // A running state carried from step to step without a detach: each step's graph reaches back
 // into the previous one, and the second backward runs into freed buffers. Its remedy
 // (detach_state) cuts the state's graph after every backward, as truncated BPTT does.
-#include "kernel/loop_hooks.h"
-#include "kernel/model.h"
-#include "kernel/registry.h"
+#include "backend/loop_hooks.h"
+#include "backend/model.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // No fault: the healthy recipe, the control row every other row is read against.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

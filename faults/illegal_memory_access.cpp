@@ -1,9 +1,9 @@
 // A kernel writes far out of bounds mid-training: "an illegal memory access was encountered".
 // The error is sticky: every later CUDA call in this process fails too, so the process must
 // end; the next cells run in fresh processes.
-#include "kernel/cuda/kernel_fault.h"
-#include "kernel/registry.h"
-#include "kernel/trainer.h"
+#include "backend/cuda/kernel_fault.h"
+#include "backend/registry.h"
+#include "backend/trainer.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +12,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAFunctions.h>
 
-#include "kernel/cuda/fault_kernels.h"
+#include "backend/cuda/fault_kernels.h"
 #endif
 
 namespace tw {

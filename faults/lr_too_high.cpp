@@ -1,6 +1,6 @@
 // The recipe's optimizer (SGD with momentum, or Adam/AdamW) at a learning rate far beyond what
 // the loss surface tolerates (1.0).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // A learning rate orders of magnitude too small: the loss barely moves and the run looks dead.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -4,10 +4,10 @@
 #include <optional>
 #include <vector>
 
-#include "kernel/data.h"
-#include "kernel/loop_hooks.h"
-#include "kernel/model.h"
-#include "kernel/registry.h"
+#include "backend/data.h"
+#include "backend/loop_hooks.h"
+#include "backend/model.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

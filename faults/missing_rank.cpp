@@ -1,7 +1,7 @@
 // The last rank is missing. At "rendezvous" it never connects to the store, so rank 0 waits in
 // the rendezvous; at "first_step" it joins the process group, then never reaches its first step
 // (stuck loading its shard), so its peers wait inside their first gradient all-reduce.
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // The last rank builds its model wider than its peers (a configuration read differently on one
 // node): the ranks hold parameters of different shapes.
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

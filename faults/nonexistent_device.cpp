@@ -2,7 +2,7 @@
 // while CUDA_VISIBLE_DEVICES hides devices): it fails on first touch while rank 0 waits for it.
 #include <torch/cuda.h>
 
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

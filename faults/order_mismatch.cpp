@@ -1,7 +1,7 @@
 // From a given step, the last rank all-reduces its logged loss before backward while its peers
 // do it after: the peers' first gradient bucket meets that rank's one-value metric in the same
 // collective (collectives issued in another order, as a rank-dependent branch does).
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // A batch whose activations do not fit the cell's memory budget.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // At a given step the last rank is killed (SIGKILL, as the kernel's OOM killer does) in the
 // middle of training: its peers are inside a collective with it.
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

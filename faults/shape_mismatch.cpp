@@ -1,7 +1,7 @@
 // From a given step, the last rank logs more values than its peers (its logging code is another
 // version): the all-reduce of the logged metrics pairs a tensor of one size with another. Gloo
 // aborts the receiving rank ("Received data size doesn't match expected size"); NCCL hangs.
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

@@ -2,8 +2,8 @@
 // exception reports): the weight jumps by orders of magnitude and training goes wrong silently.
 #include <cstring>
 
-#include "kernel/registry.h"
-#include "kernel/torch_includes.h"
+#include "backend/registry.h"
+#include "backend/torch_includes.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

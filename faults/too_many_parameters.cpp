@@ -4,12 +4,12 @@
 // cell reports the bytes the served weights take and the evaluation loss the served model reaches.
 #include <sstream>
 
-#include "kernel/data.h"
-#include "kernel/errors.h"
-#include "kernel/memory.h"
-#include "kernel/model_split.h"
-#include "kernel/registry.h"
-#include "kernel/trainer.h"
+#include "backend/data.h"
+#include "backend/errors.h"
+#include "backend/memory.h"
+#include "backend/model_split.h"
+#include "backend/registry.h"
+#include "backend/trainer.h"
 
 namespace tw {
 namespace {

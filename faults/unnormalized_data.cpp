@@ -1,5 +1,5 @@
 // Raw features on scales around 1e3 with offsets, fed to the healthy recipe.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

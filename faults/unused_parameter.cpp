@@ -1,7 +1,7 @@
 // From a given step, the last rank's loss skips the model's second branch (a rank-dependent
 // path): on that rank the branch's parameters get no gradient, so DDP's gradient bucket never
 // fills there while its peers wait in the bucket's all-reduce.
-#include "kernel/data_parallel.h"
+#include "backend/data_parallel.h"
 
 namespace tw {
 namespace {

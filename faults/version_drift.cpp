@@ -13,9 +13,9 @@
 #include <cmath>
 #include <sstream>
 
-#include "kernel/registry.h"
-#include "kernel/run_context.h"
-#include "kernel/trainer.h"
+#include "backend/registry.h"
+#include "backend/run_context.h"
+#include "backend/trainer.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

@@ -1,6 +1,6 @@
 // The whole training set is materialized at once, beyond the cell's memory budget: the run
 // fails while building the dataset, before the first step.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

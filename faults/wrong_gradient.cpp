@@ -1,6 +1,6 @@
 // The hidden activation is a custom autograd function whose hand-written backward has a sign
 // error: the forward pass is right, every gradient through it points the wrong way.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

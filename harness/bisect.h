@@ -1,6 +1,6 @@
 #pragma once
 // The start of a bisect: where two stacks running the same cell first part. Each side's run
-// writes an op trace (kernel/op_trace.h: every step's loss, bit for bit, and a window of ATen ops
+// writes an op trace (backend/op_trace.h: every step's loss, bit for bit, and a window of ATen ops
 // with a digest of their outputs); this compares two of them. No I/O: `trainwreck bisect`
 // (harness/cli/bisect.cpp) runs the cells and prints what this finds.
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "harness/errors.h"
+#include "harness/stack_rule.h"
 
 namespace tw {
 
@@ -57,6 +58,7 @@ const char* to_string(ParamSpec::Type type) {
     case ParamSpec::Type::kInteger: return "integer";
     case ParamSpec::Type::kBool: return "boolean";
     case ParamSpec::Type::kString: return "string";
+    case ParamSpec::Type::kVersion: return "version";
   }
   return "?";
 }
@@ -92,6 +94,10 @@ void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& 
           if (!ok) throw InputError(where, field, "must be one of: " + list);
         }
         break;
+      case ParamSpec::Type::kVersion:
+        if (!v.is_string() || !parse_version(v.get<std::string>()))
+          throw InputError(where, field, "must be a version string: numbers separated by dots, as \"2.28.9\"");
+        break;
       case ParamSpec::Type::kInteger:
       case ParamSpec::Type::kNumber: {
         if (!v.is_number()) throw InputError(where, field, std::string("must be a ") + to_string(spec->type));
@@ -111,6 +117,13 @@ void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& 
       }
     }
   }
+}
+
+void validate_component_params(const nlohmann::json& value, const ComponentInfo& info, const std::string& where,
+                               const std::string& prefix) {
+  validate_params(value, info.params, where, prefix);
+  if (info.check_params)
+    if (auto problem = info.check_params(value)) throw InputError(where, prefix + "." + problem->field, problem->message);
 }
 
 }  // namespace tw

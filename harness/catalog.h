@@ -10,7 +10,7 @@
 namespace tw {
 
 struct ParamSpec {
-  enum class Type { kNumber, kInteger, kBool, kString };
+  enum class Type { kNumber, kInteger, kBool, kString, kVersion };  // kVersion: "2.28.9"
   std::string name;
   Type type = Type::kNumber;
   double min = -1e300;  // inclusive bounds for numbers
@@ -21,6 +21,13 @@ struct ParamSpec {
   bool path = false;  // a file: resolved against the scenario's directory, which must hold it
 };
 
+// What is wrong with a scenario's recipe or a component's parameters beyond their fields' types
+// and ranges.
+struct RecipeProblem {
+  std::string field;  // "recipe.model_file", or a parameter's name
+  std::string message;
+};
+
 struct ComponentInfo {
   std::string name;
   std::string summary;
@@ -28,12 +35,8 @@ struct ComponentInfo {
   std::vector<ParamSpec> params;          // accepted parameters (anything else is an error)
   std::vector<std::string> requirements;  // "cuda", "gpus>=2", ...
   int ranks = 1;                          // processes per cell (distributed faults)
-};
-
-// What is wrong with a scenario's recipe beyond its fields' types and ranges.
-struct RecipeProblem {
-  std::string field;  // "recipe.model_file"
-  std::string message;
+  // Checks the parameters together (one bound below another, ...); unset: none beyond each field's.
+  std::function<std::optional<RecipeProblem>(const nlohmann::json& params)> check_params;
 };
 
 struct Catalog {
@@ -55,5 +58,8 @@ const char* to_string(ParamSpec::Type type);
 // dotted field path `prefix.name` on the first problem.
 void validate_params(const nlohmann::json& value, const std::vector<ParamSpec>& specs, const std::string& where,
                      const std::string& prefix);
+// validate_params against a component's specs, then its check_params on the whole object.
+void validate_component_params(const nlohmann::json& value, const ComponentInfo& info, const std::string& where,
+                               const std::string& prefix);
 
 }  // namespace tw

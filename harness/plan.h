@@ -36,7 +36,7 @@ struct CellSpec {
   std::string unsupported_reason;  // set when the machine lacks a requirement
   uint64_t seed = 0;               // the run's seed; the cell derives its own from it and its id
   double horizon_scale = 1;        // the cell trains this many times its recipe's steps (--horizon)
-  nlohmann::json trace;            // `trainwreck bisect`'s op trace (kernel/op_trace.h); null: none
+  nlohmann::json trace;            // `trainwreck bisect`'s op trace (backend/op_trace.h); null: none
 
   std::string file_stem() const;   // id with '/' replaced, safe as a file name
   nlohmann::json to_json() const;  // what the cell process receives

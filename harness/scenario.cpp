@@ -195,9 +195,10 @@ Scenario parse_scenario(const std::string& text, const std::string& where, const
   if (!fault) throw InputError(where, "fault", "unknown fault '" + s.fault + "' (see 'trainwreck list')");
   s.description = get_string(doc, "description", where, "description", false);
   if (const json* p = member_of(doc, "params")) {
-    validate_params(*p, fault->params, where, "params");
     s.params = *p;
   }
+  // A fault's parameters are checked together even when the scenario gives none.
+  validate_component_params(s.params, *fault, where, "params");
   if (const json* r = member_of(doc, "recipe")) {
     validate_params(*r, catalog.recipe, where, "recipe");
     s.recipe = *r;

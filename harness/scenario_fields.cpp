@@ -160,7 +160,7 @@ std::vector<StackMember> parse_stack(const json& m, const std::string& where, co
       member.name = get_string(a, "name", where, field + ".name", true);
       const ComponentInfo& info = known_mitigation(member.name, catalog, where, field + ".name");
       if (const json* p = member_of(a, "params")) {
-        validate_params(*p, info.params, where, field + ".params");
+        validate_component_params(*p, info, where, field + ".params");
         member.params = *p;
         params_from[member.name] = field + ".params";
       }
@@ -186,7 +186,7 @@ std::vector<StackMember> parse_stack(const json& m, const std::string& where, co
         throw InputError(where, field, "'" + name + "' is not in this stack (members: " + list + ")");
       }
       if (params_from.count(name)) throw InputError(where, field, "already given in " + params_from[name]);
-      validate_params(value, catalog.mitigation(name)->params, where, field);
+      validate_component_params(value, *catalog.mitigation(name), where, field);
       it->params = value;
     }
   }
@@ -212,11 +212,15 @@ MitigationEntry parse_mitigation(const json& m, const std::string& where, const 
     e.name = get_string(m, "name", where, prefix + ".name", true);
     const ComponentInfo& info = known_mitigation(e.name, catalog, where, prefix + ".name");
     if (const json* p = member_of(m, "params")) {
-      validate_params(*p, info.params, where, prefix + ".params");
+      validate_component_params(*p, info, where, prefix + ".params");
       e.params = *p;
     }
     if (e.name != "none") e.stack.push_back({e.name, e.params});
   }
+  // A member whose parameters are checked together is checked even when the entry gives none.
+  for (const auto& member : e.stack)
+    if (const ComponentInfo* info = catalog.mitigation(member.name); info->check_params && member.params.empty())
+      validate_component_params(member.params, *info, where, prefix + ".params");
   if (e.label.empty()) e.label = e.name;
   if (!valid_name(e.label))
     throw InputError(where, prefix + ".label", "must be 1-64 characters of a-z, 0-9, '_' or '-'");

@@ -1,5 +1,5 @@
 // Adam adapts the step per parameter; its default LR is 1e-3.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Searches the largest batch that fits the budget (halving, then bisection), then trains with it.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

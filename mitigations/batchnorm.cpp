@@ -1,5 +1,5 @@
 // BatchNorm after every hidden Linear.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

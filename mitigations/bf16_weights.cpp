@@ -1,5 +1,5 @@
 // The weights served in bfloat16: half the bytes of fp32, with fp32's exponent range.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Casts every batch to the model's dtype (float32) before the forward pass.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

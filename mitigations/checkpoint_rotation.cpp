@@ -1,6 +1,6 @@
 // Deleting old checkpoints: only the last k stay on disk, so the history's size is bounded by
 // k checkpoints whatever the run's length.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

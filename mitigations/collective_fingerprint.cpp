@@ -2,7 +2,7 @@
 // wrapped in c10d's ProcessGroupWrapper, which, before each collective, gathers every rank's
 // fingerprint (sequence number, op, shapes, dtypes, devices) over a helper Gloo group and throws
 // on all ranks, naming both fingerprints, when they disagree.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -2,7 +2,7 @@
 // collective it was in, instead of waiting out the default (10 min for NCCL, 30 min for Gloo).
 // It is the process group's timeout (ProcessGroupGloo::Options::timeout, and on NCCL
 // ProcessGroupNCCL::Options::timeout with TORCH_NCCL_BLOCKING_WAIT).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,7 +1,7 @@
 // Records the run's environment (LibTorch version, device, threads, deterministic algorithms,
 // TF32) and diffs it against the one recorded with the baseline before training; any
 // difference stops the run with the changed settings named.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -2,7 +2,7 @@
 // DistributedDataParallel does (Gloo on the CPU, NCCL on CUDA), each on half of every batch, so the
 // effective batch is unchanged while each process holds half the activations; DDP's Reducer
 // averages the gradients.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

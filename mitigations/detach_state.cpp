@@ -1,5 +1,5 @@
 // Detaches the carried state every step (truncated backpropagation through time).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // Before the process group exists, the ranks publish their rank -> GPU claims (host, ordinal,
 // device count, UUID) through the store and stop on duplicates or ordinals past the count.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,7 +1,7 @@
 // Before CUDA starts, every entry of CUDA_VISIBLE_DEVICES is checked against the GPUs the
 // driver lists (nvidia-smi -L, else /proc/driver/nvidia/gpus); a wrong one stops the run with
 // the entry and the GPUs present named.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Compares the inputs' dtype with the model's before the forward pass and stops with both named.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Empties the CUDA caching allocator after every step (it frees cached blocks, not live tensors).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

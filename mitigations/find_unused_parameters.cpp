@@ -1,7 +1,7 @@
 // DistributedDataParallel(find_unused_parameters=True): after each forward the Reducer walks the
 // autograd graph from the loss and marks the parameters it did not reach as ready, so a bucket
 // with unused parameters still completes (their gradient is the other ranks' average).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

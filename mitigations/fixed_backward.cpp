@@ -1,6 +1,6 @@
 // The custom autograd function with its backward corrected (d tanh = 1 - y^2), as a fix found
 // by gradcheck would leave it.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // The branch is merged without the detach.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

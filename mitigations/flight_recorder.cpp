@@ -3,7 +3,7 @@
 // state. When a rank stops, its dump is read back and summarized in the cell's evidence: the last
 // collective that completed and the first that did not. It diagnoses, it does not stop anything:
 // practitioners pair it with a collective timeout.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

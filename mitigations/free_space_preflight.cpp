@@ -1,6 +1,6 @@
 // Before each checkpoint write: the file-size limit and the free space must hold it, otherwise
 // the run stops with both numbers instead of failing half-way through a write.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Checks custom autograd functions against finite differences before training.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

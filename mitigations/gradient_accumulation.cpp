@@ -1,5 +1,5 @@
 // The same effective batch in micro-batches, gradients accumulated.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

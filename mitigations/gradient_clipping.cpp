@@ -1,5 +1,5 @@
 // clip_grad_norm_ on the global gradient norm before every step.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // After the first backward every trainable parameter must have a non-zero gradient.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

@@ -1,5 +1,5 @@
 // Per-layer gradient norms every N steps; stops when the first layers' vanish.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

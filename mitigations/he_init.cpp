@@ -1,5 +1,5 @@
 // Kaiming (He) normal initialization, zero biases.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // A BatchNorm layer on the raw inputs learns the normalization.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Weights stored as int8 with one fp32 scale per output row, dequantized layer by layer when serving.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Histories keep loss.item(), not the loss tensor and its graph.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

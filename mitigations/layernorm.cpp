@@ -1,5 +1,5 @@
 // LayerNorm after every hidden Linear.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

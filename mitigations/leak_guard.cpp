@@ -1,8 +1,8 @@
 // Watches the cell's allocated memory per step and stops on steady growth that would exhaust the
 // cell's memory budget within a million steps: the rule of the harness's leak verdict, one setting
 // for every scenario.
-#include "kernel/memory.h"
-#include "kernel/registry.h"
+#include "backend/memory.h"
+#include "backend/registry.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

@@ -1,5 +1,5 @@
 // LeakyReLU (slope 0.01) instead of the recipe's activation.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

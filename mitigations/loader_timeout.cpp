@@ -1,6 +1,6 @@
 // A deadline on every batch: a source that produces nothing within it stops the run with the
 // step it was waiting for, instead of leaving it blocked.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

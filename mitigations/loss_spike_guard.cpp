@@ -1,5 +1,5 @@
 // Stops the run when the training loss exceeds a multiple of its first value, finite or not.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

@@ -1,5 +1,5 @@
 // A learning rate the loss surface tolerates.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

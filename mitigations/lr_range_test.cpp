@@ -1,5 +1,5 @@
 // Sweeps the LR exponentially on the initial model, picks the one at the lowest loss / 10, then trains.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

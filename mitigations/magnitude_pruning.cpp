@@ -4,9 +4,9 @@
 // pruned weights carried; the fine-tuning steps give it back.
 #include <algorithm>
 
-#include "kernel/loop_hooks.h"
-#include "kernel/model.h"
-#include "kernel/registry.h"
+#include "backend/loop_hooks.h"
+#include "backend/model.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

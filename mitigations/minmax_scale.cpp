@@ -1,6 +1,6 @@
 // Min-max scaling of every feature to [low, 1] with the training data's extremes: [0, 1] (the
 // textbook default) or [-1, 1] (centred, as inputs to a network are usually scaled).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Autocast: bf16 on the CPU; bf16 or fp16 on CUDA.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,7 +1,7 @@
 // The article's remedy for a model that does not fit one device: split it across two (model
 // parallelism). Each rank holds half of the layers, for training and for serving; activations
-// and their gradients pass between the ranks with c10d send/recv (kernel/model_split.h).
-#include "kernel/registry.h"
+// and their gradients pass between the ranks with c10d send/recv (backend/model_split.h).
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,7 +1,7 @@
 // torch.distributed.monitored_barrier before the first step: every rank reports to rank 0 over
 // Gloo, and rank 0 names each rank that did not arrive within the timeout instead of waiting
 // inside the first collective.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

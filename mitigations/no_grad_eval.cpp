@@ -1,5 +1,5 @@
 // Monitoring passes run under NoGradGuard: no graph is built.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

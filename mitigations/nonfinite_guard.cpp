@@ -1,5 +1,5 @@
 // Stops (or skips, or rolls back) at the first NaN/Inf in the loss or gradients.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

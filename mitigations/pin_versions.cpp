@@ -1,6 +1,6 @@
 // Pins the run to the environment recorded with the baseline (threads, deterministic
 // algorithms, TF32) before it trains, so the comparison is like for like.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // ReLU activations: what a residual network (He et al. 2016) uses, in place of a saturating one.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

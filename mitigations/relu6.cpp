@@ -1,5 +1,5 @@
 // ReLU6 instead of the recipe's activation.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // A short rendezvous timeout: rank 0 stops waiting for ranks that never join and says which
 // store it waited at and how many ranks arrived, instead of waiting out TCPStore's 300 s.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

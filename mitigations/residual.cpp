@@ -1,5 +1,5 @@
 // Skip connections around every hidden layer.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -2,8 +2,8 @@
 // that run at once (the runner's default is one cell per core, hence one thread).
 #include <algorithm>
 
-#include "kernel/registry.h"
-#include "kernel/run_context.h"
+#include "backend/registry.h"
+#include "backend/run_context.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Fewer layers.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // A batch that fits.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Fewer parameters: a narrower model.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

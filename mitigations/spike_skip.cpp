@@ -6,9 +6,9 @@
 #include <deque>
 #include <vector>
 
-#include "kernel/loop_hooks.h"
-#include "kernel/model.h"
-#include "kernel/registry.h"
+#include "backend/loop_hooks.h"
+#include "backend/model.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,5 +1,5 @@
 // Standardize features to mean 0, variance 1 with statistics of the training data.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -1,6 +1,6 @@
 // Batch-wise loading: each batch is produced when the loop asks for it, so memory holds one
 // batch instead of the dataset (preprocessing statistics come from a bounded sample).
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

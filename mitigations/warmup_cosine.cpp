@@ -1,5 +1,5 @@
 // Linear warm-up to the peak LR, then cosine decay.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

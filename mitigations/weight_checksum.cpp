@@ -2,8 +2,8 @@
 // any change the optimizer did not make (a flipped bit) stops the run, naming the parameter.
 #include <sstream>
 
-#include "kernel/registry.h"
-#include "kernel/torch_includes.h"
+#include "backend/registry.h"
+#include "backend/torch_includes.h"
 #include "trainwreck/guards.h"
 
 namespace tw {

@@ -1,5 +1,5 @@
 // Xavier (Glorot) normal initialization with the activation's gain, zero biases.
-#include "kernel/registry.h"
+#include "backend/registry.h"
 
 namespace tw {
 namespace {

@@ -60,14 +60,14 @@ build_project() {
 # libcuda.so.1 made from the toolkit's stub lets it load and report "no device" instead of the
 # loader failing. Only then: the stub answers every call with "CUDA driver is a stub library"
 # (error 34), which LibTorch prints into every cell's log. Arguments: the programs to check
-# (default: trainwreck and kernel_tests in $BUILD_DIR).
+# (default: trainwreck and backend_tests in $BUILD_DIR).
 use_cuda_stub_if_no_driver() {
   if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then return 0; fi
   # A machine with a driver never gets the stub, even where its libcuda is not in the cache:
   # the stub would hide the GPU.
   if [ -e /dev/nvidiactl ] || [ -d /proc/driver/nvidia ]; then return 0; fi
   local programs=("$@") needs=0 p
-  [ ${#programs[@]} -gt 0 ] || programs=("$BUILD_DIR/trainwreck" "$BUILD_DIR/kernel_tests")
+  [ ${#programs[@]} -gt 0 ] || programs=("$BUILD_DIR/trainwreck" "$BUILD_DIR/backend_tests")
   for p in "${programs[@]}"; do
     [ -x "$p" ] || continue
     if ldd "$p" 2>/dev/null | grep -q 'libcuda\.so\.1 => not found'; then needs=1; fi

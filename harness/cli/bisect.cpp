@@ -1,6 +1,6 @@
 // `trainwreck bisect`: one cell under two executables (or environments), traced, to the first
 // step whose loss differs and the first ATen op of that step (or of the step before, whose update
-// made it) whose outputs differ (harness/bisect.h, kernel/op_trace.h).
+// made it) whose outputs differ (harness/bisect.h, backend/op_trace.h).
 #include "harness/bisect.h"
 
 #include <unistd.h>

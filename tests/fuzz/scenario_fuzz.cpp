@@ -12,6 +12,7 @@
 #include "harness/errors.h"
 #include "harness/scenario.h"
 #include "harness/selftest.h"
+#include "harness/stack_rule.h"
 
 namespace {
 
@@ -36,7 +37,9 @@ std::vector<tw::ParamSpec> all_kinds_of_params() {
           spec("steps", T::kInteger, -1e300, 1e300, false),
           spec("on", T::kBool, 0, 0, false),
           spec("mode", T::kString, 0, 0, false, {"stop", "skip"}),
-          spec("tag", T::kString, 0, 0, false)};
+          spec("tag", T::kString, 0, 0, false),
+          spec("from", T::kVersion, 0, 0, false),
+          spec("below", T::kVersion, 0, 0, false)};
 }
 
 tw::Catalog fuzz_catalog() {
@@ -45,6 +48,14 @@ tw::Catalog fuzz_catalog() {
   tw::ComponentInfo fault;
   fault.name = "fuzz_fault";
   fault.params = all_kinds_of_params();
+  // The parameters checked together, as known_bad_stack's are: a bound below the other.
+  fault.check_params = [](const nlohmann::json& p) -> std::optional<tw::RecipeProblem> {
+    if (p.contains("from") && p.contains("below") &&
+        tw::compare_versions(*tw::parse_version(p["from"].get<std::string>()),
+                             *tw::parse_version(p["below"].get<std::string>())) >= 0)
+      return tw::RecipeProblem{"below", "must be above 'from'"};
+    return std::nullopt;
+  };
   extra.faults.push_back(fault);
   tw::ComponentInfo gpu_fault;
   gpu_fault.name = "fuzz_gpu_fault";
