@@ -10,10 +10,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "harness/plan.h"
+#include "harness/stack_rule.h"
 #include "backend/errors.h"
 #include "backend/memory.h"
 #include "backend/op_trace.h"
@@ -200,21 +200,6 @@ json probe_environment() {
   return info;
 }
 
-namespace {
-// "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue ..." -> "580.159.04".
-std::string kernel_module_driver_version() {
-  std::ifstream in("/proc/driver/nvidia/version");
-  std::string line;
-  if (!std::getline(in, line)) return "";
-  const auto at = line.find("Kernel Module");
-  if (at == std::string::npos) return "";
-  std::istringstream rest(line.substr(at + 13));
-  std::string version;
-  rest >> version;
-  return version;
-}
-}  // namespace
-
 json running_stack() {
   json stack = {{"libtorch", TORCH_VERSION}};
 #ifdef TRAINWRECK_WITH_NCCL
@@ -225,15 +210,19 @@ json running_stack() {
   if (cudaRuntimeGetVersion(&runtime) == cudaSuccess && runtime > 0)
     stack["cuda_runtime"] = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
   if (torch::cuda::is_available()) {
-    // cuDNN 9 numbers itself major * 10000 + minor * 100 + patch, cuDNN 8 major * 1000 + minor * 100 + patch.
-    const long cudnn = at::detail::getCUDAHooks().versionCuDNN();
+    // The cuDNN library loaded (cudnnGetVersion), not the one LibTorch was built with. cuDNN 9
+    // numbers itself major * 10000 + minor * 100 + patch, cuDNN 8 major * 1000 + minor * 100 + patch.
+    const long cudnn = at::detail::getCUDAHooks().versionRuntimeCuDNN();
     const long major_unit = cudnn >= 10000 ? 10000 : 1000;
     if (cudnn > 0)
       stack["cudnn"] = std::to_string(cudnn / major_unit) + "." + std::to_string(cudnn % major_unit / 100) + "." +
                        std::to_string(cudnn % 100);
   }
 #endif
-  if (const std::string driver = kernel_module_driver_version(); !driver.empty()) stack["nvidia_driver"] = driver;
+  std::ifstream proc("/proc/driver/nvidia/version");
+  std::string line;
+  if (std::getline(proc, line))
+    if (const std::string driver = driver_version_from_proc(line); !driver.empty()) stack["nvidia_driver"] = driver;
   return stack;
 }
 

@@ -7,6 +7,7 @@
 // stops it. planted_version stands in for the first component's version, so that a row shows the
 // check catching a stack this host does not have; the evidence names it as planted.
 #include <cstdlib>
+#include <optional>
 
 #include "harness/stack_rule.h"
 #include "backend/cell.h"
@@ -17,8 +18,18 @@ namespace {
 using nlohmann::json;
 
 struct KnownBadStack : Fault {
-  void run(CellEnv& env, Recipe& recipe) const override {
-    const json& p = env.cell.value("fault_params", json::object());
+  // A planted row is about the rule, not about the host: the workaround counts only when the
+  // row's own remedy (env_workaround, applied after this) sets it, not when the job's
+  // environment happens to export it.
+  void apply(Recipe&, const json& p) const override {
+    if (!p.contains("planted_version")) return;
+    const std::string w = p.value("workaround_env", "");
+    if (!w.empty()) unsetenv(w.substr(0, w.find('=')).c_str());
+  }
+
+  // The check runs before the device is set up: on a driver too old for the CUDA runtime, a CUDA
+  // cell would otherwise end as "CUDA is not available" before it compared anything.
+  bool before_device(Recipe& recipe, const json& p, const EventWriter& events) const override {
     const StackRule rule = StackRule::from_params(p);
     json stack = running_stack();
     json evidence = {{"stack", stack}};
@@ -33,17 +44,15 @@ struct KnownBadStack : Fault {
       if (const char* v = std::getenv(name.c_str())) workaround = v;
     }
     const StackFinding finding = check_stack(rule, stack, workaround);
-    // Without the check nothing looks at the versions: the run records them and trains.
+    // Without the check the run records the versions and trains; nothing compares them.
     if (recipe.stack_check) evidence["stack_check"] = finding.to_json();
-    env.events.emit(EventType::kEvidence, evidence);
-    if (recipe.stack_check && finding.affected) {
-      env.events.emit(EventType::kGuard, {{"guard", "stack_check"},
-                                          {"action", to_string(GuardAction::kStop)},
-                                          {"step", 0},
-                                          {"message", finding.message}});
-      return;
-    }
-    Fault::run(env, recipe);
+    events.emit(EventType::kEvidence, evidence);
+    if (!recipe.stack_check || !finding.affected) return true;
+    events.emit(EventType::kGuard, {{"guard", "stack_check"},
+                                    {"action", to_string(GuardAction::kStop)},
+                                    {"step", 0},
+                                    {"message", finding.message}});
+    return false;
   }
 };
 

@@ -218,9 +218,12 @@ MitigationEntry parse_mitigation(const json& m, const std::string& where, const 
     if (e.name != "none") e.stack.push_back({e.name, e.params});
   }
   // A member whose parameters are checked together is checked even when the entry gives none.
+  // A stack's parameters are given per member ("params": {member: {...}}), a single entry's directly.
+  const bool is_stack = member_of(m, "apply") != nullptr;
   for (const auto& member : e.stack)
     if (const ComponentInfo* info = catalog.mitigation(member.name); info->check_params && member.params.empty())
-      validate_component_params(member.params, *info, where, prefix + ".params");
+      validate_component_params(member.params, *info, where,
+                                is_stack ? prefix + ".params." + member.name : prefix + ".params");
   if (e.label.empty()) e.label = e.name;
   if (!valid_name(e.label))
     throw InputError(where, prefix + ".label", "must be 1-64 characters of a-z, 0-9, '_' or '-'");

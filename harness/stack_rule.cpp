@@ -41,6 +41,21 @@ std::optional<std::vector<long>> parse_version(std::string_view text) {
   }
 }
 
+std::string driver_version_from_proc(const std::string& first_line) {
+  const auto at = first_line.find("Kernel Module");
+  if (at == std::string::npos) return "";
+  std::size_t i = at + 13;
+  while (i < first_line.size()) {
+    while (i < first_line.size() && first_line[i] == ' ') ++i;
+    std::size_t end = first_line.find(' ', i);
+    if (end == std::string::npos) end = first_line.size();
+    const std::string word = first_line.substr(i, end - i);
+    if (parse_version(word)) return word;
+    i = end;
+  }
+  return "";
+}
+
 int compare_versions(const std::vector<long>& a, const std::vector<long>& b) {
   for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
     const long x = i < a.size() ? a[i] : 0;
@@ -67,7 +82,9 @@ std::string VersionRange::text() const { return component_label(component) + " "
 
 namespace {
 
-std::string text_param(const json& p, const char* key) { return p.contains(key) ? p[key].get<std::string>() : ""; }
+std::string text_param(const json& p, const char* key) {
+  return p.contains(key) && p[key].is_string() ? p[key].get<std::string>() : "";
+}
 
 VersionRange range_from(const json& p, const char* component, const char* from, const char* below) {
   return {text_param(p, component), text_param(p, from), text_param(p, below)};
@@ -77,7 +94,7 @@ std::optional<RecipeProblem> check_range(const json& p, const char* component, c
   const VersionRange r = range_from(p, component, from, below);
   if (r.component.empty()) return RecipeProblem{component, "is required"};
   if (r.from.empty() && r.below.empty())
-    return RecipeProblem{from, std::string("or '") + below + "' is required (a range needs a bound)"};
+    return RecipeProblem{from, std::string("is required, or '") + below + "' (a range needs a bound)"};
   for (const char* key : {from, below})
     if (const std::string v = text_param(p, key); !v.empty() && !parse_version(v))
       return RecipeProblem{key, "must be a version: numbers separated by dots (got '" + v + "')"};

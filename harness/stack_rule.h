@@ -20,6 +20,10 @@ std::string component_label(const std::string& component);
 
 // "2.28.9" -> {2, 28, 9}; nullopt unless one or more dot-separated decimal numbers.
 std::optional<std::vector<long>> parse_version(std::string_view text);
+// The driver version in /proc/driver/nvidia/version's first line, for the proprietary module
+// ("... Kernel Module  580.159.04  Tue ...") and the open one ("... Open Kernel Module for
+// x86_64  580.126.09  Release Build ..."): the first word after "Kernel Module" that is a version.
+std::string driver_version_from_proc(const std::string& first_line);
 // <0, 0, >0 as a is older, the same, newer; missing trailing parts count as 0 (13 == 13.0).
 int compare_versions(const std::vector<long>& a, const std::vector<long>& b);
 
