@@ -23,8 +23,8 @@ struct KnownBadStack : Fault {
   // environment happens to export it.
   void apply(Recipe&, const json& p) const override {
     if (!p.contains("planted_version")) return;
-    const std::string w = p.value("workaround_env", "");
-    if (!w.empty()) unsetenv(w.substr(0, w.find('=')).c_str());
+    const StackRule rule = StackRule::from_params(p);
+    if (!rule.workaround_env.empty()) unsetenv(rule.workaround_name().c_str());
   }
 
   // The check runs before the device is set up: on a driver too old for the CUDA runtime, a CUDA
@@ -39,10 +39,8 @@ struct KnownBadStack : Fault {
       stack[component] = p["planted_version"];
     }
     std::optional<std::string> workaround;
-    if (!rule.workaround_env.empty()) {
-      const std::string name = rule.workaround_env.substr(0, rule.workaround_env.find('='));
-      if (const char* v = std::getenv(name.c_str())) workaround = v;
-    }
+    if (!rule.workaround_env.empty())
+      if (const char* v = std::getenv(rule.workaround_name().c_str())) workaround = v;
     const StackFinding finding = check_stack(rule, stack, workaround);
     // Without the check the run records the versions and trains; nothing compares them.
     if (recipe.stack_check) evidence["stack_check"] = finding.to_json();

@@ -168,8 +168,7 @@ StackFinding check_stack(const StackRule& rule, const json& stack, const std::op
     f.message = compared + ": not a known-bad stack";
     return f;
   }
-  if (!rule.workaround_env.empty() && workaround_value &&
-      rule.workaround_env == rule.workaround_env.substr(0, rule.workaround_env.find('=')) + "=" + *workaround_value) {
+  if (!rule.workaround_env.empty() && workaround_value && *workaround_value == rule.workaround_value()) {
     f.message = compared + ", with the workaround " + rule.workaround_env + " set: not affected";
     return f;
   }

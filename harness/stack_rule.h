@@ -46,6 +46,12 @@ struct StackRule {
   // From a known_bad_stack fault's parameters (validated: a problem names its field).
   static StackRule from_params(const nlohmann::json& params);
   std::string text() const;  // the ranges joined by " with "
+  // workaround_env's NAME and VALUE ("" and "" when the rule has none).
+  std::string workaround_name() const { return workaround_env.substr(0, workaround_env.find('=')); }
+  std::string workaround_value() const {
+    const auto eq = workaround_env.find('=');
+    return eq == std::string::npos ? "" : workaround_env.substr(eq + 1);
+  }
 };
 
 // The parameters' problems beyond their types: no bound, a bound not below the other, a pair
