@@ -98,7 +98,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   // --horizon: the same cell trained for a multiple of its steps (warm-up lengths stay; a cosine
   // decay stretches to the new horizon, as it does when a practitioner trains longer).
   if (const double scale = cell.value("horizon_scale", 1.0); scale != 1.0)
-    recipe.steps = std::max<int64_t>(1, std::llround(static_cast<double>(recipe.steps) * scale));
+    recipe.loop.steps = std::max<int64_t>(1, std::llround(static_cast<double>(recipe.loop.steps) * scale));
   if (const std::string why = workload_unsupported(base, recipe); !why.empty()) {
     events.error(ErrorKind::kUnsupported, why);
     return;
@@ -110,7 +110,7 @@ void run_training_cell(const json& cell, const EventWriter& events) {
   match_cublaslt_workspace();
   if (!fault->before_device(recipe, cell.value("fault_params", json::object()), events)) return;
 
-  at::set_num_threads(static_cast<int>(recipe.intra_op_threads));
+  at::set_num_threads(static_cast<int>(recipe.loop.intra_op_threads));
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
   // Host memory is budgeted on every device class: a CUDA cell that materializes too much on the
   // host gets a catchable out-of-memory error too, not the RLIMIT_DATA backstop.

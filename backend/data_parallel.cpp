@@ -129,20 +129,21 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
                  const Dataset& data, c10d::Reducer& reducer, RunState& st, c10::Device device) {
   const EventWriter& ev = env.events;
   auto optimizer = make_optimizer(r, net);
-  for (st.step = 1; st.step <= r.steps; ++st.step) {
+  for (st.step = 1; st.step <= r.loop.steps; ++st.step) {
     const bool deviating = env.rank == env.world_size - 1 && dev.from_step > 0 && st.step >= dev.from_step;
     if (dev.dies_at_step > 0 && st.step == dev.dies_at_step && env.rank == env.world_size - 1) std::raise(SIGKILL);
     optimizer->zero_grad();
-    auto [x, y] = data.batch(st.step, r.batch_size, /*micro=*/env.rank, /*micro_count=*/env.world_size);
+    auto [x, y] = data.batch(st.step, r.data.batch_size, /*micro=*/env.rank, /*micro_count=*/env.world_size);
     // DistributedDataParallel.forward: the Reducer is told a forward begins, and the previous
     // iteration's reduction must have finished (this is where DDP names unused parameters).
     reducer.prepare_for_forward();
     reducer.rebuild_buckets();
-    net->recipe.detach_branch = r.detach_branch || (deviating && dev.skips_branch);
+    net->recipe.model.detach_branch = r.model.detach_branch || (deviating && dev.skips_branch);
     at::Tensor output = net->forward(x);
     at::Tensor loss = at::mse_loss(output, y);
-    reducer.prepare_for_backward(r.find_unused_parameters ? std::vector<at::Tensor>{loss} : std::vector<at::Tensor>{});
-    const bool logging = st.step % r.eval_every == 0 || st.step == r.steps;
+    reducer.prepare_for_backward(r.dist.find_unused_parameters ? std::vector<at::Tensor>{loss}
+                                                               : std::vector<at::Tensor>{});
+    const bool logging = st.step % r.loop.eval_every == 0 || st.step == r.loop.steps;
     const int64_t extra = deviating ? dev.metric_extra : 0;
     const bool early = deviating && dev.metric_before_backward;
     double mean_loss = NAN;
@@ -153,7 +154,10 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
     st.last_loss = loss.item<double>();
 
     if (env.rank == 0) {
-      json step = {{"step", st.step}, {"loss", loss_json(st.last_loss)}, {"lr", r.lr}, {"mem", read_memory(device).allocated}};
+      json step = {{"step", st.step},
+                   {"loss", loss_json(st.last_loss)},
+                   {"lr", r.optim.lr},
+                   {"mem", read_memory(device).allocated}};
       if (logging) step["mean_loss_over_ranks"] = loss_json(mean_loss);
       ev.emit(EventType::kStep, step);
     }
@@ -164,7 +168,7 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
                                       {"message", "loss is " + loss_json(st.last_loss).dump()}});
       break;
     }
-    if (st.step % r.eval_every == 0 || st.step == r.steps) {
+    if (st.step % r.loop.eval_every == 0 || st.step == r.loop.steps) {
       // Every rank holds the same weights, so every rank takes the same decision here.
       torch::NoGradGuard no_grad;
       auto [ex, ey] = data.eval();
@@ -177,10 +181,10 @@ void train_steps(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedG
 // What the data-parallel loop does not implement; a stack that asks for it is refused by name
 // rather than silently trained without it.
 std::string unsupported_in_data_parallel(const Recipe& r) {
-  if (!is_mlp_family(r.model)) return "the " + to_string(r.model) + " workload";
-  if (r.accumulation_steps != 1) return "gradient accumulation";
-  if (r.autocast != Autocast::kNone) return "autocast";
-  if (r.schedule != Schedule::kConstant) return "learning-rate schedules";
+  if (!is_mlp_family(r.model.kind)) return "the " + to_string(r.model.kind) + " workload";
+  if (r.optim.accumulation_steps != 1) return "gradient accumulation";
+  if (r.optim.autocast != Autocast::kNone) return "autocast";
+  if (r.optim.schedule != Schedule::kConstant) return "learning-rate schedules";
   if (!r.guards.empty()) return "training guards";
   if (!r.hooks.empty()) return "loop hooks (backend/loop_hooks.h)";
   return "";
@@ -196,20 +200,20 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   ev.emit(EventType::kStart, start);
 
   const auto rendezvous_start = Clock::now();
-  c10::intrusive_ptr<c10d::Store> store = rendezvous(host, port, rank, world, to_ms(r.rendezvous_timeout_s));
+  c10::intrusive_ptr<c10d::Store> store = rendezvous(host, port, rank, world, to_ms(r.dist.rendezvous_timeout_s));
   const double rendezvous_seconds = std::chrono::duration<double>(Clock::now() - rendezvous_start).count();
-  const auto timeout = to_ms(r.collective_timeout_s);
-  if (device.is_cuda() && r.device_mapping_preflight)
+  const auto timeout = to_ms(r.dist.collective_timeout_s);
+  if (device.is_cuda() && r.dist.device_mapping_preflight)
     device_mapping_preflight(*store, rank, world, device.index(), timeout);
   GroupSettings settings;
   settings.timeout = timeout;
-  settings.detail = r.collective_fingerprint;
-  settings.monitored_barrier = r.monitored_barrier_s > 0;
+  settings.detail = r.dist.collective_fingerprint;
+  settings.monitored_barrier = r.dist.monitored_barrier_s > 0;
   settings.host = host;
   g = make_group(store, rank, world, device, settings);
 
   Recipe mine = r;
-  if (rank == world - 1) mine.width += dev.width_delta;
+  if (rank == world - 1) mine.model.width += dev.width_delta;
   Dataset data(r, env.seed, device);
   torch::manual_seed(env.seed);  // the same initial weights on every rank
   Net net(mine);
@@ -224,7 +228,7 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
   }
   // DistributedDataParallel's constructor: every rank must hold the same parameters.
   c10d::verify_params_across_processes(g.group, params, std::nullopt);
-  auto reducer = make_reducer(params, names, g.group, r.find_unused_parameters);
+  auto reducer = make_reducer(params, names, g.group, r.dist.find_unused_parameters);
   // DDP's logger: the Reducer reports to it (and dereferences it when it searches for unused
   // parameters).
   auto logger = std::make_shared<c10d::Logger>(reducer);
@@ -237,7 +241,7 @@ void run_rank(CellEnv& env, Recipe& r, const RankDeviation& dev, DistributedGrou
     ev.emit(EventType::kEnd, {{"steps", 0}, {"reached_target", false}, {"message", "stalled before its first step"}});
     return;
   }
-  if (settings.monitored_barrier) monitored_barrier(g, "before the first step", to_ms(r.monitored_barrier_s));
+  if (settings.monitored_barrier) monitored_barrier(g, "before the first step", to_ms(r.dist.monitored_barrier_s));
 
   const auto t0 = Clock::now();
   train_steps(env, r, dev, g, net, data, *reducer, st, device);
@@ -267,7 +271,7 @@ void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
     ev.error(ErrorKind::kUnsupported, gloo_unavailable_reason());
     return;
   }
-  if (r.flight_recorder) enable_flight_recorder();
+  if (r.dist.flight_recorder) enable_flight_recorder();
   g_terminate_events = &ev;
   std::set_terminate(report_then_abort);
   DistributedGroup g;
@@ -289,7 +293,7 @@ void train_data_parallel(CellEnv& env, Recipe& r, const RankDeviation& dev) {
   } catch (const std::exception& e) {
     emit_error(ev, e, {{"step", st.step}});
   }
-  if (failed && r.flight_recorder) {
+  if (failed && r.dist.flight_recorder) {
     // What c10d's flight recorder saw, read back in-process (torch.distributed's
     // _dump_nccl_trace / the dump TORCH_NCCL_DUMP_ON_TIMEOUT writes).
     try {

@@ -15,12 +15,13 @@ namespace tw {
 
 std::string graph_ineligible_reason(const Recipe& r) {
   if (!r.guards.empty()) return "a guard reads values back between steps";
-  if (r.optimizer != OptimizerKind::kSgd) return "only SGD's step is captured (Adam counts its steps on the host)";
-  if (r.accumulation_steps != 1) return "gradient accumulation runs several micro-batches";
-  if (r.autocast != Autocast::kNone) return "mixed precision scales the loss on the host";
-  if (r.clip_norm > 0) return "gradient clipping reads the norm back";
+  if (r.optim.kind != OptimizerKind::kSgd) return "only SGD's step is captured (Adam counts its steps on the host)";
+  if (r.optim.accumulation_steps != 1) return "gradient accumulation runs several micro-batches";
+  if (r.optim.autocast != Autocast::kNone) return "mixed precision scales the loss on the host";
+  if (r.optim.clip_norm > 0) return "gradient clipping reads the norm back";
   if (!r.hooks.empty()) return "a fault's or remedy's hook runs inside the step";
-  if (r.dtype_check || r.lr_range_test || r.auto_batch_size || r.gradcheck) return "a procedure runs around the step";
+  if (r.checks.dtype_check || r.checks.lr_range_test || r.optim.auto_batch_size || r.checks.gradcheck)
+    return "a procedure runs around the step";
   return "";
 }
 

@@ -54,18 +54,17 @@ at::Tensor apply_activation(Activation a, const at::Tensor& x) {
   return at::relu(x);
 }
 
-NetImpl::NetImpl(const Recipe& r)
-    : recipe(r), two_branch(r.model == ModelKind::kTwoBranch) {
-  if (!is_mlp_family(r.model)) {
+NetImpl::NetImpl(const Recipe& r) : recipe(r), two_branch(r.model.kind == ModelKind::kTwoBranch) {
+  if (!is_mlp_family(r.model.kind)) {
     body = register_module("body", make_workload(r));
     return;
   }
-  if (r.input_batchnorm) input_bn = register_module("input_bn", torch::nn::BatchNorm1d(r.features));
+  if (r.model.input_batchnorm) input_bn = register_module("input_bn", torch::nn::BatchNorm1d(r.data.features));
   layers = register_module("layers", torch::nn::ModuleList());
   norms = register_module("norms", torch::nn::ModuleList());
   auto add_hidden = [&](torch::nn::ModuleList& list, int64_t in, int64_t out) {
     torch::nn::Linear l = linear(in, out);
-    init_hidden(*l, r.init, r.activation);
+    init_hidden(*l, r.model.init, r.model.activation);
     list->push_back(l);
   };
   if (two_branch) {
@@ -73,28 +72,29 @@ NetImpl::NetImpl(const Recipe& r)
     // function of each half, so what one branch reads the other cannot see, and a branch cut
     // from the graph leaves the head kBranchOutputs frozen random features of its half, however
     // wide the branch.
-    const int64_t half = r.features / 2;
+    const int64_t half = r.data.features / 2;
     branch_b = register_module("branch_b", torch::nn::ModuleList());
     for (auto* list : {&layers, &branch_b}) {
-      add_hidden(*list, list == &layers ? half : r.features - half, r.width);
-      add_hidden(*list, r.width, r.width);
-      (*list)->push_back(linear(r.width, kBranchOutputs));
+      add_hidden(*list, list == &layers ? half : r.data.features - half, r.model.width);
+      add_hidden(*list, r.model.width, r.model.width);
+      (*list)->push_back(linear(r.model.width, kBranchOutputs));
     }
     head = register_module("head", linear(2 * kBranchOutputs, 1));
     return;
   }
-  if (r.depth == 1) {
-    layers->push_back(linear(r.features, 1));
+  if (r.model.depth == 1) {
+    layers->push_back(linear(r.data.features, 1));
     return;
   }
-  add_hidden(layers, r.features, r.width);
-  for (int64_t i = 0; i < r.depth - 2; ++i) add_hidden(layers, r.width, r.width);
-  for (int64_t i = 0; i < r.depth - 1; ++i) {
-    if (r.norm == Norm::kBatchNorm) norms->push_back(torch::nn::BatchNorm1d(r.width));
-    if (r.norm == Norm::kLayerNorm) norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.width})));
+  add_hidden(layers, r.data.features, r.model.width);
+  for (int64_t i = 0; i < r.model.depth - 2; ++i) add_hidden(layers, r.model.width, r.model.width);
+  for (int64_t i = 0; i < r.model.depth - 1; ++i) {
+    if (r.model.norm == Norm::kBatchNorm) norms->push_back(torch::nn::BatchNorm1d(r.model.width));
+    if (r.model.norm == Norm::kLayerNorm)
+      norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.model.width})));
   }
-  layers->push_back(linear(r.width, 1));
-  if (r.residual) {
+  layers->push_back(linear(r.model.width, 1));
+  if (r.model.residual) {
     // The blocks' last layers start at zero (Fixup and SkipInit without normalization; Goyal et
     // al.'s zero-initialized last BatchNorm and torchvision's zero_init_residual with it): every
     // block starts as the identity, so a residual stream of a thousand layers does not start
@@ -105,18 +105,19 @@ NetImpl::NetImpl(const Recipe& r)
       layers[i]->as<torch::nn::Linear>()->bias.zero_();
     }
   }
-  if (r.bias_shift != 0) {
+  if (r.model.bias_shift != 0) {
     // A bad bias initialization, whatever scheme drew the weights.
     torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i + 1 < layers->size(); ++i) layers[i]->as<torch::nn::Linear>()->bias.add_(r.bias_shift);
+    for (std::size_t i = 0; i + 1 < layers->size(); ++i)
+      layers[i]->as<torch::nn::Linear>()->bias.add_(r.model.bias_shift);
   }
 }
 
-at::Tensor NetImpl::act(const at::Tensor& x) const { return apply_activation(recipe.activation, x); }
+at::Tensor NetImpl::act(const at::Tensor& x) const { return apply_activation(recipe.model.activation, x); }
 
 at::Tensor NetImpl::apply_norm(std::size_t i, const at::Tensor& x) {
-  if (recipe.norm == Norm::kBatchNorm) return norms[i]->as<torch::nn::BatchNorm1d>()->forward(x);
-  if (recipe.norm == Norm::kLayerNorm) return norms[i]->as<torch::nn::LayerNorm>()->forward(x);
+  if (recipe.model.norm == Norm::kBatchNorm) return norms[i]->as<torch::nn::BatchNorm1d>()->forward(x);
+  if (recipe.model.norm == Norm::kLayerNorm) return norms[i]->as<torch::nn::LayerNorm>()->forward(x);
   return x;
 }
 
@@ -128,7 +129,7 @@ at::Tensor NetImpl::hidden(at::Tensor x, std::vector<at::Tensor>* pre) {
     if (pre) pre->push_back(z);
     return act(z);
   };
-  if (!recipe.residual) {
+  if (!recipe.model.residual) {
     for (std::size_t i = 0; i + 1 < n; ++i) x = activate(i, linear_at(i)->forward(x));
     return x;
   }
@@ -167,7 +168,7 @@ at::Tensor NetImpl::branch(torch::nn::ModuleList& list, at::Tensor x) {
 at::Tensor NetImpl::first_activation(const at::Tensor& x) {
   if (body) return body->first_activation(x);
   at::Tensor h = input_bn ? input_bn->forward(x) : x;
-  if (two_branch) return act(layers[0]->as<torch::nn::Linear>()->forward(h.narrow(1, 0, recipe.features / 2)));
+  if (two_branch) return act(layers[0]->as<torch::nn::Linear>()->forward(h.narrow(1, 0, recipe.data.features / 2)));
   h = layers[0]->as<torch::nn::Linear>()->forward(h);
   if (layers->size() < 2) return h;
   return act(apply_norm(0, h));
@@ -177,10 +178,10 @@ at::Tensor NetImpl::forward(at::Tensor x) {
   if (body) return body->forward(x);
   if (input_bn) x = input_bn->forward(x);
   if (two_branch) {
-    const int64_t half = recipe.features / 2;
+    const int64_t half = recipe.data.features / 2;
     at::Tensor a = branch(layers, x.narrow(1, 0, half));
-    at::Tensor b = branch(branch_b, x.narrow(1, half, recipe.features - half));
-    if (recipe.detach_branch) b = b.detach();
+    at::Tensor b = branch(branch_b, x.narrow(1, half, recipe.data.features - half));
+    if (recipe.model.detach_branch) b = b.detach();
     return head->forward(at::cat({a, b}, 1));
   }
   if (layers->size() == 1) return layers[0]->as<torch::nn::Linear>()->forward(x);

@@ -33,7 +33,7 @@ struct NetImpl : torch::nn::Module {
   // hidden Linear is a block x + W(act(norm(x))), and a final norm and activation precede the
   // output Linear.
   torch::nn::ModuleList layers;
-  torch::nn::ModuleList norms;        // depth - 1 of them when recipe.norm != kNone
+  torch::nn::ModuleList norms;        // depth - 1 of them when recipe.model.norm != kNone
   torch::nn::ModuleList branch_b;     // two_branch: the second branch's Linear layers
   torch::nn::Linear head{nullptr};    // two_branch: merges both branches
 

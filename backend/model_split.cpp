@@ -73,9 +73,9 @@ struct SplitRun {
   void train_step(torch::optim::Optimizer& optimizer, bool eval_step) {
     const int peer = 1 - env.rank;
     optimizer.zero_grad();
-    auto [x, y] = data.batch(step, r.batch_size);
+    auto [x, y] = data.batch(step, r.data.batch_size);
     const auto options = x.options().dtype(at::kFloat);
-    const std::vector<int64_t> hidden{x.size(0), r.width};
+    const std::vector<int64_t> hidden{x.size(0), r.model.width};
     auto [ex, ey] = data.eval();
     at::Tensor stats;
     if (env.rank == 0) {
@@ -97,7 +97,7 @@ struct SplitRun {
       double e = NAN;
       if (eval_step) {
         torch::NoGradGuard no_grad;
-        e = at::mse_loss(stage.forward(recv(g, {ex.size(0), r.width}, options, peer), net), ey).item<double>();
+        e = at::mse_loss(stage.forward(recv(g, {ex.size(0), r.model.width}, options, peer), net), ey).item<double>();
       }
       stats = at::tensor({loss.item<double>(), e}, options);
       send(g, stats, peer);
@@ -110,13 +110,14 @@ struct SplitRun {
     const EventWriter& ev = env.events;
     // The other half's parameters never get a gradient here, so the optimizer leaves them be.
     auto optimizer = make_optimizer(r, net);
-    for (step = 1; step <= r.steps; ++step) {
-      const bool eval_step = step % r.eval_every == 0 || step == r.steps;
+    for (step = 1; step <= r.loop.steps; ++step) {
+      const bool eval_step = step % r.loop.eval_every == 0 || step == r.loop.steps;
       train_step(*optimizer, eval_step);
       if (env.rank == 0)
-        ev.emit(
-            EventType::kStep,
-            {{"step", step}, {"loss", loss_json(last_loss)}, {"lr", r.lr}, {"mem", read_memory(env.device).allocated}});
+        ev.emit(EventType::kStep, {{"step", step},
+                                   {"loss", loss_json(last_loss)},
+                                   {"lr", r.optim.lr},
+                                   {"mem", read_memory(env.device).allocated}});
       if (!std::isfinite(last_loss)) break;
       if (eval_step && env.rank == 0) ev.emit(EventType::kEval, {{"step", step}, {"eval_loss", loss_json(eval_loss)}});
     }
@@ -136,7 +137,7 @@ struct SplitRun {
     }
     auto [ex, ey] = data.eval();
     const int64_t outside = read_memory(env.device).allocated - bytes;
-    set_cpu_budget(outside + (r.serving_memory_mb << 20));
+    set_cpu_budget(outside + (r.serving.memory_mb << 20));
     auto run = [&](at::Tensor h) {
       for (std::size_t i = 0; i < weights.size(); ++i) {
         h = at::linear(h, weights[i].first, weights[i].second);
@@ -151,12 +152,12 @@ struct SplitRun {
       ev.emit(EventType::kEvidence, {{"serving_format", "fp32, split across 2 ranks"},
                                      {"serving_weight_bytes_rank0", bytes},
                                      {"serving_eval_loss", loss_json(loss)}});
-      ev.emit(EventType::kEnd, {{"target_loss", r.target_loss},
+      ev.emit(EventType::kEnd, {{"target_loss", r.loop.target_loss},
                                 {"final_eval_loss", loss_json(loss)},
-                                {"reached_target", std::isfinite(loss) && loss <= r.target_loss},
+                                {"reached_target", std::isfinite(loss) && loss <= r.loop.target_loss},
                                 {"phase", "serving"}});
     } else {
-      const double loss = at::mse_loss(run(recv(g, {ex.size(0), r.width}, options, peer)), ey).item<double>();
+      const double loss = at::mse_loss(run(recv(g, {ex.size(0), r.model.width}, options, peer)), ey).item<double>();
       send(g, at::tensor({loss}, options), peer);
       ev.emit(EventType::kEvidence, {{"serving_weight_bytes_rank1", bytes}});
       ev.emit(EventType::kEnd, {{"phase", "serving"}, {"final_eval_loss", loss_json(loss)}});
@@ -168,8 +169,9 @@ struct SplitRun {
 
 void train_and_serve_split(CellEnv& env, Recipe& r) {
   const EventWriter& ev = env.events;
-  if (env.world_size != 2 || r.model != ModelKind::kMlp || r.depth < 2 || r.residual || r.norm != Norm::kNone ||
-      r.input_batchnorm || r.serving_format != ServingFormat::kFp32 || !r.hooks.empty() || !r.guards.empty()) {
+  if (env.world_size != 2 || r.model.kind != ModelKind::kMlp || r.model.depth < 2 || r.model.residual ||
+      r.model.norm != Norm::kNone || r.model.input_batchnorm || r.serving.format != ServingFormat::kFp32 ||
+      !r.hooks.empty() || !r.guards.empty()) {
     ev.error(ErrorKind::kUnsupported,
              "the model split takes a plain MLP of at least two layers on two ranks, served in fp32, "
              "without loop hooks or guards");
@@ -182,9 +184,9 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
     const auto [host, port] = rendezvous_address();
     ev.emit(EventType::kStart,
             {{"device", env.device.str()}, {"world_size", env.world_size}, {"split", "layers by halves"}});
-    auto store = rendezvous(host, port, env.rank, env.world_size, to_ms(r.rendezvous_timeout_s));
+    auto store = rendezvous(host, port, env.rank, env.world_size, to_ms(r.dist.rendezvous_timeout_s));
     GroupSettings settings;
-    settings.timeout = to_ms(r.collective_timeout_s);
+    settings.timeout = to_ms(r.dist.collective_timeout_s);
     settings.host = host;
     g = make_group(store, env.rank, env.world_size, env.device, settings);
     Dataset data(r, env.seed, env.device);
@@ -196,7 +198,7 @@ void train_and_serve_split(CellEnv& env, Recipe& r) {
             {{"backend", g.name}, {"layers_on_rank" + std::to_string(env.rank), run.stage.layers.size()}});
     run.train();
     step = run.step;
-    if (r.serving_memory_mb > 0) run.serve();
+    if (r.serving.memory_mb > 0) run.serve();
     else if (env.rank == 0) ev.emit(EventType::kEnd, end_event(run.step, r, run.last_loss, run.eval_loss));
     group_barrier(g);
     failed = false;

@@ -21,7 +21,7 @@ int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Dev
     bool ok = true;
     try {
       auto [x, y] = data.batch(1, b);
-      if (r.cast_inputs) x = x.to(at::kFloat);
+      if (r.data.cast_inputs) x = x.to(at::kFloat);
       workload_loss(r, net->forward(x), y).backward();
     } catch (const c10::Error& e) {
       if (!is_out_of_memory(e)) throw;
@@ -35,7 +35,7 @@ int64_t find_batch_size(Net& net, const Dataset& data, const Recipe& r, c10::Dev
     trials.push_back({{"batch", b}, {"fits", ok}});
     return ok;
   };
-  int64_t good = r.batch_size;
+  int64_t good = r.data.batch_size;
   if (fits(good)) return good;
   int64_t bad = good;
   do {
@@ -66,8 +66,8 @@ double lr_range_test(Net& net, const Dataset& data, const Recipe& r, json& evide
     const double lr = kMin * std::pow(kMax / kMin, static_cast<double>(i) / (kSteps - 1));
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
     optimizer->zero_grad();
-    auto [x, y] = data.batch(i + 1, r.batch_size);
-    if (r.cast_inputs) x = x.to(at::kFloat);
+    auto [x, y] = data.batch(i + 1, r.data.batch_size);
+    if (r.data.cast_inputs) x = x.to(at::kFloat);
     at::Tensor loss = workload_loss(r, net->forward(x), y);
     const double value = loss.item<double>();
     if (!std::isfinite(value)) break;

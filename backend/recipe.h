@@ -66,8 +66,13 @@ E parse_choice(const std::string& name) {
   throw std::invalid_argument("'" + name + "' is not one of " + known);
 }
 
-struct Recipe {
-  // Data: a deterministic regression task (teacher network on Gaussian features).
+// The recipe in its parts. A scenario's "recipe" object stays flat (recipe_params() names every
+// field once); the parts are how the backend reads it: what the data is, which model, how it is
+// optimized, how the loop runs, what is checked around it, the serving phase, the distributed
+// side.
+
+// Data: a deterministic regression task (teacher network on Gaussian features).
+struct DataRecipe {
   int64_t features = 16;
   int64_t dataset_size = 4096;
   int64_t batch_size = 64;
@@ -79,9 +84,17 @@ struct Recipe {
   double int_scale = 100;                // int64 data: integer counts of 1/int_scale of a feature unit
   bool cast_inputs = false;              // cast to the model's dtype before the forward pass
   DataSource data_source = DataSource::kMemory;   // streaming: lazily generated batches
+  int64_t loader_stall_step = 0;                  // the data source stops producing at this step (0: never)
+  double loader_timeout_s = 0;                    // deadline for one batch (0: wait forever)
+};
 
-  // Model.
-  ModelKind model = ModelKind::kMlp;
+// Model. The other workloads (backend/workloads.h). cnn: image_size x image_size one-channel
+// images, `classes` stripe orientations; depth - 1 convolutions of `width` channels, then a
+// Linear. transformer: next token of sequences of `seq_len` tokens from `vocab`, `depth`
+// pre-LayerNorm blocks of width `width` and `heads` heads. lstm: `seq_len` steps of `features`
+// values, `depth` stacked layers. scripted: a TorchScript module and its data, from files.
+struct ModelRecipe {
+  ModelKind kind = ModelKind::kMlp;
   int64_t depth = 4;                     // Linear layers
   int64_t width = 64;
   Activation activation = Activation::kRelu;
@@ -91,11 +104,6 @@ struct Recipe {
   bool input_batchnorm = false;
   bool detach_branch = false;            // two_branch: the second branch is cut from the graph
   double bias_shift = 0;                 // added to every hidden bias after initialization
-  // The other workloads (backend/workloads.h). cnn: image_size x image_size one-channel images,
-  // `classes` stripe orientations; depth - 1 convolutions of `width` channels, then a Linear.
-  // transformer: next token of sequences of `seq_len` tokens from `vocab`, `depth` pre-LayerNorm
-  // blocks of width `width` and `heads` heads. lstm: `seq_len` steps of `features` values, `depth`
-  // stacked layers. scripted: a TorchScript module and its data, from files.
   int64_t image_size = 8;
   int64_t classes = 4;
   int64_t seq_len = 16;
@@ -104,9 +112,11 @@ struct Recipe {
   std::string model_file;                // scripted: torch.jit.save'd module (absolute; scenarios resolve it)
   std::string data_file;                 // scripted: torch.save'd {"x": inputs, "y": targets}
   LossKind loss = LossKind::kAuto;       // auto: cross-entropy for cnn and transformer, else MSE
+};
 
-  // Optimizer and schedule.
-  OptimizerKind optimizer = OptimizerKind::kSgd;
+// Optimizer, schedule and the step's numerics.
+struct OptimizerRecipe {
+  OptimizerKind kind = OptimizerKind::kSgd;
   double lr = 0.05;
   double momentum = 0.9;
   double weight_decay = 0.01;            // AdamW's decoupled weight decay
@@ -116,44 +126,46 @@ struct Recipe {
   int64_t accumulation_steps = 1;        // micro-batches per optimizer step
   Autocast autocast = Autocast::kNone;
   bool auto_batch_size = false;          // search the largest batch that fits, then train
+};
 
-  // Loop.
+// The loop, and the faults that live in it.
+struct LoopRecipe {
   int64_t steps = 600;                   // the horizon: every run trains to it (no early stop)
   double target_loss = 0.15;             // eval MSE (unit-variance targets: 85 % of the variance explained)
   int64_t eval_every = 10;
   bool cuda_graph = false;               // CUDA: replay the step as a CUDA graph after three eager steps
-
-  // Serving: after training, the weights are deployed under a tighter memory budget.
-  int64_t serving_memory_mb = 0;         // 0: no serving phase
-  ServingFormat serving_format = ServingFormat::kFp32;
-  double prune_fraction = 0.9;           // magnitude pruning: share of weights set to zero
-
-  // Procedures around the loop.
-  bool lr_range_test = false;            // sweep the LR on a copy of the model first, then train with it
-  bool gradcheck = false;                // compare custom autograd functions with finite differences first
   bool carry_state = false;              // a running state carried from step to step (truncated BPTT)
   bool detach_state = false;             // cut the carried state's graph at every step
-
-  // Environment and data loading.
   int64_t intra_op_threads = 1;          // at::set_num_threads in the cell (cells run side by side)
-  bool dtype_check = false;              // fail fast when the inputs' dtype is not the model's
-  int64_t loader_stall_step = 0;         // the data source stops producing at this step (0: never)
-  double loader_timeout_s = 0;           // deadline for one batch (0: wait forever)
   int64_t checkpoint_keep = 0;           // checkpoints the checkpoint writer keeps on disk (0: every one)
+  Leak leak = Leak::kNone;
+  bool keep_items_not_tensors = false;  // remedy of eval_loss_history
+  bool no_grad_eval = false;            // monitoring forward passes under NoGradGuard
+  int64_t leak_batch = 512;
+  bool empty_cache = false;  // empty the CUDA caching allocator after every step
+};
+
+// What is checked before or around the loop.
+struct ChecksRecipe {
+  bool lr_range_test = false;            // sweep the LR on a copy of the model first, then train with it
+  bool gradcheck = false;                // compare custom autograd functions with finite differences first
+  bool dtype_check = false;              // fail fast when the inputs' dtype is not the model's
   bool disk_preflight = false;           // check the file-size limit and free space before each checkpoint write
   bool device_preflight = false;         // validate CUDA_VISIBLE_DEVICES against the GPUs present, before CUDA starts
   bool context_check = false;            // record the numerics environment and diff it against the baseline's
   bool pin_environment = false;          // run with the numerics environment recorded with the baseline
   bool stack_check = false;              // check the running stack's versions against known-bad ones before training
+};
 
-  // Faults that live in the loop.
-  Leak leak = Leak::kNone;
-  bool keep_items_not_tensors = false;   // remedy of eval_loss_history
-  bool no_grad_eval = false;             // monitoring forward passes under NoGradGuard
-  int64_t leak_batch = 512;
-  bool empty_cache = false;              // empty the CUDA caching allocator after every step
+// Serving: after training, the weights are deployed under a tighter memory budget.
+struct ServingRecipe {
+  int64_t memory_mb = 0;  // 0: no serving phase
+  ServingFormat format = ServingFormat::kFp32;
+  double prune_fraction = 0.9;  // magnitude pruning: share of weights set to zero
+};
 
-  // Distributed cells (collective_* scenarios).
+// Distributed cells (collective_* scenarios).
+struct DistributedRecipe {
   double rendezvous_timeout_s = 300;     // TCPStore's default: how long rank 0 waits for every rank to join
   double collective_timeout_s = 600;     // ProcessGroupNCCL's default: how long a collective waits for its peers
   bool device_mapping_preflight = false; // check rank -> GPU before the process group exists
@@ -162,6 +174,17 @@ struct Recipe {
   bool find_unused_parameters = false;   // DDP's find_unused_parameters=True
   bool model_split = false;              // the MLP's layers split across two ranks (training and serving)
   bool flight_recorder = false;          // c10d's flight recorder, dumped and summarized when a rank stops
+};
+
+// The training recipe: plain values a fault bends and a mitigation repairs.
+struct Recipe {
+  DataRecipe data;
+  ModelRecipe model;
+  OptimizerRecipe optim;
+  LoopRecipe loop;
+  ChecksRecipe checks;
+  ServingRecipe serving;
+  DistributedRecipe dist;
 
   std::vector<std::shared_ptr<trainwreck::Guard>> guards;
   // What faults and remedies do inside the loop (backend/loop_hooks.h), in the order they were added.

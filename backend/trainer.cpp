@@ -32,10 +32,12 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr int64_t kEagerStepsBeforeCapture = 3;
 
 double scheduled_lr(const Recipe& r, int64_t step) {
-  if (r.schedule != Schedule::kWarmupCosine) return r.lr;
-  if (step <= r.warmup_steps) return r.lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, r.warmup_steps));
-  const double t = static_cast<double>(step - r.warmup_steps) / static_cast<double>(std::max<int64_t>(1, r.steps - r.warmup_steps));
-  return r.lr * 0.5 * (1 + std::cos(kPi * std::min(1.0, t)));
+  if (r.optim.schedule != Schedule::kWarmupCosine) return r.optim.lr;
+  if (step <= r.optim.warmup_steps)
+    return r.optim.lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, r.optim.warmup_steps));
+  const double t = static_cast<double>(step - r.optim.warmup_steps) /
+                   static_cast<double>(std::max<int64_t>(1, r.loop.steps - r.optim.warmup_steps));
+  return r.optim.lr * 0.5 * (1 + std::cos(kPi * std::min(1.0, t)));
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
@@ -75,16 +77,19 @@ GuardAction action_of(const trainwreck::GuardReport& r) {
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Recipe& r, Net& net) {
-  if (r.optimizer == OptimizerKind::kAdam) return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.lr));
-  if (r.optimizer == OptimizerKind::kAdamW)
-    return std::make_unique<torch::optim::AdamW>(net->parameters(), torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
-  return std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(r.lr).momentum(r.momentum));
+  if (r.optim.kind == OptimizerKind::kAdam)
+    return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(r.optim.lr));
+  if (r.optim.kind == OptimizerKind::kAdamW)
+    return std::make_unique<torch::optim::AdamW>(
+        net->parameters(), torch::optim::AdamWOptions(r.optim.lr).weight_decay(r.optim.weight_decay));
+  return std::make_unique<torch::optim::SGD>(net->parameters(),
+                                             torch::optim::SGDOptions(r.optim.lr).momentum(r.optim.momentum));
 }
 
 json end_event(int64_t steps, const Recipe& r, double last_loss, double eval_loss) {
-  return {{"steps", std::min(steps, r.steps)},
-          {"horizon", r.steps},
-          {"target_loss", r.target_loss},
+  return {{"steps", std::min(steps, r.loop.steps)},
+          {"horizon", r.loop.steps},
+          {"target_loss", r.loop.target_loss},
           {"final_loss", loss_json(last_loss)},
           {"final_eval_loss", loss_json(eval_loss)}};
 }
@@ -156,7 +161,7 @@ Net TrainLoop::run() {
     build();
     if (!procedures()) return net_;
     start_loop();
-    for (step_ = 1; step_ <= r_.steps; ++step_)
+    for (step_ = 1; step_ <= r_.loop.steps; ++step_)
       if (step_once() == Next::kStop) break;
     finish();
   } catch (const c10::Error& e) {
@@ -176,8 +181,8 @@ void TrainLoop::report_error(const std::exception& e) {
 }
 
 void TrainLoop::build() {
-  graph_unused_ = r_.cuda_graph && device_.is_cuda() ? graph_ineligible_reason(r_) : "";
-  graph_wanted_ = r_.cuda_graph && device_.is_cuda() && graph_unused_.empty();
+  graph_unused_ = r_.loop.cuda_graph && device_.is_cuda() ? graph_ineligible_reason(r_) : "";
+  graph_wanted_ = r_.loop.cuda_graph && device_.is_cuda() && graph_unused_.empty();
   if (graph_wanted_) side_stream_.emplace(device_);
   data_.emplace(r_, env_.seed, device_);
   torch::manual_seed(env_.seed);
@@ -190,18 +195,19 @@ void TrainLoop::build() {
   int64_t params = 0;
   for (const auto& p : net_->parameters()) params += p.numel();
   json start = {{"device", device_.str()}, {"parameters", params}, {"recipe", r_.to_json()}};
-  if (!is_mlp_family(r_.model)) start["workload"] = to_string(r_.model);
+  if (!is_mlp_family(r_.model.kind)) start["workload"] = to_string(r_.model.kind);
   ev_.emit(EventType::kStart, start);
 }
 
 bool TrainLoop::procedures() {
-  if (r_.gradcheck && (r_.activation == Activation::kCustomTanh || r_.activation == Activation::kCustomTanhWrong)) {
-    const GradcheckResult check = gradcheck_custom_tanh(r_.activation == Activation::kCustomTanhWrong);
+  if (r_.checks.gradcheck &&
+      (r_.model.activation == Activation::kCustomTanh || r_.model.activation == Activation::kCustomTanhWrong)) {
+    const GradcheckResult check = gradcheck_custom_tanh(r_.model.activation == Activation::kCustomTanhWrong);
     ev_.emit(EventType::kEvidence, {{"gradcheck_max_abs_error", check.max_abs_error}});
     if (!check.passed) {
       std::ostringstream msg;
-      msg << "gradcheck failed for the custom autograd function CustomTanh (activation " << to_string(r_.activation)
-          << "): max |analytic - numeric| = " << check.max_abs_error;
+      msg << "gradcheck failed for the custom autograd function CustomTanh (activation "
+          << to_string(r_.model.activation) << "): max |analytic - numeric| = " << check.max_abs_error;
       ev_.emit(EventType::kGuard, {{"guard", "gradcheck"},
                                    {"action", to_string(GuardAction::kStop)},
                                    {"step", 0},
@@ -210,14 +216,14 @@ bool TrainLoop::procedures() {
       return false;
     }
   }
-  if (r_.lr_range_test) {
+  if (r_.checks.lr_range_test) {
     json found = json::object();
-    r_.lr = lr_range_test(net_, *data_, r_, found);
+    r_.optim.lr = lr_range_test(net_, *data_, r_, found);
     optimizer_ = make_optimizer(r_, net_);
     ev_.emit(EventType::kEvidence, found);
   }
-  batch_ = r_.batch_size;
-  if (r_.auto_batch_size) {
+  batch_ = r_.data.batch_size;
+  if (r_.optim.auto_batch_size) {
     json trials = json::array();
     batch_ = find_batch_size(net_, *data_, r_, device_, trials);
     ev_.emit(EventType::kEvidence, {{"auto_batch_size", batch_}, {"auto_batch_trials", trials}});
@@ -231,9 +237,9 @@ bool TrainLoop::procedures() {
 
 void TrainLoop::start_loop() {
   t0_ = std::chrono::steady_clock::now();
-  if (r_.autocast == Autocast::kFp16) scaler_.emplace();
-  step_seconds_.reserve(static_cast<std::size_t>(std::max<int64_t>(r_.steps, 0)));
-  step_in_graph_ = r_.schedule == Schedule::kConstant;
+  if (r_.optim.autocast == Autocast::kFp16) scaler_.emplace();
+  step_seconds_.reserve(static_cast<std::size_t>(std::max<int64_t>(r_.loop.steps, 0)));
+  step_in_graph_ = r_.optim.schedule == Schedule::kConstant;
 }
 
 TrainLoop::Next TrainLoop::step_once() {
@@ -251,7 +257,7 @@ TrainLoop::Next TrainLoop::step_once() {
   bool skipped = false;
   if (update(ctx, replayed, skipped) == Next::kStop) return Next::kStop;
   if (record(ctx, skipped, lr, step_t0) == Next::kStop) return Next::kStop;
-  if (step_ % r_.eval_every == 0 || step_ == r_.steps) return evaluate();
+  if (step_ % r_.loop.eval_every == 0 || step_ == r_.loop.steps) return evaluate();
   return Next::kGoOn;
 }
 
@@ -266,7 +272,7 @@ double TrainLoop::next_lr() {
 
 at::Tensor TrainLoop::graph_body(const at::Tensor& x, const at::Tensor& y) {
   optimizer_->zero_grad();
-  at::Tensor loss = workload_loss(r_, net_->forward(x), y) / static_cast<double>(r_.accumulation_steps);
+  at::Tensor loss = workload_loss(r_, net_->forward(x), y) / static_cast<double>(r_.optim.accumulation_steps);
   loss.backward();
   if (step_in_graph_) optimizer_->step();
   return loss.detach();
@@ -277,7 +283,7 @@ at::Tensor TrainLoop::graph_body(const at::Tensor& x, const at::Tensor& y) {
 bool TrainLoop::replay(at::Tensor& loss_sum) {
   if (!graph_wanted_ || !graph_failed_.empty() || step_ <= kEagerStepsBeforeCapture) return false;
   auto [x, y] = data_->batch(step_, batch_, 0, 1);
-  if (r_.cast_inputs) x = x.to(at::kFloat);
+  if (r_.data.cast_inputs) x = x.to(at::kFloat);
   if (!graphed_) {
     try {
       graphed_ = GraphedStep::capture([this](const at::Tensor& a, const at::Tensor& b) { return graph_body(a, b); },
@@ -308,12 +314,12 @@ TrainLoop::Next TrainLoop::before_step_hooks() {
 }
 
 TrainLoop::Next TrainLoop::forward_backward(at::Tensor& loss_sum) {
-  AutocastScope autocast(r_.autocast, device_);
-  const int64_t accum = r_.accumulation_steps;
+  AutocastScope autocast(r_.optim.autocast, device_);
+  const int64_t accum = r_.optim.accumulation_steps;
   for (int64_t m = 0; m < accum; ++m) {
     auto [x, y] = data_->batch(step_, batch_, m, accum);
-    if (r_.cast_inputs) x = x.to(at::kFloat);
-    if (r_.dtype_check && x.scalar_type() != first_w_.scalar_type()) {
+    if (r_.data.cast_inputs) x = x.to(at::kFloat);
+    if (r_.checks.dtype_check && x.scalar_type() != first_w_.scalar_type()) {
       std::ostringstream msg;
       msg << "input dtype " << x.scalar_type() << " does not match the model's " << first_w_.scalar_type()
           << " (cast the inputs, or the model)";
@@ -353,7 +359,7 @@ TrainLoop::Next TrainLoop::update(const trainwreck::StepContext& ctx, bool repla
     // overflow), or the next step's gradients would not be unscaled.
     if (scaler_) scaler_->update();
   } else {
-    if (r_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), r_.clip_norm);
+    if (r_.optim.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), r_.optim.clip_norm);
     if (scaler_) {
       scaler_->step(*optimizer_);
       scaler_->update();
@@ -363,7 +369,7 @@ TrainLoop::Next TrainLoop::update(const trainwreck::StepContext& ctx, bool repla
   }
   if (!replayed)
     for (const auto& h : r_.hooks) h->after_optimizer_step(view());
-  if (r_.empty_cache) empty_cuda_cache();
+  if (r_.loop.empty_cache) empty_cuda_cache();
   return stop_on(guards_.after_step(ctx));
 }
 
@@ -400,7 +406,7 @@ TrainLoop::Next TrainLoop::evaluate() {
   torch::NoGradGuard no_grad;
   net_->eval();
   auto [ex, ey] = data_->eval();
-  if (r_.cast_inputs) ex = ex.to(at::kFloat);
+  if (r_.data.cast_inputs) ex = ex.to(at::kFloat);
   eval_loss_ = workload_loss(r_, net_->forward(ex), ey).item<double>();
   net_->train();
   ev_.emit(EventType::kEval, {{"step", step_}, {"eval_loss", loss_json(eval_loss_)}});
@@ -426,8 +432,8 @@ void TrainLoop::finish() {
   if (!graph_failed_.empty()) evidence["cuda_graph_failed"] = graph_failed_;
   if (!graph_unused_.empty()) evidence["cuda_graph_unused"] = graph_unused_;
   if (net_->body) evidence.update(net_->body->kernels());
-  if (!net_->body && (r_.activation == Activation::kRelu || r_.activation == Activation::kRelu6 ||
-                      r_.activation == Activation::kLeakyRelu))
+  if (!net_->body && (r_.model.activation == Activation::kRelu || r_.model.activation == Activation::kRelu6 ||
+                      r_.model.activation == Activation::kLeakyRelu))
     evidence["dead_unit_fraction"] = net_->dead_unit_fraction(data_->eval().first.to(first_w_.scalar_type()));
   for (const auto& h : r_.hooks) h->at_end(view(), evidence);
   if (scaler_) {

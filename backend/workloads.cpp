@@ -47,28 +47,29 @@ std::string cudnn_or(const at::Tensor& x, const char* otherwise) {
 // as the MLP's blocks are), global average pooling and a Linear to the classes.
 class CnnImpl : public WorkloadImpl {
  public:
-  explicit CnnImpl(const Recipe& r) : residual_(r.residual), norm_(r.norm), activation_(r.activation) {
+  explicit CnnImpl(const Recipe& r)
+      : residual_(r.model.residual), norm_(r.model.norm), activation_(r.model.activation) {
     auto conv = [](int64_t in, int64_t out) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)); };
-    stem_ = register_module("stem", conv(1, r.width));
+    stem_ = register_module("stem", conv(1, r.model.width));
     convs_ = register_module("convs", torch::nn::ModuleList());
     norms_ = register_module("norms", torch::nn::ModuleList());
-    init_weight(stem_->weight, stem_->bias, r.init, r.activation);
-    for (int64_t i = 0; i + 2 < r.depth; ++i) {
-      torch::nn::Conv2d c = conv(r.width, r.width);
-      init_weight(c->weight, c->bias, r.init, r.activation);
-      if (r.residual && i % 2 == 1) {
+    init_weight(stem_->weight, stem_->bias, r.model.init, r.model.activation);
+    for (int64_t i = 0; i + 2 < r.model.depth; ++i) {
+      torch::nn::Conv2d c = conv(r.model.width, r.model.width);
+      init_weight(c->weight, c->bias, r.model.init, r.model.activation);
+      if (r.model.residual && i % 2 == 1) {
         torch::NoGradGuard no_grad;
         c->weight.zero_();
         c->bias.zero_();
       }
       convs_->push_back(c);
     }
-    for (int64_t i = 0; i + 1 < r.depth; ++i) {
-      if (r.norm == Norm::kBatchNorm) norms_->push_back(torch::nn::BatchNorm2d(r.width));
+    for (int64_t i = 0; i + 1 < r.model.depth; ++i) {
+      if (r.model.norm == Norm::kBatchNorm) norms_->push_back(torch::nn::BatchNorm2d(r.model.width));
       // LayerNorm over channels and pixels: GroupNorm with one group.
-      if (r.norm == Norm::kLayerNorm) norms_->push_back(torch::nn::GroupNorm(1, r.width));
+      if (r.model.norm == Norm::kLayerNorm) norms_->push_back(torch::nn::GroupNorm(1, r.model.width));
     }
-    head_ = register_module("head", torch::nn::Linear(r.width, r.classes));
+    head_ = register_module("head", torch::nn::Linear(r.model.width, r.model.classes));
   }
   at::Tensor forward(const at::Tensor& x) override {
     if (conv_backend_.empty()) conv_backend_ = cudnn_or(x, "native");
@@ -119,8 +120,8 @@ const char* sdpa_name(int64_t choice) {
 // A pre-LayerNorm block: x + proj(attention(LN(x))), then x + fc2(act(fc1(LN(x)))).
 class BlockImpl : public torch::nn::Module {
  public:
-  explicit BlockImpl(const Recipe& r) : width_(r.width), heads_(r.heads), activation_(r.activation) {
-    const int64_t d = r.width;
+  explicit BlockImpl(const Recipe& r) : width_(r.model.width), heads_(r.model.heads), activation_(r.model.activation) {
+    const int64_t d = r.model.width;
     ln1_ = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
     qkv_ = register_module("qkv", torch::nn::Linear(d, 3 * d));
     proj_ = register_module("proj", torch::nn::Linear(d, d));
@@ -153,12 +154,12 @@ TORCH_MODULE(Block);
 class TransformerImpl : public WorkloadImpl {
  public:
   explicit TransformerImpl(const Recipe& r) {
-    tok_ = register_module("tok", torch::nn::Embedding(r.vocab, r.width));
-    pos_ = register_module("pos", torch::nn::Embedding(r.seq_len, r.width));
+    tok_ = register_module("tok", torch::nn::Embedding(r.model.vocab, r.model.width));
+    pos_ = register_module("pos", torch::nn::Embedding(r.model.seq_len, r.model.width));
     blocks_ = register_module("blocks", torch::nn::ModuleList());
-    for (int64_t i = 0; i < r.depth; ++i) blocks_->push_back(Block(r));
-    ln_ = register_module("ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.width})));
-    head_ = register_module("head", torch::nn::Linear(r.width, r.vocab));
+    for (int64_t i = 0; i < r.model.depth; ++i) blocks_->push_back(Block(r));
+    ln_ = register_module("ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({r.model.width})));
+    head_ = register_module("head", torch::nn::Linear(r.model.width, r.model.vocab));
   }
   at::Tensor forward(const at::Tensor& x) override {
     at::Tensor h = embed(x);
@@ -199,8 +200,10 @@ struct NoOneDnn {
 class LstmImpl : public WorkloadImpl {
  public:
   explicit LstmImpl(const Recipe& r) {
-    rnn_ = register_module("rnn", torch::nn::LSTM(torch::nn::LSTMOptions(r.features, r.width).num_layers(r.depth).batch_first(true)));
-    head_ = register_module("head", torch::nn::Linear(r.width, 1));
+    rnn_ = register_module(
+        "rnn", torch::nn::LSTM(
+                   torch::nn::LSTMOptions(r.data.features, r.model.width).num_layers(r.model.depth).batch_first(true)));
+    head_ = register_module("head", torch::nn::Linear(r.model.width, 1));
   }
   at::Tensor forward(const at::Tensor& x) override {
     if (rnn_backend_.empty()) rnn_backend_ = cudnn_or(x, "native");
@@ -225,7 +228,7 @@ class LstmImpl : public WorkloadImpl {
 // tied weight is one parameter), so the optimizer, the guards and the evidence see them.
 class ScriptedImpl : public WorkloadImpl {
  public:
-  explicit ScriptedImpl(const Recipe& r) : module_(torch::jit::load(r.model_file, c10::Device(c10::kCPU))) {
+  explicit ScriptedImpl(const Recipe& r) : module_(torch::jit::load(r.model.model_file, c10::Device(c10::kCPU))) {
     std::set<const c10::TensorImpl*> seen;
     std::set<std::string> names;
     auto unique_name = [&](std::string name) {
@@ -302,7 +305,7 @@ std::vector<char> read_file(const std::string& path) {
 }  // namespace
 
 std::shared_ptr<WorkloadImpl> make_workload(const Recipe& r) {
-  switch (r.model) {
+  switch (r.model.kind) {
     case ModelKind::kCnn: return std::make_shared<CnnImpl>(r);
     case ModelKind::kTransformer: return std::make_shared<TransformerImpl>(r);
     case ModelKind::kLstm: return std::make_shared<LstmImpl>(r);
@@ -316,8 +319,9 @@ std::shared_ptr<WorkloadImpl> make_workload(const Recipe& r) {
 bool is_mlp_family(ModelKind kind) { return kind == ModelKind::kMlp || kind == ModelKind::kTwoBranch; }
 
 LossKind resolved_loss(const Recipe& r) {
-  if (r.loss != LossKind::kAuto) return r.loss;
-  return r.model == ModelKind::kCnn || r.model == ModelKind::kTransformer ? LossKind::kCrossEntropy : LossKind::kMse;
+  if (r.model.loss != LossKind::kAuto) return r.model.loss;
+  return r.model.kind == ModelKind::kCnn || r.model.kind == ModelKind::kTransformer ? LossKind::kCrossEntropy
+                                                                                    : LossKind::kMse;
 }
 
 at::Tensor workload_loss(const Recipe& r, const at::Tensor& out, const at::Tensor& y) {
@@ -331,26 +335,26 @@ at::Tensor workload_loss(const Recipe& r, const at::Tensor& out, const at::Tenso
 }
 
 std::string workload_unsupported(const Recipe& base, const Recipe& applied) {
-  if (!is_mlp_family(base.model) && applied.model != base.model)
-    return "the fault or a remedy replaces the " + to_string(base.model) + " workload with the " +
-           to_string(applied.model) + " model";
+  if (!is_mlp_family(base.model.kind) && applied.model.kind != base.model.kind)
+    return "the fault or a remedy replaces the " + to_string(base.model.kind) + " workload with the " +
+           to_string(applied.model.kind) + " model";
   const json before = base.to_json(), after = applied.to_json();
-  for (const auto& field : absent_fields(applied.model))
+  for (const auto& field : absent_fields(applied.model.kind))
     if (before.at(field) != after.at(field))
-      return "the " + to_string(applied.model) + " workload has no recipe." + field + " (set to " +
+      return "the " + to_string(applied.model.kind) + " workload has no recipe." + field + " (set to " +
              after.at(field).dump() + " by the fault or a remedy)" +
-             (applied.model == ModelKind::kScripted ? ": a scripted model's structure is fixed by its file" : "");
-  if (applied.model == ModelKind::kScripted && before != after && !applied.data_file.empty()) {
+             (applied.model.kind == ModelKind::kScripted ? ": a scripted model's structure is fixed by its file" : "");
+  if (applied.model.kind == ModelKind::kScripted && before != after && !applied.model.data_file.empty()) {
     // Integer inputs (token ids) are passed to a scripted model as they are.
     for (const char* field : {"input_scale", "input_offset", "input_transform", "input_dtype", "cast_inputs"})
       if (before.at(field) != after.at(field) &&
-          !at::isFloatingType(load_scripted_data(applied.data_file).x.scalar_type()))
+          !at::isFloatingType(load_scripted_data(applied.model.data_file).x.scalar_type()))
         return std::string("the scripted model's inputs are integers (token ids): recipe.") + field +
                " does not apply to them";
   }
-  if (applied.model == ModelKind::kScripted && applied.leak == Leak::kActivationHistory)
+  if (applied.model.kind == ModelKind::kScripted && applied.loop.leak == Leak::kActivationHistory)
     return "the scripted workload has no known first block whose activations a leak could keep";
-  if (!is_mlp_family(applied.model) && applied.gradcheck)
+  if (!is_mlp_family(applied.model.kind) && applied.checks.gradcheck)
     return "the gradient check covers the MLP's custom activation only";
   return "";
 }
@@ -374,37 +378,42 @@ ScriptedData load_scripted_data(const std::string& path) {
 std::optional<RecipeProblem> check_recipe_files(const json& recipe) {
   Recipe r;
   r.apply_json(recipe);
-  if (r.model == ModelKind::kTransformer && r.width % r.heads != 0)
-    return RecipeProblem{"recipe.heads", "must divide recipe.width (" + std::to_string(r.width) + ") for the transformer"};
-  if (r.model == ModelKind::kCnn && r.depth < 2)
+  if (r.model.kind == ModelKind::kTransformer && r.model.width % r.model.heads != 0)
+    return RecipeProblem{"recipe.heads",
+                         "must divide recipe.width (" + std::to_string(r.model.width) + ") for the transformer"};
+  if (r.model.kind == ModelKind::kCnn && r.model.depth < 2)
     return RecipeProblem{"recipe.depth", "must be at least 2 for the cnn (a convolution and the head)"};
-  const bool scripted = r.model == ModelKind::kScripted;
+  const bool scripted = r.model.kind == ModelKind::kScripted;
   for (const char* field : {"model_file", "data_file"}) {
     const bool named = !recipe.value(field, std::string()).empty();
-    if (scripted && !named) return RecipeProblem{std::string("recipe.") + field, "is required when recipe.model is scripted"};
-    if (!scripted && named) return RecipeProblem{std::string("recipe.") + field, "applies only when recipe.model is scripted"};
+    if (scripted && !named)
+      return RecipeProblem{std::string("recipe.") + field, "is required when recipe.model is scripted"};
+    if (!scripted && named)
+      return RecipeProblem{std::string("recipe.") + field, "applies only when recipe.model is scripted"};
   }
   if (!scripted) return std::nullopt;
   ScriptedData d;
   try {
-    d = load_scripted_data(r.data_file);
+    d = load_scripted_data(r.model.data_file);
   } catch (const std::exception& e) {
-    return RecipeProblem{"recipe.data_file", r.data_file + ": cannot read the data: " + first_line(e.what())};
+    return RecipeProblem{"recipe.data_file",
+                         r.model.data_file + ": cannot read the data: " + first_line(e.what())};
   }
   std::shared_ptr<WorkloadImpl> model;
   try {
     model = make_workload(r);
   } catch (const std::exception& e) {
-    return RecipeProblem{"recipe.model_file", r.model_file + ": not a TorchScript module: " + first_line(e.what())};
+    return RecipeProblem{"recipe.model_file",
+                         r.model.model_file + ": not a TorchScript module: " + first_line(e.what())};
   }
   try {
     model->eval();
     torch::NoGradGuard no_grad;
     workload_loss(r, model->forward(d.x.narrow(0, 0, 2)), d.y.narrow(0, 0, 2));
   } catch (const std::exception& e) {
-    return RecipeProblem{"recipe.model_file", r.model_file + ": two examples of " + r.data_file +
-                                                  " do not run through the model and its " +
-                                                  to_string(resolved_loss(r)) + " loss: " + first_line(e.what())};
+    return RecipeProblem{"recipe.model_file", r.model.model_file + ": two examples of " + r.model.data_file +
+                                                        " do not run through the model and its " +
+                                                        to_string(resolved_loss(r)) + " loss: " + first_line(e.what())};
   }
   return std::nullopt;
 }

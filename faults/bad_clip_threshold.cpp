@@ -6,8 +6,8 @@ namespace tw {
 namespace {
 struct BadClipThreshold : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.clip_norm = param(p, "max_norm", 1e-4);
-    r.lr = param(p, "lr", r.lr);
+    r.optim.clip_norm = param(p, "max_norm", 1e-4);
+    r.optim.lr = param(p, "lr", r.optim.lr);
   }
 };
 }  // namespace

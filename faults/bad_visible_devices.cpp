@@ -20,7 +20,7 @@ struct BadVisibleDevices : Fault {
     setenv("CUDA_VISIBLE_DEVICES", value.c_str(), /*overwrite=*/1);
     events.emit(EventType::kEvidence,
                 {{"cuda_visible_devices", value}, {"gpus_present", gpus.count}, {"gpus_source", gpus.source}});
-    if (r.device_preflight) {
+    if (r.checks.device_preflight) {
       const std::string problem = check_visible_devices(value, gpus);
       if (!problem.empty()) {
         events.emit(EventType::kGuard, {{"guard", "device_preflight"},

@@ -43,19 +43,19 @@ class StallingLoader : public LoopHook {
  public:
   std::optional<HookStop> before_step(const LoopView& v) override {
     const Recipe& r = v.recipe;
-    if (r.loader_stall_step <= 0 || v.step < r.loader_stall_step) return std::nullopt;
+    if (r.data.loader_stall_step <= 0 || v.step < r.data.loader_stall_step) return std::nullopt;
     StalledSource source;
-    if (source.wait(r.loader_timeout_s)) return std::nullopt;
+    if (source.wait(r.data.loader_timeout_s)) return std::nullopt;
     std::ostringstream msg;
-    msg << "no batch from the data source within " << r.loader_timeout_s << " s at step " << v.step;
+    msg << "no batch from the data source within " << r.data.loader_timeout_s << " s at step " << v.step;
     return HookStop{"loader_timeout", msg.str()};
   }
 };
 
 struct BlockingLoader : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.loader_stall_step = param_int(p, "stall_step", 20);
-    r.loader_timeout_s = 0;
+    r.data.loader_stall_step = param_int(p, "stall_step", 20);
+    r.data.loader_timeout_s = 0;
     r.hooks.push_back(std::make_shared<StallingLoader>());
   }
 };

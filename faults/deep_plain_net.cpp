@@ -6,10 +6,10 @@ namespace tw {
 namespace {
 struct DeepPlainNet : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.depth = param_int(p, "depth", 1000);
-    r.activation = parse_choice<Activation>(param_str(p, "activation", "sigmoid"));
-    r.norm = Norm::kNone;
-    r.residual = false;
+    r.model.depth = param_int(p, "depth", 1000);
+    r.model.activation = parse_choice<Activation>(param_str(p, "activation", "sigmoid"));
+    r.model.norm = Norm::kNone;
+    r.model.residual = false;
   }
 };
 }  // namespace

@@ -6,8 +6,8 @@ namespace tw {
 namespace {
 struct DetachedBranch : Fault {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.model = ModelKind::kTwoBranch;
-    r.detach_branch = true;
+    r.model.kind = ModelKind::kTwoBranch;
+    r.model.detach_branch = true;
   }
 };
 }  // namespace

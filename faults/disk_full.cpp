@@ -43,8 +43,8 @@ struct DiskFull : Fault {
       events.error(ErrorKind::kException, "mkdtemp " + dir + ": " + std::strerror(errno));
       return false;
     }
-    r.guards.push_back(std::make_shared<CheckpointWriter>(
-        CheckpointOptions{dir + "/checkpoints.bin", param_int(p, "every", 5), r.checkpoint_keep, r.disk_preflight}));
+    r.guards.push_back(std::make_shared<CheckpointWriter>(CheckpointOptions{
+        dir + "/checkpoints.bin", param_int(p, "every", 5), r.loop.checkpoint_keep, r.checks.disk_preflight}));
     return true;
   }
 

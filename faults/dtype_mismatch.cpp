@@ -6,9 +6,9 @@ namespace tw {
 namespace {
 struct DtypeMismatch : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.input_dtype = parse_choice<InputDtype>(param_str(p, "dtype", "float64"));
-    r.cast_inputs = false;
-    r.int_scale = param(p, "int_scale", 100);
+    r.data.input_dtype = parse_choice<InputDtype>(param_str(p, "dtype", "float64"));
+    r.data.cast_inputs = false;
+    r.data.int_scale = param(p, "int_scale", 100);
   }
 };
 }  // namespace

@@ -6,9 +6,9 @@ namespace tw {
 namespace {
 struct DyingRelu : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.activation = Activation::kRelu;
-    r.bias_shift = param(p, "bias_shift", -3.0);
-    r.lr = param(p, "lr", 0.3);
+    r.model.activation = Activation::kRelu;
+    r.model.bias_shift = param(p, "bias_shift", -3.0);
+    r.optim.lr = param(p, "lr", 0.3);
   }
 };
 }  // namespace

@@ -17,7 +17,7 @@ class CarriedState : public LoopHook {
     return loss + 1e-3 * carried_.pow(2).mean();
   }
   void after_backward(const LoopView& v) override {
-    if (v.recipe.detach_state) carried_ = carried_.detach();
+    if (v.recipe.loop.detach_state) carried_ = carried_.detach();
   }
 
  private:
@@ -26,8 +26,8 @@ class CarriedState : public LoopHook {
 
 struct GraphBloat : Fault {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    r.carry_state = true;
-    r.detach_state = false;
+    r.loop.carry_state = true;
+    r.loop.detach_state = false;
     r.hooks.push_back(std::make_shared<CarriedState>());
   }
 };

@@ -43,9 +43,9 @@ struct KnownBadStack : Fault {
       if (const char* v = std::getenv(rule.workaround_name().c_str())) workaround = v;
     const StackFinding finding = check_stack(rule, stack, workaround);
     // Without the check the run records the versions and trains; nothing compares them.
-    if (recipe.stack_check) evidence["stack_check"] = finding.to_json();
+    if (recipe.checks.stack_check) evidence["stack_check"] = finding.to_json();
     events.emit(EventType::kEvidence, evidence);
-    if (!recipe.stack_check || !finding.affected) return true;
+    if (!recipe.checks.stack_check || !finding.affected) return true;
     events.emit(EventType::kGuard, {{"guard", "stack_check"},
                                     {"action", to_string(GuardAction::kStop)},
                                     {"step", 0},

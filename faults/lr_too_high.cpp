@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct LrTooHigh : Fault {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.lr = param(p, "lr", 1.0); }
+  void apply(Recipe& r, const nlohmann::json& p) const override { r.optim.lr = param(p, "lr", 1.0); }
 };
 }  // namespace
 TW_REGISTER_FAULT(LrTooHigh, {"lr_too_high", "the recipe's optimizer at learning rate 1.0", "hyper-parameters",

@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct LrTooLow : Fault {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.lr = param(p, "lr", 1e-5); }
+  void apply(Recipe& r, const nlohmann::json& p) const override { r.optim.lr = param(p, "lr", 1e-5); }
 };
 }  // namespace
 TW_REGISTER_FAULT(LrTooLow, {"lr_too_low", "SGD at learning rate 1e-5: looks dead", "hyper-parameters",

@@ -19,14 +19,14 @@ class MonitoringPassLeak : public LoopHook {
   void before_update(const LoopView& v) override {
     const Recipe& r = v.recipe;
     std::optional<torch::NoGradGuard> no_grad;
-    if (r.no_grad_eval) no_grad.emplace();
-    auto [x, y] = v.data.batch(v.step + 7919, r.leak_batch);
-    if (r.cast_inputs) x = x.to(at::kFloat);
-    if (r.leak == Leak::kEvalLossHistory) {
+    if (r.loop.no_grad_eval) no_grad.emplace();
+    auto [x, y] = v.data.batch(v.step + 7919, r.loop.leak_batch);
+    if (r.data.cast_inputs) x = x.to(at::kFloat);
+    if (r.loop.leak == Leak::kEvalLossHistory) {
       at::Tensor monitor = workload_loss(r, v.net.forward(x), y);
-      if (r.keep_items_not_tensors) kept_values_.push_back(monitor.item<double>());
+      if (r.loop.keep_items_not_tensors) kept_values_.push_back(monitor.item<double>());
       else kept_tensors_.push_back(monitor);
-    } else if (r.keep_items_not_tensors) {
+    } else if (r.loop.keep_items_not_tensors) {
       // The statistic a monitor logs, as a number: nothing of the batch stays alive.
       kept_values_.push_back(v.net.first_activation(x).mean().item<double>());
     } else {
@@ -34,7 +34,7 @@ class MonitoringPassLeak : public LoopHook {
     }
   }
   void after_optimizer_step(const LoopView& v) override {
-    if (v.recipe.empty_cache) kept_tensors_.shrink_to_fit();
+    if (v.recipe.loop.empty_cache) kept_tensors_.shrink_to_fit();
   }
   void at_end(const LoopView&, nlohmann::json& evidence) override {
     if (!kept_values_.empty()) evidence["kept_loss_values"] = kept_values_.size();
@@ -47,7 +47,7 @@ class MonitoringPassLeak : public LoopHook {
 
 struct MemoryLeak : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.leak = parse_choice<Leak>(param_str(p, "mode", "eval_loss_history"));
+    r.loop.leak = parse_choice<Leak>(param_str(p, "mode", "eval_loss_history"));
     r.hooks.push_back(std::make_shared<MonitoringPassLeak>());
   }
 };

@@ -4,7 +4,9 @@
 namespace tw {
 namespace {
 struct OversizedBatch : Fault {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.batch_size = param_int(p, "batch_size", 65536); }
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.data.batch_size = param_int(p, "batch_size", 65536);
+  }
 };
 }  // namespace
 TW_REGISTER_FAULT(OversizedBatch, {"oversized_batch", "a batch too large for the memory budget", "hyper-parameters",

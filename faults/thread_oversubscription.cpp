@@ -45,7 +45,7 @@ class StepTimer : public trainwreck::Guard {
 struct ThreadOversubscription : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
     const int64_t threads = param_int(p, "threads", 0);
-    r.intra_op_threads = threads > 0 ? threads : param_int(p, "per_core", 4) * usable_cores();
+    r.loop.intra_op_threads = threads > 0 ? threads : param_int(p, "per_core", 4) * usable_cores();
   }
   void run(CellEnv& env, Recipe& recipe) const override {
     auto timer = std::make_shared<StepTimer>();

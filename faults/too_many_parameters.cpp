@@ -65,17 +65,17 @@ struct ServedLayer {
 
 struct TooManyParameters : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.width = param_int(p, "width", 1024);
-    r.serving_memory_mb = param_int(p, "serving_memory_mb", 12);
+    r.model.width = param_int(p, "width", 1024);
+    r.serving.memory_mb = param_int(p, "serving_memory_mb", 12);
   }
 
   void run(CellEnv& env, Recipe& recipe) const override {
-    if (recipe.model_split) {
+    if (recipe.dist.model_split) {
       train_and_serve_split(env, recipe);
       return;
     }
     Net net = train(env, recipe);
-    if (!net || recipe.serving_memory_mb <= 0) return;
+    if (!net || recipe.serving.memory_mb <= 0) return;
     const EventWriter& ev = env.events;
     try {
       // The serving side is a CPU process on every device class: its budget is the budgeted CPU
@@ -92,12 +92,12 @@ struct TooManyParameters : Fault {
       int64_t bytes = 0, fp32_bytes = 0;
       for (std::size_t i = 0; i < net->layers->size(); ++i) {
         auto l = std::dynamic_pointer_cast<torch::nn::LinearImpl>(net->layers[i]);
-        served.push_back(ServedLayer::from(torch::nn::Linear(l), recipe.serving_format, recipe.prune_fraction));
+        served.push_back(ServedLayer::from(torch::nn::Linear(l), recipe.serving.format, recipe.serving.prune_fraction));
         bytes += served.back().bytes();
         fp32_bytes += static_cast<int64_t>(l->weight.nbytes() + l->bias.nbytes());
       }
       const int64_t outside = read_memory(cpu).allocated - bytes;
-      set_cpu_budget(outside + (recipe.serving_memory_mb << 20));
+      set_cpu_budget(outside + (recipe.serving.memory_mb << 20));
       at::Tensor h = x;
       for (std::size_t i = 0; i < served.size(); ++i) {
         h = served[i].forward(h);
@@ -105,15 +105,15 @@ struct TooManyParameters : Fault {
       }
       const double loss = at::mse_loss(h, y).item<double>();
       ev.emit(EventType::kEvidence,
-              {{"serving_format", to_string(recipe.serving_format)},
+              {{"serving_format", to_string(recipe.serving.format)},
                {"serving_weight_bytes", bytes},
                {"fp32_weight_bytes", fp32_bytes},
                {"serving_memory_saved", 1.0 - static_cast<double>(bytes) / static_cast<double>(fp32_bytes)},
                {"serving_eval_loss", loss_json(loss)}});
       // The served model decides the cell: healthy only if it still meets the target.
-      ev.emit(EventType::kEnd, {{"target_loss", recipe.target_loss},
+      ev.emit(EventType::kEnd, {{"target_loss", recipe.loop.target_loss},
                                 {"final_eval_loss", loss_json(loss)},
-                                {"reached_target", std::isfinite(loss) && loss <= recipe.target_loss},
+                                {"reached_target", std::isfinite(loss) && loss <= recipe.loop.target_loss},
                                 {"phase", "serving"}});
     } catch (const c10::OutOfMemoryError& e) {
       emit_error(ev, e, nlohmann::json::object(), "serving: ");

@@ -5,9 +5,9 @@ namespace tw {
 namespace {
 struct UnnormalizedData : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.input_scale = param(p, "scale", 1000.0);
-    r.input_offset = param(p, "offset", 500.0);
-    r.input_transform = InputTransform::kNone;
+    r.data.input_scale = param(p, "scale", 1000.0);
+    r.data.input_offset = param(p, "offset", 500.0);
+    r.data.input_transform = InputTransform::kNone;
   }
 };
 }  // namespace

@@ -6,7 +6,7 @@
 namespace tw {
 namespace {
 struct UnusedParameter : Fault {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.model = ModelKind::kTwoBranch; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.kind = ModelKind::kTwoBranch; }
   void run(CellEnv& env, Recipe& recipe) const override {
     const nlohmann::json& p = env.cell.value("fault_params", nlohmann::json::object());
     RankDeviation dev;

@@ -60,7 +60,7 @@ std::string number(double v) {
 }
 
 struct VersionDrift : Fault {
-  void apply(Recipe& r, const json& p) const override { r.intra_op_threads = param_int(p, "threads", 4); }
+  void apply(Recipe& r, const json& p) const override { r.loop.intra_op_threads = param_int(p, "threads", 4); }
 
   void run(CellEnv& env, Recipe& recipe) const override {
     apply_run_context({{"device", env.device.str()},
@@ -82,21 +82,22 @@ struct VersionDrift : Fault {
     }
 
     const json& p = env.cell.value("fault_params", json::object());
-    apply_run_context({{"device", env.device.str()},
-                       {"intra_op_threads", recipe.intra_op_threads},
-                       {"deterministic_algorithms", param_bool(p, "deterministic", false)},
-                       {"allow_tf32_cublas", param_bool(p, "tf32", true)},
-                       {"matmul_dtype", param_str(p, "matmul_dtype", "bfloat16") == "bfloat16" ? "BFloat16" : "Float"}});
+    apply_run_context(
+        {{"device", env.device.str()},
+         {"intra_op_threads", recipe.loop.intra_op_threads},
+         {"deterministic_algorithms", param_bool(p, "deterministic", false)},
+         {"allow_tf32_cublas", param_bool(p, "tf32", true)},
+         {"matmul_dtype", param_str(p, "matmul_dtype", "bfloat16") == "bfloat16" ? "BFloat16" : "Float"}});
     const json drifted_context = record_run_context(env.device);
     json evidence = {{"injected_changes", diff_run_context(baseline_context, drifted_context)}};
-    if (recipe.pin_environment) apply_run_context(baseline_context);
+    if (recipe.checks.pin_environment) apply_run_context(baseline_context);
     const json run_context = record_run_context(env.device);
-    if (recipe.context_check || recipe.pin_environment) {
+    if (recipe.checks.context_check || recipe.checks.pin_environment) {
       evidence["baseline_context"] = baseline_context;
       evidence["run_context"] = run_context;
     }
     env.events.emit(EventType::kEvidence, evidence);
-    if (recipe.context_check) {
+    if (recipe.checks.context_check) {
       const auto changes = diff_run_context(baseline_context, run_context);
       if (!changes.empty()) {
         std::string message = "the run's environment differs from the baseline's:";

@@ -6,8 +6,8 @@ namespace tw {
 namespace {
 struct WholeDatasetInMemory : Fault {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.dataset_size = param_int(p, "examples", int64_t{1} << 24);
-    r.data_source = DataSource::kMemory;
+    r.data.dataset_size = param_int(p, "examples", int64_t{1} << 24);
+    r.data.data_source = DataSource::kMemory;
   }
 };
 }  // namespace

@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct WrongGradient : Fault {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.activation = Activation::kCustomTanhWrong; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.activation = Activation::kCustomTanhWrong; }
 };
 }  // namespace
 TW_REGISTER_FAULT(WrongGradient, {"wrong_gradient", "a custom autograd function with a wrong backward", "code", {}});

@@ -183,21 +183,20 @@ namespace {
 // The page up to its header: title, totals, when and where the run ran, the jump links.
 std::string page_header(const Matrix& matrix, bool with_diff) {
   const json& ctx = matrix.context();
-  const json summary = summarize_verdicts(matrix);
+  const VerdictCounts n = count_verdicts(matrix);
   std::ostringstream os;
   os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
      << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
      << "<script>window.addEventListener('error', function (e) {"
         " document.documentElement.setAttribute('data-script-error', String(e.message)); });</script>\n"
-     << "<title>trainwreck: " << summary["total"] << " cells, " << summary["unexpected"] << " unexpected</title>\n"
+     << "<title>trainwreck: " << n.total << " cells, " << n.unexpected << " unexpected</title>\n"
      << "<style>" << kHtmlStyle << "</style>\n</head>\n<body>\n";
 
-  os << "<header><h1>trainwreck matrix</h1><p class=\"totals\"><span><b>" << summary["total"]
-     << "</b> cells</span><span><b>" << summary["pass"] << "</b> as expected</span><span><b>" << summary["unexpected"]
-     << "</b> unexpected</span><span><b>" << summary["unpinned"] << "</b> unpinned</span>";
-  if (summary["flaky"].get<int>() > 0) os << "<span><b>" << summary["flaky"] << "</b> flaky</span>";
-  if (summary["seed_dependent"].get<int>() > 0)
-    os << "<span><b>" << summary["seed_dependent"] << "</b> seed-dependent</span>";
+  os << "<header><h1>trainwreck matrix</h1><p class=\"totals\"><span><b>" << n.total << "</b> cells</span><span><b>"
+     << n.pass << "</b> as expected</span><span><b>" << n.unexpected << "</b> unexpected</span><span><b>" << n.unpinned
+     << "</b> unpinned</span>";
+  if (n.flaky > 0) os << "<span><b>" << n.flaky << "</b> flaky</span>";
+  if (n.seed_dependent > 0) os << "<span><b>" << n.seed_dependent << "</b> seed-dependent</span>";
   os << "</p><p class=\"muted\">";
   if (member(ctx, "started_at").is_string()) os << "Run started " << html_escape(show(ctx["started_at"]));
   if (member(ctx, "finished_at").is_string()) os << ", finished " << html_escape(show(ctx["finished_at"]));

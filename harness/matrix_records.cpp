@@ -130,4 +130,18 @@ const json& scenario_info(const json& matrix, const std::string& scenario) {
   return s == it->end() || !s->is_object() ? empty : *s;
 }
 
+const char* outcome_step_key(std::optional<Outcome> outcome) {
+  if (outcome == Outcome::kDiverged) return "symptom_step";
+  if (outcome == Outcome::kDetected) return "detected_step";
+  if (outcome == Outcome::kHealthy) return "reached_step";
+  return nullptr;
+}
+
+const char* outcome_loss_key(std::optional<Outcome> outcome, const nlohmann::json& ev) {
+  if ((outcome == Outcome::kStalled || outcome == Outcome::kSlow) && ev.contains("final_eval_loss"))
+    return "final_eval_loss";
+  if (outcome == Outcome::kStalled && ev.contains("final_loss")) return "final_loss";
+  return nullptr;
+}
+
 }  // namespace tw

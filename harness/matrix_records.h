@@ -79,6 +79,14 @@ const nlohmann::json& evidence_of(const nlohmann::json& cell);
 // The outcome a recorded word names; nullopt for anything else (a number, an unknown word).
 std::optional<Outcome> outcome_of(const nlohmann::json& word);
 
+// Which evidence tells an outcome, in one place for every report. The step: diverged at its
+// symptom_step, detected at its detected_step, healthy at its reached_step; nullptr for the
+// others. The loss a run that missed its target ended with: stalled and slow by their
+// final_eval_loss, stalled (a run without evaluations) by its final_loss; nullptr when `ev` has
+// neither or the outcome is another.
+const char* outcome_step_key(std::optional<Outcome> outcome);
+const char* outcome_loss_key(std::optional<Outcome> outcome, const nlohmann::json& ev);
+
 // ---- what a matrix says of its scenarios ---------------------------------------------------------
 
 // What a matrix says of its scenarios ("scenarios": {name: {"fault", "fault_summary",

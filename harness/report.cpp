@@ -25,14 +25,6 @@ std::string text(const json& v) {
   return v.dump();
 }
 
-// ", 2 flaky, 1 seed-dependent": the failure kinds beyond "unexpected", only when there are any.
-std::string other_failures(const json& s) {
-  std::string out;
-  if (s.value("flaky", 0) > 0) out += ", " + std::to_string(s.value("flaky", 0)) + " flaky";
-  if (s.value("seed_dependent", 0) > 0) out += ", " + std::to_string(s.value("seed_dependent", 0)) + " seed-dependent";
-  return out;
-}
-
 std::string stack_of(const json& cell) {
   std::string names;
   if (cell.contains("stack") && cell["stack"].is_array())
@@ -69,17 +61,16 @@ std::string cell_summary(const json& cell) {
   const std::string outcome = cell.value("outcome", "?");
   const std::optional<Outcome> o = parse_outcome(outcome);
   const json& ev = evidence_of(cell);
-  if (o == Outcome::kDiverged && ev.contains("symptom_step")) return outcome + "@" + text(ev["symptom_step"]);
-  if (o == Outcome::kDetected) {
+  const char* step = outcome_step_key(o);
+  if (step) {
     std::string s = outcome;
-    if (ev.contains("detected_step")) s += "@" + text(ev["detected_step"]);
-    if (ev.contains("detection_latency_steps")) s += " (+" + text(ev["detection_latency_steps"]) + ")";
+    if (ev.contains(step)) s += "@" + text(ev[step]);
+    if (o == Outcome::kDetected && ev.contains("detection_latency_steps"))
+      s += " (+" + text(ev["detection_latency_steps"]) + ")";
     return s;
   }
-  if (o == Outcome::kHealthy && ev.contains("reached_step")) return outcome + "@" + text(ev["reached_step"]);
-  if ((o == Outcome::kStalled || o == Outcome::kSlow) && ev.contains("final_eval_loss"))
-    return outcome + " eval " + text(ev["final_eval_loss"]);
-  if (o == Outcome::kStalled && ev.contains("final_loss")) return outcome + " loss " + text(ev["final_loss"]);
+  if (const char* loss = outcome_loss_key(o, ev))
+    return outcome + (std::string(loss) == "final_eval_loss" ? " eval " : " loss ") + text(ev[loss]);
   if (o == Outcome::kLeak && ev.contains("mem_growth_bytes_per_step"))
     return outcome + " +" + mib(ev["mem_growth_bytes_per_step"].get<double>()) + "/step";
   if (o == Outcome::kOom && ev.contains("peak_mem_bytes"))
@@ -144,25 +135,6 @@ std::string mitigation_display(const json& cell) {
     names += m.is_string() ? m.get<std::string>() : std::string("?");
   }
   return label + " [" + names + "]";
-}
-
-json summarize_verdicts(const Matrix& matrix) {
-  json s = {{"total", 0}, {"pass", 0}, {"unexpected", 0}, {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 0}};
-  for (const MatrixCell& c : matrix.cells()) {
-    s["total"] = s["total"].get<int>() + 1;
-    const std::optional<Verdict> v = c.verdict;
-    if (!v) continue;
-    // JSON keys are identifiers: "seed-dependent" is counted as "seed_dependent".
-    const std::string key = *v == Verdict::kSeedDependent ? "seed_dependent" : to_string(*v);
-    s[key] = s[key].get<int>() + 1;
-  }
-  return s;
-}
-
-int count_failures(const Matrix& matrix) {
-  int n = 0;
-  for (const MatrixCell& c : matrix.cells()) n += c.failure() ? 1 : 0;
-  return n;
 }
 
 // ---- the layout for people -----------------------------------------------------------------------
@@ -291,14 +263,10 @@ std::string per_seed_keys(const json& cell) {
         evidence.is_array() && i < evidence.size() && evidence[i].is_object() ? evidence[i] : json::object();
     std::string key;
     const std::optional<Outcome> outcome = outcome_of(outcomes[i]);
-    const char* step = outcome == Outcome::kDiverged   ? "symptom_step"
-                       : outcome == Outcome::kDetected ? "detected_step"
-                       : outcome == Outcome::kHealthy  ? "reached_step"
-                                                       : "";
-    if (*step && ev.contains(step)) key = "@" + text(ev[step]);
-    else if ((outcome == Outcome::kStalled || outcome == Outcome::kSlow) && ev.contains("final_eval_loss"))
-      key = text(ev["final_eval_loss"]);
-    else if (outcome == Outcome::kStalled && ev.contains("final_loss")) key = text(ev["final_loss"]);
+    const char* step = outcome_step_key(outcome);
+    const char* loss = outcome_loss_key(outcome, ev);
+    if (step && ev.contains(step)) key = "@" + text(ev[step]);
+    else if (loss) key = text(ev[loss]);
     else key = o;
     if (key != o) numbers = true;
     if (seeds_disagree(cell) && key.rfind(o, 0) != 0) key = o + (key[0] == '@' ? "" : " ") + key;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "harness/matrix_records.h"
+#include "harness/verdict.h"
 
 namespace tw {
 
@@ -89,11 +90,5 @@ std::string render_junit(const Matrix& matrix);
 std::string render_csv(const Matrix& matrix);
 // --format json: the matrix.json value as it was loaded, one space of indent.
 std::string render_json(const Matrix& matrix);
-
-// Counts of verdicts: {"total", "pass", "unexpected", "unpinned", "flaky", "seed_dependent"}.
-nlohmann::json summarize_verdicts(const Matrix& matrix);
-
-// Cells whose verdict is a failure (is_failure; an unknown verdict counts as one).
-int count_failures(const Matrix& matrix);
 
 }  // namespace tw

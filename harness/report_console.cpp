@@ -9,7 +9,6 @@
 
 namespace tw {
 using nlohmann::json;
-using report_detail::other_failures;
 using report_detail::text;
 
 std::string render_console(const Matrix& matrix, bool color) {
@@ -36,10 +35,7 @@ std::string render_console(const Matrix& matrix, bool color) {
     if (cell.is(Verdict::kUnexpected)) os << " (expected " << text(cell.expected()) << ")";
     os << "\n";
   }
-  const json s = summarize_verdicts(matrix);
-  os << "\n"
-     << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, " << s["unpinned"]
-     << " unpinned" << other_failures(s) << "\n";
+  os << "\n" << count_verdicts(matrix).text() << "\n";
   return os.str();
 }
 

@@ -15,10 +15,6 @@ namespace tw::report_detail {
 // digits, anything else as compact JSON.
 std::string text(const nlohmann::json& v);
 
-// ", 2 flaky, 1 seed-dependent": the failure kinds of summarize_verdicts' counts beyond
-// "unexpected", only when there are any.
-std::string other_failures(const nlohmann::json& summary);
-
 // A stack's members joined with '+' ("residual+batchnorm"); "" for a cell that names none.
 std::string stack_of(const nlohmann::json& cell);
 

@@ -14,7 +14,6 @@
 
 namespace tw {
 using nlohmann::json;
-using report_detail::other_failures;
 using report_detail::rows_across_devices;
 using report_detail::stack_of;
 using report_detail::text;
@@ -171,10 +170,7 @@ std::string render_markdown(const Matrix& matrix) {
     }
     os << "\n";
   }
-  const json s = summarize_verdicts(matrix);
-  os << s["total"] << " cells: " << s["pass"] << " as expected, " << s["unexpected"] << " unexpected, " << s["unpinned"]
-     << " unpinned" << other_failures(s) << ".\n\n"
-     << kMarkdownLegend;
+  os << count_verdicts(matrix).text() << ".\n\n" << kMarkdownLegend;
   const std::string context = context_line(ctx);
   if (!context.empty()) os << "\n" << wrap("Context: " + context, 110) << "\n";
   return os.str();

@@ -10,6 +10,7 @@
 #include "harness/classify.h"
 #include "harness/plan.h"
 #include "harness/process.h"
+#include "harness/verdict.h"
 
 namespace tw {
 
@@ -46,11 +47,6 @@ struct CellRecord {
 
   nlohmann::json to_json() const;  // the matrix.json cell record
 };
-
-Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome);
-// One cell run with several seeds: pass only when every seed met the expectation; seeds that
-// agree on another outcome are unexpected; seeds that disagree are seed-dependent (pinned or not).
-Verdict verdict_for_seeds(const std::optional<Outcome>& expected, const std::vector<Outcome>& outcomes);
 
 // Per-step curves (loss, gradient norms, memory) of an event stream, at most `points` each.
 nlohmann::json extract_series(const std::vector<nlohmann::json>& events, std::size_t points = 200);

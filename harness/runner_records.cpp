@@ -8,18 +8,6 @@
 namespace tw {
 using nlohmann::json;
 
-Verdict verdict_for(const std::optional<Outcome>& expected, Outcome outcome) {
-  if (!expected) return Verdict::kUnpinned;
-  return *expected == outcome ? Verdict::kPass : Verdict::kUnexpected;
-}
-
-Verdict verdict_for_seeds(const std::optional<Outcome>& expected, const std::vector<Outcome>& outcomes) {
-  if (outcomes.empty()) return Verdict::kUnpinned;
-  for (const Outcome o : outcomes)
-    if (o != outcomes.front()) return Verdict::kSeedDependent;
-  return verdict_for(expected, outcomes.front());
-}
-
 json CellRecord::to_json() const {
   json j = {{"id", spec.id},
             {"scenario", spec.scenario},

@@ -5,8 +5,8 @@ namespace tw {
 namespace {
 struct Adam : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.optimizer = OptimizerKind::kAdam;
-    r.lr = param(p, "lr", 1e-3);
+    r.optim.kind = OptimizerKind::kAdam;
+    r.optim.lr = param(p, "lr", 1e-3);
   }
 };
 }  // namespace

@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct AutoBatchSize : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.auto_batch_size = true;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.optim.auto_batch_size = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(AutoBatchSize, {"auto_batch_size", "automatic batch-size finder", "hyper-parameters", {}, {}});

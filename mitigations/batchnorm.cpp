@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct Batchnorm : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.norm = Norm::kBatchNorm;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.norm = Norm::kBatchNorm; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Batchnorm, {"batchnorm", "BatchNorm", "FAQ", {}, {}});

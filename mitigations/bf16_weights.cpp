@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct Bf16Weights : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.serving_format = ServingFormat::kBf16; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.serving.format = ServingFormat::kBf16; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Bf16Weights, {"bf16_weights", "weights stored and served in bfloat16", "model too complex",

@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct CastInputs : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.cast_inputs = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.data.cast_inputs = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(CastInputs, {"cast_inputs", "cast the inputs to the model's dtype", "data", {}, {}});

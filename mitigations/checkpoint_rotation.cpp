@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct CheckpointRotation : Mitigation {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.checkpoint_keep = param_int(p, "keep", 3); }
+  void apply(Recipe& r, const nlohmann::json& p) const override { r.loop.checkpoint_keep = param_int(p, "keep", 3); }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(CheckpointRotation,

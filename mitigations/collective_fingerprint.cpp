@@ -7,7 +7,7 @@
 namespace tw {
 namespace {
 struct CollectiveFingerprint : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.collective_fingerprint = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.dist.collective_fingerprint = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(CollectiveFingerprint, {"collective_fingerprint",

@@ -7,7 +7,9 @@
 namespace tw {
 namespace {
 struct CollectiveTimeoutMitigation : Mitigation {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.collective_timeout_s = param(p, "seconds", 3.0); }
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.dist.collective_timeout_s = param(p, "seconds", 3.0);
+  }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(CollectiveTimeoutMitigation, {"collective_timeout", "a short collective timeout",

@@ -6,7 +6,7 @@
 namespace tw {
 namespace {
 struct ContextCheck : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.context_check = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.context_check = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(

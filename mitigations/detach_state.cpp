@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct DetachState : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.detach_state = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.loop.detach_state = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(DetachState, {"detach_state", "detach the carried state", "code", {}, {}});

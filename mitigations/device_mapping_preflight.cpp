@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct DeviceMappingPreflight : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.device_mapping_preflight = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.dist.device_mapping_preflight = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(DeviceMappingPreflight, {"device_mapping_preflight", "validate rank -> GPU before creating the group",

@@ -6,7 +6,7 @@
 namespace tw {
 namespace {
 struct DevicePreflight : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.device_preflight = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.device_preflight = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(

@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct DtypeCheck : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.dtype_check = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.dtype_check = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(DtypeCheck,

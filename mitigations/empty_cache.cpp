@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct EmptyCache : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.empty_cache = true;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.loop.empty_cache = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(EmptyCache, {"empty_cache", "empty_cache", "hardware", {}, {"cuda"}});

@@ -6,7 +6,7 @@
 namespace tw {
 namespace {
 struct FindUnusedParameters : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.find_unused_parameters = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.dist.find_unused_parameters = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(FindUnusedParameters, {"find_unused_parameters", "DDP finds parameters the loss did not use",

@@ -6,7 +6,7 @@ namespace tw {
 namespace {
 struct FixedBackward : Mitigation {
   void apply(Recipe& r, const nlohmann::json&) const override {
-    if (r.activation == Activation::kCustomTanhWrong) r.activation = Activation::kCustomTanh;
+    if (r.model.activation == Activation::kCustomTanhWrong) r.model.activation = Activation::kCustomTanh;
   }
 };
 }  // namespace

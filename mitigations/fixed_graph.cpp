@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct FixedGraph : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.detach_branch = false;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.detach_branch = false; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(FixedGraph, {"fixed_graph", "the graph without the detach", "code", {}, {}});

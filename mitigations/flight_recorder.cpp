@@ -8,7 +8,7 @@
 namespace tw {
 namespace {
 struct FlightRecorder : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.flight_recorder = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.dist.flight_recorder = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(FlightRecorder, {"flight_recorder", "c10d's flight recorder, summarized when a rank stops",

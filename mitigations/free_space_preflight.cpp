@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct FreeSpacePreflight : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.disk_preflight = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.disk_preflight = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(FreeSpacePreflight,

@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct Gradcheck : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.gradcheck = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.gradcheck = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Gradcheck, {"gradcheck", "gradcheck", "code", {}, {}});

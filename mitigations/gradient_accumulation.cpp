@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct GradientAccumulation : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.accumulation_steps = param_int(p, "micro_batches", 16);
+    r.optim.accumulation_steps = param_int(p, "micro_batches", 16);
   }
 };
 }  // namespace

@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct HeInit : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.init = Init::kHe;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.init = Init::kHe; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(HeInit, {"he_init", "He initialization", "FAQ", {}, {}});

@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct InputBatchnorm : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.input_batchnorm = true;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.input_batchnorm = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(InputBatchnorm, {"input_batchnorm", "BatchNorm on the inputs", "data", {}, {}});

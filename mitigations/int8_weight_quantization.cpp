@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct Int8WeightQuantization : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.serving_format = ServingFormat::kInt8;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.serving.format = ServingFormat::kInt8; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Int8WeightQuantization, {"int8_weight_quantization", "INT8 weight quantization", "model too complex", {}, {}});

@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct Layernorm : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.norm = Norm::kLayerNorm;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.norm = Norm::kLayerNorm; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Layernorm, {"layernorm", "LayerNorm", "FAQ", {}, {}});

@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct LeakyRelu : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.activation = Activation::kLeakyRelu;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.activation = Activation::kLeakyRelu; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(LeakyRelu, {"leaky_relu", "LeakyReLU", "FAQ", {}, {}});

@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct LoaderTimeout : Mitigation {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.loader_timeout_s = param(p, "seconds", 2.0); }
+  void apply(Recipe& r, const nlohmann::json& p) const override { r.data.loader_timeout_s = param(p, "seconds", 2.0); }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(LoaderTimeout,

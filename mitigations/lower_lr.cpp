@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct LowerLr : Mitigation {
-  void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.lr = param(p, "lr", 0.01);
-  }
+  void apply(Recipe& r, const nlohmann::json& p) const override { r.optim.lr = param(p, "lr", 0.01); }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(LowerLr, {"lower_lr", "a lower learning rate", "hyper-parameters", {{"lr", ParamSpec::Type::kNumber, 0, 1000000.0, true, {}, "learning rate"}}, {}});

@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct LrRangeTest : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.lr_range_test = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.lr_range_test = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(LrRangeTest, {"lr_range_test", "LR range test", "hyper-parameters", {}, {}});

@@ -25,11 +25,11 @@ class PruneAndFineTune : public LoopHook {
 
   void at_end(const LoopView& view, nlohmann::json& evidence) override {
     evidence["pruned_at_step"] = prune_step(view.recipe);
-    evidence["fine_tune_steps"] = view.recipe.steps - prune_step(view.recipe);
+    evidence["fine_tune_steps"] = view.recipe.loop.steps - prune_step(view.recipe);
   }
 
  private:
-  static int64_t prune_step(const Recipe& r) { return std::max<int64_t>(1, r.steps / 2); }
+  static int64_t prune_step(const Recipe& r) { return std::max<int64_t>(1, r.loop.steps / 2); }
 
   // Per matrix, as torch.nn.utils.prune.l1_unstructured does: the `fraction` smallest magnitudes.
   void prune(NetImpl& net) {
@@ -52,9 +52,9 @@ class PruneAndFineTune : public LoopHook {
 
 struct MagnitudePruning : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.serving_format = ServingFormat::kPruned;
-    r.prune_fraction = param(p, "fraction", 0.9);
-    r.hooks.push_back(std::make_shared<PruneAndFineTune>(r.prune_fraction));
+    r.serving.format = ServingFormat::kPruned;
+    r.serving.prune_fraction = param(p, "fraction", 0.9);
+    r.hooks.push_back(std::make_shared<PruneAndFineTune>(r.serving.prune_fraction));
   }
 };
 }  // namespace

@@ -6,8 +6,8 @@ namespace tw {
 namespace {
 struct MinmaxScale : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.input_transform = InputTransform::kMinmax;
-    r.minmax_low = param(p, "low", 0.0);
+    r.data.input_transform = InputTransform::kMinmax;
+    r.data.minmax_low = param(p, "low", 0.0);
   }
 };
 }  // namespace

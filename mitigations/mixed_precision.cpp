@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct MixedPrecision : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.autocast = parse_choice<Autocast>(param_str(p, "dtype", "bf16"));
+    r.optim.autocast = parse_choice<Autocast>(param_str(p, "dtype", "bf16"));
   }
 };
 }  // namespace

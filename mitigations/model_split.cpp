@@ -6,7 +6,7 @@
 namespace tw {
 namespace {
 struct ModelSplit : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.model_split = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.dist.model_split = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(ModelSplit, {"model_split", "half of the layers on each of two ranks",

@@ -6,7 +6,9 @@
 namespace tw {
 namespace {
 struct MonitoredBarrier : Mitigation {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.monitored_barrier_s = param(p, "seconds", 3.0); }
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.dist.monitored_barrier_s = param(p, "seconds", 3.0);
+  }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(MonitoredBarrier, {"monitored_barrier", "Gloo's monitored barrier names absent ranks",

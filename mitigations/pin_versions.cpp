@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct PinVersions : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.pin_environment = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.pin_environment = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(

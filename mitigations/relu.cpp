@@ -4,7 +4,7 @@
 namespace tw {
 namespace {
 struct Relu : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.activation = Activation::kRelu; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.activation = Activation::kRelu; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Relu, {"relu", "ReLU activations", "FAQ", {}, {}});

@@ -5,7 +5,9 @@
 namespace tw {
 namespace {
 struct RendezvousTimeout : Mitigation {
-  void apply(Recipe& r, const nlohmann::json& p) const override { r.rendezvous_timeout_s = param(p, "seconds", 2.0); }
+  void apply(Recipe& r, const nlohmann::json& p) const override {
+    r.dist.rendezvous_timeout_s = param(p, "seconds", 2.0);
+  }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(RendezvousTimeout, {"rendezvous_timeout", "a short rendezvous (TCPStore) timeout",

@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct Residual : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.residual = true;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.residual = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Residual, {"residual", "residual connections", "model too complex", {}, {}});

@@ -11,7 +11,7 @@ struct SetNumThreads : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
     const int cores = usable_cores();
     const int64_t concurrent = param_int(p, "concurrent_cells", 0);
-    r.intra_op_threads = std::max<int64_t>(1, cores / (concurrent > 0 ? concurrent : cores));
+    r.loop.intra_op_threads = std::max<int64_t>(1, cores / (concurrent > 0 ? concurrent : cores));
   }
 };
 }  // namespace

@@ -5,7 +5,7 @@ namespace tw {
 namespace {
 struct SmallerBatch : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.batch_size = param_int(p, "batch_size", 1024);
+    r.data.batch_size = param_int(p, "batch_size", 1024);
   }
 };
 }  // namespace

@@ -6,7 +6,7 @@
 namespace tw {
 namespace {
 struct StackCheck : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.stack_check = true; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.checks.stack_check = true; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(

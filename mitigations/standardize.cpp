@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct Standardize : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.input_transform = InputTransform::kStandardize;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.data.input_transform = InputTransform::kStandardize; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(Standardize, {"standardize", "standardization (mean 0, variance 1)", "data", {}, {}});

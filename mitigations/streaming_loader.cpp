@@ -5,7 +5,7 @@
 namespace tw {
 namespace {
 struct StreamingLoader : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override { r.data_source = DataSource::kStreaming; }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.data.data_source = DataSource::kStreaming; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(StreamingLoader,

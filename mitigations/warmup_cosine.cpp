@@ -5,9 +5,9 @@ namespace tw {
 namespace {
 struct WarmupCosine : Mitigation {
   void apply(Recipe& r, const nlohmann::json& p) const override {
-    r.schedule = Schedule::kWarmupCosine;
-    r.warmup_steps = param_int(p, "warmup_steps", 50);
-    r.lr = param(p, "peak_lr", r.lr);
+    r.optim.schedule = Schedule::kWarmupCosine;
+    r.optim.warmup_steps = param_int(p, "warmup_steps", 50);
+    r.optim.lr = param(p, "peak_lr", r.optim.lr);
   }
 };
 }  // namespace

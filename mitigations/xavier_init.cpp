@@ -4,9 +4,7 @@
 namespace tw {
 namespace {
 struct XavierInit : Mitigation {
-  void apply(Recipe& r, const nlohmann::json&) const override {
-    r.init = Init::kXavier;
-  }
+  void apply(Recipe& r, const nlohmann::json&) const override { r.model.init = Init::kXavier; }
 };
 }  // namespace
 TW_REGISTER_MITIGATION(XavierInit, {"xavier_init", "Xavier initialization", "FAQ", {}, {}});

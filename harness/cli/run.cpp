@@ -181,24 +181,20 @@ void supervise_rounds(const RunSettings& rs, const std::string& exe, const std::
   }
 }
 
-// A cell run with several seeds: each seed's outcome and key evidence, the other seeds' loss
-// curves for figures, and the verdict over all seeds (the first seed's record stays the main one).
+// A cell run with several seeds: each seed's outcome and key evidence, and the other seeds' loss
+// curves for figures (the first seed's record stays the main one).
 void add_seeds(json& cj, const CellSpec& c, const std::vector<Round>& rounds,
                const std::vector<std::map<std::string, CellRecord>>& finished) {
   std::vector<json> results;
   std::vector<uint64_t> values;
-  std::vector<Outcome> outcomes;
   json series = json::array();
   for (std::size_t round = 0; round < rounds.size(); ++round) {
-    const CellRecord& rec = finished[round].at(c.id);
-    results.push_back(rec.to_json());
+    results.push_back(finished[round].at(c.id).to_json());
     values.push_back(rounds[round].seed);
-    outcomes.push_back(rec.outcome);
     if (round > 0) series.push_back(seed_series_of(rounds[round].dir + "/" + c.file_stem() + ".jsonl"));
   }
   cj["seeds"] = aggregate_seeds(values, results);
   cj["seed_series"] = series;
-  cj["verdict"] = to_string(verdict_for_seeds(c.expected, outcomes));
 }
 
 // The matrix, in plan order, once every cell has a result; `differing_evidence` counts the
@@ -220,11 +216,14 @@ json assemble_matrix(const RunSettings& rs, const RunPlan& p, const std::vector<
         losses.push_back(loss_series_of(rounds[round].dir + "/" + c.file_stem() + ".jsonl"));
       }
       cj["repeat"] = compare_repeats(results, losses);
-      if (!cj["repeat"]["identical_outcome"].get<bool>()) cj["verdict"] = to_string(Verdict::kFlaky);
       if (!cj["repeat"]["identical_evidence"].get<bool>() || cj["repeat"]["identical_loss"] == false)
         ++differing_evidence;
     }
     if (rs.seeds > 1) add_seeds(cj, c, rounds, finished);
+    // The cell's verdict, over every round it ran (one, the repeats or the seeds).
+    std::vector<Outcome> outcomes;
+    for (std::size_t round = 0; round < rounds.size(); ++round) outcomes.push_back(finished[round].at(c.id).outcome);
+    cj["verdict"] = to_string(verdict_over(c.expected, outcomes, rs.seeds > 1 ? RunKind::kSeeds : RunKind::kRepeats));
     matrix["cells"].push_back(cj);
   }
   matrix["summary"] = summarize_verdicts(Matrix(matrix));

@@ -33,7 +33,7 @@ std::string render_github(const Matrix& matrix) {
   std::ostringstream os;
   if (failing.empty()) os << "## ✅ trainwreck: no cell failed\n\n";
   else os << "## ❌ trainwreck: " << failing.size() << " of " << all.size() << " cells failed\n\n";
-  os << md_escape(verdict_counts(matrix)) << ".\n\n";
+  os << md_escape(count_verdicts(matrix).text()) << ".\n\n";
   if (!failing.empty()) {
     os << "### Failing cells\n\n";
     outcome_table(os, failing);

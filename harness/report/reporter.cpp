@@ -30,16 +30,6 @@ const Reporter* find_reporter(std::string_view name) {
   return nullptr;
 }
 
-std::string verdict_counts(const Matrix& matrix) {
-  const nlohmann::json s = summarize_verdicts(matrix);
-  std::string out = std::to_string(s.value("total", 0)) + " cells: " + std::to_string(s.value("pass", 0)) +
-                    " as expected, " + std::to_string(s.value("unexpected", 0)) + " unexpected, " +
-                    std::to_string(s.value("unpinned", 0)) + " unpinned";
-  if (s.value("flaky", 0) > 0) out += ", " + std::to_string(s.value("flaky", 0)) + " flaky";
-  if (s.value("seed_dependent", 0) > 0) out += ", " + std::to_string(s.value("seed_dependent", 0)) + " seed-dependent";
-  return out;
-}
-
 std::string value_text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   return value.is_null() ? "" : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -49,9 +49,6 @@ const Reporter* find_reporter(std::string_view name);
 
 // ---- for the reporters ---------------------------------------------------------------------------
 
-// "6 cells: 3 as expected, 2 unexpected, 1 unpinned, 1 flaky": the verdict counts in one line,
-// the failure kinds beyond "unexpected" only when there are any.
-std::string verdict_counts(const Matrix& matrix);
 // A value of the matrix as a reader sees it: a string as it is, null as "", anything else as JSON.
 std::string value_text(const nlohmann::json& value);
 

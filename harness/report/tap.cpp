@@ -56,7 +56,7 @@ std::string render_tap(const Matrix& matrix) {
   os << "TAP version 14\n1.." << matrix.cells().size() << "\n";
   std::size_t number = 0;
   for (const MatrixCell& c : matrix.cells()) test_point(os, ++number, c);
-  os << "# " << verdict_counts(matrix) << "\n";
+  os << "# " << count_verdicts(matrix).text() << "\n";
   return os.str();
 }
 

@@ -22,9 +22,9 @@ namespace {
 
 tw::Recipe small_recipe() {
   tw::Recipe r;
-  r.dataset_size = 256;
-  r.features = 8;
-  r.width = 16;
+  r.data.dataset_size = 256;
+  r.data.features = 8;
+  r.model.width = 16;
   return r;
 }
 
@@ -41,7 +41,7 @@ TEST(Data, SameSeedSameBytes) {
 
 TEST(Data, TargetsHaveUnitVariance) {
   auto r = small_recipe();
-  r.dataset_size = 4096;
+  r.data.dataset_size = 4096;
   tw::Dataset d(r, 7, c10::Device(c10::kCPU));
   auto [x, y] = d.batch(1, 4096);
   EXPECT_NEAR(y.std().item<double>(), 1.0, 0.1);
@@ -49,11 +49,11 @@ TEST(Data, TargetsHaveUnitVariance) {
 
 TEST(Data, UnnormalizedFeaturesAreLargeAndStandardizeFixesThem) {
   auto r = small_recipe();
-  r.input_scale = 1000;
-  r.input_offset = 500;
+  r.data.input_scale = 1000;
+  r.data.input_offset = 500;
   tw::Dataset raw(r, 1, c10::Device(c10::kCPU));
   EXPECT_GT(raw.batch(1, 128).first.abs().mean().item<double>(), 100.0);
-  r.input_transform = tw::InputTransform::kStandardize;
+  r.data.input_transform = tw::InputTransform::kStandardize;
   tw::Dataset std_(r, 1, c10::Device(c10::kCPU));
   auto x = std_.batch(1, 256).first;
   EXPECT_LT(x.mean().abs().item<double>(), 0.2);
@@ -62,15 +62,15 @@ TEST(Data, UnnormalizedFeaturesAreLargeAndStandardizeFixesThem) {
 
 TEST(Data, DtypesAsDeclared) {
   auto r = small_recipe();
-  r.input_dtype = tw::InputDtype::kFloat64;
+  r.data.input_dtype = tw::InputDtype::kFloat64;
   EXPECT_EQ(tw::Dataset(r, 1, c10::Device(c10::kCPU)).batch(1, 4).first.scalar_type(), at::kDouble);
-  r.input_dtype = tw::InputDtype::kInt64;
+  r.data.input_dtype = tw::InputDtype::kInt64;
   EXPECT_EQ(tw::Dataset(r, 1, c10::Device(c10::kCPU)).batch(1, 4).first.scalar_type(), at::kLong);
 }
 
 TEST(Data, StreamingIsDeterministicToo) {
   auto r = small_recipe();
-  r.data_source = tw::DataSource::kStreaming;
+  r.data.data_source = tw::DataSource::kStreaming;
   tw::Dataset a(r, 5, c10::Device(c10::kCPU)), b(r, 5, c10::Device(c10::kCPU));
   EXPECT_TRUE(at::equal(a.batch(9, 16).first, b.batch(9, 16).first));
   EXPECT_FALSE(at::equal(a.batch(9, 16).first, a.batch(10, 16).first));
@@ -96,22 +96,22 @@ TEST(Model, GradientAccumulationMatchesTheFullBatch) {
 
 TEST(Model, DetachedBranchGetsNoGradient) {
   auto r = small_recipe();
-  r.model = tw::ModelKind::kTwoBranch;
-  r.detach_branch = true;
+  r.model.kind = tw::ModelKind::kTwoBranch;
+  r.model.detach_branch = true;
   tw::Net net(r);
-  at::mse_loss(net->forward(at::randn({8, r.features})), at::randn({8, 1})).backward();
+  at::mse_loss(net->forward(at::randn({8, r.data.features})), at::randn({8, 1})).backward();
   for (const auto& p : net->branch_b->parameters()) EXPECT_FALSE(p.grad().defined());
   EXPECT_TRUE(net->layers[0]->as<torch::nn::Linear>()->weight.grad().defined());
 }
 
 TEST(Model, ThousandSigmoidLayersVanishAtTheFirstLayer) {
   auto r = small_recipe();
-  r.depth = 1000;
-  r.activation = tw::Activation::kSigmoid;
-  r.width = 32;
+  r.model.depth = 1000;
+  r.model.activation = tw::Activation::kSigmoid;
+  r.model.width = 32;
   torch::manual_seed(0);
   tw::Net net(r);
-  at::mse_loss(net->forward(at::randn({16, r.features})), at::randn({16, 1})).backward();
+  at::mse_loss(net->forward(at::randn({16, r.data.features})), at::randn({16, 1})).backward();
   auto [first, last] = tw::first_and_last_weights(net);
   EXPECT_EQ(first.grad().norm().item<double>(), 0.0);
   EXPECT_GT(last.grad().norm().item<double>(), 0.0);
@@ -147,9 +147,9 @@ TEST(Probe, ReportsLibTorchAndNcclVersions) {
 
 TEST(Recipe, JsonRoundTrip) {
   tw::Recipe r;
-  r.lr = 0.25;
-  r.activation = tw::Activation::kTanh;
-  r.depth = 17;
+  r.optim.lr = 0.25;
+  r.model.activation = tw::Activation::kTanh;
+  r.model.depth = 17;
   tw::Recipe back;
   back.apply_json(r.to_json());
   EXPECT_EQ(back.to_json(), r.to_json());

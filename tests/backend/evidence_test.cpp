@@ -30,16 +30,16 @@ json end_of(const std::vector<json>& events) {
 
 tw::Recipe deep_resnet(int64_t depth) {
   tw::Recipe r;
-  r.depth = depth;
-  r.width = 32;
-  r.activation = tw::Activation::kRelu;  // the resnet stack replaces the fault's sigmoid
-  r.target_loss = 0.7;                     // deep_plain_net's target: 30 % explained in 150 steps
-  r.residual = true;
-  r.norm = tw::Norm::kBatchNorm;
-  r.init = tw::Init::kHe;
-  r.schedule = tw::Schedule::kWarmupCosine;  // the practised recipe: warm-up, then cosine decay
-  r.warmup_steps = 10;
-  r.steps = 150;
+  r.model.depth = depth;
+  r.model.width = 32;
+  r.model.activation = tw::Activation::kRelu;  // the resnet stack replaces the fault's sigmoid
+  r.loop.target_loss = 0.7;                    // deep_plain_net's target: 30 % explained in 150 steps
+  r.model.residual = true;
+  r.model.norm = tw::Norm::kBatchNorm;
+  r.model.init = tw::Init::kHe;
+  r.optim.schedule = tw::Schedule::kWarmupCosine;  // the practised recipe: warm-up, then cosine decay
+  r.optim.warmup_steps = 10;
+  r.loop.steps = 150;
   return r;
 }
 
@@ -56,17 +56,17 @@ TEST(Evidence, PreActivationResidualNetTrainsFiftyLayers) {
 // overshoot. With the warm-up practice pairs it with, it trains.
 TEST(Evidence, HeInitWithReluAndWarmupTrainsTheControlRecipe) {
   tw::Recipe r;
-  r.init = tw::Init::kHe;
-  r.schedule = tw::Schedule::kWarmupCosine;
-  r.warmup_steps = 50;
+  r.model.init = tw::Init::kHe;
+  r.optim.schedule = tw::Schedule::kWarmupCosine;
+  r.optim.warmup_steps = 50;
   const auto v = verdict_of(train_events(r));
   EXPECT_EQ(v.outcome, tw::Outcome::kHealthy) << v.evidence.dump();
 }
 
 TEST(Evidence, HeInitZeroesTheBiasesAndKeepsTheOutputLayer) {
   tw::Recipe r;
-  r.bias_shift = -3;
-  r.init = tw::Init::kHe;
+  r.model.bias_shift = -3;
+  r.model.init = tw::Init::kHe;
   torch::manual_seed(1);
   tw::Net he(r);
   auto linear = [](tw::Net& n, std::size_t i) { return n->layers[i]->as<torch::nn::Linear>(); };
@@ -78,22 +78,22 @@ TEST(Evidence, HeInitZeroesTheBiasesAndKeepsTheOutputLayer) {
   // He et al. zero the biases; the bias fault is added afterwards, so every hidden bias is -3.
   EXPECT_NEAR(linear(he, 0)->bias.min().item<double>(), -3.0, 1e-6);
   EXPECT_NEAR(linear(he, 0)->bias.max().item<double>(), -3.0, 1e-6);
-  r.bias_shift = 0;
+  r.model.bias_shift = 0;
   tw::Net he_clean(r);
   EXPECT_EQ(linear(he_clean, 1)->bias.abs().max().item<double>(), 0.0);
   // The gain follows the activation: ReLU's sqrt(2) here, sigmoid's 1 below.
   const double fan_in = static_cast<double>(linear(he, 1)->weight.size(1));
   EXPECT_NEAR(linear(he, 1)->weight.std().item<double>(), std::sqrt(2.0 / fan_in), 0.02);
-  r.activation = tw::Activation::kSigmoid;
+  r.model.activation = tw::Activation::kSigmoid;
   tw::Net he_sigmoid(r);
   EXPECT_NEAR(linear(he_sigmoid, 1)->weight.std().item<double>(), std::sqrt(1.0 / fan_in), 0.02);
 }
 
 TEST(Evidence, NormFollowsEveryHiddenLinear) {
   tw::Recipe r;
-  r.depth = 5;
-  r.norm = tw::Norm::kBatchNorm;
-  r.bias_shift = -3;  // without a norm the first layer's units would all be dead
+  r.model.depth = 5;
+  r.model.norm = tw::Norm::kBatchNorm;
+  r.model.bias_shift = -3;  // without a norm the first layer's units would all be dead
   tw::Net net(r);
   EXPECT_EQ(net->norms->size(), 4u);
   tw::Dataset d(r, 3, c10::Device(c10::kCPU));
@@ -110,15 +110,15 @@ TEST(Evidence, GradcheckRejectsTheWrongBackwardAndAcceptsTheRightOne) {
 
 TEST(Evidence, FixedBackwardTrains) {
   tw::Recipe r;
-  r.activation = tw::Activation::kCustomTanh;
+  r.model.activation = tw::Activation::kCustomTanh;
   const auto v = verdict_of(train_events(r));
   EXPECT_EQ(v.outcome, tw::Outcome::kHealthy) << v.evidence.dump();
 }
 
 TEST(Evidence, IntegerCountsCastAndStandardizedReachTheTarget) {
   tw::Recipe r;
-  r.input_dtype = tw::InputDtype::kInt64;
-  r.input_transform = tw::InputTransform::kStandardize;
+  r.data.input_dtype = tw::InputDtype::kInt64;
+  r.data.input_transform = tw::InputTransform::kStandardize;
   tw::Dataset d(r, 5, c10::Device(c10::kCPU));
   EXPECT_EQ(d.batch(1, 4).first.scalar_type(), at::kFloat);
   const auto v = verdict_of(train_events(r));
@@ -130,7 +130,7 @@ TEST(Evidence, ItemNotTensorKeepsNumbersInTheActivationLeak) {
   // The leak is the memory_leak fault's loop hook; item_not_tensor changes what it keeps.
   tw::find_fault("memory_leak")->apply(r, {{"mode", "activation_history"}});
   tw::find_mitigation("item_not_tensor")->apply(r, json::object());
-  r.steps = 20;
+  r.loop.steps = 20;
   bool kept_values = false;
   for (const auto& e : train_events(r))
     if (e.value("event", "") == "evidence" && e.contains("kept_loss_values")) kept_values = true;
@@ -143,11 +143,11 @@ TEST(Evidence, EveryRunTrainsToItsHorizon) {
   tw::Recipe r;
   const std::vector<json> events = train_events(r);
   const json end = end_of(events);
-  EXPECT_EQ(end.at("steps"), r.steps);
-  EXPECT_EQ(end.at("horizon"), r.steps);
+  EXPECT_EQ(end.at("steps"), r.loop.steps);
+  EXPECT_EQ(end.at("horizon"), r.loop.steps);
   const auto v = verdict_of(events);
   ASSERT_EQ(v.outcome, tw::Outcome::kHealthy) << v.evidence.dump();
-  EXPECT_EQ(v.evidence.at("eval_curve").size(), static_cast<std::size_t>(r.steps / r.eval_every));
+  EXPECT_EQ(v.evidence.at("eval_curve").size(), static_cast<std::size_t>(r.loop.steps / r.loop.eval_every));
   EXPECT_GT(v.evidence.at("target_margin").get<double>(), 1.0);
 }
 
@@ -155,7 +155,7 @@ TEST(Evidence, ALinearProbeCannotFitTheTask) {
   // The control task needs the hidden layers: half of its variance is in products of teacher
   // units, which no linear model fits.
   tw::Recipe r;
-  r.depth = 1;
+  r.model.depth = 1;
   const auto v = verdict_of(train_events(r));
   EXPECT_EQ(v.outcome, tw::Outcome::kStalled) << v.evidence.dump();
   EXPECT_GT(v.evidence.at("final_eval_loss").get<double>(), 0.4);

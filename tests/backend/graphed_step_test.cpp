@@ -17,17 +17,17 @@ namespace {
 TEST(GraphedStep, OnlyThePlainStepIsReplayed) {
   tw::Recipe r;
   EXPECT_EQ(tw::graph_ineligible_reason(r), "");
-  r.schedule = tw::Schedule::kWarmupCosine;  // the schedule steps the optimizer outside the graph
+  r.optim.schedule = tw::Schedule::kWarmupCosine;  // the schedule steps the optimizer outside the graph
   EXPECT_EQ(tw::graph_ineligible_reason(r), "");
   auto reason = [](auto change) {
     tw::Recipe x;
     change(x);
     return tw::graph_ineligible_reason(x);
   };
-  EXPECT_NE(reason([](tw::Recipe& x) { x.optimizer = tw::OptimizerKind::kAdam; }), "");
-  EXPECT_NE(reason([](tw::Recipe& x) { x.accumulation_steps = 2; }), "");
-  EXPECT_NE(reason([](tw::Recipe& x) { x.autocast = tw::Autocast::kFp16; }), "");
-  EXPECT_NE(reason([](tw::Recipe& x) { x.clip_norm = 1.0; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.optim.kind = tw::OptimizerKind::kAdam; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.optim.accumulation_steps = 2; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.optim.autocast = tw::Autocast::kFp16; }), "");
+  EXPECT_NE(reason([](tw::Recipe& x) { x.optim.clip_norm = 1.0; }), "");
   EXPECT_NE(reason([](tw::Recipe& x) { x.hooks.push_back(std::make_shared<tw::LoopHook>()); }), "");
   EXPECT_NE(reason([](tw::Recipe& x) { x.guards.push_back(std::make_shared<trainwreck::LossSpikeGuard>(10.0)); }),
             "");
@@ -44,9 +44,9 @@ std::vector<double> train_steps(bool graphed, std::vector<at::Tensor>& weights) 
   const c10::Device device(c10::kCUDA, 0);
   tw::SideStream stream(device);
   tw::Recipe r;
-  r.depth = 12;
-  r.width = 16;
-  r.activation = tw::Activation::kSigmoid;
+  r.model.depth = 12;
+  r.model.width = 16;
+  r.model.activation = tw::Activation::kSigmoid;
   torch::manual_seed(7);
   tw::Net net(r);
   net->to(device);
@@ -61,7 +61,7 @@ std::vector<double> train_steps(bool graphed, std::vector<at::Tensor>& weights) 
   std::unique_ptr<tw::GraphedStep> graph;
   std::vector<double> losses;
   for (int step = 0; step < 10; ++step) {
-    at::Tensor x = at::randn({32, r.features}, at::TensorOptions().device(device));
+    at::Tensor x = at::randn({32, r.data.features}, at::TensorOptions().device(device));
     at::Tensor y = x.sum(1, /*keepdim=*/true) * 0.1;
     if (graphed && step >= 3 && !graph) graph = tw::GraphedStep::capture(body, x, y);
     losses.push_back((graph ? graph->run(x, y) : body(x, y)).item<double>());

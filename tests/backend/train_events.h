@@ -1,5 +1,5 @@
 #pragma once
-// Trains a recipe through the kernel's loop on the CPU, as a cell does, and returns its events.
+// Trains a recipe through the backend's loop on the CPU, as a cell does, and returns its events.
 #include <ATen/Parallel.h>
 
 #include <cstdio>
@@ -15,7 +15,7 @@ namespace tw_test {
 
 inline std::vector<nlohmann::json> train_events(tw::Recipe r, uint64_t seed = 20240611) {
   // As a cell does: the recipe's intra-op threads (one by default; ctest runs tests side by side).
-  at::set_num_threads(static_cast<int>(r.intra_op_threads));
+  at::set_num_threads(static_cast<int>(r.loop.intra_op_threads));
   std::FILE* f = std::tmpfile();
   const nlohmann::json cell = nlohmann::json::object();
   tw::EventWriter writer(fileno(f));

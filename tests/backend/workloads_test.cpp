@@ -55,28 +55,28 @@ TEST(Workloads, TransformerTargetsAreTheNextTokenAndTheUnpredictableOnesAreIgnor
   const tw::Recipe r = workload("transformer");
   tw::Dataset d(r, 3, c10::Device(c10::kCPU));
   auto [x, y] = d.batch(1, 8);
-  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{8, r.seq_len}));
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{8, r.model.seq_len}));
   EXPECT_EQ(x.scalar_type(), at::kLong);
   // Each sequence repeats its first four tokens; the first three targets cannot be known.
   EXPECT_TRUE(at::equal(y.narrow(1, 0, 3), at::full({8, 3}, -100, at::kLong)));
-  EXPECT_TRUE(at::equal(y.narrow(1, 3, r.seq_len - 4), x.narrow(1, 4, r.seq_len - 4)));
-  EXPECT_TRUE(at::equal(x.narrow(1, 4, r.seq_len - 4), x.narrow(1, 0, r.seq_len - 4)));
+  EXPECT_TRUE(at::equal(y.narrow(1, 3, r.model.seq_len - 4), x.narrow(1, 4, r.model.seq_len - 4)));
+  EXPECT_TRUE(at::equal(x.narrow(1, 4, r.model.seq_len - 4), x.narrow(1, 0, r.model.seq_len - 4)));
 }
 
 TEST(Workloads, CnnImagesAreOneChannelWithClassTargets) {
   tw::Recipe r = workload("cnn");
   tw::Dataset d(r, 3, c10::Device(c10::kCPU));
   auto [x, y] = d.batch(1, 32);
-  EXPECT_EQ(x.sizes(), (std::vector<int64_t>{32, 1, r.image_size, r.image_size}));
+  EXPECT_EQ(x.sizes(), (std::vector<int64_t>{32, 1, r.model.image_size, r.model.image_size}));
   EXPECT_EQ(y.scalar_type(), at::kLong);
-  EXPECT_LT(y.max().item<int64_t>(), r.classes);
+  EXPECT_LT(y.max().item<int64_t>(), r.model.classes);
   EXPECT_EQ(tw::resolved_loss(r), tw::LossKind::kCrossEntropy);
 }
 
 TEST(Workloads, TransformerRecordsWhichAttentionKernelRan) {
   const json evidence = last_of(train_events([] {
                                   tw::Recipe r = workload("transformer");
-                                  r.steps = 3;
+                                  r.loop.steps = 3;
                                   return r;
                                 }()),
                                 "evidence");
@@ -87,24 +87,24 @@ TEST(Workloads, TransformerRecordsWhichAttentionKernelRan) {
 TEST(Workloads, AFieldTheWorkloadDoesNotHaveMakesTheCellUnsupported) {
   tw::Recipe base = workload("transformer");
   tw::Recipe scaled = base;
-  scaled.input_scale = 1000;  // tokens have no scale
+  scaled.data.input_scale = 1000;  // tokens have no scale
   EXPECT_NE(tw::workload_unsupported(base, scaled).find("recipe.input_scale"), std::string::npos);
   tw::Recipe fast = base;
-  fast.lr = 1.0;
+  fast.optim.lr = 1.0;
   EXPECT_EQ(tw::workload_unsupported(base, fast), "");
 
   tw::Recipe scripted;
-  scripted.model = tw::ModelKind::kScripted;
+  scripted.model.kind = tw::ModelKind::kScripted;
   tw::Recipe deeper = scripted;
-  deeper.depth = 1000;
+  deeper.model.depth = 1000;
   const std::string why = tw::workload_unsupported(scripted, deeper);
   EXPECT_NE(why.find("recipe.depth"), std::string::npos) << why;
   EXPECT_NE(why.find("fixed by its file"), std::string::npos) << why;
   tw::Recipe two_branch = scripted;
-  two_branch.model = tw::ModelKind::kTwoBranch;  // what detached_branch does to a recipe
+  two_branch.model.kind = tw::ModelKind::kTwoBranch;  // what detached_branch does to a recipe
   EXPECT_NE(tw::workload_unsupported(scripted, two_branch).find("replaces the scripted workload"), std::string::npos);
   tw::Recipe big_batch = scripted;
-  big_batch.batch_size = 65536;
+  big_batch.data.batch_size = 65536;
   EXPECT_EQ(tw::workload_unsupported(scripted, big_batch), "");
 }
 

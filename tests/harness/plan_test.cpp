@@ -437,20 +437,37 @@ TEST(PlanStack, TheMatrixRecordNamesTheMembersOfAStack) {
 
 // ---- seeds ------------------------------------------------------------------------------------
 
-TEST(VerdictForSeeds, PassOnlyWhenEverySeedMeetsTheExpectation) {
+TEST(VerdictOver, PassOnlyWhenEverySeedMeetsTheExpectation) {
   using tw::Outcome;
+  using tw::RunKind;
   using tw::Verdict;
   const std::optional<Outcome> diverged = Outcome::kDiverged;
-  EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kDiverged}),
-            Verdict::kPass);
-  EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kStalled, Outcome::kStalled}), Verdict::kUnexpected);
-  EXPECT_EQ(tw::verdict_for_seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kStalled}),
-            Verdict::kSeedDependent);
-  EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kHealthy}), Verdict::kUnpinned);
-  EXPECT_EQ(tw::verdict_for_seeds(std::nullopt, {Outcome::kHealthy, Outcome::kStalled}), Verdict::kSeedDependent);
+  const auto seeds = [](const std::optional<Outcome>& expected, const std::vector<Outcome>& outcomes) {
+    return tw::verdict_over(expected, outcomes, RunKind::kSeeds);
+  };
+  EXPECT_EQ(seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kDiverged}), Verdict::kPass);
+  EXPECT_EQ(seeds(diverged, {Outcome::kStalled, Outcome::kStalled}), Verdict::kUnexpected);
+  EXPECT_EQ(seeds(diverged, {Outcome::kDiverged, Outcome::kDiverged, Outcome::kStalled}), Verdict::kSeedDependent);
+  EXPECT_EQ(seeds(std::nullopt, {Outcome::kHealthy, Outcome::kHealthy}), Verdict::kUnpinned);
+  EXPECT_EQ(seeds(std::nullopt, {Outcome::kHealthy, Outcome::kStalled}), Verdict::kSeedDependent);
+  EXPECT_EQ(seeds(diverged, {}), Verdict::kUnpinned);
   EXPECT_TRUE(tw::is_failure(Verdict::kSeedDependent));
   EXPECT_STREQ(tw::to_string(Verdict::kSeedDependent), "seed-dependent");
   EXPECT_EQ(tw::parse_verdict("seed-dependent"), Verdict::kSeedDependent);
+}
+
+TEST(VerdictOver, RepeatsThatDisagreeAreFlakyPinnedOrNot) {
+  using tw::Outcome;
+  using tw::RunKind;
+  using tw::Verdict;
+  const std::optional<Outcome> hang = Outcome::kHang;
+  EXPECT_EQ(tw::verdict_over(hang, {Outcome::kHang, Outcome::kHang}, RunKind::kRepeats), Verdict::kPass);
+  EXPECT_EQ(tw::verdict_over(hang, {Outcome::kCrash, Outcome::kCrash}, RunKind::kRepeats), Verdict::kUnexpected);
+  EXPECT_EQ(tw::verdict_over(hang, {Outcome::kHang, Outcome::kCrash}, RunKind::kRepeats), Verdict::kFlaky);
+  EXPECT_EQ(tw::verdict_over(std::nullopt, {Outcome::kHang, Outcome::kCrash}, RunKind::kRepeats), Verdict::kFlaky);
+  // One run is one run, whatever the kind: the verdict of that run alone.
+  EXPECT_EQ(tw::verdict_over(hang, {Outcome::kCrash}, RunKind::kRepeats), tw::verdict_for(hang, Outcome::kCrash));
+  EXPECT_TRUE(tw::is_failure(Verdict::kFlaky));
 }
 
 TEST(Capabilities, ToJson) {

@@ -47,6 +47,7 @@ TEST(SummarizeVerdicts, Counts) {
   EXPECT_EQ(tw::summarize_verdicts(sample_matrix()),
             json({{"total", 6}, {"pass", 3}, {"unexpected", 2}, {"unpinned", 1}, {"flaky", 0}, {"seed_dependent", 0}}));
   EXPECT_EQ(tw::summarize_verdicts(json::object())["total"], 0);
+  EXPECT_EQ(tw::count_verdicts(sample_matrix()).text(), "6 cells: 3 as expected, 2 unexpected, 1 unpinned");
 }
 
 // The rows of the table under "### <device>": each split into its cells.
@@ -149,6 +150,8 @@ TEST(Seeds, SeedDependentIsCountedAndIsAFailure) {
   const json s = tw::summarize_verdicts(seeds_matrix());
   EXPECT_EQ(s,
             json({{"total", 4}, {"pass", 1}, {"unexpected", 1}, {"unpinned", 0}, {"flaky", 0}, {"seed_dependent", 2}}));
+  EXPECT_EQ(tw::count_verdicts(seeds_matrix()).text(),
+            "4 cells: 1 as expected, 1 unexpected, 0 unpinned, 2 seed-dependent");
   EXPECT_EQ(tw::count_failures(seeds_matrix()), 3);
   EXPECT_EQ(tw::count_failures(sample_matrix()), 2);
   json odd = {{"cells", {cell("a", "b", "cpu", "healthy", "healthy")}}};

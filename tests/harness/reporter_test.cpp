@@ -240,7 +240,7 @@ TEST(TapReporter, PlanThenOnePointPerCellNotOkForEachFailure) {
   EXPECT_EQ(tap.points[2].description, "deep_sigmoid/clip/cpu: stalled loss 0.7 (unpinned)");
   EXPECT_EQ(tap.points[1].yaml.at("summary"), "diverged@9");
   ASSERT_EQ(tap.comments.size(), 1u);
-  EXPECT_EQ(tap.comments[0], tw::verdict_counts(tw::Matrix(m)));
+  EXPECT_EQ(tap.comments[0], tw::count_verdicts(tw::Matrix(m)).text());
 }
 
 TEST(TapReporter, EmptyMatrixHasAnEmptyPlan) {
@@ -309,7 +309,7 @@ TEST(GithubReporter, HeadingCountsThenTheFailingCellsFirst) {
   EXPECT_EQ(ls[0], "## ❌ trainwreck: 3 of 6 cells failed");
   EXPECT_EQ(ls[1], "");
   EXPECT_EQ(ls[2], "6 cells: 1 as expected, 1 unexpected, 2 unpinned, 1 flaky, 1 seed-dependent.");
-  EXPECT_EQ(ls[2], tw::verdict_counts(tw::Matrix(m)) + ".");
+  EXPECT_EQ(ls[2], tw::count_verdicts(tw::Matrix(m)).text() + ".");
 
   const std::size_t failing_heading = index_of(ls, "### Failing cells");
   const std::size_t details = index_of(ls, "<details>");

@@ -2,9 +2,9 @@
 # A planted regression is named in the tier it belongs to, and the A/A comparison stays clean.
 #   tests/upgrade/planted_regression.sh TRAINWRECK SCENARIOS WORKDIR [--speed]
 # The candidate is this build run under ATEN_CPU_CAPABILITY=default: ATen's CPU kernels without
-# their AVX2 versions, as a build or a container that lost the vectorized kernels runs them.
+# their AVX2 or AVX512 versions, as a build or a container that lost the vectorized kernels runs them.
 # That is slower (elementwise, softmax and reduction kernels) and sums in another order:
-#   - context: the diff names probe.libtorch_build.cpu_capability AVX2 -> DEFAULT; the A/A diff
+#   - context: the diff names probe.libtorch_build.cpu_capability AVX2 (or AVX512) -> DEFAULT; the A/A diff
 #     names nothing;
 #   - numerics: no loss curve is bit-identical to A's any more, at least one drifts beyond the
 #     tolerance; in the A/A diff every curve is bit-identical;
